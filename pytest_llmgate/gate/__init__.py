@@ -1,0 +1,1 @@
+"""Records, baselines, paired statistics and the verdict."""

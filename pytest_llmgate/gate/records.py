@@ -1,0 +1,261 @@
+"""Typed records shared by every layer: what a run measured, what a baseline holds.
+
+These models are the contract between the plugin, the judge, the gate, calibration and
+the report. The results file (`reports/llm-gate.json`) is a `RunResults` dumped with
+sorted keys; everything the verdict and the report need is in it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: Bumped when the layout of a baseline or results file changes incompatibly.
+FORMAT_VERSION = 1
+
+MetricKind = Literal["binary", "continuous"]
+MetricStatus = Literal[
+    "pass",  # no material and significant drop
+    "fail",  # material and significant drop
+    "improved",  # material and significant gain
+    "underpowered",  # no drop seen, but the set is too small to see one of the tolerance
+    "below_floor",  # current mean below the metric's absolute floor
+    "new",  # metric has no baseline values to compare with
+    "no_data",  # no case has a value for this metric in both runs
+]
+GateStatus = Literal["PASS", "FAIL", "UNDERPOWERED"]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MetricSpec(_Record):
+    """How a metric is compared: its kind, its direction and its thresholds."""
+
+    name: str
+    """Metric name, e.g. `recall@5`, `checks_passed`, `judge:correctness`."""
+    kind: MetricKind = "continuous"
+    """`binary` (0/1 per case: exact McNemar) or `continuous` (Wilcoxon signed-rank)."""
+    higher_is_better: bool = True
+    """Direction in which a change is an improvement."""
+    tolerance: float | None = None
+    """Largest drop of the mean that is not material; None means the global default."""
+    alpha: float | None = None
+    """Significance level of the one-sided test; None means the global default."""
+    min_score: float | None = None
+    """Optional absolute floor on the current mean (in the metric's own direction)."""
+
+
+class JudgeCall(_Record):
+    """One request to a judge, in one presentation order."""
+
+    order: Literal["forward", "swapped"]
+    """`forward`: candidate shown first (as A, or before the reference); `swapped`: second."""
+    score: float | None = None
+    """Raw score on the rubric's scale (pointwise and pass/fail rubrics; pass=1, fail=0)."""
+    preference: Literal["A", "B", "tie"] | None = None
+    """Raw preference as the judge saw the positions (pairwise rubrics)."""
+    reason: str = ""
+    """The judge's stated reasoning (untrusted text)."""
+    cached: bool = False
+    """True when served from the on-disk cache (no provider call)."""
+    attempts: int = 0
+    """Provider requests made for this call (0 when cached)."""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    error: str | None = None
+    """Why this call produced no usable answer, after bounded retries."""
+
+
+class JudgeVerdict(_Record):
+    """The judge's verdict on one case for one rubric, order swaps resolved."""
+
+    rubric: str
+    rubric_version: str
+    kind: Literal["pointwise", "pass_fail", "pairwise"]
+    against: Literal["reference", "baseline"] | None = None
+    """What the candidate was compared with (pairwise, or pointwise with a reference)."""
+    metric: str
+    """Metric this verdict fills, e.g. `judge:correctness`."""
+    value: float | None = None
+    """Value recorded for the metric, in [0, 1]: normalised score, pass=1, or
+    win=1 / tie=0.5 / loss=0 for pairwise. None if and only if `error` is set."""
+    label: str | None = None
+    """Human-readable outcome: `win`/`loss`/`tie`, `pass`/`fail`, or the raw score."""
+    consistent: bool | None = None
+    """Whether both orders agreed; None when asked in one order only."""
+    first_position_preferred: int = 0
+    """How many of the calls preferred whatever stood in the first position."""
+    calls: list[JudgeCall] = Field(default_factory=list)
+    error: str | None = None
+    """Set when no usable verdict could be had: counted and shown, never scored."""
+    provider: str = ""
+    """Judge provider and model, e.g. `anthropic:claude-sonnet-4-5` or `offline:overlap`."""
+    output_hash: str = ""
+    """sha256 of the candidate output judged; human labels apply to that output only."""
+
+
+class CaseResult(_Record):
+    """Everything measured for one case in one run."""
+
+    case_id: str
+    nodeid: str
+    """pytest node id of the item, e.g. `evals/test_support.py::test_answer[refund-017]`."""
+    case: dict[str, Any] = Field(default_factory=dict)
+    """The golden case as loaded (input, reference, relevant ids, ...)."""
+    output: Any = None
+    """The system's output for the case (JSON-serialisable; untrusted)."""
+    passed: bool = True
+    """Whether the case's programmatic checks (the test body) passed."""
+    failure: str | None = None
+    """The check failure message when `passed` is False."""
+    metrics: dict[str, float] = Field(default_factory=dict)
+    """Metric name to value for this case."""
+    details: dict[str, Any] = Field(default_factory=dict)
+    """Per-metric details, e.g. `{"retrieval": {"ranks": {"doc-3": 2}}}`."""
+    judge: list[JudgeVerdict] = Field(default_factory=list)
+    duration: float = 0.0
+    """Seconds spent in the test call."""
+
+
+class SuiteResult(_Record):
+    """One suite (a test function marked `golden`) in one run."""
+
+    suite: str
+    """Suite id: the test function's node id without parameters."""
+    dataset: str
+    """Golden set path, relative to the rootdir."""
+    fingerprints: dict[str, str] = Field(default_factory=dict)
+    """`dataset`, `format`, and (with a judge) `judge`, `rubric:<name>`."""
+    metrics: dict[str, MetricSpec] = Field(default_factory=dict)
+    cases: dict[str, CaseResult] = Field(default_factory=dict)
+
+
+class BaselineCase(_Record):
+    """What a baseline keeps of one case: values to pair with, output to judge against."""
+
+    passed: bool = True
+    metrics: dict[str, float] = Field(default_factory=dict)
+    output: Any = None
+
+
+class Baseline(_Record):
+    """A committed baseline file: one per suite, deterministic JSON."""
+
+    format_version: int = FORMAT_VERSION
+    suite: str
+    dataset: str
+    fingerprints: dict[str, str] = Field(default_factory=dict)
+    metrics: dict[str, MetricSpec] = Field(default_factory=dict)
+    aggregates: dict[str, dict[str, float]] = Field(default_factory=dict)
+    """Per metric: `mean` and `n` (for readers of the diff; the gate pairs per case)."""
+    cases: dict[str, BaselineCase] = Field(default_factory=dict)
+
+
+class MetricVerdict(_Record):
+    """The paired comparison of one metric of one suite with its baseline."""
+
+    suite: str
+    metric: str
+    kind: MetricKind
+    higher_is_better: bool
+    n_paired: int
+    """Cases with a value in both runs."""
+    baseline_mean: float | None = None
+    """Mean over the paired cases in the baseline."""
+    current_mean: float | None = None
+    """Mean over the paired cases now."""
+    current_mean_all: float | None = None
+    """Mean over every case with a value now (used for the floor)."""
+    diff: float | None = None
+    """current - baseline, over the paired cases."""
+    ci_low: float | None = None
+    ci_high: float | None = None
+    ci_level: float = 0.9
+    """Two-sided level of the interval, 1 - 2*alpha (matches the one-sided test)."""
+    p_value: float | None = None
+    """One-sided p-value for a drop (in the metric's bad direction), unadjusted."""
+    p_adjusted: float | None = None
+    """Holm-adjusted across every compared metric of the run."""
+    test: str = ""
+    """Which test produced the p-value, e.g. `mcnemar-exact`, `wilcoxon`."""
+    tolerance: float
+    alpha: float
+    min_score: float | None = None
+    mde: float | None = None
+    """Minimum detectable drop at the run's alpha with 80% power."""
+    status: MetricStatus
+    reason: str = ""
+    """One sentence saying why the status is what it is."""
+
+
+class CaseChange(_Record):
+    """A case whose check outcome differs from (or matches a failure in) the baseline."""
+
+    suite: str
+    case_id: str
+    nodeid: str
+    kind: Literal["newly_failing", "known_failing", "fixed"]
+    failure: str | None = None
+
+
+class SuiteVerdict(_Record):
+    suite: str
+    baseline_path: str
+    problems: list[str] = Field(default_factory=list)
+    """Suite-level failures: missing baseline, fingerprint mismatch (with the remedy)."""
+    metrics: list[MetricVerdict] = Field(default_factory=list)
+    cases: list[CaseChange] = Field(default_factory=list)
+
+
+class RubricStats(_Record):
+    """Per rubric, per run: volume, errors and position bias of the judge."""
+
+    rubric: str
+    verdicts: int = 0
+    errors: int = 0
+    calls: int = 0
+    """Provider requests made (retries included)."""
+    cache_hits: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    swapped_pairs: int = 0
+    """Verdicts asked in both orders."""
+    consistent_pairs: int = 0
+    """Of those, how many agreed across orders."""
+    first_position_rate: float | None = None
+    """Share of answered calls that preferred the first position (pairwise)."""
+
+
+class GateResult(_Record):
+    status: GateStatus
+    passed: bool
+    reasons: list[str] = Field(default_factory=list)
+    """Why the gate failed or is underpowered, one line each."""
+    remedy: str | None = None
+
+
+class RunResults(_Record):
+    """The results file: a run's measurements, its baselines and the verdict."""
+
+    format_version: int = FORMAT_VERSION
+    plugin_version: str
+    created_at: str
+    """ISO 8601, UTC."""
+    duration: float = 0.0
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+    judge_provider: str | None = None
+    """`provider:model` of the judge, or None when no rubric was used."""
+    settings: dict[str, Any] = Field(default_factory=dict)
+    """The gate's effective settings (alpha, tolerance, strict, ...), never secrets."""
+    suites: dict[str, SuiteResult] = Field(default_factory=dict)
+    baselines: dict[str, Baseline | None] = Field(default_factory=dict)
+    """The baseline each suite was compared with (None when missing)."""
+    verdicts: list[SuiteVerdict] = Field(default_factory=list)
+    judge_stats: dict[str, RubricStats] = Field(default_factory=dict)
+    calibration: dict[str, Any] = Field(default_factory=dict)
+    """Per rubric: agreement statistics and calibrated estimates (calibration package)."""
+    gate: GateResult
