@@ -46,6 +46,9 @@ class MetricSpec(_Record):
     """Significance level of the one-sided test; None means the global default."""
     min_score: float | None = None
     """Optional absolute floor on the current mean (in the metric's own direction)."""
+    self_value: float | None = None
+    """Value the metric takes when a run is compared with itself (0.5 for a pairwise judgment
+    against the baseline's output): a baseline stores it for every case instead of the run's value."""
 
 
 class JudgeCall(_Record):

@@ -1,0 +1,88 @@
+"""Baseline files: one committed, deterministic JSON file per suite."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from pytest_llmgate._files import atomic_write_text, dumps
+from pytest_llmgate.gate.records import FORMAT_VERSION, Baseline, BaselineCase, SuiteResult
+
+UPDATE_REMEDY = "Re-run with --llm-gate-update to accept the new scores."
+
+
+class BaselineError(Exception):
+    """A baseline file that cannot be used as it is."""
+
+
+def baseline_path(baseline_dir: Path, suite: str) -> Path:
+    """`tests/test_x.py::TestA::test_b` -> `<dir>/tests/test_x/TestA/test_b.json`."""
+    file_part, _, rest = suite.partition("::")
+    parts = [p for p in Path(file_part).with_suffix("").parts if p not in ("", ".", "..")]
+    parts += [p for p in rest.split("::") if p]
+    safe = [re.sub(r"[^A-Za-z0-9._-]", "_", p) for p in parts]
+    return baseline_dir.joinpath(*safe).with_suffix(".json")
+
+
+def load_baseline(path: Path) -> Baseline | None:
+    """The baseline at `path`, or None when there is none yet."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        msg = f"{path}: not valid JSON ({exc}). {UPDATE_REMEDY}"
+        raise BaselineError(msg) from None
+    version = raw.get("format_version") if isinstance(raw, dict) else None
+    if version != FORMAT_VERSION:
+        msg = (f"{path}: baseline format version {version!r}, this plugin writes {FORMAT_VERSION}. "
+               f"Regenerate it: {UPDATE_REMEDY}")
+        raise BaselineError(msg)
+    try:
+        return Baseline.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        msg = f"{path}: field '{where}': {first['msg']}. {UPDATE_REMEDY}"
+        raise BaselineError(msg) from None
+
+
+def build_baseline(result: SuiteResult, previous: Baseline | None, dataset_ids: set[str]) -> Baseline:
+    """The baseline to write from a run: run cases now, deselected cases kept, removed cases pruned."""
+    cases: dict[str, BaselineCase] = {}
+    if previous is not None:
+        for case_id, kept in previous.cases.items():
+            if case_id in dataset_ids and case_id not in result.cases:
+                cases[case_id] = kept
+    for case_id, case in result.cases.items():
+        metrics = {}
+        for name, value in case.metrics.items():
+            spec = result.metrics.get(name)
+            kept = spec.self_value if spec is not None and spec.self_value is not None else value
+            # Six decimals keep the committed diff readable; no test statistic moves at that scale.
+            metrics[name] = round(kept, 6)
+        cases[case_id] = BaselineCase(passed=case.passed, metrics=metrics, output=case.output)
+    aggregates: dict[str, dict[str, float]] = {}
+    for name in sorted(result.metrics):
+        values = [c.metrics[name] for c in cases.values() if name in c.metrics]
+        if values:
+            aggregates[name] = {"mean": round(sum(values) / len(values), 6), "n": float(len(values))}
+    return Baseline(
+        suite=result.suite,
+        dataset=result.dataset,
+        fingerprints=dict(result.fingerprints),
+        metrics=dict(result.metrics),
+        aggregates=aggregates,
+        cases=dict(sorted(cases.items())),
+    )
+
+
+def write_baseline(path: Path, baseline: Baseline) -> None:
+    """Write a baseline atomically; a failure here is an error, not a warning."""
+    data = baseline.model_dump(mode="json", exclude_defaults=False)
+    atomic_write_text(path, dumps(data))

@@ -1,0 +1,201 @@
+"""pytest hooks of pytest-llmgate: options, the `golden` marker, the `llm_gate` fixture, session end.
+
+Thin on purpose: logic lives in `run`, `datasets`, `gate` and `report`, imported only when
+`--llm-gate` is given, so an ordinary pytest session pays nothing for the plugin.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_llmgate.config import add_options, read_settings
+
+if TYPE_CHECKING:
+    from pytest_llmgate.run import GateRun
+
+SKIP_REASON = "LLM gate evals run with --llm-gate"
+MARKER_KWARGS = ("model", "tolerance", "alpha", "metrics")
+CHECK_FAILED = "check failed"
+run_key = pytest.StashKey["GateRun"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "golden(path, *, model=Case, tolerance=None, alpha=None, metrics=None): parametrize the test with the "
+        "cases of a golden JSONL set, one item per case, and gate on its metrics with --llm-gate.",
+    )
+    settings = read_settings(config)
+    if not settings.enabled:
+        return
+    if _is_worker(config):
+        from dataclasses import replace
+
+        settings = replace(settings, progress=False)
+    from pytest_llmgate.run import GateRun
+
+    config.stash[run_key] = GateRun(settings)
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(XdistHooks(), "llmgate-xdist")
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _golden_args(marker: pytest.Mark, where: str) -> tuple[str, dict[str, Any]]:
+    if len(marker.args) != 1 or not isinstance(marker.args[0], (str, Path)):
+        msg = f"{where}: @pytest.mark.golden takes one path to a JSONL golden set (got {marker.args!r})."
+        raise pytest.UsageError(msg)
+    unknown = sorted(set(marker.kwargs) - set(MARKER_KWARGS))
+    if unknown:
+        msg = f"{where}: @pytest.mark.golden got unknown argument(s) {unknown}; use {', '.join(MARKER_KWARGS)}."
+        raise pytest.UsageError(msg)
+    return str(marker.args[0]), dict(marker.kwargs)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("golden")
+    if marker is None:
+        return
+    suite = metafunc.definition.nodeid
+    if "case" not in metafunc.fixturenames:
+        msg = f"{suite}: a test marked @pytest.mark.golden must take a 'case' argument."
+        raise pytest.UsageError(msg)
+    run = metafunc.config.stash.get(run_key, None)
+    if run is None:
+        metafunc.parametrize("case", [pytest.param(None, marks=pytest.mark.skip(reason=SKIP_REASON), id="golden")])
+        return
+    from pytest_llmgate.datasets import Case, DatasetError, dataset_fingerprint, load_cases
+
+    path, kwargs = _golden_args(marker, suite)
+    model = kwargs.pop("model", None) or Case
+    try:
+        cases = load_cases(path, model=model, rootdir=run.settings.rootdir)
+        fingerprint = dataset_fingerprint(_resolve(path, run.settings.rootdir))
+    except DatasetError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    run.register_suite(suite, _display_path(path, run.settings.rootdir), fingerprint, [c.id for c in cases], kwargs)
+    if run.settings.shard:
+        index, count = run.settings.shard
+        cases = [c for i, c in enumerate(cases) if i % count == index - 1]
+    metafunc.parametrize("case", cases, ids=[c.id for c in cases])
+
+
+def _resolve(path: str, rootdir: Path) -> Path:
+    candidate = Path(path)
+    return candidate if candidate.is_absolute() else rootdir / candidate
+
+
+def _display_path(path: str, rootdir: Path) -> str:
+    resolved = _resolve(path, rootdir)
+    try:
+        return resolved.relative_to(rootdir).as_posix()
+    except ValueError:
+        return resolved.as_posix()
+
+
+def _suite_of(item: pytest.Item) -> str:
+    return item.nodeid.split("[", 1)[0]
+
+
+def _golden_case(item: pytest.Item) -> Any:
+    callspec = getattr(item, "callspec", None)
+    if callspec is None or item.get_closest_marker("golden") is None:
+        return None
+    return callspec.params.get("case")
+
+
+@pytest.fixture
+def llm_gate(request: pytest.FixtureRequest) -> Any:
+    """Record this case's output, metrics and judge requests for the gate (see pytest_llmgate.LLMGate)."""
+    run = request.config.stash.get(run_key, None)
+    if run is None:
+        pytest.skip(SKIP_REASON)
+    case = _golden_case(request.node)
+    if case is None:
+        msg = "the llm_gate fixture needs a test marked @pytest.mark.golden(...) that takes a 'case' argument."
+        raise pytest.UsageError(msg)
+    from pytest_llmgate.recorder import LLMGate
+
+    suite = _suite_of(request.node)
+    return LLMGate(run, suite, case, run.case_record(suite, case, request.node.nodeid))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    run = item.config.stash.get(run_key, None)
+    if run is None or call.when != "call":
+        return report
+    case = _golden_case(item)
+    if case is None:
+        return report
+    excinfo = call.excinfo
+    if excinfo is not None and excinfo.errisinstance((pytest.skip.Exception, pytest.xfail.Exception)):
+        return report
+    record = run.case_record(_suite_of(item), case, item.nodeid)
+    failure = None
+    if excinfo is not None:
+        failure = excinfo.exconly()[:2000]
+        if excinfo.errisinstance(AssertionError) and report.failed:
+            # A failed check is data for the gate, not a failed build: the gate decides.
+            report.outcome = "passed"
+            report.llm_gate_check_failed = True
+    run.finish_case(record, passed=excinfo is None, failure=failure, duration=call.duration)
+    for name, value in sorted(record.metrics.items()):
+        item.user_properties.append((f"llm_gate.{name}", value))
+    return report
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
+    if report.when == "call" and getattr(report, "llm_gate_check_failed", False):
+        return CHECK_FAILED, "c", ("CHECK FAILED", {"yellow": True})
+    return None
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    run = session.config.stash.get(run_key, None)
+    if run is None:
+        return
+    run.collect_judges()
+    if _is_worker(session.config):
+        session.config.workeroutput["llm_gate"] = run.worker_payload()  # type: ignore[attr-defined]
+        return
+    if not run.suites:
+        return
+    try:
+        results = run.finish()
+    except OSError as exc:
+        run.warnings.append(f"could not write the gate's files: {exc}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        return
+    if not results.gate.passed and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    run = config.stash.get(run_key, None)
+    if run is None or _is_worker(config):
+        return
+    from pytest_llmgate.report.terminal import write_summary
+
+    write_summary(terminalreporter, run)
+
+
+class XdistHooks:
+    """Registered only when pytest-xdist is present: merge what each worker recorded."""
+
+    @pytest.hookimpl
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        run = node.config.stash.get(run_key, None)
+        payload = getattr(node, "workeroutput", {}).get("llm_gate")
+        if run is not None and payload:
+            run.merge_payload(payload)

@@ -1,0 +1,120 @@
+"""The `llm_gate` fixture's object: how a test records what its case measured."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, Literal
+
+from pytest_llmgate.gate.records import CaseResult, JudgeVerdict, MetricSpec
+
+if TYPE_CHECKING:
+    from pytest_llmgate.datasets import Case
+    from pytest_llmgate.run import GateRun
+
+#: Retrieval metrics that are 0/1 per case (exact McNemar); the others are continuous.
+BINARY_RETRIEVAL = ("hit",)
+
+
+def output_text(output: Any) -> str:
+    """The text a judge sees for an output: the `answer` of a dict-like output, else its JSON."""
+    if isinstance(output, str):
+        return output
+    if isinstance(output, dict) and isinstance(output.get("answer"), str):
+        return output["answer"]
+    return json.dumps(output, sort_keys=True, ensure_ascii=False, default=str)
+
+
+class JudgeHandle:
+    """A pending judge verdict: the test goes on; `.result()` blocks only if it needs the verdict."""
+
+    def __init__(self, future: Future[JudgeVerdict]):
+        self._future = future
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def result(self, timeout: float | None = None) -> JudgeVerdict:
+        """Wait for the verdict (it carries `error` rather than raising on judge trouble)."""
+        return self._future.result(timeout)
+
+
+class LLMGate:
+    """Records one case's output, metrics and judge requests for the gate."""
+
+    def __init__(self, run: GateRun, suite: str, case: Case, record: CaseResult):
+        self._run = run
+        self._suite = suite
+        self._case = case
+        self._record = record
+
+    @property
+    def case(self) -> Case:
+        """The golden case this test item runs."""
+        return self._case
+
+    def output(self, value: Any) -> None:
+        """Keep the system's output for this case (JSON-serialisable): reports and pairwise judges use it."""
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            msg = f"llm_gate.output() needs a JSON-serialisable value ({exc}); pass e.g. result.model_dump()."
+            raise TypeError(msg) from None
+        self._record.output = value
+
+    def score(self, name: str, value: float, *, higher_is_better: bool = True,
+              kind: Literal["continuous", "binary"] = "continuous") -> None:
+        """Record a custom metric for this case, e.g. `score("latency_ms", 812, higher_is_better=False)`."""
+        if isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, (int, float)) or value != value:
+            msg = f"metric '{name}' must be a finite number (got {value!r})."
+            raise ValueError(msg)
+        if kind == "binary" and value not in (0, 1):
+            msg = f"binary metric '{name}' must be 0 or 1 (got {value!r})."
+            raise ValueError(msg)
+        self._run.declare_metric(self._suite, MetricSpec(name=name, kind=kind, higher_is_better=higher_is_better))
+        self._record.metrics[name] = float(value)
+
+    def retrieval(self, retrieved: Sequence[str], *, k: int | Sequence[int] = (1, 3, 5, 10),
+                  metrics: Sequence[str] | None = None, relevant: Any = None) -> dict[str, float]:
+        """Score retrieved ids against the case's `relevant_ids` (trec_eval definitions) and record them."""
+        from pytest_llmgate import retrieval
+
+        relevant = self._case.relevant_ids if relevant is None else relevant
+        if relevant is None:
+            msg = f"case '{self._case.id}' has no 'relevant_ids'; add them to the golden set or pass relevant=."
+            raise retrieval.RetrievalError(msg)
+        ks = (k,) if isinstance(k, int) else tuple(k)
+        values = retrieval.evaluate(list(retrieved), relevant, ks=ks, metrics=metrics or retrieval.METRICS)
+        for name, value in values.items():
+            kind = "binary" if name.split("@")[0] in BINARY_RETRIEVAL else "continuous"
+            self._run.declare_metric(self._suite, MetricSpec(name=name, kind=kind))
+            self._record.metrics[name] = value
+        self._record.details["retrieval"] = {
+            "retrieved": list(retrieved),
+            "ranks": retrieval.relevant_ranks(list(retrieved), relevant),
+        }
+        return values
+
+    def judge(self, rubric: str, *, against: Literal["reference", "baseline"] | None = None,
+              output: Any = None) -> JudgeHandle:
+        """Queue a judge verdict for this case's output; returns at once.
+
+        Pointwise rubrics judge against the case's reference when it has one; pairwise rubrics
+        compare with the reference (default) or, with `against="baseline"`, with the baseline's
+        output for the same case.
+        """
+        candidate = self._record.output if output is None else output
+        if candidate is None:
+            msg = "llm_gate.judge() needs the case's output: call llm_gate.output(...) first or pass output=."
+            raise ValueError(msg)
+        future = self._run.submit_judge(self._suite, self._case, self._record, rubric, against, candidate)
+        return JudgeHandle(future)
+
+
+def content_hash(value: Any) -> str:
+    """sha256 of an output's judged text: human labels apply to exactly that output."""
+    return "sha256:" + hashlib.sha256(output_text(value).encode("utf-8")).hexdigest()

@@ -1,0 +1,137 @@
+"""The gate's section of pytest's terminal summary (rich tables, written through pytest)."""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import TYPE_CHECKING, Any
+
+from pytest_llmgate.gate.records import MetricVerdict, RunResults
+
+if TYPE_CHECKING:
+    from pytest_llmgate.run import GateRun
+
+STATUS_STYLE = {
+    "pass": "green", "improved": "green bold", "fail": "red bold", "below_floor": "red bold",
+    "underpowered": "yellow", "new": "cyan", "no_data": "dim",
+}
+GATE_STYLE = {"PASS": "green bold", "FAIL": "red bold", "UNDERPOWERED": "yellow bold"}
+MAX_CASES_SHOWN = 15
+
+
+def _num(value: float | None, fmt: str = ".3f") -> str:
+    return "–" if value is None else format(value, fmt)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+def _metric_row(m: MetricVerdict) -> list[str]:
+    interval = "–" if m.ci_low is None else f"[{m.ci_low:+.3f}, {m.ci_high:+.3f}]"
+    diff = "–" if m.diff is None else f"{m.diff:+.3f}"
+    p = "–" if m.p_adjusted is None else f"{m.p_adjusted:.3g}"
+    arrow = "↑" if m.higher_is_better else "↓"
+    style = STATUS_STYLE.get(m.status, "")
+    status = m.status.upper().replace("_", " ")
+    return [f"{m.metric} {arrow}", _num(m.baseline_mean), _num(m.current_mean), diff, interval, p,
+            _num(m.mde), str(m.n_paired), f"[{style}]{status}[/]"]
+
+
+def render(results: RunResults, *, width: int = 100, color: bool = False, extra: list[str] | None = None) -> str:
+    """The summary as text: per suite a metric table and case changes, judge stats, the verdict."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, force_terminal=color, no_color=not color or "NO_COLOR" in os.environ,
+                      highlight=False, soft_wrap=True, color_system="standard" if color else None)
+    for verdict in results.verdicts:
+        suite = results.suites.get(verdict.suite)
+        n_cases = len(suite.cases) if suite else 0
+        dataset = suite.dataset if suite else "?"
+        console.print(f"[bold]{escape(verdict.suite)}[/]  {escape(dataset)}, {_plural(n_cases, 'case')}, "
+                      f"baseline {escape(verdict.baseline_path)}")
+        for problem in verdict.problems:
+            console.print(f"  [red]✗[/] {escape(problem)}")
+        level = verdict.metrics[0].ci_level if verdict.metrics else 0.9
+        table = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold")
+        for column, justify in (("metric", "left"), ("baseline", "right"), ("now", "right"), ("diff", "right"),
+                                (f"{level:.0%} CI", "right"), ("p (Holm)", "right"), ("MDE", "right"),
+                                ("n", "right"), ("verdict", "left")):
+            table.add_column(column, justify=justify, no_wrap=True)
+        for metric in verdict.metrics:
+            table.add_row(*[escape(c) if i == 0 else c for i, c in enumerate(_metric_row(metric))])
+        console.print(table)
+        newly = [c for c in verdict.cases if c.kind == "newly_failing"]
+        known = [c for c in verdict.cases if c.kind == "known_failing"]
+        fixed = [c for c in verdict.cases if c.kind == "fixed"]
+        if newly:
+            console.print(f"  [red]{_plural(len(newly), 'newly failing case')}[/]:")
+            for change in newly[:MAX_CASES_SHOWN]:
+                first = (change.failure or "").strip().splitlines()[0][:160] if change.failure else ""
+                console.print(f"    {escape(change.case_id)}  {escape(first)}")
+            if len(newly) > MAX_CASES_SHOWN:
+                console.print(f"    … and {len(newly) - MAX_CASES_SHOWN} more (see the report)")
+        if known:
+            ids = ", ".join(c.case_id for c in known[:MAX_CASES_SHOWN])
+            more = f" and {len(known) - MAX_CASES_SHOWN} more" if len(known) > MAX_CASES_SHOWN else ""
+            console.print(f"  known failing (failed in the baseline too): {escape(ids)}{more}")
+        if fixed:
+            console.print(f"  [green]fixed[/]: {escape(', '.join(c.case_id for c in fixed[:MAX_CASES_SHOWN]))}")
+        console.print()
+    if results.judge_stats:
+        table = Table(title=f"judge: {results.judge_provider or '?'}", title_justify="left", box=None,
+                      pad_edge=False, padding=(0, 1), header_style="bold")
+        for column in ("rubric", "verdicts", "errors", "consistent", "1st-pos rate", "calls", "cache hits", "tokens"):
+            table.add_column(column, justify="left" if column == "rubric" else "right", no_wrap=True)
+        for stat in results.judge_stats.values():
+            consistent = (f"{stat.consistent_pairs}/{stat.swapped_pairs} ({stat.consistent_pairs / stat.swapped_pairs:.0%})"
+                          if stat.swapped_pairs else "–")
+            table.add_row(escape(stat.rubric), str(stat.verdicts), str(stat.errors), consistent,
+                          _num(stat.first_position_rate, ".2f"), str(stat.calls), str(stat.cache_hits),
+                          str(stat.input_tokens + stat.output_tokens))
+        console.print(table)
+        console.print()
+    for line in extra or []:
+        console.print(line)
+    gate = results.gate
+    console.print(f"LLM gate: [{GATE_STYLE[gate.status]}]{gate.status}[/]")
+    for reason in gate.reasons:
+        console.print(f"  - {escape(reason)}")
+    if gate.remedy:
+        console.print(f"  {escape(gate.remedy)}")
+    return buffer.getvalue()
+
+
+def write_summary(terminalreporter: Any, run: GateRun) -> None:
+    """Write the gate's section; nothing when there is nothing to say."""
+    tr = terminalreporter
+    if run.results is None and not run.warnings:
+        return
+    tr.write_sep("=", "LLM gate")
+    for warning in run.warnings:
+        tr.write_line(f"warning: {warning}", yellow=True)
+    if run.results is None:
+        return
+    extra = _calibration_lines(run.results)
+    text = render(run.results, width=max(tr._tw.fullwidth, 120), color=tr.hasmarkup, extra=extra)
+    tr.write(text)
+    root = run.settings.rootdir
+    for path in run.written:
+        try:
+            shown = path.relative_to(root)
+        except ValueError:
+            shown = path
+        tr.write_line(f"wrote {shown}")
+
+
+def _calibration_lines(results: RunResults) -> list[str]:
+    if not results.calibration:
+        return []
+    try:
+        from pytest_llmgate.calibration.integration import calibration_lines
+    except ImportError:
+        return []
+    return calibration_lines(results.calibration)

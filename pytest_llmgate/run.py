@@ -1,0 +1,372 @@
+"""One gated run: the state the plugin keeps between collection and the end of the session.
+
+The plugin module only wires pytest hooks to the methods here; this module holds what a run
+collects (cases, metrics, judge verdicts) and what it does at the end (verdict, files).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import subprocess
+import time
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from pytest_llmgate.config import Settings
+from pytest_llmgate.gate.baseline import BaselineError, baseline_path, build_baseline, load_baseline, write_baseline
+from pytest_llmgate.gate.records import (
+    FORMAT_VERSION,
+    Baseline,
+    CaseResult,
+    GateResult,
+    JudgeVerdict,
+    MetricSpec,
+    RubricStats,
+    RunResults,
+    SuiteResult,
+)
+from pytest_llmgate.gate.verdict import CHECKS_METRIC, evaluate
+from pytest_llmgate.recorder import content_hash, output_text
+
+SPEC_OVERRIDES = ("tolerance", "alpha", "min_score", "higher_is_better")
+
+
+def plugin_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pytest-llmgate")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _git_state(root: Path) -> tuple[str | None, bool | None]:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                capture_output=True, text=True, timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+    return commit or None, bool(status.strip())
+
+
+class GateRun:
+    """Everything one process of a gated session records (controller, or an xdist worker)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.started = time.time()
+        self.suites: dict[str, SuiteResult] = {}
+        self.dataset_ids: dict[str, list[str]] = {}
+        self.overrides: dict[str, dict[str, Any]] = {}
+        self._baselines: dict[str, Baseline | None] = {}
+        self.baseline_errors: dict[str, str] = {}
+        self._engine: Any = None
+        self._pending: list[tuple[str, str, Future[JudgeVerdict]]] = []
+        self.judge_stats: dict[str, RubricStats] = {}
+        self.results: RunResults | None = None
+        self.written: list[Path] = []
+        self.warnings: list[str] = []
+
+    # -- collection -------------------------------------------------------------------------
+    def register_suite(self, suite: str, dataset: str, fingerprint: str, case_ids: list[str],
+                       overrides: dict[str, Any]) -> None:
+        """Called once per golden test function, at collection."""
+        self.suites[suite] = SuiteResult(
+            suite=suite, dataset=dataset,
+            fingerprints={"dataset": fingerprint, "format": str(FORMAT_VERSION)},
+        )
+        self.dataset_ids[suite] = case_ids
+        self.overrides[suite] = overrides
+        self.declare_metric(suite, MetricSpec(name=CHECKS_METRIC, kind="binary"))
+
+    def declare_metric(self, suite: str, spec: MetricSpec) -> None:
+        """Add a metric to a suite once, with the marker's per-metric and suite-wide thresholds."""
+        result = self.suites[suite]
+        if spec.name in result.metrics:
+            return
+        overrides = self.overrides.get(suite, {})
+        per_metric = dict(overrides.get("metrics", {}).get(spec.name, {}))
+        unknown = set(per_metric) - set(SPEC_OVERRIDES)
+        if unknown:
+            msg = (f"golden marker of {suite}: unknown setting(s) {sorted(unknown)} for metric '{spec.name}'; "
+                   f"use {', '.join(SPEC_OVERRIDES)}.")
+            raise ValueError(msg)
+        update = {key: overrides[key] for key in ("tolerance", "alpha") if overrides.get(key) is not None}
+        update.update(per_metric)
+        result.metrics[spec.name] = spec.model_copy(update=update)
+
+    def baseline(self, suite: str) -> Baseline | None:
+        """The committed baseline of a suite (loaded once; a broken file is recorded as a problem)."""
+        if suite not in self._baselines:
+            try:
+                self._baselines[suite] = load_baseline(self.baseline_file(suite))
+            except BaselineError as exc:
+                self.baseline_errors[suite] = str(exc)
+                self._baselines[suite] = None
+        return self._baselines[suite]
+
+    def baseline_file(self, suite: str) -> Path:
+        return baseline_path(self.settings.baseline_dir, suite)
+
+    # -- recording --------------------------------------------------------------------------
+    def case_record(self, suite: str, case: Any, nodeid: str) -> CaseResult:
+        from pytest_llmgate.datasets import case_to_record
+
+        result = self.suites[suite]
+        record = result.cases.get(case.id)
+        if record is None or record.nodeid != nodeid:
+            record = CaseResult(case_id=case.id, nodeid=nodeid, case=case_to_record(case))
+            result.cases[case.id] = record
+        return record
+
+    def finish_case(self, record: CaseResult, *, passed: bool, failure: str | None, duration: float) -> None:
+        record.passed = passed
+        record.failure = failure
+        record.duration = round(duration, 6)
+        record.metrics[CHECKS_METRIC] = 1.0 if passed else 0.0
+
+    def engine(self) -> Any:
+        """The judge engine, started on first use (so a run without judges imports no SDK)."""
+        if self._engine is None:
+            from pytest_llmgate.judge.engine import JudgeEngine
+            from pytest_llmgate.judge.rubrics import load_rubrics
+
+            engine = JudgeEngine(
+                provider=self.settings.judge,
+                rubrics=load_rubrics(self.settings.rubrics_dir),
+                cache_dir=self.settings.cache_dir,
+                concurrency=self.settings.concurrency,
+                budget_tokens=self.settings.budget_tokens,
+                replay_only=self.settings.replay,
+            )
+            engine.start()
+            self._engine = engine
+        return self._engine
+
+    def submit_judge(self, suite: str, case: Any, record: CaseResult, rubric_name: str,
+                     against: str | None, candidate: Any) -> Future[JudgeVerdict]:
+        from pytest_llmgate.judge.engine import JudgeRequest
+
+        engine = self.engine()
+        if rubric_name not in engine.rubrics:
+            known = ", ".join(sorted(engine.rubrics)) or "none"
+            msg = (f"unknown rubric '{rubric_name}' (rubrics in {self.settings.rubrics_dir}: {known}). "
+                   f"Add rubrics/{rubric_name}.yaml or fix the name.")
+            raise KeyError(msg)
+        rubric = engine.rubrics[rubric_name]
+        metric = f"judge:{rubric_name}"
+        if against is None and rubric.kind == "pairwise":
+            against = "reference"
+        if against is None and case.reference is not None:
+            against = "reference"
+        result = self.suites[suite]
+        result.fingerprints["judge"] = engine.provider_name
+        result.fingerprints[f"rubric:{rubric_name}"] = rubric.content_hash
+        self_value = 0.5 if against == "baseline" else None
+        kind = "binary" if rubric.kind == "pass_fail" else "continuous"
+        self.declare_metric(suite, MetricSpec(name=metric, kind=kind, self_value=self_value))
+
+        text = output_text(candidate)
+        other: str | None = None
+        if against == "baseline":
+            base = self.baseline(suite)
+            base_case = base.cases.get(case.id) if base else None
+            if base_case is None or base_case.output is None or self.settings.update:
+                # Compared with itself (update) or with nothing: no call, no value unless it is a self-comparison.
+                return self._settled(suite, record, rubric, metric, against, text,
+                                     value=0.5 if self.settings.update else None,
+                                     label="tie (baseline is this run)" if self.settings.update else None,
+                                     note=None if self.settings.update else "no baseline output for this case")
+            other = output_text(base_case.output)
+            if other == text:
+                return self._settled(suite, record, rubric, metric, against, text, value=0.5,
+                                     label="tie (identical to baseline)", note=None)
+        request = JudgeRequest(
+            rubric=rubric_name, suite=suite, case_id=case.id, metric=metric,
+            input=output_text(case.input), candidate=text,
+            reference=case.reference, other=other, against=against,
+        )
+        future = engine.submit(request)
+        self._pending.append((suite, case.id, future))
+        return future
+
+    def _settled(self, suite: str, record: CaseResult, rubric: Any, metric: str, against: str | None, text: str, *,
+                 value: float | None, label: str | None, note: str | None) -> Future[JudgeVerdict]:
+        """A verdict that needs no judge call; `note` marks one that records no value."""
+        verdict = JudgeVerdict(
+            rubric=rubric.name, rubric_version=rubric.version, kind=rubric.kind, against=against,
+            metric=metric, value=value, label=label, error=f"skipped: {note}" if note else None,
+            provider="none", output_hash=content_hash(text),
+        )
+        future: Future[JudgeVerdict] = Future()
+        future.set_result(verdict)
+        self._pending.append((suite, record.case_id, future))
+        return future
+
+    def collect_judges(self) -> None:
+        """Wait for every queued verdict and attach it to its case (values only when not an error)."""
+        if self._engine is not None:
+            self._engine.wait(progress=self.settings.progress)
+        for suite, case_id, future in self._pending:
+            verdict = future.result()
+            record = self.suites[suite].cases[case_id]
+            record.judge.append(verdict)
+            if verdict.error is None and verdict.value is not None:
+                record.metrics[verdict.metric] = verdict.value
+        self._pending.clear()
+        if self._engine is not None:
+            for rubric, stat in self._engine.stats().items():
+                self.judge_stats[rubric] = stat
+            self._engine.close()
+            self._engine = None
+
+    # -- xdist ------------------------------------------------------------------------------
+    def worker_payload(self) -> str:
+        """What a worker ships to the controller: its suites and judge stats, as JSON."""
+        return json.dumps({
+            "suites": {k: v.model_dump(mode="json") for k, v in self.suites.items()},
+            "dataset_ids": self.dataset_ids,
+            "judge_stats": {k: v.model_dump(mode="json") for k, v in self.judge_stats.items()},
+        })
+
+    def merge_payload(self, payload: str) -> None:
+        data = json.loads(payload)
+        for name, raw in data["suites"].items():
+            incoming = SuiteResult.model_validate(raw)
+            mine = self.suites.get(name)
+            if mine is None:
+                self.suites[name] = incoming
+                continue
+            mine.cases.update(incoming.cases)
+            mine.fingerprints.update(incoming.fingerprints)
+            for metric, spec in incoming.metrics.items():
+                mine.metrics.setdefault(metric, spec)
+        for name, ids in data["dataset_ids"].items():
+            self.dataset_ids.setdefault(name, ids)
+        for rubric, raw in data["judge_stats"].items():
+            stat = RubricStats.model_validate(raw)
+            self.judge_stats[rubric] = merge_rubric_stats(self.judge_stats.get(rubric), stat)
+
+    # -- the end ----------------------------------------------------------------------------
+    def finish(self) -> RunResults:
+        """Compare with baselines, decide, write results/reports, and (update mode) baselines."""
+        settings = self.settings
+        for suite in self.suites.values():
+            suite.cases = dict(sorted(suite.cases.items()))
+            suite.metrics = dict(sorted(suite.metrics.items()))
+        baselines = {name: self.baseline(name) for name in sorted(self.suites)}
+        commit, dirty = _git_state(settings.rootdir)
+        results = RunResults(
+            plugin_version=plugin_version(),
+            created_at=_dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
+            duration=round(time.time() - self.started, 3),
+            git_commit=commit, git_dirty=dirty,
+            judge_provider=next((s.fingerprints["judge"] for s in self.suites.values() if "judge" in s.fingerprints),
+                                None),
+            settings=settings.public(),
+            suites=dict(sorted(self.suites.items())),
+            baselines=baselines,
+            verdicts=[],
+            judge_stats=dict(sorted(self.judge_stats.items())),
+            gate=GateResult(status="PASS", passed=True),
+        )
+        paths = {name: self._relative(self.baseline_file(name)) for name in self.suites}
+        results = results.model_copy(update={"verdicts": [
+            _stub_verdict(name, paths[name]) for name in sorted(self.suites)]})
+        calibration_reasons = self._calibrate(results)
+        results = evaluate(results, calibration_reasons=calibration_reasons)
+        for verdict in results.verdicts:
+            if verdict.suite in self.baseline_errors:
+                verdict.problems = [p for p in verdict.problems if not p.startswith("no baseline")]
+                verdict.problems.insert(0, self.baseline_errors[verdict.suite])
+        if self.baseline_errors:
+            results = results.model_copy(update={"gate": GateResult(
+                status="FAIL", passed=False,
+                reasons=list(self.baseline_errors.values()) + results.gate.reasons,
+                remedy=results.gate.remedy or "Re-run with --llm-gate-update to accept the new scores.")})
+        if settings.shard:
+            index, count = settings.shard
+            results = results.model_copy(update={"gate": GateResult(
+                status=results.gate.status, passed=True,
+                reasons=[f"shard {index}/{count}: partial run, not gated; merge the shards' results with "
+                         f"`llmgate merge` to gate."] + results.gate.reasons)})
+        if settings.update:
+            written = self._write_baselines()
+            results = results.model_copy(update={"gate": GateResult(
+                status="PASS", passed=True,
+                reasons=[f"baselines updated: {len(written)} file(s) written; the comparison shown is "
+                         f"against the previous baselines."])})
+        self.results = results
+        self._write_outputs(results)
+        return results
+
+    def _calibrate(self, results: RunResults) -> list[str]:
+        """Agreement of the judge with human labels, when labels exist (and the gate on it)."""
+        if not results.judge_stats and not self.settings.min_agreement:
+            return []
+        try:
+            from pytest_llmgate.calibration.integration import calibrate_run
+        except ImportError:
+            return []
+        calibration, reasons = calibrate_run(results, self.settings)
+        results.calibration.update(calibration)
+        return reasons
+
+    def _write_baselines(self) -> list[Path]:
+        written = []
+        for name, result in sorted(self.suites.items()):
+            path = self.baseline_file(name)
+            previous = None if name in self.baseline_errors else self._baselines.get(name)
+            baseline = build_baseline(result, previous, set(self.dataset_ids.get(name, [])))
+            write_baseline(path, baseline)
+            written.append(path)
+        self.written += written
+        return written
+
+    def _write_outputs(self, results: RunResults) -> None:
+        from pytest_llmgate._files import atomic_write_text, dumps
+
+        settings = self.settings
+        atomic_write_text(settings.results_path, dumps(results.model_dump(mode="json")))
+        self.written.append(settings.results_path)
+        try:
+            from pytest_llmgate.report.markdown import append_github_step_summary, render_markdown
+            from pytest_llmgate.report.html import render_html
+        except ImportError as exc:  # the report package is optional while it is being built
+            self.warnings.append(f"report not written: {exc}")
+            return
+        render_html(results, settings.html_path)
+        self.written.append(settings.html_path)
+        markdown = render_markdown(results)
+        atomic_write_text(settings.markdown_path, markdown)
+        self.written.append(settings.markdown_path)
+        append_github_step_summary(markdown)
+
+    def _relative(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.settings.rootdir).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+
+def _stub_verdict(suite: str, path: str) -> Any:
+    from pytest_llmgate.gate.records import SuiteVerdict
+
+    return SuiteVerdict(suite=suite, baseline_path=path)
+
+
+def merge_rubric_stats(a: RubricStats | None, b: RubricStats) -> RubricStats:
+    """Sum two processes' judge statistics for one rubric."""
+    if a is None:
+        return b
+    total = {f: getattr(a, f) + getattr(b, f) for f in (
+        "verdicts", "errors", "calls", "cache_hits", "input_tokens", "output_tokens", "swapped_pairs",
+        "consistent_pairs")}
+    rates = [(s.first_position_rate, s.verdicts) for s in (a, b) if s.first_position_rate is not None]
+    weight = sum(w for _, w in rates)
+    rate = sum(r * w for r, w in rates) / weight if weight else None
+    return RubricStats(rubric=a.rubric, first_position_rate=rate, **total)
