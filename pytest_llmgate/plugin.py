@@ -53,11 +53,11 @@ def _is_worker(config: pytest.Config) -> bool:
 def _golden_args(marker: pytest.Mark, where: str) -> tuple[str, dict[str, Any]]:
     if len(marker.args) != 1 or not isinstance(marker.args[0], (str, Path)):
         msg = f"{where}: @pytest.mark.golden takes one path to a JSONL golden set (got {marker.args!r})."
-        raise pytest.UsageError(msg)
+        pytest.fail(msg, pytrace=False)
     unknown = sorted(set(marker.kwargs) - set(MARKER_KWARGS))
     if unknown:
         msg = f"{where}: @pytest.mark.golden got unknown argument(s) {unknown}; use {', '.join(MARKER_KWARGS)}."
-        raise pytest.UsageError(msg)
+        pytest.fail(msg, pytrace=False)
     return str(marker.args[0]), dict(marker.kwargs)
 
 
@@ -68,7 +68,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     suite = metafunc.definition.nodeid
     if "case" not in metafunc.fixturenames:
         msg = f"{suite}: a test marked @pytest.mark.golden must take a 'case' argument."
-        raise pytest.UsageError(msg)
+        pytest.fail(msg, pytrace=False)
     run = metafunc.config.stash.get(run_key, None)
     if run is None:
         metafunc.parametrize("case", [pytest.param(None, marks=pytest.mark.skip(reason=SKIP_REASON), id="golden")])

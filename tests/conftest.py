@@ -6,6 +6,11 @@ import shutil
 
 import pytest
 
+# pytester's in-process runs restore sys.modules afterwards, and numpy's C extension cannot be
+# imported twice in one process: import it here so every inner session finds it loaded.
+import numpy  # noqa: F401  isort: skip
+import scipy.stats  # noqa: F401  isort: skip
+
 pytest_plugins = ["pytester"]
 
 CHROMIUM_ARGS = [
