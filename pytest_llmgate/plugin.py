@@ -181,6 +181,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """After junitxml wrote its file: add the judge metrics that were not known when it wrote each case."""
+    run = config.stash.get(run_key, None)
+    xml_path = getattr(config.option, "xmlpath", None)
+    if run is None or run.results is None or not xml_path or _is_worker(config):
+        return
+    path = Path(xml_path)
+    if path.exists():
+        from pytest_llmgate.report.junit import add_metric_properties
+
+        add_metric_properties(path, run.results)
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     run = config.stash.get(run_key, None)
     if run is None or _is_worker(config):

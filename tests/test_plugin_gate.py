@@ -166,3 +166,31 @@ def test_xdist_gives_the_same_verdict_as_a_serial_run(project: pytest.Pytester,
     assert parallel_results.verdicts == serial_results.verdicts
     assert parallel_results.gate == serial_results.gate
     parallel.stdout.fnmatch_lines(["LLM gate: FAIL"])
+
+
+def test_shards_merged_gate_like_one_run(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from pytest_llmgate.cli import main
+
+    _update(project)
+    monkeypatch.setenv("GATE_MODE", "worse-retrieval")
+    whole = project.runpytest(*GATE)
+    assert whole.ret == pytest.ExitCode.TESTS_FAILED
+    full = RunResults.model_validate_json((project.path / "reports/llm-gate.json").read_text())
+    shard_files = []
+    for index in (1, 2):
+        target = project.path / f"shard-{index}.json"
+        shard = project.runpytest(*GATE, "--llm-gate-shard", f"{index}/2", "--llm-gate-results", str(target))
+        assert shard.ret == 0, "a shard alone is partial and does not gate"
+        shard.stdout.fnmatch_lines([f"*shard {index}/2: partial run, not gated*"])
+        shard_files.append(str(target))
+    merged_path = project.path / "merged.json"
+    outcome = CliRunner().invoke(main, ["merge", *shard_files, "-o", str(merged_path),
+                                        "--html", str(project.path / "merged.html")])
+    assert outcome.exit_code == 1, outcome.output
+    assert "LLM gate: FAIL" in outcome.output
+    merged = RunResults.model_validate_json(merged_path.read_text())
+    assert merged.gate.status == full.gate.status
+    assert [m.model_dump(exclude={"reason"}) for v in merged.verdicts for m in v.metrics] == \
+        [m.model_dump(exclude={"reason"}) for v in full.verdicts for m in v.metrics]

@@ -23,8 +23,8 @@ def baseline_path(baseline_dir: Path, suite: str) -> Path:
     file_part, _, rest = suite.partition("::")
     parts = [p for p in Path(file_part).with_suffix("").parts if p not in ("", ".", "..")]
     parts += [p for p in rest.split("::") if p]
-    safe = [re.sub(r"[^A-Za-z0-9._-]", "_", p) for p in parts]
-    return baseline_dir.joinpath(*safe).with_suffix(".json")
+    safe = [re.sub(r"[^A-Za-z0-9._-]", "_", p) for p in parts] or ["suite"]
+    return baseline_dir.joinpath(*safe[:-1], safe[-1] + ".json")
 
 
 def load_baseline(path: Path) -> Baseline | None:
