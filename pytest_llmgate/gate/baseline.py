@@ -21,7 +21,8 @@ class BaselineError(Exception):
 def baseline_path(baseline_dir: Path, suite: str) -> Path:
     """`tests/test_x.py::TestA::test_b` -> `<dir>/tests/test_x/TestA/test_b.json`."""
     file_part, _, rest = suite.partition("::")
-    parts = [p for p in Path(file_part).with_suffix("").parts if p not in ("", ".", "..")]
+    stem = file_part[:-3] if file_part.endswith(".py") else file_part
+    parts = [p for p in Path(stem).parts if p not in ("", ".", "..", "/")]
     parts += [p for p in rest.split("::") if p]
     safe = [re.sub(r"[^A-Za-z0-9._-]", "_", p) for p in parts] or ["suite"]
     return baseline_dir.joinpath(*safe[:-1], safe[-1] + ".json")
