@@ -80,8 +80,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     try:
         cases = load_cases(path, model=model, rootdir=run.settings.rootdir)
         fingerprint = dataset_fingerprint(_resolve(path, run.settings.rootdir))
-    except DatasetError as exc:
-        pytest.fail(str(exc), pytrace=False)
+    except (DatasetError, TypeError) as exc:
+        pytest.fail(f"{suite}: {exc}" if isinstance(exc, TypeError) else str(exc), pytrace=False)
     run.register_suite(suite, _display_path(path, run.settings.rootdir), fingerprint, [c.id for c in cases], kwargs)
     if run.settings.shard:
         index, count = run.settings.shard
