@@ -14,19 +14,23 @@ def dumps(data: Any) -> str:
     return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` so that readers see the old file or the new one, never half of one.
+def atomic_write_text(path: Path, text: str, *, errors: str = "strict") -> Path:
+    """Write `text` as UTF-8 so that readers see the old file or the new one, never half of one.
 
     The temp file lives in the target's folder so `os.replace` is a rename on one filesystem.
+    `errors="replace"` suits reports, where a lone surrogate in a model output must not lose the file.
     """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    data = text.encode("utf-8", errors=errors)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        return path
     except BaseException:
         try:
             os.unlink(tmp)

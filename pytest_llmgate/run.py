@@ -341,7 +341,7 @@ class GateRun:
             return
         render_html(results, settings.html_path)
         self.written.append(settings.html_path)
-        markdown = render_markdown(results)
+        markdown = render_markdown(results, report_path=self._relative(settings.html_path))
         atomic_write_text(settings.markdown_path, markdown)
         self.written.append(settings.markdown_path)
         append_github_step_summary(markdown)

@@ -1,0 +1,110 @@
+"""The markdown summary: verdict, metric tables and newly failing cases, short enough for a PR.
+
+Strings from the run (suite names, case ids, reasons) are escaped so they show as text in
+GitHub-flavoured markdown: no table breaks, no links, no raw HTML.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from pytest_llmgate.gate.records import RunResults
+from pytest_llmgate.report.html import atomic_write_text, fmt, fmt_p, fmt_signed
+
+__all__ = ["append_github_step_summary", "render_markdown", "write_markdown"]
+
+#: Newly failing case ids listed per suite before "and N more".
+MAX_CASE_IDS = 20
+#: GitHub caps a PR comment at 65,536 characters; stay well below.
+MAX_CHARS = 60_000
+#: Inline markdown syntax; line-start syntax (`-`, `+`, `1.`) cannot occur: text never starts a line.
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]|~!#$])")
+_ICONS = {"PASS": "✅", "FAIL": "❌", "UNDERPOWERED": "⚠️"}
+
+
+def md_escape(text: object, limit: int = 300) -> str:
+    """One line of untrusted text as inert markdown: HTML entities, escaped specials, capped."""
+    value = " ".join(str(text).split())
+    if len(value) > limit:
+        value = value[: limit - 1] + "…"
+    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    value = _MARKDOWN_SPECIALS.sub(r"\\\1", value)
+    # Direction overrides and isolates would reorder the rest of the line when rendered.
+    return re.sub("[\u202a-\u202e\u2066-\u2069]", lambda m: f"U+{ord(m.group()):04X}", value)
+
+
+def render_markdown(results: RunResults, *, report_path: str | None = None) -> str:
+    """The run's verdict as markdown for a PR comment or `$GITHUB_STEP_SUMMARY`."""
+    gate = results.gate
+    lines = [f"## {_ICONS.get(gate.status, '')} LLM gate: {gate.status}".replace("  ", " "), ""]
+    for reason in gate.reasons:
+        lines.append(f"- {md_escape(reason)}")
+    if gate.remedy:
+        lines += ["", f"**Remedy:** {md_escape(gate.remedy)}"]
+    commit = results.git_commit or "unknown"
+    meta = (
+        f"Run {md_escape(results.created_at)} · commit {md_escape(commit)}{' (dirty)' if results.git_dirty else ''}"
+        f" · judge {md_escape(results.judge_provider or 'none')} · {results.duration:.1f} s"
+    )
+    lines += ["", meta]
+    if report_path:
+        lines.append(f"Full report: {md_escape(report_path)}")
+    verdicts = {verdict.suite: verdict for verdict in results.verdicts}
+    for suite_id in sorted(set(results.suites) | set(verdicts)):
+        verdict = verdicts.get(suite_id)
+        suite = results.suites.get(suite_id)
+        n_cases = len(suite.cases) if suite is not None else 0
+        lines += ["", f"### {md_escape(suite_id)}", "", f"{n_cases} case{'s' if n_cases != 1 else ''}"]
+        if verdict is None:
+            continue
+        if verdict.problems:
+            lines.append("")
+        for problem in verdict.problems:
+            lines.append(f"- ❌ {md_escape(problem)}")
+        if verdict.metrics:
+            lines += [
+                "",
+                "| Metric | n | Baseline | Now | Δ | Interval | p (Holm) | Verdict |",
+                "|---|--:|--:|--:|--:|--:|--:|---|",
+            ]
+            for mv in verdict.metrics:
+                interval = "—" if mv.ci_low is None or mv.ci_high is None else f"{fmt_signed(mv.ci_low)} … {fmt_signed(mv.ci_high)}"
+                status = mv.status.replace("_", " ")
+                if mv.status in ("fail", "below_floor"):
+                    status = f"**{status}**"
+                lines.append(
+                    f"| {md_escape(mv.metric, 80)} | {mv.n_paired} | {fmt(mv.baseline_mean)} | {fmt(mv.current_mean)}"
+                    f" | {fmt_signed(mv.diff)} | {interval} | {fmt_p(mv.p_adjusted)} | {status} |"
+                )
+        newly = [change for change in verdict.cases if change.kind == "newly_failing"]
+        known = sum(1 for change in verdict.cases if change.kind == "known_failing")
+        fixed = sum(1 for change in verdict.cases if change.kind == "fixed")
+        if newly:
+            shown = ", ".join(md_escape(change.case_id, 80) for change in newly[:MAX_CASE_IDS])
+            more = f" and {len(newly) - MAX_CASE_IDS} more" if len(newly) > MAX_CASE_IDS else ""
+            lines += ["", f"**Newly failing ({len(newly)}):** {shown}{more}"]
+        if known or fixed:
+            lines += ["", f"Known failing: {known} · fixed: {fixed}"]
+    text = "\n".join(lines).rstrip() + "\n"
+    if len(text) > MAX_CHARS:
+        cut = text.rfind("\n", 0, MAX_CHARS - 200)
+        text = text[:cut] + "\n\n_Summary truncated; see the HTML report for the rest._\n"
+    return text
+
+
+def write_markdown(results: RunResults, path: Path, *, report_path: str | None = None) -> Path:
+    """Write the markdown summary to `path` atomically and return the path."""
+    return atomic_write_text(Path(path), render_markdown(results, report_path=report_path))
+
+
+def append_github_step_summary(markdown: str) -> Path | None:
+    """Append `markdown` to the file named by `$GITHUB_STEP_SUMMARY`; None when it is not set."""
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return None
+    path = Path(target)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(markdown if markdown.endswith("\n") else markdown + "\n")
+    return path
