@@ -15,15 +15,20 @@ from pytest_llmgate import checks
 agent = SupportAgent()
 
 
+# Tolerances: a 5-point drop of a mean score is material. The pass rate of the checks gets 10
+# points: with 91 cases, the exact McNemar test cannot see a smaller drop (see its MDE column),
+# and the recall floor says the retriever must never fall below 0.7 whatever the baseline.
 @pytest.mark.golden(
-    "datasets/support.jsonl", metrics={"recall@5": {"tolerance": 0.05}}, tolerance=0.05
+    "datasets/support.jsonl",
+    tolerance=0.05,
+    metrics={"checks_passed": {"tolerance": 0.10}, "recall@5": {"min_score": 0.7}},
 )
 def test_support_agent(case, llm_gate):
     result = agent.answer(case.input)
     llm_gate.output(result.to_dict())
 
     # Layer 3: ranking quality of the handbook chunks against the case's relevant ids.
-    llm_gate.retrieval(result.retrieved_ids, k=(1, 3, 5))
+    llm_gate.retrieval(result.retrieved_ids, k=5, metrics=("recall", "precision", "ndcg", "mrr"))
 
     # Layer 2: deferred judge verdicts, against the reference and against the baseline's answer.
     llm_gate.judge("correctness")

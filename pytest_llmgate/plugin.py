@@ -144,7 +144,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     record = run.case_record(_suite_of(item), case, item.nodeid)
     failure = None
     if excinfo is not None:
-        failure = excinfo.exconly()[:2000]
+        failure = excinfo.exconly()
+        if type(excinfo.value).__name__ == "CheckFailed":
+            failure = str(excinfo.value)
+        failure = failure[:4000]
         if excinfo.errisinstance(AssertionError) and report.failed:
             # A failed check is data for the gate, not a failed build: the gate decides.
             report.outcome = "passed"

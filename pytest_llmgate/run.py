@@ -65,6 +65,10 @@ class GateRun:
         self._baselines: dict[str, Baseline | None] = {}
         self.baseline_errors: dict[str, str] = {}
         self._engine: Any = None
+        self.rubrics: dict[str, Any] = {}
+        self.judge_missing: list[str] = []
+        """Replay mode: `suite::case_id (rubric)` of judge calls not in the cache."""
+        self.budget_exhausted = False
         self._pending: list[tuple[str, str, Future[JudgeVerdict]]] = []
         self.judge_stats: dict[str, RubricStats] = {}
         self.results: RunResults | None = None
@@ -135,9 +139,10 @@ class GateRun:
             from pytest_llmgate.judge.engine import JudgeEngine
             from pytest_llmgate.judge.rubrics import load_rubrics
 
+            self.rubrics = load_rubrics(self.settings.rubrics_dir)
             engine = JudgeEngine(
                 provider=self.settings.judge,
-                rubrics=load_rubrics(self.settings.rubrics_dir),
+                rubrics=self.rubrics,
                 cache_dir=self.settings.cache_dir,
                 concurrency=self.settings.concurrency,
                 budget_tokens=self.settings.budget_tokens,
@@ -152,12 +157,12 @@ class GateRun:
         from pytest_llmgate.judge.engine import JudgeRequest
 
         engine = self.engine()
-        if rubric_name not in engine.rubrics:
-            known = ", ".join(sorted(engine.rubrics)) or "none"
+        if rubric_name not in self.rubrics:
+            known = ", ".join(sorted(self.rubrics)) or "none"
             msg = (f"unknown rubric '{rubric_name}' (rubrics in {self.settings.rubrics_dir}: {known}). "
                    f"Add rubrics/{rubric_name}.yaml or fix the name.")
             raise KeyError(msg)
-        rubric = engine.rubrics[rubric_name]
+        rubric = self.rubrics[rubric_name]
         metric = f"judge:{rubric_name}"
         if against is None and rubric.kind == "pairwise":
             against = "reference"
@@ -221,6 +226,8 @@ class GateRun:
         if self._engine is not None:
             for rubric, stat in self._engine.stats().items():
                 self.judge_stats[rubric] = stat
+            self.judge_missing += [f"{suite}::{case_id} ({rubric})" for suite, case_id, rubric in self._engine.missing]
+            self.budget_exhausted = self.budget_exhausted or self._engine.budget_exhausted
             self._engine.close()
             self._engine = None
 
@@ -231,6 +238,8 @@ class GateRun:
             "suites": {k: v.model_dump(mode="json") for k, v in self.suites.items()},
             "dataset_ids": self.dataset_ids,
             "judge_stats": {k: v.model_dump(mode="json") for k, v in self.judge_stats.items()},
+            "judge_missing": self.judge_missing,
+            "budget_exhausted": self.budget_exhausted,
         })
 
     def merge_payload(self, payload: str) -> None:
@@ -247,6 +256,8 @@ class GateRun:
                 mine.metrics.setdefault(metric, spec)
         for name, ids in data["dataset_ids"].items():
             self.dataset_ids.setdefault(name, ids)
+        self.judge_missing += data.get("judge_missing", [])
+        self.budget_exhausted = self.budget_exhausted or data.get("budget_exhausted", False)
         for rubric, raw in data["judge_stats"].items():
             stat = RubricStats.model_validate(raw)
             self.judge_stats[rubric] = merge_rubric_stats(self.judge_stats.get(rubric), stat)
@@ -277,8 +288,8 @@ class GateRun:
         paths = {name: self._relative(self.baseline_file(name)) for name in self.suites}
         results = results.model_copy(update={"verdicts": [
             _stub_verdict(name, paths[name]) for name in sorted(self.suites)]})
-        calibration_reasons = self._calibrate(results)
-        results = evaluate(results, calibration_reasons=calibration_reasons)
+        extra = self._calibrate(results) + self._judge_reasons()
+        results = evaluate(results, calibration_reasons=extra)
         for verdict in results.verdicts:
             if verdict.suite in self.baseline_errors:
                 verdict.problems = [p for p in verdict.problems if not p.startswith("no baseline")]
@@ -303,6 +314,18 @@ class GateRun:
         self.results = results
         self._write_outputs(results)
         return results
+
+    def _judge_reasons(self) -> list[str]:
+        reasons = []
+        if self.judge_missing:
+            shown = ", ".join(sorted(self.judge_missing)[:10])
+            more = f" and {len(self.judge_missing) - 10} more" if len(self.judge_missing) > 10 else ""
+            reasons.append(f"replay: {len(self.judge_missing)} judge call(s) are not in the cache: {shown}{more}. "
+                           f"Run once without --llm-gate-replay to record them.")
+        if self.budget_exhausted:
+            reasons.append(f"the judge token budget ({self.settings.budget_tokens}) ran out: verdicts after it "
+                           f"are judge errors. Raise --llm-gate-budget-tokens or judge fewer cases.")
+        return reasons
 
     def _calibrate(self, results: RunResults) -> list[str]:
         """Agreement of the judge with human labels, when labels exist (and the gate on it)."""

@@ -80,8 +80,9 @@ def _compare_metric(suite: str, spec: MetricSpec, result: SuiteResult, baseline:
         verdict.reason = ("no baseline values to compare with" if verdict.status == "new"
                           else "no case has a value in both runs")
         return verdict, None
-    before = [b for b, _ in paired]
-    after = [a for _, a in paired]
+    # Baselines store six decimals; compare at that precision so float noise is not a "change".
+    before = [round(b, 6) for b, _ in paired]
+    after = [round(a, 6) for _, a in paired]
     compare = stats.compare_binary if spec.kind == "binary" else stats.compare_continuous
     cmp = compare(before, after, higher_is_better=spec.higher_is_better, alpha=alpha)
     verdict.baseline_mean, verdict.current_mean, verdict.diff = cmp.baseline_mean, cmp.current_mean, cmp.diff
@@ -186,8 +187,13 @@ def decide_gate(verdicts: list[SuiteVerdict], *, strict: bool, extra_reasons: li
     for suite in verdicts:
         reasons += [f"{suite.suite}: {problem}" for problem in suite.problems]
         for metric in suite.metrics:
-            if metric.status in ("fail", "below_floor"):
+            if metric.status == "below_floor":
                 reasons.append(f"{suite.suite}: {metric.metric} {metric.reason}")
+        dropped = [m for m in suite.metrics if m.status == "fail"]
+        if dropped:
+            listed = ", ".join(f"{m.metric} {m.diff:+.3f} (p={m.p_adjusted:.2g})" for m in dropped)
+            reasons.append(f"{suite.suite}: {len(dropped)} metric(s) dropped beyond their tolerance, significantly "
+                           f"(Holm-adjusted): {listed}")
         weak = [m for m in suite.metrics if m.status == "underpowered"]
         if weak:
             names = ", ".join(m.metric for m in weak)

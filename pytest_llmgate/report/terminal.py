@@ -70,7 +70,7 @@ def render(results: RunResults, *, width: int = 100, color: bool = False, extra:
         if newly:
             console.print(f"  [red]{_plural(len(newly), 'newly failing case')}[/]:")
             for change in newly[:MAX_CASES_SHOWN]:
-                first = (change.failure or "").strip().splitlines()[0][:160] if change.failure else ""
+                first = " | ".join(line.strip() for line in (change.failure or "").strip().splitlines()[:3])[:200]
                 console.print(f"    {escape(change.case_id)}  {escape(first)}")
             if len(newly) > MAX_CASES_SHOWN:
                 console.print(f"    … and {len(newly) - MAX_CASES_SHOWN} more (see the report)")
