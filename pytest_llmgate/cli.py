@@ -1,8 +1,12 @@
-"""The `llmgate` command: label, calibrate, report, merge, baseline."""
+"""The `llmgate` command: label, calibrate, report, merge."""
 
 from __future__ import annotations
 
 import click
+
+from pytest_llmgate.calibration.commands import calibrate, label
+from pytest_llmgate.gate.commands import merge
+from pytest_llmgate.report.commands import report
 
 
 @click.group()
@@ -11,18 +15,7 @@ def main() -> None:
     """pytest-llmgate tools around the results of `pytest --llm-gate`."""
 
 
-def _register() -> None:
-    for module, name in (
-        ("pytest_llmgate.report.commands", "report"),
-        ("pytest_llmgate.calibration.commands", "label"),
-        ("pytest_llmgate.calibration.commands", "calibrate"),
-        ("pytest_llmgate.gate.commands", "merge"),
-    ):
-        try:
-            command = getattr(__import__(module, fromlist=[name]), name)
-        except (ImportError, AttributeError):
-            continue
-        main.add_command(command)
-
-
-_register()
+main.add_command(label)
+main.add_command(calibrate)
+main.add_command(report)
+main.add_command(merge)

@@ -95,7 +95,7 @@ def render(results: RunResults, *, width: int = 100, color: bool = False, extra:
         console.print(table)
         console.print()
     for line in extra or []:
-        console.print(line)
+        console.print(line, markup=False)
     gate = results.gate
     console.print(f"LLM gate: [{GATE_STYLE[gate.status]}]{gate.status}[/]")
     for reason in gate.reasons:
