@@ -14,6 +14,12 @@ def dumps(data: Any) -> str:
     return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_text(path: Path, text: str, *, errors: str = "strict") -> Path:
     """Write `text` as UTF-8 so that readers see the old file or the new one, never half of one.
 
@@ -25,6 +31,8 @@ def atomic_write_text(path: Path, text: str, *, errors: str = "strict") -> Path:
     data = text.encode("utf-8", errors=errors)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp creates 0600; a baseline or report is an ordinary file (0666 less the umask).
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

@@ -117,4 +117,4 @@ class LLMGate:
 
 def content_hash(value: Any) -> str:
     """sha256 of an output's judged text: human labels apply to exactly that output."""
-    return "sha256:" + hashlib.sha256(output_text(value).encode("utf-8")).hexdigest()
+    return hashlib.sha256(output_text(value).encode("utf-8")).hexdigest()

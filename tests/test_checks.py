@@ -784,7 +784,7 @@ def test_tool_calls_match_validates_the_mode() -> None:
 
 
 def test_failure_report_points_at_the_callers_line(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_support=textwrap.dedent("""
+    pytester.makepyfile(test_reply=textwrap.dedent("""
             from pytest_llmgate import checks
 
 
@@ -802,11 +802,11 @@ def test_failure_report_points_at_the_callers_line(pytester: pytest.Pytester) ->
             "E       pytest_llmgate.checks.CheckFailed: expected text to contain 'refund' (case-insensitive), missing 'refund'",
             "E       text: 'Sorry, I can only help with shipping questions.'",
             "",
-            "test_support.py:6: CheckFailed",
-            "FAILED test_support.py::test_refund_reply - pytest_llmgate.checks.CheckFailed*",
+            "test_reply.py:6: CheckFailed",
+            "FAILED test_reply.py::test_refund_reply - pytest_llmgate.checks.Check*",
         ]
     )
     output = result.stdout.str()
-    assert "checks.py" not in output
+    assert "pytest_llmgate/checks.py" not in output
     assert "_fail(" not in output
     assert "During handling" not in output

@@ -66,9 +66,9 @@ def test_planted_regression_fails_naming_metrics_and_cases(project: pytest.Pytes
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     out = result.stdout.str()
     assert "LLM gate: FAIL" in out
-    assert "test_qa.py::test_qa: recall@1 dropped -0.500" in out
-    assert "mrr dropped" in out
-    assert "recall@5 dropped" not in out  # the relevant id is still within the top 5
+    assert "test_qa.py::test_qa: 7 metric(s) dropped beyond their tolerance, significantly" in out
+    assert "recall@1 -0.500 (p=3.9e-05)" in out and "mrr -0.400" in out
+    assert "recall@5 -" not in out  # the relevant id is still within the top 5
     results = RunResults.model_validate_json((project.path / "reports/llm-gate.json").read_text())
     statuses = {m.metric: m.status for m in results.verdicts[0].metrics}
     assert statuses["recall@1"] == "fail" and statuses["recall@5"] == "pass"
