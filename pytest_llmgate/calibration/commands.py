@@ -138,6 +138,8 @@ def parse_thresholds(values: tuple[str, ...]) -> dict[str, float]:
               help="Fail (exit 1) when the rubric's agreement statistic is below VALUE (repeatable).")
 @click.option("--statistic", default="kappa_low", show_default=True, help="Statistic compared with --min-agreement.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the bootstrap intervals.")
+@click.option("--half-width", default=0.1, show_default=True, type=click.FloatRange(min=0.001, max=1.0),
+              help="Also say how many uniform labels an accuracy interval of +/- this width needs.")
 def calibrate(
     results_file: Path,
     labels_dir: Path,
@@ -145,6 +147,7 @@ def calibrate(
     min_agreement: tuple[str, ...],
     statistic: str,
     seed: int,
+    half_width: float,
 ) -> None:
     """Print judge-human agreement and calibrated estimates per rubric."""
     from rich.console import Console
@@ -167,7 +170,19 @@ def calibrate(
         failures = check_min_agreement(calibration, thresholds, statistic) if thresholds else []
     except (LabelFileError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    Console().print(calibration_table(calibration))
+    import sys
+
+    from .sampling import labels_needed
+
+    Console(width=None if sys.stdout.isatty() else 160).print(calibration_table(calibration))
+    for name in present:
+        judged = sum(1 for suite in results.suites.values() for case in suite.cases.values()
+                     for verdict in case.judge if verdict.rubric == name and verdict.error is None)
+        if judged:
+            needed = labels_needed(half_width, population=judged)
+            have = calibration.get(name, {}).get("n_labels", 0)
+            click.echo(f"{name}: a 95% accuracy interval of +/-{half_width:g} over {judged} judged outputs needs "
+                       f"about {needed} uniform labels (worst case); {have} applicable now.")
     for entry in calibration.values():
         if entry["n_stale"]:
             click.echo(f"{entry['rubric']}: {entry['n_stale']} labels are of older outputs (stale) and were ignored.")
