@@ -14,7 +14,7 @@ import pytest
 from pytest_llmgate.config import add_options, read_settings
 
 if TYPE_CHECKING:
-    from pytest_llmgate.run import GateRun
+    from pytest_llmgate.run import GateRun  # noqa: F401  (named in the StashKey below)
 
 SKIP_REASON = "LLM gate evals run with --llm-gate"
 MARKER_KWARGS = ("model", "tolerance", "alpha", "metrics")
@@ -39,7 +39,7 @@ def pytest_configure(config: pytest.Config) -> None:
         from dataclasses import replace
 
         settings = replace(settings, progress=False)
-    from pytest_llmgate.run import GateRun
+    from pytest_llmgate.run import GateRun  # noqa: F401  (named in the StashKey below)
 
     config.stash[run_key] = GateRun(settings)
     if config.pluginmanager.hasplugin("xdist"):

@@ -8,24 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import ValidationError
 
 from pytest_llmgate.gate.records import RunResults
+
+from pytest_llmgate.report.commands import load_results
 
 from .labels import DEFAULT_LABELS_DIR, LabelFileError, labels_path, load_labels
 from .sampling import STRATA
 from .scales import RubricInfo, load_rubric_info
-
-
-def load_results(path: Path) -> RunResults:
-    """Read a results file, turning a bad file into a one-line error."""
-    try:
-        return RunResults.model_validate_json(path.read_text(encoding="utf-8"))
-    except (OSError, ValidationError, ValueError) as exc:
-        first = exc.errors()[0] if isinstance(exc, ValidationError) else None
-        detail = f"field '{'.'.join(map(str, first['loc']))}': {first['msg']}" if first else str(exc)
-        msg = f"cannot read results file {path}: {detail}. Re-run `pytest --llm-gate` to write it."
-        raise click.ClickException(msg) from None
 
 
 def _rubric_info(name: str, rubrics_dir: Path, results: RunResults) -> RubricInfo:

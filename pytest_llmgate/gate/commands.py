@@ -6,24 +6,10 @@ import sys
 from pathlib import Path
 
 import click
-from pydantic import ValidationError
 
 from pytest_llmgate._files import atomic_write_text, dumps
 from pytest_llmgate.gate.records import GateResult, RunResults
-
-
-def load_results(path: Path) -> RunResults:
-    """A results file, or a click error naming the file and what is wrong with it."""
-    try:
-        return RunResults.model_validate_json(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        msg = f"{path}: cannot read the results file ({exc.strerror})."
-        raise click.ClickException(msg) from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        msg = f"{path}: not a pytest-llmgate results file: field '{where}': {first['msg']}."
-        raise click.ClickException(msg) from None
+from pytest_llmgate.report.commands import load_results
 
 
 def merge_results(parts: list[RunResults]) -> RunResults:
