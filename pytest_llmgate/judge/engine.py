@@ -1,0 +1,560 @@
+"""The judge engine: an asyncio loop on a background thread that turns judge requests into
+verdicts concurrently, with order swap, AIMD concurrency, retries, dedup, cache and budget.
+
+Tests submit requests and go on (`submit` returns a future at once); the plugin waits for
+all of them at session end (`wait`). Provider trouble never raises: it becomes a verdict
+with `error` set, which is counted and shown and never scored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import functools
+import random
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+
+from pytest_llmgate.gate.records import JudgeCall, JudgeVerdict, RubricStats
+from pytest_llmgate.judge.cache import JudgeCache, cache_key
+from pytest_llmgate.judge.prompts import Order, PromptData, RenderedPrompt, render
+from pytest_llmgate.judge.providers import Provider, ProviderError, make_provider
+from pytest_llmgate.judge.rubrics import Rubric
+from pytest_llmgate.judge.schemas import SCHEMAS
+
+NOT_IN_CACHE = "not in cache (replay-only mode)"
+BUDGET_EXHAUSTED = "token budget exhausted"
+
+
+@dataclass(frozen=True)
+class JudgeRequest:
+    """One thing to judge: a candidate output of one case, under one rubric."""
+
+    rubric: str
+    suite: str
+    case_id: str
+    metric: str
+    """Metric the verdict fills, e.g. `judge:correctness`."""
+    input: str
+    candidate: str
+    reference: str | None = None
+    other: str | None = None
+    """The output compared against in a pairwise judgment vs the baseline."""
+    against: Literal["reference", "baseline"] | None = None
+    """Pairwise: compare with the reference or with `other` (the baseline's output).
+    None means `baseline` when `other` is given, else `reference`."""
+
+
+class UnknownRubricError(KeyError):
+    """A request names a rubric that was not loaded."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass
+class _Outcome:
+    """What one judge call (one order) came to."""
+
+    answer: dict[str, Any] | None = None
+    error: str | None = None
+    attempts: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached: bool = False
+
+
+class _AimdLimiter:
+    """A concurrency limit that halves on 429 and grows back by one per `recover_after`
+    successes, never above `maximum`.
+
+    Only one decrease per congestion window: a 429 from a request that started before the
+    last decrease does not halve again (as TCP does per round trip).
+    """
+
+    def __init__(self, maximum: int, recover_after: int) -> None:
+        self.maximum = maximum
+        self.limit = maximum
+        self.min_limit = maximum
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._recover_after = recover_after
+        self._successes = 0
+        self._epoch = 0
+        self._cond = asyncio.Condition()
+
+    async def acquire(self) -> int:
+        async with self._cond:
+            await self._cond.wait_for(lambda: self.in_flight < self.limit)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            return self._epoch
+
+    async def release(self, epoch: int, outcome: Literal["ok", "rate_limited", "other"]) -> None:
+        async with self._cond:
+            self.in_flight -= 1
+            if outcome == "rate_limited" and epoch == self._epoch:
+                self.limit = max(1, self.limit // 2)
+                self.min_limit = min(self.min_limit, self.limit)
+                self._epoch += 1
+                self._successes = 0
+            elif outcome == "ok" and self.limit < self.maximum:
+                self._successes += 1
+                if self._successes >= self._recover_after:
+                    self.limit += 1
+                    self._successes = 0
+            self._cond.notify_all()
+
+
+@dataclass
+class _Tally:
+    stats: RubricStats
+    first_position: int = 0
+    answered_pairwise_calls: int = 0
+
+
+class JudgeEngine:
+    """Runs judge requests on a background event loop; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        rubrics: dict[str, Rubric],
+        cache_dir: Path | None,
+        concurrency: int = 16,
+        max_retries: int = 4,
+        timeout: float = 60.0,
+        budget_tokens: int | None = None,
+        replay_only: bool = False,
+        malformed_retries: int = 2,
+        backoff_base: float = 0.5,
+        backoff_max: float = 60.0,
+        recover_after: int = 10,
+    ) -> None:
+        if concurrency < 1:
+            msg = f"'concurrency' must be a positive integer (got {concurrency})."
+            raise ValueError(msg)
+        if budget_tokens is not None and budget_tokens < 0:
+            msg = f"'budget_tokens' must be a non-negative integer (got {budget_tokens})."
+            raise ValueError(msg)
+        self._provider: Provider = make_provider(provider, timeout)
+        self.provider_name: str = self._provider.name
+        self._rubrics = dict(rubrics)
+        self._cache = JudgeCache(Path(cache_dir)) if cache_dir is not None and self._provider.remote else None
+        self.concurrency = concurrency
+        self.max_retries = max_retries
+        self.timeout = timeout
+        self.budget_tokens = budget_tokens
+        self.replay_only = replay_only and self._provider.remote
+        self.malformed_retries = malformed_retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self._recover_after = recover_after
+
+        self.tokens_used = 0
+        """Tokens spent by provider requests in this run (cache hits cost none)."""
+        self.budget_exhausted = False
+        """True once a call was refused because the token budget was reached."""
+        self.deduplicated = 0
+        """Calls answered by an identical call already in flight."""
+        self.missing: list[tuple[str, str, str]] = []
+        """Replay-only misses: (suite, case_id, rubric)."""
+
+        self._tallies: dict[str, _Tally] = {}
+        self._stats_lock = threading.Lock()
+        self._futures: list[concurrent.futures.Future[JudgeVerdict]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._limiter: _AimdLimiter | None = None
+        self._inflight: dict[str, asyncio.Task[_Outcome]] = {}
+        self._closed = False
+        self._random = random.Random()
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the background thread and its event loop (idempotent)."""
+        if self._thread is not None:
+            return
+        if self._closed:
+            raise RuntimeError("the judge engine is closed; create a new one.")
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            loop.call_soon(ready.set)
+            loop.run_forever()
+
+        self._loop = loop
+        self._thread = threading.Thread(target=run, name="llmgate-judge", daemon=True)
+        self._thread.start()
+        ready.wait()
+        asyncio.run_coroutine_threadsafe(self._setup(), loop).result()
+
+    async def _setup(self) -> None:
+        self._limiter = _AimdLimiter(self.concurrency, self._recover_after)
+
+    def close(self) -> None:
+        """Cancel what is still pending, close the provider client, stop the thread."""
+        if self._closed:
+            return
+        self._closed = True
+        loop, thread = self._loop, self._thread
+        if loop is not None and thread is not None:
+            try:
+                asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=30)
+            except (concurrent.futures.TimeoutError, RuntimeError):
+                pass
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=30)
+            if not thread.is_alive():
+                loop.close()
+        if self._cache is not None:
+            self._cache.close()
+
+    async def _shutdown(self) -> None:
+        current = asyncio.current_task()
+        tasks = [task for task in asyncio.all_tasks() if task is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            await self._provider.aclose()
+        except Exception:  # noqa: BLE001 - closing a client must not fail the run
+            pass
+
+    def __enter__(self) -> JudgeEngine:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- public API ------------------------------------------------------------------
+
+    @property
+    def limiter(self) -> _AimdLimiter | None:
+        """The concurrency limiter (for observing the current and lowest limit)."""
+        return self._limiter
+
+    def submit(self, request: JudgeRequest) -> concurrent.futures.Future[JudgeVerdict]:
+        """Queue a request; returns at once. Raises UnknownRubricError for an unknown rubric."""
+        if request.rubric not in self._rubrics:
+            known = ", ".join(sorted(self._rubrics)) or "none"
+            msg = f"unknown rubric {request.rubric!r} (known: {known}); add rubrics/{request.rubric}.yaml."
+            raise UnknownRubricError(msg)
+        self.start()
+        assert self._loop is not None
+        future = asyncio.run_coroutine_threadsafe(self._judge_safely(request), self._loop)
+        self._futures.append(future)
+        return future
+
+    def wait(self, *, progress: bool = True) -> None:
+        """Block until every submitted request has a verdict; a rich progress bar on stderr."""
+        futures = list(self._futures)
+        pending = [f for f in futures if not f.done()]
+        if not pending:
+            return
+        if not progress:
+            concurrent.futures.wait(pending)
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        console = Console(stderr=True)
+        columns = (TextColumn("[bold]Judging[/bold] ({task.fields[provider]})"), BarColumn(),
+                   MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=False) as bar:
+            task = bar.add_task("judge", total=len(futures), provider=self.provider_name,
+                                completed=len(futures) - len(pending))
+            while pending:
+                _, not_done = concurrent.futures.wait(pending, timeout=0.1)
+                pending = list(not_done)
+                bar.update(task, completed=len(futures) - len(pending))
+
+    def stats(self) -> dict[str, RubricStats]:
+        """Per-rubric volume, errors, tokens and position bias of the verdicts so far."""
+        with self._stats_lock:
+            result: dict[str, RubricStats] = {}
+            for name, tally in sorted(self._tallies.items()):
+                stats = tally.stats.model_copy()
+                if tally.answered_pairwise_calls:
+                    stats.first_position_rate = tally.first_position / tally.answered_pairwise_calls
+                result[name] = stats
+            return result
+
+    # -- judging ---------------------------------------------------------------------
+
+    async def _judge_safely(self, request: JudgeRequest) -> JudgeVerdict:
+        rubric = self._rubrics[request.rubric]
+        try:
+            verdict = await self._judge(rubric, request)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug must still yield a counted error verdict
+            verdict = self._error_verdict(rubric, request, f"internal judge error: {type(exc).__name__}: {exc}")
+        self._record(verdict, request)
+        return verdict
+
+    def _error_verdict(self, rubric: Rubric, request: JudgeRequest, error: str) -> JudgeVerdict:
+        return JudgeVerdict(
+            rubric=rubric.name, rubric_version=rubric.version, kind=rubric.kind, metric=request.metric,
+            against=request.against, error=error, provider=self.provider_name,
+            output_hash=_sha256(request.candidate),
+        )
+
+    def _plan(self, rubric: Rubric, request: JudgeRequest) -> tuple[str | None, list[tuple[Order, PromptData]]]:
+        """What the candidate is compared with, and the data of each call in each order."""
+        if rubric.kind == "pairwise":
+            against = request.against or ("baseline" if request.other is not None else "reference")
+            other = request.other if against == "baseline" else (request.other or request.reference)
+            if other is None:
+                msg = (
+                    f"pairwise rubric {rubric.name!r} needs something to compare with "
+                    f"(against={against!r} but it is missing)"
+                )
+                raise _PlanError(msg)
+            context = request.reference if against == "baseline" else None
+            plans: list[tuple[Order, PromptData]] = [
+                ("forward", PromptData(input=request.input, reference=context,
+                                       response_a=request.candidate, response_b=other)),
+            ]
+            if rubric.both_orders:
+                plans.append(("swapped", PromptData(input=request.input, reference=context,
+                                                    response_a=other, response_b=request.candidate)))
+            return against, plans
+        data = PromptData(input=request.input, candidate=request.candidate, reference=request.reference)
+        plans = [("forward", data)]
+        if rubric.both_orders and request.reference is not None:
+            plans.append(("swapped", data))
+        return ("reference" if request.reference is not None else None), plans
+
+    async def _judge(self, rubric: Rubric, request: JudgeRequest) -> JudgeVerdict:
+        try:
+            against, plans = self._plan(rubric, request)
+            prompts = [render(rubric, data, order) for order, data in plans]
+        except _PlanError as exc:
+            return self._error_verdict(rubric, request, str(exc))
+        except jinja2.TemplateError as exc:
+            return self._error_verdict(rubric, request, f"rubric {rubric.name!r} template failed: {exc}")
+        outcomes = await asyncio.gather(*(self._call(rubric, prompt) for prompt in prompts))
+        calls = [_to_call(rubric, prompt.order, outcome) for prompt, outcome in zip(prompts, outcomes)]
+        for outcome in outcomes:
+            if outcome.error == NOT_IN_CACHE:
+                self.missing.append((request.suite, request.case_id, rubric.name))
+                break
+        return _resolve(rubric, request, against, calls, self.provider_name)
+
+    async def _call(self, rubric: Rubric, prompt: RenderedPrompt) -> _Outcome:
+        """One call, deduplicated against identical calls in flight."""
+        key = cache_key(
+            provider=self.provider_name, model=self._provider.model, system=prompt.system, user=prompt.user,
+            schema=_schema_json(rubric.kind), parameters=self._provider.parameters, rubric_version=rubric.version,
+        )
+        leader = self._inflight.get(key)
+        if leader is not None:
+            self.deduplicated += 1
+            outcome = await asyncio.shield(leader)
+            return dataclasses.replace(outcome, attempts=0, input_tokens=0, output_tokens=0)
+        task = asyncio.get_running_loop().create_task(self._fetch(key, rubric, prompt))
+        self._inflight[key] = task
+        return await asyncio.shield(task)
+
+    async def _fetch(self, key: str, rubric: Rubric, prompt: RenderedPrompt) -> _Outcome:
+        """Cache, then the provider with bounded retries; errors are returned, not raised."""
+        try:
+            if self._cache is not None:
+                hit = await asyncio.to_thread(self._cache.get, key)
+                if hit is not None:
+                    answer, _, _ = hit
+                    return _Outcome(answer=answer, cached=True)
+            if self.replay_only:
+                return _Outcome(error=NOT_IN_CACHE)
+            outcome = await self._ask_with_retries(rubric, prompt)
+            if outcome.answer is not None and self._cache is not None:
+                await asyncio.to_thread(self._cache.put, key, outcome.answer, outcome.input_tokens,
+                                        outcome.output_tokens)
+            return outcome
+        finally:
+            self._inflight.pop(key, None)
+
+    def _backoff(self, retry: int, retry_after: float | None) -> float:
+        """Exponential backoff with jitter; a Retry-After is honoured (waited at least),
+        up to `backoff_max`."""
+        if retry_after is not None:
+            return min(self.backoff_max, retry_after * self._random.uniform(1.0, 1.1))
+        delay = min(self.backoff_max, self.backoff_base * (2**retry))
+        return delay * self._random.uniform(0.5, 1.0)
+
+    async def _ask_with_retries(self, rubric: Rubric, prompt: RenderedPrompt) -> _Outcome:
+        assert self._limiter is not None
+        outcome = _Outcome()
+        retries = 0
+        malformed = 0
+        asked = prompt
+        while True:
+            epoch = await self._limiter.acquire()
+            # Checked while holding a slot, so calls queued behind the limit see the
+            # tokens spent by the calls ahead of them.
+            if self.budget_tokens is not None and self.tokens_used >= self.budget_tokens:
+                await self._limiter.release(epoch, "other")
+                self.budget_exhausted = True
+                outcome.error = (
+                    f"{BUDGET_EXHAUSTED} ({self.tokens_used} of {self.budget_tokens} tokens used); "
+                    "this judge call was not made. Raise the budget to judge every case."
+                )
+                return outcome
+            status: Literal["ok", "rate_limited", "other"] = "other"
+            outcome.attempts += 1
+            try:
+                try:
+                    answer = await asyncio.wait_for(
+                        self._provider.ask(rubric, asked, self.timeout), self.timeout * 1.5 + 1.0
+                    )
+                except asyncio.TimeoutError:
+                    raise ProviderError("judge request timed out", retryable=True) from None
+                status = "ok"
+            except ProviderError as exc:
+                status = "rate_limited" if exc.rate_limited else "other"
+                problem = exc
+            finally:
+                await self._limiter.release(epoch, status)
+            if status == "ok":
+                self._spend(outcome, answer.input_tokens, answer.output_tokens)
+                outcome.answer = answer.answer
+                return outcome
+            self._spend(outcome, problem.input_tokens, problem.output_tokens)
+            if problem.malformed:
+                malformed += 1
+                if malformed > self.malformed_retries:
+                    outcome.error = f"malformed judge output after {malformed} attempts ({problem})"
+                    return outcome
+                asked = dataclasses.replace(prompt, user=prompt.user + _REASK_NOTE)
+                continue
+            if problem.retryable:
+                if retries >= self.max_retries:
+                    outcome.error = f"{problem}; gave up after {outcome.attempts} attempts"
+                    return outcome
+                await asyncio.sleep(self._backoff(retries, problem.retry_after))
+                retries += 1
+                continue
+            outcome.error = str(problem)
+            return outcome
+
+    def _spend(self, outcome: _Outcome, input_tokens: int, output_tokens: int) -> None:
+        outcome.input_tokens += input_tokens
+        outcome.output_tokens += output_tokens
+        self.tokens_used += input_tokens + output_tokens
+
+    def _record(self, verdict: JudgeVerdict, request: JudgeRequest) -> None:
+        with self._stats_lock:
+            tally = self._tallies.setdefault(verdict.rubric, _Tally(RubricStats(rubric=verdict.rubric)))
+            stats = tally.stats
+            stats.verdicts += 1
+            stats.errors += verdict.error is not None
+            for call in verdict.calls:
+                stats.calls += call.attempts
+                stats.cache_hits += call.cached
+                stats.input_tokens += call.input_tokens
+                stats.output_tokens += call.output_tokens
+                if verdict.kind == "pairwise" and call.preference is not None:
+                    tally.answered_pairwise_calls += 1
+                    tally.first_position += call.preference == "A"
+            if verdict.consistent is not None:
+                stats.swapped_pairs += 1
+                stats.consistent_pairs += verdict.consistent
+
+
+_REASK_NOTE = (
+    "\n\nYour previous reply could not be used: it did not match the required JSON schema "
+    "or range. Reply again with only the JSON object."
+)
+
+
+@functools.cache
+def _schema_json(kind: str) -> dict[str, Any]:
+    return SCHEMAS[kind].model_json_schema()
+
+
+class _PlanError(Exception):
+    pass
+
+
+def _sha256(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _to_call(rubric: Rubric, order: Order, outcome: _Outcome) -> JudgeCall:
+    call = JudgeCall(
+        order=order, cached=outcome.cached, attempts=outcome.attempts, input_tokens=outcome.input_tokens,
+        output_tokens=outcome.output_tokens, error=outcome.error,
+    )
+    if outcome.answer is not None:
+        call.reason = str(outcome.answer.get("reason", ""))
+        if rubric.kind == "pointwise":
+            call.score = float(outcome.answer["score"])
+        elif rubric.kind == "pass_fail":
+            call.score = 1.0 if outcome.answer["verdict"] == "pass" else 0.0
+        else:
+            call.preference = outcome.answer["preference"]
+    return call
+
+
+def _candidate_outcome(call: JudgeCall) -> str:
+    """Pairwise call outcome from the candidate's point of view (it is A when forward)."""
+    if call.preference == "tie":
+        return "tie"
+    candidate_position = "A" if call.order == "forward" else "B"
+    return "win" if call.preference == candidate_position else "loss"
+
+
+_PAIRWISE_VALUE = {"win": 1.0, "tie": 0.5, "loss": 0.0}
+
+
+def _resolve(
+    rubric: Rubric, request: JudgeRequest, against: str | None, calls: list[JudgeCall], provider: str
+) -> JudgeVerdict:
+    """Combine the calls of one request into a verdict (see README: order swap)."""
+    verdict = JudgeVerdict(
+        rubric=rubric.name, rubric_version=rubric.version, kind=rubric.kind, metric=request.metric,
+        against=against, calls=calls, provider=provider, output_hash=_sha256(request.candidate),
+    )
+    errors = [f"{call.order}: {call.error}" if len(calls) > 1 else call.error for call in calls if call.error]
+    if errors:
+        verdict.error = "; ".join(e for e in errors if e)
+        return verdict
+    swapped = len(calls) == 2
+    if rubric.kind == "pairwise":
+        outcomes = [_candidate_outcome(call) for call in calls]
+        verdict.first_position_preferred = sum(call.preference == "A" for call in calls)
+        if swapped:
+            verdict.consistent = outcomes[0] == outcomes[1]
+            label = outcomes[0] if verdict.consistent else "tie"
+        else:
+            label = outcomes[0]
+        verdict.label = label
+        verdict.value = _PAIRWISE_VALUE[label]
+    elif rubric.kind == "pass_fail":
+        passes = [call.score == 1.0 for call in calls]
+        # A pass must survive both orders: a disagreement is recorded as a fail.
+        passed = all(passes)
+        verdict.consistent = (passes[0] == passes[1]) if swapped else None
+        verdict.label = "pass" if passed else "fail"
+        verdict.value = 1.0 if passed else 0.0
+    else:
+        scores = [call.score for call in calls if call.score is not None]
+        mean = sum(scores) / len(scores)
+        # Both orders agree when their scores are within one scale point; the mean is kept.
+        verdict.consistent = (abs(scores[0] - scores[1]) <= 1) if swapped else None
+        verdict.value = (mean - rubric.scale_min) / (rubric.scale_max - rubric.scale_min)
+        verdict.label = f"{mean:g}/{rubric.scale_max}"
+    return verdict

@@ -1,0 +1,295 @@
+"""Judge providers: Anthropic, OpenAI and OpenAI-compatible servers through the official
+SDKs' structured-output parse APIs, and the offline overlap judge.
+
+Providers make exactly one request per `ask`; retries, backoff and concurrency belong to
+the engine, so the SDKs' own retries are disabled (`max_retries=0`).
+Keys are read by the SDKs from their usual environment variables and never stored here.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pydantic
+
+from pytest_llmgate.judge import offline
+from pytest_llmgate.judge.schemas import SCHEMAS
+
+if TYPE_CHECKING:
+    from pytest_llmgate.judge.prompts import RenderedPrompt
+    from pytest_llmgate.judge.rubrics import Rubric
+
+#: Largest judge reply, in tokens.
+MAX_TOKENS = 1024
+
+
+class JudgeConfigError(ValueError):
+    """The judge specification is unusable (unknown provider, missing model or URL)."""
+
+
+class ProviderError(Exception):
+    """A provider request failed. `retryable` errors are retried by the engine."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        rate_limited: bool = False,
+        malformed: bool = False,
+        retry_after: float | None = None,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.rate_limited = rate_limited
+        self.malformed = malformed
+        self.retry_after = retry_after
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+
+
+@dataclass(frozen=True)
+class ProviderAnswer:
+    """A parsed structured answer and the tokens the request used."""
+
+    answer: dict[str, Any]
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class Provider(Protocol):
+    name: str
+    """`provider:model`, shown in every report."""
+    model: str
+    remote: bool
+    """True when calls cost money and time (cached, counted, budgeted)."""
+    parameters: dict[str, Any]
+    """Request parameters sent with every call; part of the cache key."""
+
+    async def ask(self, rubric: Rubric, prompt: RenderedPrompt, timeout: float) -> ProviderAnswer: ...
+
+    async def aclose(self) -> None: ...
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """Seconds to wait from `retry-after-ms` or `retry-after` (seconds or HTTP date)."""
+    if headers is None:
+        return None
+    value = headers.get("retry-after-ms")
+    if value is not None:
+        try:
+            return max(0.0, float(value) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_tz(value)
+        if parsed is None:
+            return None
+        return max(0.0, email.utils.mktime_tz(parsed) - time.time())
+
+
+def check_answer(rubric: Rubric, answer: dict[str, Any]) -> None:
+    """Reject a well-formed answer that is out of the rubric's range (treated as malformed)."""
+    if rubric.kind == "pointwise":
+        score = answer.get("score")
+        if not isinstance(score, int) or not rubric.scale_min <= score <= rubric.scale_max:
+            msg = f"score {score!r} is outside the scale {rubric.scale_min}..{rubric.scale_max}"
+            raise ProviderError(msg, malformed=True)
+
+
+def _classify(exc: BaseException, sdk: Any) -> ProviderError:
+    """Map an SDK exception onto a ProviderError (the message never includes credentials)."""
+    if isinstance(exc, pydantic.ValidationError | ValueError) and not isinstance(exc, sdk.APIError):
+        first = exc.errors()[0]["msg"] if isinstance(exc, pydantic.ValidationError) else str(exc)
+        return ProviderError(f"malformed judge output: {first}", malformed=True)
+    if isinstance(exc, sdk.APITimeoutError):
+        return ProviderError("judge request timed out", retryable=True)
+    if isinstance(exc, sdk.APIConnectionError):
+        return ProviderError(f"cannot connect to the judge provider: {type(exc).__name__}", retryable=True)
+    if isinstance(exc, sdk.APIStatusError):
+        status = exc.status_code
+        retry_after = retry_after_seconds(getattr(exc.response, "headers", None))
+        if status == 429:
+            return ProviderError("rate limited (HTTP 429)", retryable=True, rate_limited=True, retry_after=retry_after)
+        if status >= 500 or status == 408:
+            return ProviderError(f"provider error (HTTP {status})", retryable=True, retry_after=retry_after)
+        return ProviderError(f"provider rejected the request (HTTP {status}): {_short(exc)}")
+    return ProviderError(f"{type(exc).__name__}: {exc}")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) <= 300 else text[:300] + "..."
+
+
+class AnthropicProvider:
+    """Claude through `AsyncAnthropic().messages.parse(output_format=...)`.
+
+    The installed SDK's Messages API takes no `temperature`; only `max_tokens` is sent.
+    """
+
+    remote = True
+    parameters: dict[str, Any] = {"max_tokens": MAX_TOKENS}
+
+    def __init__(self, model: str, timeout: float) -> None:
+        import anthropic
+
+        self._sdk = anthropic
+        self.model = model
+        self.name = f"anthropic:{model}"
+        self._client = anthropic.AsyncAnthropic(max_retries=0, timeout=timeout)
+
+    async def ask(self, rubric: Rubric, prompt: RenderedPrompt, timeout: float) -> ProviderAnswer:
+        schema = SCHEMAS[rubric.kind]
+        try:
+            message = await self._client.messages.parse(
+                model=self.model,
+                max_tokens=MAX_TOKENS,
+                system=prompt.system,
+                messages=[{"role": "user", "content": prompt.user}],
+                output_format=schema,
+                timeout=timeout,
+            )
+        except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a typed error
+            raise _classify(exc, self._sdk) from None
+        usage = message.usage
+        tokens = {"input_tokens": usage.input_tokens or 0, "output_tokens": usage.output_tokens or 0}
+        parsed = message.parsed_output
+        if parsed is None:
+            raise ProviderError("malformed judge output: no structured answer in the reply", malformed=True, **tokens)
+        answer = parsed.model_dump()
+        try:
+            check_answer(rubric, answer)
+        except ProviderError as exc:
+            raise ProviderError(str(exc), malformed=True, **tokens) from None
+        return ProviderAnswer(answer=answer, **tokens)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+class OpenAIProvider:
+    """OpenAI, or any OpenAI-compatible server, through `chat.completions.parse(response_format=...)`."""
+
+    remote = True
+    parameters: dict[str, Any] = {"max_completion_tokens": MAX_TOKENS, "temperature": 0.0}
+
+    def __init__(self, model: str, timeout: float, base_url: str | None = None) -> None:
+        import openai
+
+        self._sdk = openai
+        self.model = model
+        if base_url is None:
+            self.name = f"openai:{model}"
+            self._client = openai.AsyncOpenAI(max_retries=0, timeout=timeout)
+        else:
+            self.name = f"openai-compatible:{model}@{base_url}"
+            # Local servers (vLLM, Ollama, llama.cpp) usually need no key; the SDK needs a string.
+            api_key = os.environ.get("OPENAI_API_KEY") or "not-needed"
+            self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
+
+    async def ask(self, rubric: Rubric, prompt: RenderedPrompt, timeout: float) -> ProviderAnswer:
+        schema = SCHEMAS[rubric.kind]
+        try:
+            completion = await self._client.chat.completions.parse(
+                model=self.model,
+                max_completion_tokens=MAX_TOKENS,
+                temperature=0.0,
+                messages=[
+                    {"role": "system", "content": prompt.system},
+                    {"role": "user", "content": prompt.user},
+                ],
+                response_format=schema,
+                timeout=timeout,
+            )
+        except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a typed error
+            raise _classify(exc, self._sdk) from None
+        usage = completion.usage
+        tokens = {
+            "input_tokens": (usage.prompt_tokens or 0) if usage else 0,
+            "output_tokens": (usage.completion_tokens or 0) if usage else 0,
+        }
+        if not completion.choices:
+            raise ProviderError("malformed judge output: no choices in the reply", malformed=True, **tokens)
+        message = completion.choices[0].message
+        if message.refusal:
+            raise ProviderError(f"the judge refused: {message.refusal[:200]}", malformed=True, **tokens)
+        if message.parsed is None:
+            raise ProviderError("malformed judge output: no structured answer in the reply", malformed=True, **tokens)
+        answer = message.parsed.model_dump()
+        try:
+            check_answer(rubric, answer)
+        except ProviderError as exc:
+            raise ProviderError(str(exc), malformed=True, **tokens) from None
+        return ProviderAnswer(answer=answer, **tokens)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+class OfflineProvider:
+    """The offline overlap judge behind the provider interface (no I/O, no tokens)."""
+
+    remote = False
+    parameters: dict[str, Any] = {}
+    model = "overlap-v1"
+    name = offline.OFFLINE_NAME
+
+    async def ask(self, rubric: Rubric, prompt: RenderedPrompt, timeout: float) -> ProviderAnswer:
+        try:
+            return ProviderAnswer(answer=offline.answer(rubric, prompt))
+        except offline.OfflineJudgeError as exc:
+            raise ProviderError(str(exc)) from None
+
+    async def aclose(self) -> None:
+        return None
+
+
+def parse_spec(spec: str | None) -> tuple[str, str, str | None]:
+    """Split a judge spec into (provider, model, base_url).
+
+    `offline`, `anthropic:<model>`, `openai:<model>`, `openai-compatible:<model>@<base_url>`.
+    """
+    spec = (spec or "offline").strip()
+    if spec in ("offline", offline.OFFLINE_NAME):
+        return "offline", "overlap-v1", None
+    provider, _, rest = spec.partition(":")
+    if provider not in ("anthropic", "openai", "openai-compatible") or not rest:
+        msg = (
+            f"judge must be 'offline', 'anthropic:<model>', 'openai:<model>' or "
+            f"'openai-compatible:<model>@<base_url>' (got {spec!r})."
+        )
+        raise JudgeConfigError(msg)
+    if provider == "openai-compatible":
+        model, _, base_url = rest.partition("@")
+        if not model or not base_url.startswith(("http://", "https://")):
+            msg = f"an OpenAI-compatible judge needs '<model>@<http(s) base URL>' (got {spec!r})."
+            raise JudgeConfigError(msg)
+        return provider, model, base_url
+    return provider, rest, None
+
+
+def make_provider(spec: str | None, timeout: float) -> Provider:
+    """Build the provider named by a judge spec."""
+    provider, model, base_url = parse_spec(spec)
+    if provider == "offline":
+        return OfflineProvider()
+    try:
+        if provider == "anthropic":
+            return AnthropicProvider(model, timeout)
+        return OpenAIProvider(model, timeout, base_url=base_url)
+    except Exception as exc:  # noqa: BLE001 - the SDKs raise their own types for a missing key
+        variable = "ANTHROPIC_API_KEY" if provider == "anthropic" else "OPENAI_API_KEY"
+        msg = f"cannot create the {provider} judge client ({type(exc).__name__}); set {variable} or use the offline judge."
+        raise JudgeConfigError(msg) from None

@@ -1,0 +1,246 @@
+"""Rubrics: what a judge is asked, loaded from YAML files in `rubrics/` and validated.
+
+A rubric file holds one rubric:
+
+```yaml
+name: correctness
+version: "1"
+kind: pointwise            # pointwise | pass_fail | pairwise
+scale: {min: 1, max: 5}    # pointwise only
+criteria: |
+  Is the answer factually consistent with the reference?
+both_orders: true          # ask reference-first and answer-first (default: true for pairwise)
+examples:                  # optional few-shot examples
+  - candidate: "Refunds take 5 days."
+    reference: "Refunds are processed within 5 business days."
+    answer: 5
+    reason: "Same fact."
+template: null             # optional Jinja2 template replacing the built-in prompt
+```
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+RubricKind = Literal["pointwise", "pass_fail", "pairwise"]
+
+_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+
+
+class RubricError(Exception):
+    """A rubric file is invalid; the message names the file and the field."""
+
+
+class RubricExample(BaseModel):
+    """One few-shot example shown to the judge (rubric content, not user data)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: str | None = None
+    """The question the example answers, if any."""
+    candidate: str
+    """The answer being judged (response A for pairwise rubrics)."""
+    other: str | None = None
+    """Response B (pairwise rubrics only)."""
+    reference: str | None = None
+    """The reference answer, if any."""
+    answer: int | str
+    """The expected judgment: a score (pointwise), `pass`/`fail`, or `A`/`B`/`tie`."""
+    reason: str = ""
+    """Why, in a sentence."""
+
+
+class Rubric(BaseModel):
+    """A validated rubric. `content_hash` goes into the suite's baseline fingerprint."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=_NAME_PATTERN)
+    """Unique name; the metric is `judge:<name>` unless the test says otherwise."""
+    version: str
+    """Bump when the meaning changes; part of every cache key."""
+    kind: RubricKind
+    scale_min: int = 1
+    """Lowest score of a pointwise rubric."""
+    scale_max: int = 5
+    """Highest score of a pointwise rubric."""
+    criteria: str = Field(min_length=1)
+    """What the judge looks for, in plain words."""
+    examples: list[RubricExample] = Field(default_factory=list)
+    template: str | None = None
+    """Jinja2 template replacing the built-in user prompt (see `prompts.py` for variables)."""
+    both_orders: bool = False
+    """Ask in both presentation orders. Defaults to True for pairwise rubrics, False
+    otherwise; pointwise rubrics use it only when the case has a reference."""
+    pass_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    """Offline judge only: token-overlap F1 at or above which a pass/fail rubric passes."""
+    source: str = Field(default="", exclude=True)
+    """File the rubric came from (for messages; not part of the content hash)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_both_orders(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("both_orders") is None:
+            data = {**data, "both_orders": data.get("kind") == "pairwise"}
+        return data
+
+    @model_validator(mode="after")
+    def _scale_ordered(self) -> Rubric:
+        if self.scale_max <= self.scale_min:
+            msg = f"scale_max must be greater than scale_min (got {self.scale_min}, {self.scale_max})."
+            raise ValueError(msg)
+        return self
+
+    @property
+    def content_hash(self) -> str:
+        """sha256 of the rubric's content (everything but its source path)."""
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+    @property
+    def metric(self) -> str:
+        """Default metric name filled by this rubric."""
+        return f"judge:{self.name}"
+
+
+class _Scale(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    min: int
+    max: int
+
+    @field_validator("max")
+    @classmethod
+    def _ordered(cls, value: int, info: ValidationInfo) -> int:
+        low = info.data.get("min")
+        if low is not None and value <= low:
+            msg = f"must be greater than scale.min (got min={low}, max={value})"
+            raise ValueError(msg)
+        return value
+
+
+class _RubricFile(BaseModel):
+    """The YAML layout of a rubric file; field paths in errors follow it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=_NAME_PATTERN)
+    version: str | int | float
+    kind: RubricKind
+    scale: _Scale | None = None
+    criteria: str = Field(min_length=1)
+    examples: list[RubricExample] = Field(default_factory=list)
+    template: str | None = None
+    both_orders: bool | None = None
+    pass_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+
+    @field_validator("criteria")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+
+def _field_error(path: str, field: str, message: str) -> RubricError:
+    return RubricError(f"{path}: field '{field}': {message}")
+
+
+def _check_examples(rubric: Rubric, path: str) -> None:
+    for index, example in enumerate(rubric.examples):
+        field = f"examples.{index}.answer"
+        answer = example.answer
+        if rubric.kind == "pointwise":
+            if not isinstance(answer, int) or not rubric.scale_min <= answer <= rubric.scale_max:
+                msg = f"must be an integer from {rubric.scale_min} to {rubric.scale_max} (got {answer!r})."
+                raise _field_error(path, field, msg)
+        elif rubric.kind == "pass_fail":
+            if answer not in ("pass", "fail"):
+                raise _field_error(path, field, f"must be 'pass' or 'fail' (got {answer!r}).")
+        else:
+            if answer not in ("A", "B", "tie"):
+                raise _field_error(path, field, f"must be 'A', 'B' or 'tie' (got {answer!r}).")
+            if example.other is None:
+                msg = "pairwise examples need 'other' (response B)."
+                raise _field_error(path, f"examples.{index}.other", msg)
+
+
+def parse_rubric(data: Any, path: str) -> Rubric:
+    """Validate one rubric's YAML data; `path` is used in error messages."""
+    if not isinstance(data, dict):
+        msg = f"{path}: a rubric file must hold a mapping (got {type(data).__name__})."
+        raise RubricError(msg)
+    try:
+        raw = _RubricFile.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "(root)"
+        message = first["msg"].removeprefix("Value error, ").rstrip(".")
+        raise _field_error(path, field, message + ".") from None
+    if raw.scale is not None and raw.kind != "pointwise":
+        raise _field_error(path, "scale", f"only pointwise rubrics have a scale (kind is {raw.kind!r}).")
+    scale = raw.scale or _Scale(min=1, max=5)
+    rubric = Rubric(
+        name=raw.name,
+        version=str(raw.version),
+        kind=raw.kind,
+        scale_min=scale.min,
+        scale_max=scale.max,
+        criteria=raw.criteria,
+        examples=raw.examples,
+        template=raw.template,
+        both_orders=raw.both_orders if raw.both_orders is not None else raw.kind == "pairwise",
+        pass_threshold=raw.pass_threshold,
+        source=path,
+    )
+    _check_examples(rubric, path)
+    if rubric.template is not None:
+        from pytest_llmgate.judge.prompts import check_template
+
+        problem = check_template(rubric)
+        if problem is not None:
+            raise _field_error(path, "template", problem)
+    return rubric
+
+
+def load_rubrics(directory: Path) -> dict[str, Rubric]:
+    """Load every `*.yaml` / `*.yml` rubric in `directory` (not recursive); missing dir -> {}."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return {}
+    rubrics: dict[str, Rubric] = {}
+    files = sorted(p for p in directory.iterdir() if p.is_file() and p.suffix in (".yaml", ".yml"))
+    for file in files:
+        path = f"{directory.name}/{file.name}"
+        try:
+            data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or str(exc)
+            msg = f"{path}: invalid YAML{where}: {problem}."
+            raise RubricError(msg) from None
+        except UnicodeDecodeError:
+            msg = f"{path}: not UTF-8 text; save the rubric as UTF-8."
+            raise RubricError(msg) from None
+        rubric = parse_rubric(data, path)
+        if rubric.name in rubrics:
+            msg = f"rubric {rubric.name!r} is already defined in {rubrics[rubric.name].source}; rename one."
+            raise _field_error(path, "name", msg)
+        rubrics[rubric.name] = rubric
+    return rubrics
