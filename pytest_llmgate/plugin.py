@@ -39,8 +39,13 @@ def pytest_configure(config: pytest.Config) -> None:
         from dataclasses import replace
 
         settings = replace(settings, progress=False)
-    from pytest_llmgate.run import GateRun  # noqa: F401  (named in the StashKey below)
+    from pytest_llmgate.judge.providers import JudgeConfigError, parse_spec
+    from pytest_llmgate.run import GateRun
 
+    try:
+        parse_spec(settings.judge)
+    except JudgeConfigError as exc:
+        raise pytest.UsageError(f"--llm-gate-judge: {exc}") from None
     config.stash[run_key] = GateRun(settings)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(), "llmgate-xdist")

@@ -136,18 +136,25 @@ class GateRun:
     def engine(self) -> Any:
         """The judge engine, started on first use (so a run without judges imports no SDK)."""
         if self._engine is None:
-            from pytest_llmgate.judge.engine import JudgeEngine
-            from pytest_llmgate.judge.rubrics import load_rubrics
+            import pytest
 
-            self.rubrics = load_rubrics(self.settings.rubrics_dir)
-            engine = JudgeEngine(
-                provider=self.settings.judge,
-                rubrics=self.rubrics,
-                cache_dir=self.settings.cache_dir,
-                concurrency=self.settings.concurrency,
-                budget_tokens=self.settings.budget_tokens,
-                replay_only=self.settings.replay,
-            )
+            from pytest_llmgate.judge.engine import JudgeEngine
+            from pytest_llmgate.judge.providers import JudgeConfigError
+            from pytest_llmgate.judge.rubrics import RubricError, load_rubrics
+
+            try:
+                self.rubrics = load_rubrics(self.settings.rubrics_dir)
+                engine = JudgeEngine(
+                    provider=self.settings.judge,
+                    rubrics=self.rubrics,
+                    cache_dir=self.settings.cache_dir,
+                    concurrency=self.settings.concurrency,
+                    budget_tokens=self.settings.budget_tokens,
+                    replay_only=self.settings.replay,
+                )
+            except (JudgeConfigError, RubricError) as exc:
+                # Every later judge call would fail the same way: stop with the one remedy.
+                pytest.exit(f"LLM gate judge: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
             engine.start()
             self._engine = engine
         return self._engine
