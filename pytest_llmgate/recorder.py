@@ -99,6 +99,32 @@ class LLMGate:
         }
         return values
 
+    def deepeval(self, metric: Any, *, name: str | None = None, retrieval_context: Sequence[str] | None = None,
+                 output: Any = None, test_case_factory: Any = None) -> float | None:
+        """Score this case with a deepeval metric now (it calls its own model) as `deepeval:<name>`.
+
+        A metric that raises or returns no score is counted as an error for the gate, never 0.
+        """
+        from pytest_llmgate.judge.deepeval_adapter import measure, metric_name
+
+        candidate = self._record.output if output is None else output
+        if candidate is None:
+            msg = "llm_gate.deepeval() needs the case's output: call llm_gate.output(...) first or pass output=."
+            raise ValueError(msg)
+        metric_id = f"deepeval:{name or metric_name(metric)}"
+        result = measure(metric, input=output_text(self._case.input), actual_output=output_text(candidate),
+                         expected_output=self._case.reference, retrieval_context=retrieval_context,
+                         test_case_factory=test_case_factory)
+        self._run.count_external(metric_id, error=result.error is not None)
+        self._record.details.setdefault("deepeval", {})[metric_id] = {
+            "score": result.score, "reason": result.reason, "success": result.success, "error": result.error,
+        }
+        if result.score is None:
+            return None
+        self._run.declare_metric(self._suite, MetricSpec(name=metric_id))
+        self._record.metrics[metric_id] = result.score
+        return result.score
+
     def judge(self, rubric: str, *, against: Literal["reference", "baseline"] | None = None,
               output: Any = None) -> JudgeHandle:
         """Queue a judge verdict for this case's output; returns at once.

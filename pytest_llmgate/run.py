@@ -133,6 +133,12 @@ class GateRun:
         record.duration = round(duration, 6)
         record.metrics[CHECKS_METRIC] = 1.0 if passed else 0.0
 
+    def count_external(self, name: str, *, error: bool) -> None:
+        """Count a verdict from outside the judge engine (deepeval), so its error rate is gated too."""
+        stat = self.judge_stats.setdefault(name, RubricStats(rubric=name))
+        stat.verdicts += 1
+        stat.errors += int(error)
+
     def engine(self) -> Any:
         """The judge engine, started on first use (so a run without judges imports no SDK)."""
         if self._engine is None:
@@ -232,7 +238,7 @@ class GateRun:
         self._pending.clear()
         if self._engine is not None:
             for rubric, stat in self._engine.stats().items():
-                self.judge_stats[rubric] = stat
+                self.judge_stats[rubric] = merge_rubric_stats(self.judge_stats.get(rubric), stat)
             self.judge_missing += [f"{suite}::{case_id} ({rubric})" for suite, case_id, rubric in self._engine.missing]
             self.budget_exhausted = self.budget_exhausted or self._engine.budget_exhausted
             self._engine.close()
