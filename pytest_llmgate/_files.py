@@ -9,9 +9,16 @@ from pathlib import Path
 from typing import Any
 
 
-def dumps(data: Any) -> str:
-    """Deterministic JSON: sorted keys, indent 2, UTF-8 text, trailing newline."""
-    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+def dumps(data: Any, *, compact: bool = False) -> str:
+    """Deterministic JSON: sorted keys, UTF-8 text, trailing newline; indent 2 unless `compact`.
+
+    Committed files (baselines) are indented so their diffs read well; large artifacts (the
+    results file) are compact, which json's C encoder writes several times faster.
+    """
+    indent = None if compact else 2
+    separators = (",", ":") if compact else None
+    return json.dumps(data, sort_keys=True, indent=indent, separators=separators, ensure_ascii=False,
+                      allow_nan=False) + "\n"
 
 
 def _umask() -> int:

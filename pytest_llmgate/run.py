@@ -367,7 +367,7 @@ class GateRun:
         from pytest_llmgate._files import atomic_write_text, dumps
 
         settings = self.settings
-        atomic_write_text(settings.results_path, dumps(results.model_dump(mode="json")))
+        atomic_write_text(settings.results_path, dumps(results.model_dump(mode="json"), compact=True))
         self.written.append(settings.results_path)
         try:
             from pytest_llmgate.report.markdown import append_github_step_summary, render_markdown

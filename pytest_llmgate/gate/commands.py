@@ -69,7 +69,7 @@ def merge(results: tuple[Path, ...], output: Path, html_path: Path) -> None:
     from pytest_llmgate.report.terminal import render
 
     merged = merge_results([load_results(path) for path in results])
-    atomic_write_text(output, dumps(merged.model_dump(mode="json")))
+    atomic_write_text(output, dumps(merged.model_dump(mode="json"), compact=True))
     try:
         from pytest_llmgate.report.html import render_html
     except ImportError:
