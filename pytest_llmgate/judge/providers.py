@@ -165,18 +165,22 @@ class AnthropicProvider:
             raise _classify(exc, self._sdk) from None
         usage = message.usage
         tokens = {"input_tokens": usage.input_tokens or 0, "output_tokens": usage.output_tokens or 0}
-        parsed = message.parsed_output
-        if parsed is None:
-            raise ProviderError("malformed judge output: no structured answer in the reply", malformed=True, **tokens)
-        answer = parsed.model_dump()
-        try:
-            check_answer(rubric, answer)
-        except ProviderError as exc:
-            raise ProviderError(str(exc), malformed=True, **tokens) from None
-        return ProviderAnswer(answer=answer, **tokens)
+        return _checked_answer(rubric, message.parsed_output, tokens)
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _checked_answer(rubric: Rubric, parsed: pydantic.BaseModel | None, tokens: dict[str, int]) -> ProviderAnswer:
+    """The SDK's parsed answer, checked against the rubric; anything unusable is malformed output."""
+    if parsed is None:
+        raise ProviderError("malformed judge output: no structured answer in the reply", malformed=True, **tokens)
+    answer = parsed.model_dump()
+    try:
+        check_answer(rubric, answer)
+    except ProviderError as exc:
+        raise ProviderError(str(exc), malformed=True, **tokens) from None
+    return ProviderAnswer(answer=answer, **tokens)
 
 
 class OpenAIProvider:
@@ -225,14 +229,7 @@ class OpenAIProvider:
         message = completion.choices[0].message
         if message.refusal:
             raise ProviderError(f"the judge refused: {message.refusal[:200]}", malformed=True, **tokens)
-        if message.parsed is None:
-            raise ProviderError("malformed judge output: no structured answer in the reply", malformed=True, **tokens)
-        answer = message.parsed.model_dump()
-        try:
-            check_answer(rubric, answer)
-        except ProviderError as exc:
-            raise ProviderError(str(exc), malformed=True, **tokens) from None
-        return ProviderAnswer(answer=answer, **tokens)
+        return _checked_answer(rubric, message.parsed, tokens)
 
     async def aclose(self) -> None:
         await self._client.close()
