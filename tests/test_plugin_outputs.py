@@ -66,4 +66,4 @@ def test_markdown_summary_goes_to_the_github_step_summary(project: pytest.Pytest
     assert text.startswith("earlier step\n")
     assert "LLM gate: FAIL" in text and "test\\_qa.py::test\\_qa" in text  # markdown-escaped
     assert (project.path / "reports/llm-gate.md").read_text(encoding="utf-8") in text
-    result.stdout.fnmatch_lines(["wrote reports/llm-gate.html"])
+    assert result.stdout.lines[-2] == "report: reports/llm-gate.html"  # the summary ends with the report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmgate.gate.records import MetricVerdict, RunResults
@@ -119,12 +120,19 @@ def write_summary(terminalreporter: Any, run: GateRun) -> None:
     text = render(run.results, width=max(tr._tw.fullwidth, 120), color=tr.hasmarkup, extra=extra)
     tr.write(text)
     root = run.settings.rootdir
-    for path in run.written:
+
+    def shown(path: Path) -> str:
         try:
-            shown = path.relative_to(root)
+            return str(path.relative_to(root))
         except ValueError:
-            shown = path
-        tr.write_line(f"wrote {shown}")
+            return str(path)
+
+    report = run.settings.html_path
+    for path in run.written:
+        if path != report:
+            tr.write_line(f"wrote {shown(path)}")
+    if report in run.written:
+        tr.write_line(f"report: {shown(report)}", bold=True)
 
 
 def _calibration_lines(results: RunResults) -> list[str]:
