@@ -299,10 +299,8 @@ class GateRun:
             gate=GateResult(status="PASS", passed=True),
         )
         paths = {name: self._relative(self.baseline_file(name)) for name in self.suites}
-        results = results.model_copy(update={"verdicts": [
-            _stub_verdict(name, paths[name]) for name in sorted(self.suites)]})
         extra = self._calibrate(results) + self._judge_reasons()
-        results = evaluate(results, calibration_reasons=extra)
+        results = evaluate(results, baseline_paths=paths, extra_reasons=extra)
         for verdict in results.verdicts:
             if verdict.suite in self.baseline_errors:
                 verdict.problems = [p for p in verdict.problems if not p.startswith("no baseline")]
@@ -344,10 +342,8 @@ class GateRun:
         """Agreement of the judge with human labels, when labels exist (and the gate on it)."""
         if not results.judge_stats and not self.settings.min_agreement:
             return []
-        try:
-            from pytest_llmgate.calibration.integration import calibrate_run
-        except ImportError:
-            return []
+        from pytest_llmgate.calibration.integration import calibrate_run
+
         calibration, reasons = calibrate_run(results, self.settings)
         results.calibration.update(calibration)
         return reasons
@@ -387,12 +383,6 @@ class GateRun:
             return path.relative_to(self.settings.rootdir).as_posix()
         except ValueError:
             return path.as_posix()
-
-
-def _stub_verdict(suite: str, path: str) -> Any:
-    from pytest_llmgate.gate.records import SuiteVerdict
-
-    return SuiteVerdict(suite=suite, baseline_path=path)
 
 
 def merge_rubric_stats(a: RubricStats | None, b: RubricStats) -> RubricStats:

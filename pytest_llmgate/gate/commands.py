@@ -21,7 +21,7 @@ def merge_results(parts: list[RunResults]) -> RunResults:
     suites = {}
     baselines = dict(first.baselines)
     stats = {}
-    paths = {v.suite: v for v in first.verdicts}
+    paths: dict[str, str] = {}
     for part in parts:
         for name, suite in part.suites.items():
             if name not in suites:
@@ -46,16 +46,14 @@ def merge_results(parts: list[RunResults]) -> RunResults:
         for rubric, stat in part.judge_stats.items():
             stats[rubric] = merge_rubric_stats(stats.get(rubric), stat)
         for verdict in part.verdicts:
-            paths.setdefault(verdict.suite, verdict)
+            paths.setdefault(verdict.suite, verdict.baseline_path)
     settings = dict(first.settings, shard=None)
     merged = first.model_copy(update={
         "suites": dict(sorted(suites.items())), "baselines": baselines, "judge_stats": dict(sorted(stats.items())),
         "settings": settings, "duration": round(sum(p.duration for p in parts), 3),
-        "verdicts": [paths[name].model_copy(update={"problems": [], "metrics": [], "cases": []})
-                     for name in sorted(suites)],
-        "gate": GateResult(status="PASS", passed=True),
+        "verdicts": [], "gate": GateResult(status="PASS", passed=True),
     })
-    return evaluate(merged)
+    return evaluate(merged, baseline_paths=paths)
 
 
 @click.command()

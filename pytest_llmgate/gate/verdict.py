@@ -219,14 +219,19 @@ def decide_gate(verdicts: list[SuiteVerdict], *, strict: bool, extra_reasons: li
     return GateResult(status="PASS", passed=True)
 
 
-def evaluate(results: RunResults, *, calibration_reasons: list[str] | None = None) -> RunResults:
-    """Recompute the verdicts and the gate of `results` from its suites, baselines and settings."""
+def evaluate(results: RunResults, *, baseline_paths: dict[str, str] | None = None,
+             extra_reasons: list[str] | None = None) -> RunResults:
+    """Recompute the verdicts and the gate of `results` from its suites, baselines and settings.
+
+    `baseline_paths` default to those of the verdicts already in `results`; `extra_reasons`
+    (calibration, replay misses) fail the gate beside the metrics.
+    """
     settings = results.settings
     alpha = float(settings.get("alpha", DEFAULT_ALPHA))
     tolerance = float(settings.get("tolerance", DEFAULT_TOLERANCE))
-    paths = {v.suite: v.baseline_path for v in results.verdicts}
+    paths = baseline_paths if baseline_paths is not None else {v.suite: v.baseline_path for v in results.verdicts}
     verdicts = compare_suites(results.suites, results.baselines, paths, alpha=alpha, tolerance=tolerance)
     extra = judge_error_reasons(results, float(settings.get("max_judge_error_rate", DEFAULT_MAX_JUDGE_ERROR_RATE)))
-    extra += list(calibration_reasons or [])
+    extra += list(extra_reasons or [])
     gate = decide_gate(verdicts, strict=bool(settings.get("strict", False)), extra_reasons=extra)
     return results.model_copy(update={"verdicts": verdicts, "gate": gate})

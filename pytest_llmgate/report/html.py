@@ -2,7 +2,9 @@
 
 The header, metric tables and charts are rendered here with Jinja2 (autoescaped); the case
 table is rendered in the browser from one embedded JSON block, a page at a time, so a run
-of 10,000 cases opens quickly. Every string from a case, an output or a judge is untrusted:
+of 10,000 cases opens quickly. Above `COMPRESS_ABOVE` bytes that block is gzip-compressed
+and base64-encoded (the page inflates it with the browser's `DecompressionStream`), which
+makes a large report several times smaller; small reports keep plain, greppable JSON. Every string from a case, an output or a judge is untrusted:
 it reaches the page only through autoescaping or the DOM's `textContent`, and a strict
 Content-Security-Policy (script and style allowed by hash only) backs that up.
 """
@@ -10,9 +12,12 @@ Content-Security-Policy (script and style allowed by hash only) backs that up.
 from __future__ import annotations
 
 import base64
+import binascii
+import gzip
 import hashlib
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +27,7 @@ from markupsafe import Markup
 from pytest_llmgate._files import atomic_write_text as _atomic_write_text
 from pytest_llmgate.gate.records import CaseResult, MetricSpec, RunResults
 
-__all__ = ["atomic_write_text", "build_case_data", "render_html", "render_html_string"]
+__all__ = ["atomic_write_text", "build_case_data", "read_case_data", "render_html", "render_html_string"]
 
 TEMPLATES = Path(__file__).parent / "templates"
 #: Differences smaller than this are treated as "no change" (float noise).
@@ -30,6 +35,10 @@ EPS = 1e-9
 #: Keys of a golden case shown as its input and its reference, first match wins.
 INPUT_KEYS = ("input", "question", "query", "prompt", "messages")
 REFERENCE_KEYS = ("reference", "expected", "expected_output", "ideal", "answer")
+#: Case data JSON longer than this many bytes is embedded gzip-compressed and base64-encoded.
+COMPRESS_ABOVE = 256 * 1024
+#: The `data-encoding` of a compressed case-data block (a plain block has none).
+GZIP_BASE64 = "gzip+base64"
 
 
 def atomic_write_text(path: Path, text: str) -> Path:
@@ -92,6 +101,45 @@ def embed_json(data: Any) -> Markup:
     text = json.dumps(data, ensure_ascii=True, sort_keys=True, separators=(",", ":"), allow_nan=False)
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return Markup(text)
+
+
+def embed_case_data(data: Any, compress_above: int | None = None) -> tuple[Markup, str]:
+    """The case-data block's text and its encoding: plain JSON (`""`) or `GZIP_BASE64`.
+
+    The compressed form is the plain form's bytes, gzipped with a fixed mtime (so equal runs
+    give equal files) and base64-encoded: only `A-Za-z0-9+/=`, inert inside `<script>`.
+    """
+    limit = COMPRESS_ABOVE if compress_above is None else compress_above
+    text = str(embed_json(data))
+    if len(text) <= limit:
+        return Markup(text), ""
+    packed = gzip.compress(text.encode("ascii"), compresslevel=6, mtime=0)
+    return Markup(base64.b64encode(packed).decode("ascii")), GZIP_BASE64
+
+
+_DATA_BLOCK = re.compile(
+    r'<script type="(?P<type>[^"]+)" id="llmgate-data"(?: data-encoding="(?P<encoding>[^"]*)")?>(?P<text>[^<]*)</script>'
+)
+
+
+def read_case_data(html: str) -> dict[str, Any]:
+    """The case data embedded in a rendered report, plain or compressed (for tools and tests)."""
+    match = _DATA_BLOCK.search(html)
+    if match is None:
+        msg = "The HTML has no llmgate-data block; is it a pytest-llmgate report? Re-render it with `llmgate report RESULTS.json`."
+        raise ValueError(msg)
+    encoding = match["encoding"] or ""
+    if encoding == "":
+        return json.loads(match["text"])
+    if encoding != GZIP_BASE64:
+        msg = f"The case data has an unknown encoding {encoding!r} (expected {GZIP_BASE64!r}); re-render the report with this version."
+        raise ValueError(msg)
+    try:
+        raw = gzip.decompress(base64.b64decode(match["text"], validate=True))
+    except (binascii.Error, OSError, EOFError) as exc:
+        msg = f"The compressed case data is corrupt ({exc}); re-render the report."
+        raise ValueError(msg) from exc
+    return json.loads(raw.decode("ascii"))
 
 
 # --------------------------------------------------------------------------- view model
@@ -730,13 +778,15 @@ def render_html_string(results: RunResults, *, compare: RunResults | None = None
             "form-action 'none'",
         ]
     )
+    data, encoding = embed_case_data(build_case_data(results, compare))
     template = _environment().get_template("report.html.j2")
     return template.render(
         view=_view(results, compare),
         csp=csp,
         script=Markup(script),
         style=Markup(style),
-        data=embed_json(build_case_data(results, compare)),
+        data=data,
+        data_encoding=encoding,
     )
 
 
