@@ -1,5 +1,8 @@
 """Render a 10,000-case report; print its size, render time and time to first paint in Chromium.
 
+The case data is embedded gzip-compressed above `COMPRESS_ABOVE` bytes of JSON; the size
+lines show the JSON before and the embedded block after.
+
 Run: `/work/venv/bin/python benchmarks/report_bench.py [N_CASES] [--out PATH]`.
 """
 
@@ -28,7 +31,12 @@ from pytest_llmgate.gate.records import (
     SuiteResult,
     SuiteVerdict,
 )
-from pytest_llmgate.report.html import render_html
+from pytest_llmgate.report.html import (
+    build_case_data,
+    embed_case_data,
+    embed_json,
+    render_html,
+)
 
 # Same flags as tests/conftest.py.
 CHROMIUM_ARGS = [
@@ -170,6 +178,9 @@ def main() -> None:
     size = path.stat().st_size
     print(f"cases: {args.n_cases}")
     print(f"file size: {size / 1e6:.2f} MB ({size} bytes)")
+    data = build_case_data(results)
+    embedded, encoding = embed_case_data(data)
+    print(f"case data: {len(str(embed_json(data))) / 1e6:.2f} MB of JSON, embedded as {encoding or 'plain JSON'}: {len(embedded) / 1e6:.2f} MB")
     print(f"render time (median of {args.runs}): {statistics.median(render_times):.2f} s")
     figures = measure_browser(path, args.runs)
     for key in ("fp", "fcp", "table", "load", "filter+search", "detail"):

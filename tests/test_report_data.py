@@ -5,9 +5,13 @@ Also holds `make_results`, the realistic `RunResults` the other report tests ren
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import random
 import re
+
+import pytest
 
 from pytest_llmgate.gate.records import (
     Baseline,
@@ -24,7 +28,13 @@ from pytest_llmgate.gate.records import (
     SuiteResult,
     SuiteVerdict,
 )
-from pytest_llmgate.report.html import build_case_data, embed_json
+from pytest_llmgate.report import html as report_html
+from pytest_llmgate.report.html import (
+    build_case_data,
+    embed_json,
+    read_case_data,
+    render_html_string,
+)
 
 SUITE = "evals/test_support.py::test_answer"
 RAG = "evals/test_rag.py::test_retrieval"
@@ -255,6 +265,59 @@ def test_embedded_json_cannot_close_its_script_tag():
     assert "\u2028" not in text and "\u2029" not in text
     assert re.fullmatch(r"[\x20-\x7e]*", text)
     assert json.loads(text) == hostile
+
+
+def test_small_report_embeds_plain_greppable_json():
+    results = make_results()
+    html = render_html_string(results)
+    data = build_case_data(results)
+    assert len(str(embed_json(data))) <= report_html.COMPRESS_ABOVE
+    assert 'id="llmgate-data" data-encoding' not in html
+    assert '<script type="application/json" id="llmgate-data">' + str(embed_json(data)) + "</script>" in html
+    assert "refund-001" in html and "how do refunds work?" in html  # greppable
+    assert read_case_data(html) == data
+
+
+def test_large_report_embeds_compressed_data_that_round_trips():
+    results = make_results(n_cases=2000)
+    data = build_case_data(results)
+    plain = str(embed_json(data))
+    assert len(plain) > report_html.COMPRESS_ABOVE
+    html = render_html_string(results)
+    match = re.search(r'<script type="application/octet-stream" id="llmgate-data" data-encoding="gzip\+base64">([^<]*)</script>', html)
+    assert match is not None
+    payload = match.group(1)
+    assert re.fullmatch(r"[A-Za-z0-9+/]*={0,2}", payload)  # base64 only: inert inside <script>
+    raw = gzip.decompress(base64.b64decode(payload, validate=True))
+    assert raw.decode("ascii") == plain  # exactly the plain block's text, compressed
+    assert read_case_data(html) == data
+    # The case text is no longer in the file in clear, and the whole report is several times smaller.
+    assert "how do refunds work?" not in html
+    assert len(html.encode("utf-8")) * 5 < len(plain)
+    assert render_html_string(results) == html  # gzip with a fixed mtime: byte-identical reruns
+
+
+def test_compression_threshold_is_on_the_json_size(monkeypatch):
+    results = make_results()
+    plain = str(embed_json(build_case_data(results)))
+    monkeypatch.setattr(report_html, "COMPRESS_ABOVE", len(plain))
+    assert 'id="llmgate-data" data-encoding' not in render_html_string(results)
+    monkeypatch.setattr(report_html, "COMPRESS_ABOVE", len(plain) - 1)
+    html = render_html_string(results)
+    assert 'id="llmgate-data" data-encoding="gzip+base64"' in html
+    assert read_case_data(html) == build_case_data(results)
+
+
+def test_read_case_data_rejects_what_is_not_a_report():
+    html = render_html_string(make_results(n_cases=2000))
+    with pytest.raises(ValueError, match="no llmgate-data block"):
+        read_case_data("<html><body>hello</body></html>")
+    corrupt = re.sub(r'(data-encoding="gzip\+base64">)([A-Za-z0-9+/]{8})', r"\1AAAAAAAA", html, count=1)
+    assert corrupt != html
+    with pytest.raises(ValueError, match="compressed case data is corrupt"):
+        read_case_data(corrupt)
+    with pytest.raises(ValueError, match="unknown encoding 'zstd'"):
+        read_case_data(html.replace('data-encoding="gzip+base64"', 'data-encoding="zstd"'))
 
 
 def test_calibration_is_rendered_generically():

@@ -12,7 +12,11 @@ from playwright.sync_api import expect
 from test_report_data import SUITE, make_results
 
 from pytest_llmgate.gate.records import CaseResult, JudgeCall, JudgeVerdict, SuiteResult
+from pytest_llmgate.report import html as report_html
 from pytest_llmgate.report.html import render_html, render_html_string
+
+COMPRESSED_BLOCK = '<script type="application/octet-stream" id="llmgate-data" data-encoding="gzip+base64">'
+PLAIN_BLOCK = '<script type="application/json" id="llmgate-data">'
 
 # Records every CSP violation; init scripts run outside the page's CSP.
 CSP_PROBE = """
@@ -66,7 +70,7 @@ def open_report(browser, tmp_path):
     """Open a rendered report from file:// and record every request the page makes."""
     contexts = []
 
-    def _open(html_path: Path, *, color_scheme: str = "light", viewport=(1280, 900)):
+    def _open(html_path: Path, *, color_scheme: str = "light", viewport=(1280, 900), ready: str = "1", init_script: str = ""):
         context = browser.new_context(color_scheme=color_scheme, viewport={"width": viewport[0], "height": viewport[1]})
         contexts.append(context)
         requests: list[str] = []
@@ -83,9 +87,9 @@ def open_report(browser, tmp_path):
         page = context.new_page()
         page.on("request", lambda request: requests.append(request.url))
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.add_init_script(CSP_PROBE)
+        page.add_init_script(CSP_PROBE + init_script)
         page.goto(html_path.as_uri())
-        page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+        page.wait_for_selector(f"body[data-ready='{ready}']", timeout=10_000)
         page.requests = requests  # type: ignore[attr-defined]
         page.errors = errors  # type: ignore[attr-defined]
         return page
@@ -103,8 +107,16 @@ def count_text(page) -> str:
     return page.locator("#f-count").inner_text()
 
 
-def test_report_is_offline_and_the_table_works(open_report, tmp_path):
+@pytest.fixture(params=["plain", "gzip"])
+def encoding(request, monkeypatch):
+    """Render reports with plain JSON case data, or with every report's case data compressed."""
+    monkeypatch.setattr(report_html, "COMPRESS_ABOVE", 10**12 if request.param == "plain" else 0)
+    return request.param
+
+
+def test_report_is_offline_and_the_table_works(open_report, tmp_path, encoding):
     path = render_html(make_results(), tmp_path / "report.html")
+    assert (COMPRESSED_BLOCK if encoding == "gzip" else PLAIN_BLOCK) in path.read_text(encoding="utf-8")
     page = open_report(path)
     assert page.locator("#gate-status").inner_text() == "FAIL"
     assert "judge:correctness dropped by 0.090" in page.locator("header").inner_text()
@@ -172,6 +184,27 @@ def test_detail_view_shows_outputs_diff_checks_retrieval_and_judge(open_report, 
     page.click("#detail-close")
     assert not detail.is_visible()
     assert set(page.requests) == {path.as_uri()}
+
+
+def test_corrupt_compressed_data_is_reported_on_the_page(open_report, tmp_path, monkeypatch):
+    monkeypatch.setattr(report_html, "COMPRESS_ABOVE", 0)
+    html = render_html_string(make_results())
+    start = html.index(COMPRESSED_BLOCK) + len(COMPRESSED_BLOCK)
+    path = tmp_path / "corrupt.html"
+    path.write_text(html[:start] + "AAAAAAAA" + html[start + 8 :], encoding="utf-8")  # a broken gzip header
+    page = open_report(path, ready="error")
+    assert page.locator("#cases-body").inner_text().startswith("The case data could not be read (")
+    assert page.errors == []
+    assert set(page.requests) == {path.as_uri()}
+
+
+def test_browser_without_decompression_stream_is_told_why(open_report, tmp_path, monkeypatch):
+    monkeypatch.setattr(report_html, "COMPRESS_ABOVE", 0)
+    path = render_html(make_results(), tmp_path / "report.html")
+    page = open_report(path, ready="error", init_script="delete window.DecompressionStream;")
+    assert page.locator("#cases-body").inner_text().startswith("This browser cannot decompress the case data")
+    assert page.locator("#gate-status").inner_text() == "FAIL"  # the server-rendered part is all there
+    assert page.errors == []
 
 
 def test_paging_renders_only_one_page(open_report, tmp_path):
@@ -278,9 +311,10 @@ def hostile_results():
 
 
 @pytest.mark.parametrize("with_csp", [True, False], ids=["with-csp", "escaping-alone"])
-def test_hostile_strings_render_as_text(open_report, tmp_path, with_csp):
+def test_hostile_strings_render_as_text(open_report, tmp_path, with_csp, encoding):
     results, evil_suite, case_id = hostile_results()
     html = render_html_string(results)
+    assert (COMPRESSED_BLOCK if encoding == "gzip" else PLAIN_BLOCK) in html
     if not with_csp:  # escaping must hold on its own; the CSP is only a second line
         html, removed = re.subn(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", html)
         assert removed == 1
