@@ -31,28 +31,54 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, default=500, help="pairwise cases (default: 500)")
     parser.add_argument("--latency", type=float, default=0.2, help="seconds per provider call (default: 0.2)")
     parser.add_argument("--concurrency", type=int, default=32, help="engine concurrency (default: 32)")
-    parser.add_argument("--provider", choices=["openai", "anthropic"], default="openai",
-                        help="which SDK talks to the fake provider (default: openai)")
+    parser.add_argument(
+        "--provider",
+        choices=["openai", "anthropic"],
+        default="openai",
+        help="which SDK talks to the fake provider (default: openai)",
+    )
     args = parser.parse_args(argv)
 
     # The fake provider runs in its own process so that its threads do not compete with
     # the engine's event loop for the GIL.
-    server = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fake_provider.py"), str(args.latency)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "fake_provider.py"), str(args.latency)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
     assert server.stdout is not None
     url = server.stdout.readline().strip()
-    os.environ.update({"ANTHROPIC_BASE_URL": url, "ANTHROPIC_API_KEY": DUMMY_ANTHROPIC_KEY,
-                       "OPENAI_BASE_URL": url + "/v1", "OPENAI_API_KEY": DUMMY_OPENAI_KEY})
+    os.environ.update(
+        {
+            "ANTHROPIC_BASE_URL": url,
+            "ANTHROPIC_API_KEY": DUMMY_ANTHROPIC_KEY,
+            "OPENAI_BASE_URL": url + "/v1",
+            "OPENAI_API_KEY": DUMMY_OPENAI_KEY,
+        }
+    )
     rubric = Rubric(name="helpfulness", version="1", kind="pairwise", criteria="Which answer helps more?")
     requests = [
-        JudgeRequest(rubric="helpfulness", suite="bench", case_id=f"case-{i}", metric="judge:helpfulness",
-                     input=f"question {i}", candidate=f"refunds take five business days ({i})",
-                     other=f"contact sales for a discount ({i})", reference=f"refunds take 5 business days ({i})",
-                     against="baseline")
+        JudgeRequest(
+            rubric="helpfulness",
+            suite="bench",
+            case_id=f"case-{i}",
+            metric="judge:helpfulness",
+            input=f"question {i}",
+            candidate=f"refunds take five business days ({i})",
+            other=f"contact sales for a discount ({i})",
+            reference=f"refunds take 5 business days ({i})",
+            against="baseline",
+        )
         for i in range(args.cases)
     ]
-    engine = JudgeEngine(provider=f"{args.provider}:bench-model", rubrics={"helpfulness": rubric}, cache_dir=None,
-                         concurrency=args.concurrency)
+    engine = JudgeEngine(
+        provider=f"{args.provider}:bench-model",
+        rubrics={"helpfulness": rubric},
+        cache_dir=None,
+        concurrency=args.concurrency,
+    )
     engine.start()
     try:
         start = time.perf_counter()

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-TEST = '''
+TEST = """
 import pytest
 
 @pytest.mark.golden("cases.jsonl")
@@ -24,9 +24,9 @@ def test_case(case, llm_gate):
     llm_gate.output({"answer": case.reference})
     llm_gate.retrieval([case.relevant_ids[0], "x", "y"], k=(1, 5))
     assert case.input
-'''
+"""
 
-BASELINE_TEST = '''
+BASELINE_TEST = """
 import json, pytest
 
 CASES = [json.loads(line) for line in open("cases.jsonl", encoding="utf-8")]
@@ -34,12 +34,14 @@ CASES = [json.loads(line) for line in open("cases.jsonl", encoding="utf-8")]
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_case(case):
     assert case["input"]
-'''
+"""
 
 
 def make_project(root: Path, n: int) -> None:
-    lines = [json.dumps({"id": f"c-{i}", "input": f"q{i}", "reference": f"a{i}", "relevant_ids": [f"d{i}"]})
-             for i in range(n)]
+    lines = [
+        json.dumps({"id": f"c-{i}", "input": f"q{i}", "reference": f"a{i}", "relevant_ids": [f"d{i}"]})
+        for i in range(n)
+    ]
     (root / "cases.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (root / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
     (root / "test_gate.py").write_text(TEST, encoding="utf-8")
@@ -49,8 +51,14 @@ def make_project(root: Path, n: int) -> None:
 def timed(root: Path, *args: str) -> float:
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args], cwd=root, env=env,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+    )
     return time.perf_counter() - start
 
 
@@ -66,8 +74,9 @@ def main() -> None:
             make_project(root, n)
             timed(root, "--llm-gate-update", "test_gate.py")
             plain = statistics.median(timed(root, "test_plain.py") for _ in range(args.repeats))
-            gated = statistics.median(timed(root, "--llm-gate", "--llm-gate-no-progress", "test_gate.py")
-                                      for _ in range(args.repeats))
+            gated = statistics.median(
+                timed(root, "--llm-gate", "--llm-gate-no-progress", "test_gate.py") for _ in range(args.repeats)
+            )
         per_case = (gated - plain) / n * 1000
         print(f"{n:>7} {plain:>16.2f} {gated:>10.2f} {per_case:>26.3f} {gated / plain:>6.2f}")
 

@@ -48,7 +48,21 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
-WORDS = "refund order policy days payment account shipping invoice support customer within business request".split()
+WORDS = [
+    "refund",
+    "order",
+    "policy",
+    "days",
+    "payment",
+    "account",
+    "shipping",
+    "invoice",
+    "support",
+    "customer",
+    "within",
+    "business",
+    "request",
+]
 
 
 def _text(rng: random.Random, n_words: int) -> str:
@@ -82,23 +96,49 @@ def build_results(n_cases: int, seed: int = 1) -> RunResults:
                 output=new,
                 passed=passed,
                 failure=None if passed else "AssertionError: expected the refund window",
-                metrics={"checks_passed": float(passed), "recall@5": rng.choice([0.0, 0.5, 1.0]), "judge:correctness": value},
-                details={"retrieval": {"ranks": {"doc-1": rng.choice([1, 2, None])}, "retrieved": ["doc-1", "doc-2", "doc-3"]}},
+                metrics={
+                    "checks_passed": float(passed),
+                    "recall@5": rng.choice([0.0, 0.5, 1.0]),
+                    "judge:correctness": value,
+                },
+                details={
+                    "retrieval": {
+                        "ranks": {"doc-1": rng.choice([1, 2, None])},
+                        "retrieved": ["doc-1", "doc-2", "doc-3"],
+                    }
+                },
                 judge=[
                     JudgeVerdict(
-                        rubric="correctness", rubric_version="1", kind="pairwise", against="baseline",
-                        metric="judge:correctness", value=value, label={0.0: "loss", 0.5: "tie", 1.0: "win"}[value],
-                        consistent=value != 0.5, provider="offline:overlap",
+                        rubric="correctness",
+                        rubric_version="1",
+                        kind="pairwise",
+                        against="baseline",
+                        metric="judge:correctness",
+                        value=value,
+                        label={0.0: "loss", 0.5: "tie", 1.0: "win"}[value],
+                        consistent=value != 0.5,
+                        provider="offline:overlap",
                         calls=[
-                            JudgeCall(order="forward", preference="A", reason=reason, attempts=1, input_tokens=400, output_tokens=60),
+                            JudgeCall(
+                                order="forward",
+                                preference="A",
+                                reason=reason,
+                                attempts=1,
+                                input_tokens=400,
+                                output_tokens=60,
+                            ),
                             JudgeCall(order="swapped", preference="B", reason=reason, cached=True),
                         ],
                     )
                 ],
             )
-            base[case_id] = BaselineCase(passed=True, metrics={"checks_passed": 1.0, "recall@5": 1.0, "judge:correctness": 0.5}, output=old)
+            base[case_id] = BaselineCase(
+                passed=True, metrics={"checks_passed": 1.0, "recall@5": 1.0, "judge:correctness": 0.5}, output=old
+            )
             if not passed:
-                changes.append(CaseChange(suite=suite_id, case_id=case_id, nodeid=f"{suite_id}[{case_id}]", kind="newly_failing"))
+                changes.append(
+                    CaseChange(suite=suite_id, case_id=case_id, nodeid=f"{suite_id}[{case_id}]", kind="newly_failing")
+                )
         suites[suite_id] = SuiteResult(suite=suite_id, dataset=f"datasets/suite_{s}.jsonl", metrics=specs, cases=cases)
         baselines[suite_id] = Baseline(suite=suite_id, dataset=f"datasets/suite_{s}.jsonl", metrics=specs, cases=base)
         verdicts.append(
@@ -106,19 +146,50 @@ def build_results(n_cases: int, seed: int = 1) -> RunResults:
                 suite=suite_id,
                 baseline_path=f"baselines/suite_{s}.json",
                 metrics=[
-                    MetricVerdict(suite=suite_id, metric=m, kind=spec.kind, higher_is_better=True, n_paired=len(cases),
-                                  baseline_mean=0.9, current_mean=0.85, diff=-0.05, ci_low=-0.06, ci_high=-0.04,
-                                  p_value=0.001, p_adjusted=0.003, test="wilcoxon", tolerance=0.02, alpha=0.05, mde=0.01,
-                                  status="fail", reason="Mean dropped by 0.050.")
+                    MetricVerdict(
+                        suite=suite_id,
+                        metric=m,
+                        kind=spec.kind,
+                        higher_is_better=True,
+                        n_paired=len(cases),
+                        baseline_mean=0.9,
+                        current_mean=0.85,
+                        diff=-0.05,
+                        ci_low=-0.06,
+                        ci_high=-0.04,
+                        p_value=0.001,
+                        p_adjusted=0.003,
+                        test="wilcoxon",
+                        tolerance=0.02,
+                        alpha=0.05,
+                        mde=0.01,
+                        status="fail",
+                        reason="Mean dropped by 0.050.",
+                    )
                     for m, spec in specs.items()
                 ],
                 cases=changes,
             )
         )
     return RunResults(
-        plugin_version="0.1.0", created_at="2025-05-01T12:00:00Z", duration=600.0, git_commit="0123abcd", git_dirty=False,
-        judge_provider="offline:overlap", suites=suites, baselines=baselines, verdicts=verdicts,
-        judge_stats={"correctness": RubricStats(rubric="correctness", verdicts=n_cases, calls=n_cases, swapped_pairs=n_cases, consistent_pairs=n_cases * 2 // 3)},
+        plugin_version="0.1.0",
+        created_at="2025-05-01T12:00:00Z",
+        duration=600.0,
+        git_commit="0123abcd",
+        git_dirty=False,
+        judge_provider="offline:overlap",
+        suites=suites,
+        baselines=baselines,
+        verdicts=verdicts,
+        judge_stats={
+            "correctness": RubricStats(
+                rubric="correctness",
+                verdicts=n_cases,
+                calls=n_cases,
+                swapped_pairs=n_cases,
+                consistent_pairs=n_cases * 2 // 3,
+            )
+        },
         gate=GateResult(status="FAIL", passed=False, reasons=["judge:correctness dropped."]),
     )
 
@@ -180,7 +251,9 @@ def main() -> None:
     print(f"file size: {size / 1e6:.2f} MB ({size} bytes)")
     data = build_case_data(results)
     embedded, encoding = embed_case_data(data)
-    print(f"case data: {len(str(embed_json(data))) / 1e6:.2f} MB of JSON, embedded as {encoding or 'plain JSON'}: {len(embedded) / 1e6:.2f} MB")
+    print(
+        f"case data: {len(str(embed_json(data))) / 1e6:.2f} MB of JSON, embedded as {encoding or 'plain JSON'}: {len(embedded) / 1e6:.2f} MB"
+    )
     print(f"render time (median of {args.runs}): {statistics.median(render_times):.2f} s")
     figures = measure_browser(path, args.runs)
     for key in ("fp", "fcp", "table", "load", "filter+search", "detail"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -17,8 +18,10 @@ def dumps(data: Any, *, compact: bool = False) -> str:
     """
     indent = None if compact else 2
     separators = (",", ":") if compact else None
-    return json.dumps(data, sort_keys=True, indent=indent, separators=separators, ensure_ascii=False,
-                      allow_nan=False) + "\n"
+    return (
+        json.dumps(data, sort_keys=True, indent=indent, separators=separators, ensure_ascii=False, allow_nan=False)
+        + "\n"
+    )
 
 
 def _umask() -> int:
@@ -47,8 +50,6 @@ def atomic_write_text(path: Path, text: str, *, errors: str = "strict") -> Path:
         os.replace(tmp, path)
         return path
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise

@@ -159,9 +159,7 @@ def _require_text(text: Any) -> str:
 
 def _require_needles(needles: tuple[Any, ...], function: str) -> None:
     if not needles:
-        msg = (
-            f"{function}() needs at least one string to look for, e.g. {function}(text, 'refund')."
-        )
+        msg = f"{function}() needs at least one string to look for, e.g. {function}(text, 'refund')."
         raise TypeError(msg)
     for needle in needles:
         if not isinstance(needle, str) or not needle:
@@ -212,15 +210,11 @@ def valid_json(text: str) -> Any:
             f" {exc.msg}\n{_json_pointer_lines(text, exc.pos)}\ntext: {_preview(text)}"
         )
         if text.lstrip().startswith("```"):
-            msg += (
-                "\nhint: the JSON is wrapped in a markdown code fence;"
-                " ask for bare JSON or strip the fence."
-            )
+            msg += "\nhint: the JSON is wrapped in a markdown code fence; ask for bare JSON or strip the fence."
         _fail(msg)
     except ValueError as exc:
         _fail(
-            f"expected valid JSON, got {exc}, which JSON does not allow (use null or a number)\n"
-            f"text: {_preview(text)}"
+            f"expected valid JSON, got {exc}, which JSON does not allow (use null or a number)\ntext: {_preview(text)}"
         )
 
 
@@ -264,9 +258,7 @@ def _json_schema_errors(value: Any, schema: Mapping[str, Any]) -> list[str]:
         _check_subset_schema(schema, ())
         errors = _subset_errors(value, schema, ())
     else:
-        validator_class = jsonschema.validators.validator_for(
-            dict(schema), default=jsonschema.Draft202012Validator
-        )
+        validator_class = jsonschema.validators.validator_for(dict(schema), default=jsonschema.Draft202012Validator)
         try:
             validator_class.check_schema(dict(schema))
         except jsonschema.SchemaError as exc:
@@ -274,8 +266,7 @@ def _json_schema_errors(value: Any, schema: Mapping[str, Any]) -> list[str]:
             msg = f"'schema' is not a valid JSON Schema: {exc.message} (at {where})."
             raise ValueError(msg) from None
         errors = [
-            (tuple(error.absolute_path), error.message)
-            for error in validator_class(dict(schema)).iter_errors(value)
+            (tuple(error.absolute_path), error.message) for error in validator_class(dict(schema)).iter_errors(value)
         ]
     rendered = sorted((_render_path(path), message) for path, message in errors)
     return [f"{path}: {message}" for path, message in rendered]
@@ -325,9 +316,7 @@ _SUBSET_KEYWORDS = frozenset(
         "additionalProperties",
     }
 )
-_ANNOTATIONS = frozenset(
-    {"$schema", "$id", "$comment", "title", "description", "default", "examples"}
-)
+_ANNOTATIONS = frozenset({"$schema", "$id", "$comment", "title", "description", "default", "examples"})
 _TYPE_NAMES = frozenset({"object", "array", "string", "integer", "number", "boolean", "null"})
 
 
@@ -354,10 +343,7 @@ def _check_subset_schema(schema: Any, where: tuple[Any, ...]) -> None:
     for keyword, kind in (("required", list), ("enum", list), ("properties", Mapping)):
         if keyword in schema and not isinstance(schema[keyword], kind):
             expected = "list" if kind is list else "mapping"
-            msg = (
-                f"JSON Schema keyword {keyword!r} at {location} must be a {expected}"
-                f" (got {schema[keyword]!r})."
-            )
+            msg = f"JSON Schema keyword {keyword!r} at {location} must be a {expected} (got {schema[keyword]!r})."
             raise ValueError(msg)
     for keyword in ("minimum", "maximum"):
         if keyword in schema and not _is_type(schema[keyword], "number"):
@@ -398,13 +384,11 @@ def _json_equal(one: Any, two: Any) -> bool:
     if isinstance(one, Mapping) and isinstance(two, Mapping):
         return one.keys() == two.keys() and all(_json_equal(one[key], two[key]) for key in one)
     if isinstance(one, list | tuple) and isinstance(two, list | tuple):
-        return len(one) == len(two) and all(_json_equal(a, b) for a, b in zip(one, two))
+        return len(one) == len(two) and all(_json_equal(a, b) for a, b in zip(one, two, strict=True))
     return bool(one == two)
 
 
-def _subset_errors(
-    value: Any, schema: Mapping[str, Any], path: tuple[Any, ...]
-) -> list[tuple[tuple[Any, ...], str]]:
+def _subset_errors(value: Any, schema: Mapping[str, Any], path: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], str]]:
     """Each keyword applies on its own, as in jsonschema, with jsonschema's messages."""
     errors: list[tuple[tuple[Any, ...], str]] = []
     if "type" in schema:
@@ -420,9 +404,7 @@ def _subset_errors(
             errors.append((path, f"{value!r} is greater than the maximum of {schema['maximum']!r}"))
     if _is_type(value, "object"):
         errors.extend(
-            (path, f"{key!r} is a required property")
-            for key in schema.get("required", [])
-            if key not in value
+            (path, f"{key!r} is a required property") for key in schema.get("required", []) if key not in value
         )
         properties = schema.get("properties", {})
         for key, subschema in properties.items():
@@ -482,10 +464,7 @@ def has_fields(value: Mapping[str, Any], *fields: str) -> None:
         msg = "has_fields() needs at least one field name, e.g. has_fields(data, 'order.id')."
         raise TypeError(msg)
     if not isinstance(value, Mapping):
-        _fail(
-            f"expected a mapping with fields {_quote_list(fields)},"
-            f" got {type(value).__name__}: {_short(value)}"
-        )
+        _fail(f"expected a mapping with fields {_quote_list(fields)}, got {type(value).__name__}: {_short(value)}")
     problems = [(field, _field_problem(value, field)) for field in fields]
     missing = [f"  {field!r}: {problem}" for field, problem in problems if problem is not None]
     if missing:
@@ -505,10 +484,7 @@ def matches(text: str, pattern: str | re.Pattern[str], *, flags: int = 0) -> re.
     _require_text(text)
     match = re.search(pattern, text, flags)
     if match is None:
-        _fail(
-            f"expected text to match regex {_pattern_repr(pattern)}{_flags_note(flags)}\n"
-            f"text: {_preview(text)}"
-        )
+        _fail(f"expected text to match regex {_pattern_repr(pattern)}{_flags_note(flags)}\ntext: {_preview(text)}")
     return match
 
 
@@ -544,10 +520,7 @@ def no_banned_phrases(text: str, phrases: Iterable[str], *, case_sensitive: bool
     __tracebackhide__ = True
     _require_text(text)
     if isinstance(phrases, str):
-        msg = (
-            f"'phrases' must be a list of phrases, not one string (got {phrases!r});"
-            f" wrap it: [{phrases!r}]."
-        )
+        msg = f"'phrases' must be a list of phrases, not one string (got {phrases!r}); wrap it: [{phrases!r}]."
         raise TypeError(msg)
     phrases = list(phrases)
     for phrase in phrases:
@@ -560,15 +533,9 @@ def no_banned_phrases(text: str, phrases: Iterable[str], *, case_sensitive: bool
         for match in _phrase_regex(phrase, case_sensitive).finditer(text)
     )
     if hits:
-        lines = [
-            f"  {phrase!r} at char {start}: {_context(text, start, end)}"
-            for start, end, phrase in hits
-        ]
+        lines = [f"  {phrase!r} at char {start}: {_context(text, start, end)}" for start, end, phrase in hits]
         mode = "case-sensitive" if case_sensitive else "case-insensitive"
-        _fail(
-            f"expected no banned phrases ({mode}), found {_plural(len(hits), 'hit')}:\n"
-            + "\n".join(lines)
-        )
+        _fail(f"expected no banned phrases ({mode}), found {_plural(len(hits), 'hit')}:\n" + "\n".join(lines))
 
 
 def _find(text: str, needle: str, case_sensitive: bool) -> re.Match[str] | None:
@@ -602,10 +569,7 @@ def not_contains(text: str, *needles: str, case_sensitive: bool = False) -> None
     ]
     if lines:
         mode = "case-sensitive" if case_sensitive else "case-insensitive"
-        _fail(
-            f"expected text not to contain {_quote_list(needles)} ({mode}), found:\n"
-            + "\n".join(lines)
-        )
+        _fail(f"expected text not to contain {_quote_list(needles)} ({mode}), found:\n" + "\n".join(lines))
 
 
 def length(
@@ -625,9 +589,7 @@ def length(
         "max_words": max_words,
     }
     for name, bound in bounds.items():
-        if bound is not None and (
-            isinstance(bound, bool) or not isinstance(bound, int) or bound < 0
-        ):
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int) or bound < 0):
             msg = f"{name!r} must be a non-negative integer (got {bound!r})."
             raise ValueError(msg)
     if all(bound is None for bound in bounds.values()):
@@ -645,13 +607,9 @@ def length(
     for unit, count in counts.items():
         low, high = bounds[f"min_{unit}"], bounds[f"max_{unit}"]
         if low is not None and count < low:
-            problems.append(
-                f"expected at least {_plural(low, singular[unit])} (min_{unit}), got {count}"
-            )
+            problems.append(f"expected at least {_plural(low, singular[unit])} (min_{unit}), got {count}")
         if high is not None and count > high:
-            problems.append(
-                f"expected at most {_plural(high, singular[unit])} (max_{unit}), got {count}"
-            )
+            problems.append(f"expected at most {_plural(high, singular[unit])} (max_{unit}), got {count}")
     if problems:
         _fail("\n".join(problems) + f"\ntext: {_preview(text)}")
 
@@ -706,10 +664,7 @@ def _normalize_calls(calls: Iterable[Any] | None, what: str = "calls") -> list[O
     if calls is None:
         return []
     if isinstance(calls, str | bytes | Mapping) or not isinstance(calls, Iterable):
-        msg = (
-            f"{what!r} must be a sequence of tool calls (got {type(calls).__name__});"
-            " pass a list, e.g. [call]."
-        )
+        msg = f"{what!r} must be a sequence of tool calls (got {type(calls).__name__}); pass a list, e.g. [call]."
         raise TypeError(msg)
     return [_normalize_call(call, index) for index, call in enumerate(calls)]
 
@@ -737,24 +692,18 @@ def _require_name(name: Any) -> None:
         raise TypeError(msg)
 
 
-def _calls_of(
-    calls: Iterable[Any] | None, name: str, purpose: str
-) -> tuple[list[ObservedCall], list[ObservedCall]]:
+def _calls_of(calls: Iterable[Any] | None, name: str, purpose: str) -> tuple[list[ObservedCall], list[ObservedCall]]:
     """All calls and those of `name`; fail when there are none of `name` to check."""
     __tracebackhide__ = True
     _require_name(name)
     normalized = _normalize_calls(calls)
     matching = [call for call in normalized if call.name == name]
     if not matching:
-        _fail(
-            f"expected tool {name!r} to be called {purpose}, it was not called\n{_listing(normalized)}"
-        )
+        _fail(f"expected tool {name!r} to be called {purpose}, it was not called\n{_listing(normalized)}")
     return normalized, matching
 
 
-def tool_called(
-    calls: Iterable[Any] | None, name: str, *, times: int | None = None
-) -> list[ObservedCall]:
+def tool_called(calls: Iterable[Any] | None, name: str, *, times: int | None = None) -> list[ObservedCall]:
     """Require tool `name` to be called (exactly `times` times when given); return its calls."""
     __tracebackhide__ = True
     _require_name(name)
@@ -808,9 +757,7 @@ def tools_called_in_order(calls: Iterable[Any] | None, names: Sequence[str]) -> 
             earlier = [f"[{call.index}]" for call in normalized if call.name == name]
             if earlier:
                 reason += f" ({name!r} was called only before, at {', '.join(earlier)})"
-            _fail(
-                f"expected tools called in order {' -> '.join(names)}, {reason}\n{_listing(normalized)}"
-            )
+            _fail(f"expected tools called in order {' -> '.join(names)}, {reason}\n{_listing(normalized)}")
         previous = normalized[position]
         position += 1
 
@@ -828,9 +775,7 @@ def tool_arguments(calls: Iterable[Any] | None, name: str, schema: Schema) -> li
         result, errors = _validate(call.arguments, schema)
         results.append(result)
         if errors:
-            failures.append(
-                f"  {_format_call(call)}\n" + "\n".join(f"    {line}" for line in errors)
-            )
+            failures.append(f"  {_format_call(call)}\n" + "\n".join(f"    {line}" for line in errors))
     if failures:
         _fail(
             f"expected the arguments of every call of {name!r} to match {_schema_name(schema)},"
@@ -853,10 +798,7 @@ def tool_argument_constraint(
     """
     __tracebackhide__ = True
     if not isinstance(description, str) or not description.strip():
-        msg = (
-            "'description' must say what the predicate requires, e.g. 'amount <= 120'"
-            f" (got {description!r})."
-        )
+        msg = f"'description' must say what the predicate requires, e.g. 'amount <= 120' (got {description!r})."
         raise TypeError(msg)
     _, matching = _calls_of(calls, name, f"to check {description!r}")
     violations = []
@@ -864,17 +806,14 @@ def tool_argument_constraint(
         try:
             satisfied = predicate(dict(call.arguments))
         except Exception as exc:  # the predicate's own error is part of the failure message
-            violations.append(
-                f"  {_format_call(call)}: predicate raised {type(exc).__name__}: {exc}"
-            )
+            violations.append(f"  {_format_call(call)}: predicate raised {type(exc).__name__}: {exc}")
             continue
         if not satisfied:
             violations.append(f"  {_format_call(call)}")
     if violations:
         _fail(
             f"expected every call of {name!r} to satisfy: {description};"
-            f" {len(violations)} of {_plural(len(matching), 'call')} did not:\n"
-            + "\n".join(violations)
+            f" {len(violations)} of {_plural(len(matching), 'call')} did not:\n" + "\n".join(violations)
         )
 
 
@@ -892,9 +831,7 @@ def _argument_diff(
         elif isinstance(want, Mapping) and isinstance(actual[key], Mapping):
             differences.extend(_argument_diff(want, actual[key], mode, f"{where}."))
         elif not _json_equal(want, actual[key]):
-            differences.append(
-                f"argument {where!r} expected {_short(want, 60)}, got {_short(actual[key], 60)}"
-            )
+            differences.append(f"argument {where!r} expected {_short(want, 60)}, got {_short(actual[key], 60)}")
     if mode == "exact":
         differences.extend(
             f"unexpected argument {prefix}{key!s}={_short(value, 60)}"
@@ -950,34 +887,23 @@ def tool_calls_match(
             if index >= len(actual):
                 rows.append(f"  [{index}] missing: {_format_call(wanted[index], with_index=False)}")
             elif index >= len(wanted):
-                rows.append(
-                    f"  [{index}] unexpected: {_format_call(actual[index], with_index=False)}"
-                )
+                rows.append(f"  [{index}] unexpected: {_format_call(actual[index], with_index=False)}")
             elif wanted[index].name != actual[index].name:
                 rows.append(
-                    f"  [{index}] expected {wanted[index].name!r},"
-                    f" got {_format_call(actual[index], with_index=False)}"
+                    f"  [{index}] expected {wanted[index].name!r}, got {_format_call(actual[index], with_index=False)}"
                 )
             else:
-                differences = _argument_diff(
-                    wanted[index].arguments, actual[index].arguments, check_arguments
-                )
+                differences = _argument_diff(wanted[index].arguments, actual[index].arguments, check_arguments)
                 if not differences:
                     rows.append(f"  [{index}] ok: {actual[index].name}")
                     continue
                 rows.append(f"  [{index}] {actual[index].name}: {'; '.join(differences)}")
             problems += 1
         if problems:
-            _fail(
-                f"expected tool calls to match ({mode}), {_plural(problems, 'difference')}:\n"
-                + "\n".join(rows)
-            )
+            _fail(f"expected tool calls to match ({mode}), {_plural(problems, 'difference')}:\n" + "\n".join(rows))
         return
     edges = [
-        [
-            w.name == a.name and not _argument_diff(w.arguments, a.arguments, check_arguments)
-            for a in actual
-        ]
+        [w.name == a.name and not _argument_diff(w.arguments, a.arguments, check_arguments) for a in actual]
         for w in wanted
     ]
     pairs = _max_matching(edges, len(actual))

@@ -79,37 +79,112 @@ class Settings:
 def add_options(parser: pytest.Parser) -> None:
     """Register every `--llm-gate-*` flag and `llm_gate_*` ini option."""
     group = parser.getgroup("llm-gate", "LLM eval regression gate")
-    group.addoption("--llm-gate", action="store_true", dest="llm_gate", default=False,
-                    help="Run golden-set evals and gate the build on their scores (default: off).")
-    group.addoption("--llm-gate-update", action="store_true", dest="llm_gate_update", default=False,
-                    help="Rewrite the baselines from this run; implies --llm-gate (default: off).")
-    group.addoption("--llm-gate-strict", action="store_true", dest="llm_gate_strict", default=False,
-                    help="Fail the build on any newly failing case, not only on metric drops (default: off).")
-    group.addoption("--llm-gate-results", dest="llm_gate_results", default=None, metavar="PATH",
-                    help="Results JSON path (default: reports/llm-gate.json).")
-    group.addoption("--llm-gate-report", dest="llm_gate_report", default=None, metavar="PATH",
-                    help="HTML report path (default: reports/llm-gate.html).")
-    group.addoption("--llm-gate-baseline-dir", dest="llm_gate_baseline_dir", default=None, metavar="DIR",
-                    help="Folder of committed baselines (default: ini llm_gate_baseline_dir or baselines).")
-    group.addoption("--llm-gate-alpha", dest="llm_gate_alpha", default=None, type=float,
-                    help=f"Significance level of the paired tests (default: {DEFAULT_ALPHA}).")
-    group.addoption("--llm-gate-tolerance", dest="llm_gate_tolerance", default=None, type=float,
-                    help=f"Largest drop of a mean that is not material (default: {DEFAULT_TOLERANCE}).")
-    group.addoption("--llm-gate-judge", dest="llm_gate_judge", default=None, metavar="SPEC",
-                    help=f"Judge: offline, anthropic:MODEL, openai:MODEL, openai-compatible:MODEL@URL "
-                         f"(default: ${JUDGE_ENV} or ini llm_gate_judge or {DEFAULT_JUDGE}).")
-    group.addoption("--llm-gate-concurrency", dest="llm_gate_concurrency", default=None, type=int,
-                    help=f"Judge calls in flight at most (default: {DEFAULT_CONCURRENCY}).")
-    group.addoption("--llm-gate-no-cache", action="store_true", dest="llm_gate_no_cache", default=False,
-                    help="Do not read or write the judge cache (default: cache on, in .llmgate/).")
-    group.addoption("--llm-gate-replay", action="store_true", dest="llm_gate_replay", default=False,
-                    help="Serve judge calls from the cache only and fail listing misses (default: off).")
-    group.addoption("--llm-gate-budget-tokens", dest="llm_gate_budget_tokens", default=None, type=int,
-                    help="Stop issuing judge calls once this many tokens were used (default: no budget).")
-    group.addoption("--llm-gate-shard", dest="llm_gate_shard", default=None, metavar="I/N",
-                    help="Run only shard I of N of every golden set; merge with `llmgate merge` (default: all).")
-    group.addoption("--llm-gate-no-progress", action="store_false", dest="llm_gate_progress", default=True,
-                    help="Do not draw the judge progress bar (default: drawn on a terminal).")
+    group.addoption(
+        "--llm-gate",
+        action="store_true",
+        dest="llm_gate",
+        default=False,
+        help="Run golden-set evals and gate the build on their scores (default: off).",
+    )
+    group.addoption(
+        "--llm-gate-update",
+        action="store_true",
+        dest="llm_gate_update",
+        default=False,
+        help="Rewrite the baselines from this run; implies --llm-gate (default: off).",
+    )
+    group.addoption(
+        "--llm-gate-strict",
+        action="store_true",
+        dest="llm_gate_strict",
+        default=False,
+        help="Fail the build on any newly failing case, not only on metric drops (default: off).",
+    )
+    group.addoption(
+        "--llm-gate-results",
+        dest="llm_gate_results",
+        default=None,
+        metavar="PATH",
+        help="Results JSON path (default: reports/llm-gate.json).",
+    )
+    group.addoption(
+        "--llm-gate-report",
+        dest="llm_gate_report",
+        default=None,
+        metavar="PATH",
+        help="HTML report path (default: reports/llm-gate.html).",
+    )
+    group.addoption(
+        "--llm-gate-baseline-dir",
+        dest="llm_gate_baseline_dir",
+        default=None,
+        metavar="DIR",
+        help="Folder of committed baselines (default: ini llm_gate_baseline_dir or baselines).",
+    )
+    group.addoption(
+        "--llm-gate-alpha",
+        dest="llm_gate_alpha",
+        default=None,
+        type=float,
+        help=f"Significance level of the paired tests (default: {DEFAULT_ALPHA}).",
+    )
+    group.addoption(
+        "--llm-gate-tolerance",
+        dest="llm_gate_tolerance",
+        default=None,
+        type=float,
+        help=f"Largest drop of a mean that is not material (default: {DEFAULT_TOLERANCE}).",
+    )
+    group.addoption(
+        "--llm-gate-judge",
+        dest="llm_gate_judge",
+        default=None,
+        metavar="SPEC",
+        help=f"Judge: offline, anthropic:MODEL, openai:MODEL, openai-compatible:MODEL@URL "
+        f"(default: ${JUDGE_ENV} or ini llm_gate_judge or {DEFAULT_JUDGE}).",
+    )
+    group.addoption(
+        "--llm-gate-concurrency",
+        dest="llm_gate_concurrency",
+        default=None,
+        type=int,
+        help=f"Judge calls in flight at most (default: {DEFAULT_CONCURRENCY}).",
+    )
+    group.addoption(
+        "--llm-gate-no-cache",
+        action="store_true",
+        dest="llm_gate_no_cache",
+        default=False,
+        help="Do not read or write the judge cache (default: cache on, in .llmgate/).",
+    )
+    group.addoption(
+        "--llm-gate-replay",
+        action="store_true",
+        dest="llm_gate_replay",
+        default=False,
+        help="Serve judge calls from the cache only and fail listing misses (default: off).",
+    )
+    group.addoption(
+        "--llm-gate-budget-tokens",
+        dest="llm_gate_budget_tokens",
+        default=None,
+        type=int,
+        help="Stop issuing judge calls once this many tokens were used (default: no budget).",
+    )
+    group.addoption(
+        "--llm-gate-shard",
+        dest="llm_gate_shard",
+        default=None,
+        metavar="I/N",
+        help="Run only shard I of N of every golden set; merge with `llmgate merge` (default: all).",
+    )
+    group.addoption(
+        "--llm-gate-no-progress",
+        action="store_false",
+        dest="llm_gate_progress",
+        default=True,
+        help="Do not draw the judge progress bar (default: drawn on a terminal).",
+    )
 
     parser.addini("llm_gate_baseline_dir", "Folder of committed baselines.", default="baselines")
     parser.addini("llm_gate_results", "Results JSON path.", default="reports/llm-gate.json")
@@ -122,10 +197,17 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("llm_gate_tolerance", "Largest drop of a mean that is not material.", default=str(DEFAULT_TOLERANCE))
     parser.addini("llm_gate_judge", "Judge provider spec.", default=DEFAULT_JUDGE)
     parser.addini("llm_gate_concurrency", "Judge calls in flight at most.", default=str(DEFAULT_CONCURRENCY))
-    parser.addini("llm_gate_max_judge_error_rate", "Highest share of judge errors per rubric before the gate fails.",
-                  default=str(DEFAULT_MAX_JUDGE_ERROR_RATE))
-    parser.addini("llm_gate_min_agreement", "Per rubric lower bound of judge-human kappa, as RUBRIC=VALUE lines.",
-                  type="linelist", default=[])
+    parser.addini(
+        "llm_gate_max_judge_error_rate",
+        "Highest share of judge errors per rubric before the gate fails.",
+        default=str(DEFAULT_MAX_JUDGE_ERROR_RATE),
+    )
+    parser.addini(
+        "llm_gate_min_agreement",
+        "Per rubric lower bound of judge-human kappa, as RUBRIC=VALUE lines.",
+        type="linelist",
+        default=[],
+    )
 
 
 def _number(value: Any, name: str, kind: type, *, low: float | None = None, high: float | None = None) -> Any:
@@ -204,17 +286,31 @@ def read_settings(config: pytest.Config) -> Settings:
         rubrics_dir=path("", "llm_gate_rubrics"),
         labels_dir=path("", "llm_gate_labels_dir"),
         cache_dir=None if no_cache else path("", "llm_gate_cache_dir"),
-        alpha=_number(alpha if alpha is not None else config.getini("llm_gate_alpha"), "llm_gate_alpha", float,
-                      low=0.0, high=1.0),
-        tolerance=_number(tolerance if tolerance is not None else config.getini("llm_gate_tolerance"),
-                          "llm_gate_tolerance", float, low=-1e-12),
+        alpha=_number(
+            alpha if alpha is not None else config.getini("llm_gate_alpha"), "llm_gate_alpha", float, low=0.0, high=1.0
+        ),
+        tolerance=_number(
+            tolerance if tolerance is not None else config.getini("llm_gate_tolerance"),
+            "llm_gate_tolerance",
+            float,
+            low=-1e-12,
+        ),
         judge=str(judge),
-        concurrency=_number(concurrency if concurrency is not None else config.getini("llm_gate_concurrency"),
-                            "llm_gate_concurrency", int, low=0),
+        concurrency=_number(
+            concurrency if concurrency is not None else config.getini("llm_gate_concurrency"),
+            "llm_gate_concurrency",
+            int,
+            low=0,
+        ),
         replay=replay,
         budget_tokens=None if budget is None else _number(budget, "llm_gate_budget_tokens", int, low=0),
-        max_judge_error_rate=_number(config.getini("llm_gate_max_judge_error_rate"), "llm_gate_max_judge_error_rate",
-                                     float, low=-1e-12, high=1.000001),
+        max_judge_error_rate=_number(
+            config.getini("llm_gate_max_judge_error_rate"),
+            "llm_gate_max_judge_error_rate",
+            float,
+            low=-1e-12,
+            high=1.000001,
+        ),
         min_agreement=_parse_agreement(config.getini("llm_gate_min_agreement")),
         shard=shard,
         progress=bool(config.getoption("llm_gate_progress")),

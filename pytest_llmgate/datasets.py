@@ -203,10 +203,7 @@ def _read_bytes(shown: str, rootdir: Path | None) -> bytes:
     try:
         return resolved.read_bytes()
     except FileNotFoundError:
-        if rootdir is not None:
-            base = f"the rootdir {rootdir}"
-        else:
-            base = f"the current directory {Path.cwd()}"
+        base = f"the rootdir {rootdir}" if rootdir is not None else f"the current directory {Path.cwd()}"
         msg = (
             f"golden set not found (looked for {resolved.absolute()}); "
             f"fix the path (relative paths resolve against {base})."
@@ -221,10 +218,7 @@ def _read_bytes(shown: str, rootdir: Path | None) -> bytes:
 def _decode_lines(shown: str, data: bytes) -> list[str]:
     """The case lines of the file: UTF-8 without BOM, trailing blank lines dropped."""
     if data.startswith(_BOM):
-        msg = (
-            "file starts with a UTF-8 byte order mark; "
-            "remove the BOM (save as UTF-8 without BOM)."
-        )
+        msg = "file starts with a UTF-8 byte order mark; remove the BOM (save as UTF-8 without BOM)."
         raise DatasetError(shown, 1, None, msg)
     try:
         text = data.decode("utf-8")
@@ -232,10 +226,7 @@ def _decode_lines(shown: str, data: bytes) -> list[str]:
         line_start = data.rfind(b"\n", 0, exc.start) + 1
         lineno = data.count(b"\n", 0, exc.start) + 1
         column = exc.start - line_start + 1
-        msg = (
-            f"invalid UTF-8 at byte column {column} (byte 0x{data[exc.start]:02x}); "
-            "save the file as UTF-8."
-        )
+        msg = f"invalid UTF-8 at byte column {column} (byte 0x{data[exc.start]:02x}); save the file as UTF-8."
         raise DatasetError(shown, lineno, None, msg) from None
     # Split on "\n" only: str.splitlines() would also split inside JSON strings that hold
     # U+2028 or other Unicode line separators verbatim.
@@ -244,7 +235,7 @@ def _decode_lines(shown: str, data: bytes) -> list[str]:
         lines.pop()
     if not lines:
         what = "the file is empty" if not data else "the file holds only blank lines"
-        msg = f"no cases ({what}); add one JSON object per line, e.g. {{\"input\": \"...\"}}."
+        msg = f'no cases ({what}); add one JSON object per line, e.g. {{"input": "..."}}.'
         raise DatasetError(shown, None, None, msg)
     return lines
 
@@ -272,10 +263,7 @@ def _parse_line(shown: str, lineno: int, text: str) -> dict[str, Any]:
     try:
         obj = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
-        msg = (
-            f"invalid JSON at column {exc.colno}: {exc.msg}; "
-            "write each case as one JSON object on one line."
-        )
+        msg = f"invalid JSON at column {exc.colno}: {exc.msg}; write each case as one JSON object on one line."
         raise DatasetError(shown, lineno, None, msg) from None
     except ValueError as exc:
         raise DatasetError(shown, lineno, None, f"invalid JSON: {exc}") from None
@@ -299,9 +287,7 @@ def _content_id(obj: dict[str, Any]) -> str:
 # -- messages -----------------------------------------------------------------------------
 
 
-def _duplicate_error(
-    shown: str, lineno: int, first: int, case_id: str, same_content: bool
-) -> DatasetError:
+def _duplicate_error(shown: str, lineno: int, first: int, case_id: str, same_content: bool) -> DatasetError:
     if same_content:
         msg = (
             f"same content as line {first} (both get the id '{case_id}'); "
@@ -312,14 +298,10 @@ def _duplicate_error(
     return DatasetError(shown, lineno, "id", msg)
 
 
-def _validation_error(
-    shown: str, lineno: int, model: type[Case], exc: ValidationError
-) -> DatasetError:
+def _validation_error(shown: str, lineno: int, model: type[Case], exc: ValidationError) -> DatasetError:
     """One DatasetError naming every problem pydantic found on the line."""
     problems = _problems(model, exc.errors(include_url=False))
-    listed = "; ".join(
-        text if field is None else f"field '{field}': {text}" for field, text in problems
-    )
+    listed = "; ".join(text if field is None else f"field '{field}': {text}" for field, text in problems)
     message = f"{listed}." if len(problems) == 1 else f"{len(problems)} problems: {listed}."
     return DatasetError(shown, lineno, problems[0][0], message, problems)
 

@@ -64,8 +64,14 @@ class LLMGate:
             raise TypeError(msg) from None
         self._record.output = value
 
-    def score(self, name: str, value: float, *, higher_is_better: bool = True,
-              kind: Literal["continuous", "binary"] = "continuous") -> None:
+    def score(
+        self,
+        name: str,
+        value: float,
+        *,
+        higher_is_better: bool = True,
+        kind: Literal["continuous", "binary"] = "continuous",
+    ) -> None:
         """Record a custom metric for this case, e.g. `score("latency_ms", 812, higher_is_better=False)`."""
         if isinstance(value, bool):
             value = float(value)
@@ -78,8 +84,14 @@ class LLMGate:
         self._run.declare_metric(self._suite, MetricSpec(name=name, kind=kind, higher_is_better=higher_is_better))
         self._record.metrics[name] = float(value)
 
-    def retrieval(self, retrieved: Sequence[str], *, k: int | Sequence[int] = (1, 3, 5, 10),
-                  metrics: Sequence[str] | None = None, relevant: Any = None) -> dict[str, float]:
+    def retrieval(
+        self,
+        retrieved: Sequence[str],
+        *,
+        k: int | Sequence[int] = (1, 3, 5, 10),
+        metrics: Sequence[str] | None = None,
+        relevant: Any = None,
+    ) -> dict[str, float]:
         """Score retrieved ids against the case's `relevant_ids` (trec_eval definitions) and record them."""
         from pytest_llmgate import retrieval
 
@@ -99,8 +111,15 @@ class LLMGate:
         }
         return values
 
-    def deepeval(self, metric: Any, *, name: str | None = None, retrieval_context: Sequence[str] | None = None,
-                 output: Any = None, test_case_factory: Any = None) -> float | None:
+    def deepeval(
+        self,
+        metric: Any,
+        *,
+        name: str | None = None,
+        retrieval_context: Sequence[str] | None = None,
+        output: Any = None,
+        test_case_factory: Any = None,
+    ) -> float | None:
         """Score this case with a deepeval metric now (it calls its own model) as `deepeval:<name>`.
 
         A metric that raises or returns no score is counted as an error for the gate, never 0.
@@ -112,12 +131,20 @@ class LLMGate:
             msg = "llm_gate.deepeval() needs the case's output: call llm_gate.output(...) first or pass output=."
             raise ValueError(msg)
         metric_id = f"deepeval:{name or metric_name(metric)}"
-        result = measure(metric, input=output_text(self._case.input), actual_output=output_text(candidate),
-                         expected_output=self._case.reference, retrieval_context=retrieval_context,
-                         test_case_factory=test_case_factory)
+        result = measure(
+            metric,
+            input=output_text(self._case.input),
+            actual_output=output_text(candidate),
+            expected_output=self._case.reference,
+            retrieval_context=retrieval_context,
+            test_case_factory=test_case_factory,
+        )
         self._run.count_external(metric_id, error=result.error is not None)
         self._record.details.setdefault("deepeval", {})[metric_id] = {
-            "score": result.score, "reason": result.reason, "success": result.success, "error": result.error,
+            "score": result.score,
+            "reason": result.reason,
+            "success": result.success,
+            "error": result.error,
         }
         if result.score is None:
             return None
@@ -125,8 +152,9 @@ class LLMGate:
         self._record.metrics[metric_id] = result.score
         return result.score
 
-    def judge(self, rubric: str, *, against: Literal["reference", "baseline"] | None = None,
-              output: Any = None) -> JudgeHandle:
+    def judge(
+        self, rubric: str, *, against: Literal["reference", "baseline"] | None = None, output: Any = None
+    ) -> JudgeHandle:
         """Queue a judge verdict for this case's output; returns at once.
 
         Pointwise rubrics judge against the case's reference when it has one; pairwise rubrics

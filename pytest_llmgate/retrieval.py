@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping, Sequence, Set
-from typing import Union
 
 __all__ = [
     "METRICS",
@@ -35,7 +34,7 @@ __all__ = [
 ]
 
 #: Relevant ids as a binary list (or set) of ids, or graded as `{id: grade}`.
-Relevance = Union[Sequence[str], Set[str], Mapping[str, int]]
+Relevance = Sequence[str] | Set[str] | Mapping[str, int]
 
 #: Metric names accepted by `evaluate`: the first four are reported per cutoff (`recall@5`),
 #: `mrr` and `ap` over the full ranking.
@@ -173,9 +172,7 @@ def _ndcg(ranked: list[str], grades: Mapping[str, int], k: int) -> float:
 _AT_K = {"recall": _recall, "precision": _precision, "hit": _hit, "ndcg": _ndcg}
 
 
-def _prepare(
-    ranking: Sequence[str], relevant: Relevance, metric: str
-) -> tuple[list[str], dict[str, int]]:
+def _prepare(ranking: Sequence[str], relevant: Relevance, metric: str) -> tuple[list[str], dict[str, int]]:
     """Validated, deduplicated ranking and `{id: grade}` judgments with at least one relevant id."""
     ranked = _dedupe(_check_ranking(ranking))
     grades = _check_relevant(relevant)

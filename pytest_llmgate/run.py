@@ -44,10 +44,17 @@ def plugin_version() -> str:
 
 def _git_state(root: Path) -> tuple[str | None, bool | None]:
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                                timeout=10, check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                                capture_output=True, text=True, timeout=10, check=True).stdout
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None, None
     return commit or None, bool(status.strip())
@@ -76,11 +83,13 @@ class GateRun:
         self.warnings: list[str] = []
 
     # -- collection -------------------------------------------------------------------------
-    def register_suite(self, suite: str, dataset: str, fingerprint: str, case_ids: list[str],
-                       overrides: dict[str, Any]) -> None:
+    def register_suite(
+        self, suite: str, dataset: str, fingerprint: str, case_ids: list[str], overrides: dict[str, Any]
+    ) -> None:
         """Called once per golden test function, at collection."""
         self.suites[suite] = SuiteResult(
-            suite=suite, dataset=dataset,
+            suite=suite,
+            dataset=dataset,
             fingerprints={"dataset": fingerprint, "format": str(FORMAT_VERSION)},
         )
         self.dataset_ids[suite] = case_ids
@@ -96,8 +105,10 @@ class GateRun:
         per_metric = dict(overrides.get("metrics", {}).get(spec.name, {}))
         unknown = set(per_metric) - set(SPEC_OVERRIDES)
         if unknown:
-            msg = (f"golden marker of {suite}: unknown setting(s) {sorted(unknown)} for metric '{spec.name}'; "
-                   f"use {', '.join(SPEC_OVERRIDES)}.")
+            msg = (
+                f"golden marker of {suite}: unknown setting(s) {sorted(unknown)} for metric '{spec.name}'; "
+                f"use {', '.join(SPEC_OVERRIDES)}."
+            )
             raise ValueError(msg)
         update = {key: overrides[key] for key in ("tolerance", "alpha") if overrides.get(key) is not None}
         update.update(per_metric)
@@ -165,15 +176,18 @@ class GateRun:
             self._engine = engine
         return self._engine
 
-    def submit_judge(self, suite: str, case: Any, record: CaseResult, rubric_name: str,
-                     against: str | None, candidate: Any) -> Future[JudgeVerdict]:
+    def submit_judge(
+        self, suite: str, case: Any, record: CaseResult, rubric_name: str, against: str | None, candidate: Any
+    ) -> Future[JudgeVerdict]:
         from pytest_llmgate.judge.engine import JudgeRequest
 
         engine = self.engine()
         if rubric_name not in self.rubrics:
             known = ", ".join(sorted(self.rubrics)) or "none"
-            msg = (f"unknown rubric '{rubric_name}' (rubrics in {self.settings.rubrics_dir}: {known}). "
-                   f"Add rubrics/{rubric_name}.yaml or fix the name.")
+            msg = (
+                f"unknown rubric '{rubric_name}' (rubrics in {self.settings.rubrics_dir}: {known}). "
+                f"Add rubrics/{rubric_name}.yaml or fix the name."
+            )
             raise KeyError(msg)
         rubric = self.rubrics[rubric_name]
         metric = f"judge:{rubric_name}"
@@ -195,30 +209,70 @@ class GateRun:
             base_case = base.cases.get(case.id) if base else None
             if base_case is None or base_case.output is None or self.settings.update:
                 # Compared with itself (update) or with nothing: no call, no value unless it is a self-comparison.
-                return self._settled(suite, record, rubric, metric, against, text,
-                                     value=0.5 if self.settings.update else None,
-                                     label="tie (baseline is this run)" if self.settings.update else None,
-                                     note=None if self.settings.update else "no baseline output for this case")
+                return self._settled(
+                    suite,
+                    record,
+                    rubric,
+                    metric,
+                    against,
+                    text,
+                    value=0.5 if self.settings.update else None,
+                    label="tie (baseline is this run)" if self.settings.update else None,
+                    note=None if self.settings.update else "no baseline output for this case",
+                )
             other = output_text(base_case.output)
             if other == text:
-                return self._settled(suite, record, rubric, metric, against, text, value=0.5,
-                                     label="tie (identical to baseline)", note=None)
+                return self._settled(
+                    suite,
+                    record,
+                    rubric,
+                    metric,
+                    against,
+                    text,
+                    value=0.5,
+                    label="tie (identical to baseline)",
+                    note=None,
+                )
         request = JudgeRequest(
-            rubric=rubric_name, suite=suite, case_id=case.id, metric=metric,
-            input=output_text(case.input), candidate=text,
-            reference=case.reference, other=other, against=against,
+            rubric=rubric_name,
+            suite=suite,
+            case_id=case.id,
+            metric=metric,
+            input=output_text(case.input),
+            candidate=text,
+            reference=case.reference,
+            other=other,
+            against=against,
         )
         future = engine.submit(request)
         self._pending.append((suite, case.id, future))
         return future
 
-    def _settled(self, suite: str, record: CaseResult, rubric: Any, metric: str, against: str | None, text: str, *,
-                 value: float | None, label: str | None, note: str | None) -> Future[JudgeVerdict]:
+    def _settled(
+        self,
+        suite: str,
+        record: CaseResult,
+        rubric: Any,
+        metric: str,
+        against: str | None,
+        text: str,
+        *,
+        value: float | None,
+        label: str | None,
+        note: str | None,
+    ) -> Future[JudgeVerdict]:
         """A verdict that needs no judge call; `note` marks one that records no value."""
         verdict = JudgeVerdict(
-            rubric=rubric.name, rubric_version=rubric.version, kind=rubric.kind, against=against,
-            metric=metric, value=value, label=label, error=f"skipped: {note}" if note else None,
-            provider="none", output_hash=content_hash(text),
+            rubric=rubric.name,
+            rubric_version=rubric.version,
+            kind=rubric.kind,
+            against=against,
+            metric=metric,
+            value=value,
+            label=label,
+            error=f"skipped: {note}" if note else None,
+            provider="none",
+            output_hash=content_hash(text),
         )
         future: Future[JudgeVerdict] = Future()
         future.set_result(verdict)
@@ -247,13 +301,15 @@ class GateRun:
     # -- xdist ------------------------------------------------------------------------------
     def worker_payload(self) -> str:
         """What a worker ships to the controller: its suites and judge stats, as JSON."""
-        return json.dumps({
-            "suites": {k: v.model_dump(mode="json") for k, v in self.suites.items()},
-            "dataset_ids": self.dataset_ids,
-            "judge_stats": {k: v.model_dump(mode="json") for k, v in self.judge_stats.items()},
-            "judge_missing": self.judge_missing,
-            "budget_exhausted": self.budget_exhausted,
-        })
+        return json.dumps(
+            {
+                "suites": {k: v.model_dump(mode="json") for k, v in self.suites.items()},
+                "dataset_ids": self.dataset_ids,
+                "judge_stats": {k: v.model_dump(mode="json") for k, v in self.judge_stats.items()},
+                "judge_missing": self.judge_missing,
+                "budget_exhausted": self.budget_exhausted,
+            }
+        )
 
     def merge_payload(self, payload: str) -> None:
         data = json.loads(payload)
@@ -288,9 +344,11 @@ class GateRun:
             plugin_version=plugin_version(),
             created_at=_dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
             duration=round(time.time() - self.started, 3),
-            git_commit=commit, git_dirty=dirty,
-            judge_provider=next((s.fingerprints["judge"] for s in self.suites.values() if "judge" in s.fingerprints),
-                                None),
+            git_commit=commit,
+            git_dirty=dirty,
+            judge_provider=next(
+                (s.fingerprints["judge"] for s in self.suites.values() if "judge" in s.fingerprints), None
+            ),
             settings=settings.public(),
             suites=dict(sorted(self.suites.items())),
             baselines=baselines,
@@ -306,22 +364,45 @@ class GateRun:
                 verdict.problems = [p for p in verdict.problems if not p.startswith("no baseline")]
                 verdict.problems.insert(0, self.baseline_errors[verdict.suite])
         if self.baseline_errors:
-            results = results.model_copy(update={"gate": GateResult(
-                status="FAIL", passed=False,
-                reasons=list(self.baseline_errors.values()) + results.gate.reasons,
-                remedy=results.gate.remedy or "Re-run with --llm-gate-update to accept the new scores.")})
+            results = results.model_copy(
+                update={
+                    "gate": GateResult(
+                        status="FAIL",
+                        passed=False,
+                        reasons=list(self.baseline_errors.values()) + results.gate.reasons,
+                        remedy=results.gate.remedy or "Re-run with --llm-gate-update to accept the new scores.",
+                    )
+                }
+            )
         if settings.shard:
             index, count = settings.shard
-            results = results.model_copy(update={"gate": GateResult(
-                status=results.gate.status, passed=True,
-                reasons=[f"shard {index}/{count}: partial run, not gated; merge the shards' results with "
-                         f"`llmgate merge` to gate."] + results.gate.reasons)})
+            results = results.model_copy(
+                update={
+                    "gate": GateResult(
+                        status=results.gate.status,
+                        passed=True,
+                        reasons=[
+                            f"shard {index}/{count}: partial run, not gated; merge the shards' results with "
+                            f"`llmgate merge` to gate."
+                        ]
+                        + results.gate.reasons,
+                    )
+                }
+            )
         if settings.update:
             written = self._write_baselines()
-            results = results.model_copy(update={"gate": GateResult(
-                status="PASS", passed=True,
-                reasons=[f"baselines updated: {len(written)} file(s) written; the comparison shown is "
-                         f"against the previous baselines."])})
+            results = results.model_copy(
+                update={
+                    "gate": GateResult(
+                        status="PASS",
+                        passed=True,
+                        reasons=[
+                            f"baselines updated: {len(written)} file(s) written; the comparison shown is "
+                            f"against the previous baselines."
+                        ],
+                    )
+                }
+            )
         self.results = results
         self._write_outputs(results)
         return results
@@ -331,11 +412,15 @@ class GateRun:
         if self.judge_missing:
             shown = ", ".join(sorted(self.judge_missing)[:10])
             more = f" and {len(self.judge_missing) - 10} more" if len(self.judge_missing) > 10 else ""
-            reasons.append(f"replay: {len(self.judge_missing)} judge call(s) are not in the cache: {shown}{more}. "
-                           f"Run once without --llm-gate-replay to record them.")
+            reasons.append(
+                f"replay: {len(self.judge_missing)} judge call(s) are not in the cache: {shown}{more}. "
+                f"Run once without --llm-gate-replay to record them."
+            )
         if self.budget_exhausted:
-            reasons.append(f"the judge token budget ({self.settings.budget_tokens}) ran out: verdicts after it "
-                           f"are judge errors. Raise --llm-gate-budget-tokens or judge fewer cases.")
+            reasons.append(
+                f"the judge token budget ({self.settings.budget_tokens}) ran out: verdicts after it "
+                f"are judge errors. Raise --llm-gate-budget-tokens or judge fewer cases."
+            )
         return reasons
 
     def _calibrate(self, results: RunResults) -> list[str]:
@@ -366,8 +451,8 @@ class GateRun:
         atomic_write_text(settings.results_path, dumps(results.model_dump(mode="json"), compact=True))
         self.written.append(settings.results_path)
         try:
-            from pytest_llmgate.report.markdown import append_github_step_summary, render_markdown
             from pytest_llmgate.report.html import render_html
+            from pytest_llmgate.report.markdown import append_github_step_summary, render_markdown
         except ImportError as exc:  # the report package is optional while it is being built
             self.warnings.append(f"report not written: {exc}")
             return
@@ -389,9 +474,19 @@ def merge_rubric_stats(a: RubricStats | None, b: RubricStats) -> RubricStats:
     """Sum two processes' judge statistics for one rubric."""
     if a is None:
         return b
-    total = {f: getattr(a, f) + getattr(b, f) for f in (
-        "verdicts", "errors", "calls", "cache_hits", "input_tokens", "output_tokens", "swapped_pairs",
-        "consistent_pairs")}
+    total = {
+        f: getattr(a, f) + getattr(b, f)
+        for f in (
+            "verdicts",
+            "errors",
+            "calls",
+            "cache_hits",
+            "input_tokens",
+            "output_tokens",
+            "swapped_pairs",
+            "consistent_pairs",
+        )
+    }
     rates = [(s.first_position_rate, s.verdicts) for s in (a, b) if s.first_position_rate is not None]
     weight = sum(w for _, w in rates)
     rate = sum(r * w for r, w in rates) / weight if weight else None

@@ -11,6 +11,8 @@ import pytest
 import numpy  # noqa: F401  isort: skip
 import scipy.stats  # noqa: F401  isort: skip
 
+from fake_provider import fake_provider  # noqa: F401  (the fixture, for every test module)
+
 pytest_plugins = ["pytester"]
 
 CHROMIUM_ARGS = [

@@ -269,38 +269,50 @@ class _Handler(BaseHTTPRequestHandler):
             return status, _error_body(api, "api_error", "Overloaded."), {}
         malformed = forced is None and rng.random() < config.rate_malformed
         if malformed:
-            text = rng.choice(['I would say A is better.', '{"reason": "missing the judgment"}', '{"score": '])
+            text = rng.choice(["I would say A is better.", '{"reason": "missing the judgment"}', '{"score": '])
         else:
             text = json.dumps(judge(body, api, rng, config.position_bias))
         prompt = _user_text(body, api)
         usage_in, usage_out = len(prompt) // 4 + 10, len(text) // 4 + 1
         model = body.get("model", "fake")
         if api == "anthropic":
-            return 200, {
-                "id": "msg_fake",
-                "type": "message",
-                "role": "assistant",
-                "model": model,
-                "content": [{"type": "text", "text": text}],
-                "stop_reason": "end_turn",
-                "stop_sequence": None,
-                "usage": {"input_tokens": usage_in, "output_tokens": usage_out},
-            }, {}
-        return 200, {
-            "id": "chatcmpl-fake",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": model,
-            "choices": [
+            return (
+                200,
                 {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text, "refusal": None},
-                    "finish_reason": "stop",
-                    "logprobs": None,
-                }
-            ],
-            "usage": {"prompt_tokens": usage_in, "completion_tokens": usage_out, "total_tokens": usage_in + usage_out},
-        }, {}
+                    "id": "msg_fake",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [{"type": "text", "text": text}],
+                    "stop_reason": "end_turn",
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": usage_in, "output_tokens": usage_out},
+                },
+                {},
+            )
+        return (
+            200,
+            {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text, "refusal": None},
+                        "finish_reason": "stop",
+                        "logprobs": None,
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": usage_in,
+                    "completion_tokens": usage_out,
+                    "total_tokens": usage_in + usage_out,
+                },
+            },
+            {},
+        )
 
 
 def _error_body(api: str, kind: str, message: str) -> dict[str, Any]:
@@ -313,8 +325,13 @@ def _error_body(api: str, kind: str, message: str) -> dict[str, Any]:
 def fake_provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProvider]:
     """A running fake provider; both SDKs point at it through their usual env vars."""
     server = FakeProvider().start()
-    for name in ("ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_PROFILE", "ANTHROPIC_CUSTOM_HEADERS", "OPENAI_ORG_ID",
-                 "OPENAI_PROJECT_ID"):
+    for name in (
+        "ANTHROPIC_AUTH_TOKEN",
+        "ANTHROPIC_PROFILE",
+        "ANTHROPIC_CUSTOM_HEADERS",
+        "OPENAI_ORG_ID",
+        "OPENAI_PROJECT_ID",
+    ):
         monkeypatch.delenv(name, raising=False)
     for name, value in server.env().items():
         monkeypatch.setenv(name, value)

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-TEST_FILE = '''
+TEST_FILE = """
 import os
 
 import pytest
@@ -27,13 +27,12 @@ def test_qa(case, llm_gate):
     llm_gate.retrieval(ranking, k=(1, 5))
     broken = MODE == "broken-checks" and number % 3 == 0
     assert number != 7 and not broken, f"case {case.id} failed its check"
-'''
+"""
 
 
 def write_dataset(pytester: pytest.Pytester, n: int = 40, *, extra: int = 0) -> None:
     lines = [
-        json.dumps({"id": f"q-{i}", "input": f"question {i}", "reference": f"answer {i}",
-                    "relevant_ids": [f"doc-{i}"]})
+        json.dumps({"id": f"q-{i}", "input": f"question {i}", "reference": f"answer {i}", "relevant_ids": [f"doc-{i}"]})
         for i in range(n + extra)
     ]
     (pytester.path / "datasets").mkdir(exist_ok=True)

@@ -24,7 +24,9 @@ from pytest_llmgate.calibration.agreement import (
 )
 
 SEEDS = range(200)
-pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.UndefinedMetricWarning", "ignore:An input array is constant")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::sklearn.exceptions.UndefinedMetricWarning", "ignore:An input array is constant"
+)
 SCALES = {
     "pass_fail": ["fail", "pass"],
     "pointwise": [1, 2, 3, 4, 5],
@@ -55,9 +57,12 @@ def test_kappa_accuracy_confusion_equal_sklearn_on_random_data(kind: str) -> Non
         with np.errstate(divide="ignore", invalid="ignore"):
             reference = cohen_kappa_score(human, judge, labels=categories, weights=weights)
         assert _same(cohen_kappa(human, judge, categories, weights), reference), seed
-        assert confusion_matrix(human, judge, categories) == sk_confusion_matrix(human, judge, labels=categories).tolist()
-        table = agreement_table(human, judge, [0.0] * len(human), [0.0] * len(human), kind=kind, categories=categories,
-                                resamples=50)
+        assert (
+            confusion_matrix(human, judge, categories) == sk_confusion_matrix(human, judge, labels=categories).tolist()
+        )
+        table = agreement_table(
+            human, judge, [0.0] * len(human), [0.0] * len(human), kind=kind, categories=categories, resamples=50
+        )
         assert table["accuracy"]["value"] == pytest.approx(accuracy_score(human, judge), abs=1e-12)
 
 
@@ -102,8 +107,9 @@ def test_kappa_worked_examples() -> None:
 def test_pairwise_agreement_with_and_without_ties() -> None:
     human = ["win", "win", "loss", "tie", "win", "loss", "tie"]
     judge = ["win", "loss", "loss", "win", "tie", "loss", "tie"]
-    table = agreement_table(human, judge, [0.0] * 7, [0.0] * 7, kind="pairwise", categories=["loss", "tie", "win"],
-                            resamples=100)
+    table = agreement_table(
+        human, judge, [0.0] * 7, [0.0] * 7, kind="pairwise", categories=["loss", "tie", "win"], resamples=100
+    )
     assert table["agreement_with_ties"]["value"] == pytest.approx(4 / 7)
     # Pairs where neither said tie: (win,win) (win,loss) (loss,loss) (loss,loss): 3 of 4 agree.
     assert table["agreement_without_ties"]["value"] == pytest.approx(3 / 4)
@@ -155,8 +161,9 @@ def test_bootstrap_intervals_equal_a_plain_loop_with_the_reference_statistics() 
         assert (low, high) == pytest.approx(tuple(np.percentile(kept, [2.5, 97.5])), abs=1e-9)
         rho_arr = np.array(rhos, dtype=float)
         rho_kept = rho_arr[~np.isnan(rho_arr)]
-        low, high, count = spearman_bootstrap([float(v) for v in human], [float(v) for v in judge], resamples=100,
-                                              seed=seed)
+        low, high, count = spearman_bootstrap(
+            [float(v) for v in human], [float(v) for v in judge], resamples=100, seed=seed
+        )
         assert count == rho_kept.size
         assert (low, high) == pytest.approx(tuple(np.percentile(rho_kept, [2.5, 97.5])), abs=1e-9)
 
@@ -164,16 +171,31 @@ def test_bootstrap_intervals_equal_a_plain_loop_with_the_reference_statistics() 
 def test_agreement_table_offset_and_interval_contains_estimate() -> None:
     human = [1, 2, 3, 4, 5, 3, 2, 4, 5, 1, 2, 3]
     judge = [2, 2, 3, 5, 5, 4, 2, 4, 5, 2, 3, 3]
-    table = agreement_table(human, judge, [float(h) for h in human], [float(j) for j in judge], kind="pointwise",
-                            categories=[1, 2, 3, 4, 5], seed=7)
+    table = agreement_table(
+        human,
+        judge,
+        [float(h) for h in human],
+        [float(j) for j in judge],
+        kind="pointwise",
+        categories=[1, 2, 3, 4, 5],
+        seed=7,
+    )
     offsets = np.array(judge) - np.array(human)
     assert table["mean_offset"]["value"] == pytest.approx(offsets.mean())
     assert table["kappa"]["weights"] == "quadratic"
-    assert table["kappa"]["value"] == pytest.approx(cohen_kappa_score(human, judge, labels=[1, 2, 3, 4, 5],
-                                                                      weights="quadratic"))
+    assert table["kappa"]["value"] == pytest.approx(
+        cohen_kappa_score(human, judge, labels=[1, 2, 3, 4, 5], weights="quadratic")
+    )
     assert table["kappa"]["low"] <= table["kappa"]["value"] <= table["kappa"]["high"]
     assert table["spearman"]["value"] == pytest.approx(stats.spearmanr(human, judge).statistic)
     assert table["confusion"]["rows"] == "human"
-    again = agreement_table(human, judge, [float(h) for h in human], [float(j) for j in judge], kind="pointwise",
-                            categories=[1, 2, 3, 4, 5], seed=7)
+    again = agreement_table(
+        human,
+        judge,
+        [float(h) for h in human],
+        [float(j) for j in judge],
+        kind="pointwise",
+        categories=[1, 2, 3, 4, 5],
+        seed=7,
+    )
     assert again == table  # seeded: the same intervals every time

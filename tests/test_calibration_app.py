@@ -174,8 +174,15 @@ def test_pointwise_digits(tmp_path: Path, page: Page) -> None:
         app.stop()
 
 
-def _post(port: int, path: str, body: dict, *, host: str | None = None, origin: str | None = "default",
-          token: str | None = None) -> tuple[int, dict]:
+def _post(
+    port: int,
+    path: str,
+    body: dict,
+    *,
+    host: str | None = None,
+    origin: str | None = "default",
+    token: str | None = None,
+) -> tuple[int, dict]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     headers = {"Host": host or f"127.0.0.1:{port}", "Content-Type": "application/json"}
     if origin == "default":
@@ -229,7 +236,7 @@ def test_reads_need_a_loopback_host_and_the_api_the_token(running: _Running) -> 
         return status
 
     here = f"127.0.0.1:{running.port}"
-    assert get("/", "rebind.example:%d" % running.port) == 403
+    assert get("/", f"rebind.example:{running.port}") == 403
     assert get("/", here) == 200
     assert get("/", f"localhost:{running.port}") == 200
     assert get("/api/state", here) == 403
@@ -248,8 +255,23 @@ def test_bad_choice_is_a_400_and_writes_nothing(running: _Running, labels_file: 
 def _start_cli(results_path: Path, labels_path: Path, tmp_path: Path) -> tuple[subprocess.Popen, str]:
     code = "from pytest_llmgate.calibration.commands import label; label()"
     process = subprocess.Popen(
-        [sys.executable, "-c", code, str(results_path), "--rubric", "helpful", "--labels", str(labels_path),
-         "--labeler", "ann", "--no-browser", "--port", "0", "--rubrics-dir", str(tmp_path / "no-rubrics")],
+        [
+            sys.executable,
+            "-c",
+            code,
+            str(results_path),
+            "--rubric",
+            "helpful",
+            "--labels",
+            str(labels_path),
+            "--labeler",
+            "ann",
+            "--no-browser",
+            "--port",
+            "0",
+            "--rubrics-dir",
+            str(tmp_path / "no-rubrics"),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -280,7 +302,10 @@ def test_killing_the_server_loses_nothing_saved_and_a_restart_resumes(tmp_path: 
     finally:
         process.kill()  # SIGKILL: no clean shutdown
         process.wait(timeout=10)
-    assert {(label.case_id, label.label) for label in load_labels(labels_path)} == {(seen[0], "pass"), (seen[1], "fail")}
+    assert {(label.case_id, label.label) for label in load_labels(labels_path)} == {
+        (seen[0], "pass"),
+        (seen[1], "fail"),
+    }
 
     process, url = _start_cli(results_path, labels_path, tmp_path)
     try:

@@ -77,7 +77,7 @@ def test_pointwise_scale_and_quadratic_kappa() -> None:
     expected = cohen_kappa_score(human_scores, judged_scores[:12], labels=[1, 2, 3, 4, 5], weights="quadratic")
     assert agreement["kappa"]["value"] == pytest.approx(expected)
     assert agreement["mean_offset"]["value"] == pytest.approx(
-        sum(j - h for h, j in zip(human_scores, judged_scores, strict=False)) / 12
+        sum(j - h for h, j in zip(human_scores, judged_scores[:12], strict=True)) / 12
     )
     # The estimate is on the metric's [0, 1] scale, like the judge mean.
     assert 0.0 <= entry["calibrated"]["estimate"] <= 1.0

@@ -19,8 +19,9 @@ from pytest_llmgate.calibration.labels import (
 
 
 def _label(case_id: str, value: object, **extra: object) -> Label:
-    return Label(suite="s", case_id=case_id, rubric="helpful", label=value, labeler="ann", output_hash="h-" + case_id,
-                 **extra)
+    return Label(
+        suite="s", case_id=case_id, rubric="helpful", label=value, labeler="ann", output_hash="h-" + case_id, **extra
+    )
 
 
 def test_append_and_load_round_trip(tmp_path: Path) -> None:
@@ -77,9 +78,14 @@ def test_pairwise_and_pass_fail_values_and_bools_rejected() -> None:
     [
         ("{not json", r"bad\.jsonl:2: invalid JSON"),
         ("[1, 2]", r"bad\.jsonl:2: a label must be a JSON object"),
-        ('{"suite": "s", "case_id": "c", "rubric": "r", "label": 3, "labeler": "a"}', r"bad\.jsonl:2: field 'output_hash'"),
-        ('{"suite": "s", "case_id": "c", "rubric": "r", "label": "maybe", "labeler": "a", "output_hash": "h"}',
-         r"bad\.jsonl:2: field 'label"),
+        (
+            '{"suite": "s", "case_id": "c", "rubric": "r", "label": 3, "labeler": "a"}',
+            r"bad\.jsonl:2: field 'output_hash'",
+        ),
+        (
+            '{"suite": "s", "case_id": "c", "rubric": "r", "label": "maybe", "labeler": "a", "output_hash": "h"}',
+            r"bad\.jsonl:2: field 'label",
+        ),
         ('{"undo": "nope"}', r"bad\.jsonl:2: undo of unknown label id 'nope'"),
     ],
 )

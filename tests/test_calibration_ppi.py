@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pytest_llmgate.calibration.ppi import ppi_mean, power_tuned_lambda
+from pytest_llmgate.calibration.ppi import power_tuned_lambda, ppi_mean
 
 ppi_py = pytest.importorskip("ppi_py")  # slow import (numba): only here
 

@@ -118,10 +118,7 @@ def test_valid_json_windows_a_long_line_and_truncates_the_text() -> None:
     text = '{"answer": "' + "x" * 300 + '" "extra": 1}'
     message = failure(checks.valid_json, text)
     first, pointer, caret, shown = message.split("\n")
-    assert (
-        first
-        == "expected valid JSON, got a parse error at line 1, column 315: Expecting ',' delimiter"
-    )
+    assert first == "expected valid JSON, got a parse error at line 1, column 315: Expecting ',' delimiter"
     assert pointer == "  ..." + "x" * 38 + '" "extra": 1}'
     assert caret.index("^") == pointer.index('"extra"')
     assert shown == f"text: {text[:200]!r}... [truncated, 325 chars total]"
@@ -139,8 +136,7 @@ def test_valid_json_hints_at_a_markdown_fence() -> None:
 
 def test_valid_json_rejects_nan_empty_text_and_non_text() -> None:
     assert failure(checks.valid_json, '{"score": NaN}') == (
-        "expected valid JSON, got NaN, which JSON does not allow (use null or a number)\n"
-        "text: '{\"score\": NaN}'"
+        "expected valid JSON, got NaN, which JSON does not allow (use null or a number)\ntext: '{\"score\": NaN}'"
     )
     assert failure(checks.valid_json, "  \n") == "expected valid JSON, got empty text: '  \\n'"
     assert failure(checks.valid_json, None) == "expected text (str) to check, got NoneType: None"
@@ -212,9 +208,7 @@ def test_json_schema_types_follow_json_not_python(schema_backend: str) -> None:
         "  $.flag: 0 is not of type 'boolean', 'null'\n"
         "value: {'count': True, 'flag': 0}"
     )
-    assert failure(
-        checks.matches_schema, {"status": 1}, {"properties": {"status": {"enum": [True]}}}
-    ).startswith(
+    assert failure(checks.matches_schema, {"status": 1}, {"properties": {"status": {"enum": [True]}}}).startswith(
         "expected value to match the JSON Schema, got 1 error:\n  $.status: 1 is not one of [True]\n"
     )
     extra = {
@@ -239,9 +233,7 @@ def test_builtin_schema_subset_refuses_keywords_it_cannot_enforce(
         " without it the supported keywords are: additionalProperties, enum, items, maximum, minimum, properties,"
         " required, type."
     )
-    with pytest.raises(
-        ValueError, match=r"^JSON Schema at \$ has an unknown type 'int'; use one of "
-    ):
+    with pytest.raises(ValueError, match=r"^JSON Schema at \$ has an unknown type 'int'; use one of "):
         checks.matches_schema(1, {"type": "int"})
 
 
@@ -257,10 +249,7 @@ def test_invalid_schema_is_a_usage_error_with_jsonschema() -> None:
 def test_matches_schema_rejects_a_schema_of_the_wrong_kind() -> None:
     with pytest.raises(TypeError) as info:
         checks.matches_schema({}, "Order")
-    assert (
-        str(info.value)
-        == "'schema' must be a pydantic model class or a JSON Schema dict (got str)."
-    )
+    assert str(info.value) == "'schema' must be a pydantic model class or a JSON Schema dict (got str)."
 
 
 # --------------------------------------------------------------------------- has_fields
@@ -391,13 +380,8 @@ def test_not_contains_shows_where_each_needle_is() -> None:
 def test_contains_refuses_empty_needles() -> None:
     with pytest.raises(TypeError) as info:
         checks.contains("text")
-    assert (
-        str(info.value)
-        == "contains() needs at least one string to look for, e.g. contains(text, 'refund')."
-    )
-    with pytest.raises(
-        TypeError, match=r"^not_contains\(\) needles must be non-empty strings \(got ''\)\.$"
-    ):
+    assert str(info.value) == "contains() needs at least one string to look for, e.g. contains(text, 'refund')."
+    with pytest.raises(TypeError, match=r"^not_contains\(\) needles must be non-empty strings \(got ''\)\.$"):
         checks.not_contains("text", "")
 
 
@@ -405,12 +389,7 @@ def test_contains_refuses_empty_needles() -> None:
 
 
 def test_length_within_bounds() -> None:
-    assert (
-        checks.length(
-            "Your refund was issued.", min_words=2, max_words=4, min_chars=10, max_chars=23
-        )
-        is None
-    )
+    assert checks.length("Your refund was issued.", min_words=2, max_words=4, min_chars=10, max_chars=23) is None
 
 
 def test_length_reports_every_bound_broken() -> None:
@@ -468,9 +447,7 @@ def test_calls_are_normalised_from_every_shape() -> None:
 
 
 def test_bad_call_arguments_fail_the_check() -> None:
-    calls = [
-        {"type": "function", "function": {"name": "issue_refund", "arguments": '{"amount": 12'}}
-    ]
+    calls = [{"type": "function", "function": {"name": "issue_refund", "arguments": '{"amount": 12'}}]
     assert failure(checks.tool_called, calls, "issue_refund") == (
         "expected the arguments of tool call [0] 'issue_refund' to be JSON, got a parse error at line 1,"
         " column 14: Expecting ',' delimiter\n"
@@ -521,17 +498,13 @@ def test_tool_called_lists_at_most_twenty_calls() -> None:
 def test_tool_not_called() -> None:
     assert checks.tool_not_called(AGENT_CALLS, "delete_account") is None
     assert failure(checks.tool_not_called, AGENT_CALLS, "issue_refund") == (
-        "expected tool 'issue_refund' not to be called, it was called 1 time (at [1])\n"
-        + AGENT_LISTING
+        "expected tool 'issue_refund' not to be called, it was called 1 time (at [1])\n" + AGENT_LISTING
     )
 
 
 def test_tools_called_in_order_allows_interleaved_calls() -> None:
     assert checks.tools_called_in_order(AGENT_CALLS, ["lookup_order", "send_email"]) is None
-    assert (
-        checks.tools_called_in_order(AGENT_CALLS, ["lookup_order", "issue_refund", "send_email"])
-        is None
-    )
+    assert checks.tools_called_in_order(AGENT_CALLS, ["lookup_order", "issue_refund", "send_email"]) is None
 
 
 def test_tools_called_in_order_explains_where_the_order_broke() -> None:
@@ -539,11 +512,8 @@ def test_tools_called_in_order_explains_where_the_order_broke() -> None:
         "expected tools called in order issue_refund -> lookup_order, no call of 'lookup_order' after"
         " 'issue_refund' at [1] ('lookup_order' was called only before, at [0])\n" + AGENT_LISTING
     )
-    assert failure(
-        checks.tools_called_in_order, AGENT_CALLS, ["verify_identity", "issue_refund"]
-    ) == (
-        "expected tools called in order verify_identity -> issue_refund, no call of 'verify_identity'\n"
-        + AGENT_LISTING
+    assert failure(checks.tools_called_in_order, AGENT_CALLS, ["verify_identity", "issue_refund"]) == (
+        "expected tools called in order verify_identity -> issue_refund, no call of 'verify_identity'\n" + AGENT_LISTING
     )
     with pytest.raises(
         TypeError,
@@ -561,9 +531,7 @@ def test_tool_arguments_returns_validated_models() -> None:
         RefundArgs(order_id="A-1042", amount=40.0),
         RefundArgs(order_id="A-1043", amount=80.5),
     ]
-    assert checks.tool_arguments(AGENT_CALLS, "lookup_order", {"required": ["order_id"]}) == [
-        {"order_id": "A-1042"}
-    ]
+    assert checks.tool_arguments(AGENT_CALLS, "lookup_order", {"required": ["order_id"]}) == [{"order_id": "A-1042"}]
 
 
 def test_tool_arguments_lists_each_invalid_call(schema_backend: str) -> None:
@@ -596,8 +564,7 @@ def test_tool_arguments_lists_each_invalid_call(schema_backend: str) -> None:
 
 def test_tool_arguments_needs_at_least_one_call() -> None:
     assert failure(checks.tool_arguments, AGENT_CALLS, "cancel_order", RefundArgs) == (
-        "expected tool 'cancel_order' to be called to check its arguments, it was not called\n"
-        + AGENT_LISTING
+        "expected tool 'cancel_order' to be called to check its arguments, it was not called\n" + AGENT_LISTING
     )
 
 
@@ -605,9 +572,7 @@ def test_tool_argument_constraint() -> None:
     within = [{"name": "issue_refund", "arguments": {"order_id": "A-1042", "amount": 120.0}}]
     description = "refund amount <= order total 120.00"
     assert (
-        checks.tool_argument_constraint(
-            within, "issue_refund", lambda a: a["amount"] <= 120.0, description=description
-        )
+        checks.tool_argument_constraint(within, "issue_refund", lambda a: a["amount"] <= 120.0, description=description)
         is None
     )
     calls = [*AGENT_CALLS, {"name": "issue_refund", "arguments": {"order_id": "A-1042"}}]
@@ -622,9 +587,7 @@ def test_tool_argument_constraint() -> None:
         "  [1] issue_refund(order_id='A-1042', amount=150.0)\n"
         "  [3] issue_refund(order_id='A-1042'): predicate raised KeyError: 'amount'"
     )
-    assert failure(
-        checks.tool_argument_constraint, [], "issue_refund", lambda a: True, description=description
-    ) == (
+    assert failure(checks.tool_argument_constraint, [], "issue_refund", lambda a: True, description=description) == (
         "expected tool 'issue_refund' to be called to check 'refund amount <= order total 120.00',"
         " it was not called\ncalls: none"
     )
@@ -632,9 +595,7 @@ def test_tool_argument_constraint() -> None:
 
 def test_tool_argument_constraint_cannot_mutate_the_calls() -> None:
     calls = [{"name": "issue_refund", "arguments": {"amount": 10.0}}]
-    checks.tool_argument_constraint(
-        calls, "issue_refund", lambda a: a.pop("amount") > 0, description="positive"
-    )
+    checks.tool_argument_constraint(calls, "issue_refund", lambda a: a.pop("amount") > 0, description="positive")
     assert calls[0]["arguments"] == {"amount": 10.0}
 
 
@@ -672,9 +633,7 @@ def test_tool_calls_match_in_order_shows_a_row_per_position() -> None:
         "  [1] issue_refund: argument 'amount' expected 120.0, got 150.0; argument 'reason' missing (expected 'damaged')\n"
         "  [2] unexpected: send_email(to='ana@example.com', template='refund')"
     )
-    assert failure(
-        checks.tool_calls_match, AGENT_CALLS[:1], GOLDEN[1::-1], check_arguments="ignore"
-    ) == (
+    assert failure(checks.tool_calls_match, AGENT_CALLS[:1], GOLDEN[1::-1], check_arguments="ignore") == (
         "expected tool calls to match (in order, arguments: ignore), 2 differences:\n"
         "  [0] expected 'issue_refund', got lookup_order(order_id='A-1042')\n"
         "  [1] missing: lookup_order(order_id='A-1042')"
@@ -703,12 +662,7 @@ def test_tool_calls_match_compares_nested_arguments_and_json_types() -> None:
             "arguments": {"customer": {"id": 7, "vip": True, "tier": "gold"}, "tags": ["refund"]},
         }
     ]
-    assert (
-        checks.tool_calls_match(
-            calls, [{"name": "create_ticket", "arguments": {"customer": {"id": 7.0}}}]
-        )
-        is None
-    )
+    assert checks.tool_calls_match(calls, [{"name": "create_ticket", "arguments": {"customer": {"id": 7.0}}}]) is None
     expected = [
         {
             "name": "create_ticket",
@@ -774,24 +728,23 @@ def test_tool_calls_match_accepts_golden_models_and_observed_calls() -> None:
 def test_tool_calls_match_validates_the_mode() -> None:
     with pytest.raises(ValueError) as info:
         checks.tool_calls_match(AGENT_CALLS, GOLDEN, check_arguments="strict")  # type: ignore[arg-type]
-    assert (
-        str(info.value)
-        == "'check_arguments' must be one of 'subset', 'exact', 'ignore' (got 'strict')."
-    )
+    assert str(info.value) == "'check_arguments' must be one of 'subset', 'exact', 'ignore' (got 'strict')."
 
 
 # --------------------------------------------------------------------------- in a real session
 
 
 def test_failure_report_points_at_the_callers_line(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_reply=textwrap.dedent("""
+    pytester.makepyfile(
+        test_reply=textwrap.dedent("""
             from pytest_llmgate import checks
 
 
             def test_refund_reply():
                 reply = "Sorry, I can only help with shipping questions."
                 checks.contains(reply, "refund")
-            """))
+            """)
+    )
     result = pytester.runpytest("-p", "no:llmgate", "-p", "no:cacheprovider", "-rf")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import json
@@ -50,12 +51,19 @@ def reference_id(obj: dict) -> str:
 
 def test_loads_every_field_in_file_order(tmp_path: Path) -> None:
     lines = [
-        {"id": "z-last-sorted", "input": "Where is my order?", "reference": "In transit.",
-         "tags": ["orders"], "metadata": {"source": "ticket-9", "note": None}},
-        {"id": "a-first-sorted", "input": {"question": "Refund?", "order": 17},
-         "relevant_ids": ["doc-1", "doc-4"],
-         "expected_tool_calls": [{"name": "lookup_order", "arguments": {"order": 17}},
-                                 {"name": "noop"}]},
+        {
+            "id": "z-last-sorted",
+            "input": "Where is my order?",
+            "reference": "In transit.",
+            "tags": ["orders"],
+            "metadata": {"source": "ticket-9", "note": None},
+        },
+        {
+            "id": "a-first-sorted",
+            "input": {"question": "Refund?", "order": 17},
+            "relevant_ids": ["doc-1", "doc-4"],
+            "expected_tool_calls": [{"name": "lookup_order", "arguments": {"order": 17}}, {"name": "noop"}],
+        },
         {"id": "m.mid:1_x", "input": ""},
     ]
     path = write(tmp_path, "".join(json.dumps(line) + "\n" for line in lines))
@@ -119,9 +127,7 @@ def test_unicode_line_separators_inside_strings_do_not_split_lines(tmp_path: Pat
     assert cases[0].input == "one\u2028two\x85three café"
 
 
-def test_relative_path_resolves_against_rootdir(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_relative_path_resolves_against_rootdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "datasets").mkdir()
     write(tmp_path / "datasets", '{"id": "a", "input": "x"}\n', "support.jsonl")
     monkeypatch.chdir(tmp_path / "datasets")  # the cwd must not matter when rootdir is given
@@ -177,8 +183,9 @@ def test_hash_id_is_stable_across_processes(tmp_path: Path) -> None:
     runs = []
     for seed in ("0", "12345"):
         env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(REPO)}
-        out = subprocess.run([sys.executable, "-c", script, str(path)], env=env,
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", script, str(path)], env=env, capture_output=True, text=True, check=True
+        )
         runs.append(out.stdout.split())
 
     assert runs[0] == runs[1] == [case.id for case in load_cases(path)]
@@ -272,8 +279,13 @@ def test_model_must_be_a_case_subclass(tmp_path: Path) -> None:
 
 
 def test_case_to_record_drops_unset_optionals_and_is_json_ready() -> None:
-    case = Case(id="r1", input={"q": "x"}, relevant_ids={"d": 2},
-                expected_tool_calls=[ToolCall(name="t")], metadata={"kept": None})
+    case = Case(
+        id="r1",
+        input={"q": "x"},
+        relevant_ids={"d": 2},
+        expected_tool_calls=[ToolCall(name="t")],
+        metadata={"kept": None},
+    )
 
     record = case_to_record(case)
 
@@ -296,22 +308,30 @@ GOOD = '{"id": "ok", "input": "x"}\n'
 
 LINE_ERRORS = [
     pytest.param(
-        GOOD + '{"id": "b", "input": "x", "reference": 42}\n', 2, "reference",
+        GOOD + '{"id": "b", "input": "x", "reference": 42}\n',
+        2,
+        "reference",
         "field 'reference': Input should be a valid string (got 42).",
         id="wrong-type",
     ),
     pytest.param(
-        '{"id": "b", "reference": "r"}\n', 1, "input",
+        '{"id": "b", "reference": "r"}\n',
+        1,
+        "input",
         "field 'input': required field is missing.",
         id="missing-field",
     ),
     pytest.param(
-        '{"id": "b", "input": "x", "refrence": "r"}\n', 1, "refrence",
+        '{"id": "b", "input": "x", "refrence": "r"}\n',
+        1,
+        "refrence",
         "field 'refrence': unknown field (put it under `metadata`, or declare it in a subclass of Case).",
         id="unknown-field",
     ),
     pytest.param(
-        '{"id": "b", "reference": 42, "tags": ["a", 1], "refrence": "r"}\n', 1, "input",
+        '{"id": "b", "reference": 42, "tags": ["a", 1], "refrence": "r"}\n',
+        1,
+        "input",
         "4 problems: field 'input': required field is missing; "
         "field 'reference': Input should be a valid string (got 42); "
         "field 'tags[1]': Input should be a valid string (got 1); "
@@ -319,112 +339,153 @@ LINE_ERRORS = [
         id="several-problems-in-one-message",
     ),
     pytest.param(
-        '{"id": "b", "input": 42}\n', 1, "input",
+        '{"id": "b", "input": 42}\n',
+        1,
+        "input",
         "field 'input': Input should be a string or a JSON object (got 42).",
         id="union-input",
     ),
     pytest.param(
-        '{"id": "b", "input": "x", "relevant_ids": "doc-1"}\n', 1, "relevant_ids",
+        '{"id": "b", "input": "x", "relevant_ids": "doc-1"}\n',
+        1,
+        "relevant_ids",
         "field 'relevant_ids': Input should be a list of ids or an object mapping each id "
         'to an integer grade (got "doc-1").',
         id="relevant-ids-wrong-shape",
     ),
     pytest.param(
-        '{"id": "b", "input": "x", "relevant_ids": ["doc-1", 7]}\n', 1, "relevant_ids[1]",
+        '{"id": "b", "input": "x", "relevant_ids": ["doc-1", 7]}\n',
+        1,
+        "relevant_ids[1]",
         "field 'relevant_ids[1]': Input should be a valid string (got 7).",
         id="relevant-ids-list-item",
     ),
     pytest.param(
-        '{"id": "b", "input": "x", "relevant_ids": {"doc-1": 2, "doc-2": "high"}}\n', 1, "relevant_ids.doc-2",
+        '{"id": "b", "input": "x", "relevant_ids": {"doc-1": 2, "doc-2": "high"}}\n',
+        1,
+        "relevant_ids.doc-2",
         "field 'relevant_ids.doc-2': Input should be a valid integer (got \"high\").",
         id="relevant-ids-grade-not-int",
     ),
     pytest.param(
-        '{"id": "b", "input": "x", "relevant_ids": {"doc-1": true}}\n', 1, "relevant_ids.doc-1",
+        '{"id": "b", "input": "x", "relevant_ids": {"doc-1": true}}\n',
+        1,
+        "relevant_ids.doc-1",
         "field 'relevant_ids.doc-1': Input should be a valid integer (got true).",
         id="relevant-ids-grade-bool",
     ),
     pytest.param(
         '{"id": "b", "input": "x", "expected_tool_calls": [{"name": "t"}, {"name": 3, "args": {}}]}\n',
-        1, "expected_tool_calls[1].name",
+        1,
+        "expected_tool_calls[1].name",
         "2 problems: field 'expected_tool_calls[1].name': Input should be a valid string (got 3); "
         "field 'expected_tool_calls[1].args': unknown field (check its spelling).",
         id="tool-call",
     ),
     pytest.param(
-        '{"id": "b", "input": "' + "x" * 100 + '", "tags": "' + "y" * 100 + '"}\n', 1, "tags",
+        '{"id": "b", "input": "' + "x" * 100 + '", "tags": "' + "y" * 100 + '"}\n',
+        1,
+        "tags",
         "field 'tags': Input should be a valid list (got \"" + "y" * 56 + "...).",
         id="long-value-cut-short",
     ),
     pytest.param(
-        GOOD + '{"id": "b" "input": "x"}\n', 2, None,
+        GOOD + '{"id": "b" "input": "x"}\n',
+        2,
+        None,
         "invalid JSON at column 12: Expecting ',' delimiter; write each case as one JSON object on one line.",
         id="invalid-json",
     ),
     pytest.param(
-        '{\n  "id": "b", "input": "x"\n}\n', 1, None,
+        '{\n  "id": "b", "input": "x"\n}\n',
+        1,
+        None,
         "invalid JSON at column 2: Expecting property name enclosed in double quotes; "
         "write each case as one JSON object on one line.",
         id="pretty-printed-json",
     ),
     pytest.param(
-        '{"id": "b", "input": "x", "metadata": {"score": NaN}}\n', 1, None,
+        '{"id": "b", "input": "x", "metadata": {"score": NaN}}\n',
+        1,
+        None,
         "invalid JSON: NaN is not valid JSON; use null or a number.",
         id="nan",
     ),
     pytest.param(
-        GOOD + '["b", "x"]\n', 2, None,
+        GOOD + '["b", "x"]\n',
+        2,
+        None,
         "expected a JSON object {...}, got an array; write each case as one JSON object.",
         id="array-not-object",
     ),
     pytest.param(
-        '"just a string"\n', 1, None,
+        '"just a string"\n',
+        1,
+        None,
         "expected a JSON object {...}, got a string; write each case as one JSON object.",
         id="string-not-object",
     ),
     pytest.param(
-        GOOD + "\n" + '{"id": "b", "input": "x"}\n', 2, None,
+        GOOD + "\n" + '{"id": "b", "input": "x"}\n',
+        2,
+        None,
         "blank line between cases; remove it (blank lines are allowed only at the end).",
         id="blank-line-in-middle",
     ),
     pytest.param(
-        GOOD + "   \t\n" + '{"id": "b", "input": "x"}\n', 2, None,
+        GOOD + "   \t\n" + '{"id": "b", "input": "x"}\n',
+        2,
+        None,
         "blank line between cases; remove it (blank lines are allowed only at the end).",
         id="whitespace-line-in-middle",
     ),
     pytest.param(
-        GOOD + '{"id": "b", "input": "x"}\n{"id": "ok", "input": "y"}\n', 3, "id",
+        GOOD + '{"id": "b", "input": "x"}\n{"id": "ok", "input": "y"}\n',
+        3,
+        "id",
         "field 'id': duplicate id 'ok' (also on line 1); ids must be unique.",
         id="duplicate-id",
     ),
     pytest.param(
-        '{"input": "same"}\n' + GOOD + '{"input":"same"}\n', 3, "id",
+        '{"input": "same"}\n' + GOOD + '{"input":"same"}\n',
+        3,
+        "id",
         f"same content as line 1 (both get the id '{reference_id({'input': 'same'})}'); "
         "remove the duplicate or give each case its own `id`.",
         id="duplicate-content-without-id",
     ),
     pytest.param(
-        '{"id": "", "input": "x"}\n', 1, "id",
+        '{"id": "", "input": "x"}\n',
+        1,
+        "id",
         "field 'id': must not be empty (give it a value, or drop `id` to get a content hash).",
         id="empty-id",
     ),
     pytest.param(
-        '{"id": "refund 017", "input": "x"}\n', 1, "id",
+        '{"id": "refund 017", "input": "x"}\n',
+        1,
+        "id",
         "field 'id': \"refund 017\" contains whitespace (use only letters, digits and . _ : -).",
         id="id-with-space",
     ),
     pytest.param(
-        '{"id": "refund/017[a]", "input": "x"}\n', 1, "id",
+        '{"id": "refund/017[a]", "input": "x"}\n',
+        1,
+        "id",
         "field 'id': \"refund/017[a]\" contains '/', '[', ']' (use only letters, digits and . _ : -).",
         id="id-with-bad-characters",
     ),
     pytest.param(
-        '{"id": "re fund/é", "input": "x"}\n', 1, "id",
+        '{"id": "re fund/é", "input": "x"}\n',
+        1,
+        "id",
         "field 'id': \"re fund/é\" contains whitespace, '/', 'é' (use only letters, digits and . _ : -).",
         id="id-with-both",
     ),
     pytest.param(
-        '{"id": 17, "input": "x"}\n', 1, "id",
+        '{"id": 17, "input": "x"}\n',
+        1,
+        "id",
         "field 'id': Input should be a valid string (got 17).",
         id="id-not-string",
     ),
@@ -527,7 +588,11 @@ def test_dataset_error_survives_pickling(tmp_path: Path) -> None:
 
     assert str(clone) == str(error)
     assert (clone.path, clone.line, clone.field, clone.problems) == (
-        error.path, error.line, error.field, error.problems)
+        error.path,
+        error.line,
+        error.field,
+        error.problems,
+    )
 
 
 def test_id_rule_also_applies_when_building_a_case_in_code() -> None:
@@ -561,9 +626,7 @@ def test_subclass_union_field_gets_one_error_naming_the_type(tmp_path: Path) -> 
 
     error = load_error(path, model=CheckedCase)
 
-    assert error.message == (
-        "field 'answer_style': Input should be one of int | list[int] (got \"short\")."
-    )
+    assert error.message == ("field 'answer_style': Input should be one of int | list[int] (got \"short\").")
 
 
 def test_explicit_id_equal_to_a_hash_id_is_a_plain_duplicate(tmp_path: Path) -> None:
@@ -580,18 +643,14 @@ def test_garbage_collector_state_is_restored(tmp_path: Path, text: str) -> None:
     path = write(tmp_path, text)
     assert gc.isenabled()
 
-    try:
+    with contextlib.suppress(DatasetError):
         load_cases(path)
-    except DatasetError:
-        pass
 
     assert gc.isenabled()
     gc.disable()
     try:
-        try:
+        with contextlib.suppress(DatasetError):
             load_cases(path)
-        except DatasetError:
-            pass
         assert not gc.isenabled()  # a caller's disabled collector stays disabled
     finally:
         gc.enable()

@@ -68,7 +68,13 @@ def test_handbook_has_enough_chunks_with_unique_stable_ids():
     assert len(set(ids)) == len(ids)
     assert all(re.fullmatch(r"[a-z]+-\d{2}", chunk_id) for chunk_id in ids)
     assert {chunk_id.split("-")[0] for chunk_id in ids} >= {
-        "refunds", "returns", "shipping", "warranty", "account", "payment", "orders",
+        "refunds",
+        "returns",
+        "shipping",
+        "warranty",
+        "account",
+        "payment",
+        "orders",
     }
 
 
@@ -204,7 +210,8 @@ def test_guardrail_regression_refunds_above_the_total_and_past_the_window(monkey
     regressed = SupportAgent()
     over = regressed.answer("Refund $200 for A1002 please")
     assert over.tool_calls[1] == {
-        "name": "issue_refund", "arguments": {"order_id": "A1002", "amount": 200.0},
+        "name": "issue_refund",
+        "arguments": {"order_id": "A1002", "amount": 200.0},
     }
     assert not regressed.refund_within_limit(over.tool_calls[1]["arguments"])
     assert _names(regressed.answer("I want a refund for A1005")) == ["lookup_order", "issue_refund"]
@@ -236,9 +243,8 @@ def test_good_agent_passes_the_checks_except_the_known_failures(cases, good_agen
         assert "as an ai" not in result.answer.lower(), case.id
         expected = [call.model_dump() for call in case.expected_tool_calls or []]
         actual = [
-            {"name": call["name"], "arguments": {key: call["arguments"].get(key)
-                                                 for key in expected_call["arguments"]}}
-            for call, expected_call in zip(result.tool_calls, expected)
+            {"name": call["name"], "arguments": {key: call["arguments"].get(key) for key in expected_call["arguments"]}}
+            for call, expected_call in zip(result.tool_calls, expected, strict=False)
         ]
         if len(result.tool_calls) != len(expected) or actual != expected:
             tool_failures.add(case.id)

@@ -23,8 +23,7 @@ llm_gate_min_agreement = correctness=0.15
 def demo(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     monkeypatch.delenv("LLMGATE_DEMO_REGRESSION", raising=False)
     for folder in ("examples", "datasets", "rubrics", "baselines"):
-        shutil.copytree(REPO / folder, pytester.path / folder,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copytree(REPO / folder, pytester.path / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     (pytester.path / "pytest.ini").write_text(INI, encoding="utf-8")
     return pytester
 
@@ -32,49 +31,58 @@ def demo(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.P
 def test_demo_passes_against_its_committed_baseline(demo: pytest.Pytester) -> None:
     result = demo.runpytest_subprocess(*GATE)
     assert result.ret == 0, result.stdout.str()
-    result.stdout.fnmatch_lines([
-        "*metric*baseline*now*diff*90% CI*p (Holm)*MDE*verdict*",
-        "*recall@5*0.853*0.853*PASS*",
-        "*known failing (failed in the baseline too): refund-015, refund-016*",
-        "*calibration: judge vs human labels*",
-        "*correctness (pointwise)*45*",
-        "LLM gate: PASS",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*metric*baseline*now*diff*90% CI*p (Holm)*MDE*verdict*",
+            "*recall@5*0.853*0.853*PASS*",
+            "*known failing (failed in the baseline too): refund-015, refund-016*",
+            "*calibration: judge vs human labels*",
+            "*correctness (pointwise)*45*",
+            "LLM gate: PASS",
+        ]
+    )
 
 
 def test_worse_retriever_fails_naming_the_metrics(demo: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LLMGATE_DEMO_REGRESSION", "retriever")
     result = demo.runpytest_subprocess(*GATE)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines([
-        "LLM gate: FAIL",
-        "*recall@5 mean 0.659 is beyond the floor 0.7*",
-        "*metric(s) dropped beyond their tolerance, significantly*mrr -0.197*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "LLM gate: FAIL",
+            "*recall@5 mean 0.659 is beyond the floor 0.7*",
+            "*metric(s) dropped beyond their tolerance, significantly*mrr -0.197*",
+        ]
+    )
 
 
-def test_broken_guardrail_lists_the_newly_failing_cases(demo: pytest.Pytester,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_broken_guardrail_lists_the_newly_failing_cases(demo: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LLMGATE_DEMO_REGRESSION", "guardrail")
     result = demo.runpytest_subprocess(*GATE)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines([
-        "*10 newly failing cases*",
-        "*refund-019*unexpected: issue_refund(order_id='A1003', amount=5000.0)*",
-        "*checks_passed -0.110*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*10 newly failing cases*",
+            "*refund-019*unexpected: issue_refund(order_id='A1003', amount=5000.0)*",
+            "*checks_passed -0.110*",
+        ]
+    )
 
 
-def test_update_then_pass_and_the_baseline_diff_is_small(demo: pytest.Pytester,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_update_then_pass_and_the_baseline_diff_is_small(
+    demo: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     baseline = demo.path / "baselines/examples/test_support/test_support_agent.json"
     before = baseline.read_text(encoding="utf-8").splitlines()
     monkeypatch.setenv("LLMGATE_DEMO_REGRESSION", "guardrail")
     assert demo.runpytest_subprocess(*GATE, "--llm-gate-update").ret == 0
     after = baseline.read_text(encoding="utf-8").splitlines()
     assert demo.runpytest_subprocess(*GATE).ret == 0
-    diff = [line for line in difflib.unified_diff(before, after, lineterm="", n=0)
-            if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    diff = [
+        line
+        for line in difflib.unified_diff(before, after, lineterm="", n=0)
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
     assert 0 < len(diff) < 300, len(diff)  # ten cases' outputs and pass flags, not a rewrite
     assert any('"passed": false' in line for line in diff)
 
@@ -87,4 +95,6 @@ def test_labels_that_disagree_with_the_judge_fail_the_calibration_gate(demo: pyt
     path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
     result = demo.runpytest_subprocess(*GATE)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["LLM gate: FAIL", "*judge agreement for rubric 'correctness'*below the required 0.150*"])
+    result.stdout.fnmatch_lines(
+        ["LLM gate: FAIL", "*judge agreement for rubric 'correctness'*below the required 0.150*"]
+    )

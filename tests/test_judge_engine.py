@@ -11,15 +11,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from fake_provider import DUMMY_ANTHROPIC_KEY, DUMMY_OPENAI_KEY, FakeConfig, FakeProvider, subprocess_env
 
-from fake_provider import DUMMY_ANTHROPIC_KEY, DUMMY_OPENAI_KEY, FakeConfig, FakeProvider, fake_provider, subprocess_env
 from pytest_llmgate.gate.records import JudgeVerdict
 from pytest_llmgate.judge.cache import JudgeCache, JudgeCacheWarning
 from pytest_llmgate.judge.engine import NOT_IN_CACHE, JudgeEngine, JudgeRequest, _AimdLimiter
 from pytest_llmgate.judge.offline import overlap_f1, scale_score
 from pytest_llmgate.judge.rubrics import Rubric
-
-__all__ = ["fake_provider"]
 
 RUBRICS = {
     "correctness": Rubric(name="correctness", version="1", kind="pointwise", criteria="Correct?"),
@@ -40,12 +38,19 @@ def cases(n: int, rubric: str = "helpfulness", against: str | None = "baseline")
     for i in range(n):
         good, bad, ref = f"{GOOD} case {i}", f"{BAD} case {i}", f"{REFERENCE} case {i}"
         candidate, other = (good, bad) if i % 2 == 0 else (bad, good)
-        requests.append(JudgeRequest(
-            rubric=rubric, suite="evals/test_support.py::test_answer", case_id=f"case-{i:03d}",
-            metric=f"judge:{rubric}", input=f"How long do refunds take? ({i})", candidate=candidate,
-            reference=ref, other=other if rubric == "helpfulness" else None,
-            against=against if rubric == "helpfulness" else None,
-        ))
+        requests.append(
+            JudgeRequest(
+                rubric=rubric,
+                suite="evals/test_support.py::test_answer",
+                case_id=f"case-{i:03d}",
+                metric=f"judge:{rubric}",
+                input=f"How long do refunds take? ({i})",
+                candidate=candidate,
+                reference=ref,
+                other=other if rubric == "helpfulness" else None,
+                against=against if rubric == "helpfulness" else None,
+            )
+        )
     return requests
 
 
@@ -65,7 +70,7 @@ def test_pointwise_and_pass_fail_values(fake_provider: FakeProvider, provider: s
     requests = cases(4, "correctness") + cases(2, "passes") + cases(2, "swapped")
     verdicts, engine = run(provider, requests)
     assert engine.provider_name == provider
-    for request, verdict in zip(requests, verdicts):
+    for request, verdict in zip(requests, verdicts, strict=True):
         assert verdict.error is None, verdict.error
         f1 = overlap_f1(request.candidate, request.reference or "")
         if verdict.kind == "pointwise":
@@ -196,12 +201,17 @@ def test_two_processes_share_one_cache(fake_provider: FakeProvider, tmp_path: Pa
     tests_dir = str(Path(__file__).parent)
     env["PYTHONPATH"] = tests_dir + ":" + str(Path(__file__).parent.parent)
     children = [
-        subprocess.Popen([sys.executable, str(script), str(cache_dir), "60"], env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, str(script), str(cache_dir), "60"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(2)
     ]
     outputs = [child.communicate(timeout=120) for child in children]
-    for child, (out, err) in zip(children, outputs):
+    for child, (_out, err) in zip(children, outputs, strict=True):
         assert child.returncode == 0, err
     values = [json.loads(out) for out, _ in outputs]
     assert values[0] == values[1] == [1.0, 0.0] * 30
@@ -222,7 +232,7 @@ def test_chaos_run_judges_or_counts_every_case(fake_provider: FakeProvider) -> N
     verdicts, engine = run("openai:gpt-test", cases(200, "swapped"), concurrency=16, max_retries=4)
     assert len(verdicts) == 200
     errors = [v for v in verdicts if v.error is not None]
-    for verdict, reference in zip(verdicts, clean):
+    for verdict, reference in zip(verdicts, clean, strict=True):
         # Judged or a counted error; an error is never a score (in particular never 0).
         assert (verdict.value is None) == (verdict.error is not None)
         if verdict.error is None:

@@ -19,8 +19,16 @@ RUBRICS = {
 
 
 def request(rubric: str, candidate: str, reference: str | None = None, other: str | None = None) -> JudgeRequest:
-    return JudgeRequest(rubric=rubric, suite="s", case_id="c1", metric=f"judge:{rubric}", input="q",
-                        candidate=candidate, reference=reference, other=other)
+    return JudgeRequest(
+        rubric=rubric,
+        suite="s",
+        case_id="c1",
+        metric=f"judge:{rubric}",
+        input="q",
+        candidate=candidate,
+        reference=reference,
+        other=other,
+    )
 
 
 def judge_all(requests: list[JudgeRequest], tmp_path: Path | None = None):
@@ -43,15 +51,18 @@ def test_overlap_f1_values() -> None:
 
 
 def test_offline_verdict_values(tmp_path: Path) -> None:
-    verdicts, engine = judge_all([
-        request("correct", "The cat sat", "the cat sat down"),
-        request("ten", "the cat", "the cat sat down"),
-        request("ok", "the", "the cat sat down"),
-        request("ok", "the cat", "the cat sat down"),
-        request("better", "the cat sat", "the cat sat down", other="a dog ran"),
-        request("better", "a dog ran", "the cat sat down", other="the cat sat"),
-        request("better", "the cat sat", "the cat sat down", other="the cat sat"),
-    ], tmp_path)
+    verdicts, engine = judge_all(
+        [
+            request("correct", "The cat sat", "the cat sat down"),
+            request("ten", "the cat", "the cat sat down"),
+            request("ok", "the", "the cat sat down"),
+            request("ok", "the cat", "the cat sat down"),
+            request("better", "the cat sat", "the cat sat down", other="a dog ran"),
+            request("better", "a dog ran", "the cat sat down", other="the cat sat"),
+            request("better", "the cat sat", "the cat sat down", other="the cat sat"),
+        ],
+        tmp_path,
+    )
     correct, ten, fail, passed, win, loss, tie = verdicts
     assert engine.provider_name == OFFLINE_NAME == "offline:overlap-v1"
     assert all(v.provider == OFFLINE_NAME and v.error is None for v in verdicts)
@@ -84,13 +95,18 @@ def test_offline_needs_a_reference() -> None:
     (pair,), _ = judge_all([request("better", "x", other="y")])
     assert pair.value is None and "needs a reference" in pair.error
     (nothing,), _ = judge_all([request("better", "x")])
-    assert nothing.error == "pairwise rubric 'better' needs something to compare with (against='reference' but it is missing)"
+    assert (
+        nothing.error
+        == "pairwise rubric 'better' needs something to compare with (against='reference' but it is missing)"
+    )
 
 
 def test_unknown_rubric_raises_at_submit() -> None:
-    with JudgeEngine(provider="offline", rubrics=RUBRICS, cache_dir=None) as engine:
-        with pytest.raises(UnknownRubricError) as info:
-            engine.submit(request("nope", "x", "y"))
+    with (
+        JudgeEngine(provider="offline", rubrics=RUBRICS, cache_dir=None) as engine,
+        pytest.raises(UnknownRubricError) as info,
+    ):
+        engine.submit(request("nope", "x", "y"))
     assert isinstance(info.value, KeyError)
     assert str(info.value) == "unknown rubric 'nope' (known: better, correct, ok, ten); add rubrics/nope.yaml."
 
@@ -101,7 +117,9 @@ def test_provider_specs(monkeypatch: pytest.MonkeyPatch) -> None:
     assert parse_spec(None) == ("offline", "overlap-v1", None)
     assert parse_spec("anthropic:claude-sonnet-4-5") == ("anthropic", "claude-sonnet-4-5", None)
     assert parse_spec("openai-compatible:llama3:8b@http://127.0.0.1:11434/v1") == (
-        "openai-compatible", "llama3:8b", "http://127.0.0.1:11434/v1",
+        "openai-compatible",
+        "llama3:8b",
+        "http://127.0.0.1:11434/v1",
     )
     with pytest.raises(JudgeConfigError, match="judge must be 'offline'"):
         parse_spec("gemini:pro")

@@ -22,7 +22,9 @@ def test_pointwise_blocks_in_both_orders() -> None:
     forward = render(POINTWISE, data, "forward")
     swapped = render(POINTWISE, data, "swapped")
     assert parse_blocks(forward.user) == {
-        "input": "How long do refunds take?", "candidate": "Five days.", "reference": "5 business days.",
+        "input": "How long do refunds take?",
+        "candidate": "Five days.",
+        "reference": "5 business days.",
     }
     assert forward.user.index('name="candidate"') < forward.user.index('name="reference"')
     assert swapped.user.index('name="reference"') < swapped.user.index('name="candidate"')
@@ -51,9 +53,12 @@ def test_candidate_cannot_close_or_open_a_block() -> None:
     # Exactly one opening and one closing delimiter per block, all with the real tag.
     found = delimiters(prompt.user)
     assert found == [
-        f'<data-{prompt.tag} name="input">', f"</data-{prompt.tag}>",
-        f'<data-{prompt.tag} name="candidate">', f"</data-{prompt.tag}>",
-        f'<data-{prompt.tag} name="reference">', f"</data-{prompt.tag}>",
+        f'<data-{prompt.tag} name="input">',
+        f"</data-{prompt.tag}>",
+        f'<data-{prompt.tag} name="candidate">',
+        f"</data-{prompt.tag}>",
+        f'<data-{prompt.tag} name="reference">',
+        f"</data-{prompt.tag}>",
     ]
     blocks = parse_blocks(prompt.user)
     assert blocks["reference"] == "5 days."
@@ -76,9 +81,13 @@ def test_candidate_that_knows_the_final_tag_is_still_inert() -> None:
 
 
 def test_pairwise_blocks_and_examples() -> None:
-    rubric = PAIRWISE.model_copy(update={"examples": [
-        RubricExample(candidate="Good answer", other="</data-evil>", answer="A", reason="A is right"),
-    ]})
+    rubric = PAIRWISE.model_copy(
+        update={
+            "examples": [
+                RubricExample(candidate="Good answer", other="</data-evil>", answer="A", reason="A is right"),
+            ]
+        }
+    )
     data = PromptData(input="q", reference="ctx", response_a="first", response_b=INJECTION)
     prompt = render(rubric, data, "forward")
     blocks = parse_blocks(prompt.user)

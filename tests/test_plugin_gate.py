@@ -30,10 +30,12 @@ def _update(project: pytest.Pytester) -> pytest.RunResult:
 def test_missing_baseline_fails_with_the_remedy(project: pytest.Pytester) -> None:
     result = project.runpytest(*GATE)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines([
-        "*no baseline for this suite at baselines/test_qa/test_qa.json*--llm-gate-update*",
-        "LLM gate: FAIL",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*no baseline for this suite at baselines/test_qa/test_qa.json*--llm-gate-update*",
+            "LLM gate: FAIL",
+        ]
+    )
 
 
 def test_update_writes_a_deterministic_baseline_and_the_next_run_passes(project: pytest.Pytester) -> None:
@@ -50,16 +52,22 @@ def test_update_writes_a_deterministic_baseline_and_the_next_run_passes(project:
     result = project.runpytest(*GATE)
     assert result.ret == 0, result.stdout.str()
     # 40 cases cannot show a 0.05 drop of a pass rate: honest, and not a failure.
-    result.stdout.fnmatch_lines(["*known failing (failed in the baseline too): q-7*", "LLM gate: UNDERPOWERED",
-                                 "*3 metric(s) cannot see a drop of their tolerance with 40 paired cases*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*known failing (failed in the baseline too): q-7*",
+            "LLM gate: UNDERPOWERED",
+            "*3 metric(s) cannot see a drop of their tolerance with 40 paired cases*",
+        ]
+    )
     result.stdout.fnmatch_lines(["*39 passed, 1 check failed*"])
     loose = project.runpytest(*GATE, "--llm-gate-tolerance", "0.2")
     assert loose.ret == 0
     loose.stdout.fnmatch_lines(["LLM gate: PASS"])
 
 
-def test_planted_regression_fails_naming_metrics_and_cases(project: pytest.Pytester,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_planted_regression_fails_naming_metrics_and_cases(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _update(project)
     monkeypatch.setenv("GATE_MODE", "worse-retrieval")
     result = project.runpytest(*GATE)
@@ -75,8 +83,9 @@ def test_planted_regression_fails_naming_metrics_and_cases(project: pytest.Pytes
     assert "re-run with --llm-gate-update" in (results.gate.remedy or "").lower()
 
 
-def test_newly_failing_cases_are_listed_and_strict_mode_fails_on_them(project: pytest.Pytester,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_newly_failing_cases_are_listed_and_strict_mode_fails_on_them(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _update(project)
     monkeypatch.setenv("GATE_MODE", "broken-checks")
     lenient = project.runpytest(*GATE)
@@ -119,13 +128,16 @@ def test_results_file_recomputes_the_same_verdict(project: pytest.Pytester, monk
     assert again.verdicts == results.verdicts
 
 
-def test_marker_tolerance_makes_a_small_drop_acceptable(project: pytest.Pytester,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_marker_tolerance_makes_a_small_drop_acceptable(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _update(project)
     source = (project.path / "test_qa.py").read_text()
-    project.makepyfile(test_qa=source.replace(
-        '@pytest.mark.golden("datasets/qa.jsonl")',
-        '@pytest.mark.golden("datasets/qa.jsonl", tolerance=0.6)'))
+    project.makepyfile(
+        test_qa=source.replace(
+            '@pytest.mark.golden("datasets/qa.jsonl")', '@pytest.mark.golden("datasets/qa.jsonl", tolerance=0.6)'
+        )
+    )
     monkeypatch.setenv("GATE_MODE", "worse-retrieval")
     result = project.runpytest(*GATE)
     assert result.ret == 0, result.stdout.str()
@@ -142,10 +154,13 @@ def test_broken_baseline_file_says_regenerate(project: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*baseline format version 99, this plugin writes 1. Regenerate it*"])
 
 
-@pytest.mark.parametrize("line, message", [
-    ('{"id": "a", "input": "x"', "datasets/qa.jsonl:1:*"),
-    ('{"id": "a"}', "datasets/qa.jsonl:1: *'input'*"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ('{"id": "a", "input": "x"', "datasets/qa.jsonl:1:*"),
+        ('{"id": "a"}', "datasets/qa.jsonl:1: *'input'*"),
+    ],
+)
 def test_bad_golden_set_is_one_clear_collection_error(project: pytest.Pytester, line: str, message: str) -> None:
     (project.path / "datasets/qa.jsonl").write_text(line + "\n", encoding="utf-8")
     result = project.runpytest(*GATE)
@@ -154,8 +169,9 @@ def test_bad_golden_set_is_one_clear_collection_error(project: pytest.Pytester, 
     result.stdout.no_fnmatch_line("*Traceback*")
 
 
-def test_xdist_gives_the_same_verdict_as_a_serial_run(project: pytest.Pytester,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_xdist_gives_the_same_verdict_as_a_serial_run(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _update(project)
     monkeypatch.setenv("GATE_MODE", "worse-retrieval")
     serial = project.runpytest_subprocess(*GATE)
@@ -186,11 +202,13 @@ def test_shards_merged_gate_like_one_run(project: pytest.Pytester, monkeypatch: 
         shard.stdout.fnmatch_lines([f"*shard {index}/2: partial run, not gated*"])
         shard_files.append(str(target))
     merged_path = project.path / "merged.json"
-    outcome = CliRunner().invoke(main, ["merge", *shard_files, "-o", str(merged_path),
-                                        "--html", str(project.path / "merged.html")])
+    outcome = CliRunner().invoke(
+        main, ["merge", *shard_files, "-o", str(merged_path), "--html", str(project.path / "merged.html")]
+    )
     assert outcome.exit_code == 1, outcome.output
     assert "LLM gate: FAIL" in outcome.output
     merged = RunResults.model_validate_json(merged_path.read_text())
     assert merged.gate.status == full.gate.status
-    assert [m.model_dump(exclude={"reason"}) for v in merged.verdicts for m in v.metrics] == \
-        [m.model_dump(exclude={"reason"}) for v in full.verdicts for m in v.metrics]
+    assert [m.model_dump(exclude={"reason"}) for v in merged.verdicts for m in v.metrics] == [
+        m.model_dump(exclude={"reason"}) for v in full.verdicts for m in v.metrics
+    ]

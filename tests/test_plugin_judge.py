@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from fake_provider import FakeConfig, FakeProvider, fake_provider  # noqa: F401  (fixture)
+from fake_provider import FakeConfig, FakeProvider
 
 from pytest_llmgate.gate.records import RunResults
 
 N_CASES = 24
-TEST_FILE = '''
+TEST_FILE = """
 import os
 
 import pytest
@@ -29,7 +29,7 @@ def test_qa(case, llm_gate):
     llm_gate.output({"answer": answer})
     llm_gate.judge("correctness")
     llm_gate.judge("preference", against="baseline")
-'''
+"""
 CORRECTNESS = """name: correctness
 version: "1"
 kind: pointwise
@@ -47,13 +47,23 @@ JUDGE = ("-p", "no:cacheprovider", "--llm-gate", "--llm-gate-no-progress", "--ll
 
 
 @pytest.fixture
-def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, fake_provider: FakeProvider  # noqa: F811
-            ) -> pytest.Pytester:
+def project(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_provider: FakeProvider,
+) -> pytest.Pytester:
     monkeypatch.setenv("GATE_MODE", "good")
     pytester.makeini("[pytest]\n")
-    lines = [json.dumps({"id": f"j-{i}", "input": f"How many apples are in crate {i}?",
-                         "reference": f"Crate {i} holds {i * 3 + 7} green apples, packed on Monday."})
-             for i in range(N_CASES)]
+    lines = [
+        json.dumps(
+            {
+                "id": f"j-{i}",
+                "input": f"How many apples are in crate {i}?",
+                "reference": f"Crate {i} holds {i * 3 + 7} green apples, packed on Monday.",
+            }
+        )
+        for i in range(N_CASES)
+    ]
     (pytester.path / "datasets").mkdir()
     (pytester.path / "datasets/qa.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (pytester.path / "rubrics").mkdir()
@@ -67,8 +77,9 @@ def _results(project: pytest.Pytester) -> RunResults:
     return RunResults.model_validate_json((project.path / "reports/llm-gate.json").read_text(encoding="utf-8"))
 
 
-def test_verdicts_are_recorded_and_a_rerun_makes_no_calls(project: pytest.Pytester,
-                                                          fake_provider: FakeProvider) -> None:  # noqa: F811
+def test_verdicts_are_recorded_and_a_rerun_makes_no_calls(
+    project: pytest.Pytester, fake_provider: FakeProvider
+) -> None:
     update = project.runpytest(*JUDGE, "--llm-gate-update")
     assert update.ret == 0, update.stdout.str()
     calls = fake_provider.request_count
@@ -89,13 +100,20 @@ def test_verdicts_are_recorded_and_a_rerun_makes_no_calls(project: pytest.Pytest
     assert fake_provider.request_count == calls, "unchanged outputs must be served from the cache"
     assert _results(project).judge_stats["correctness"].cache_hits == N_CASES
     key = "sk-test-DUMMY-OPENAI-KEY"
-    for path in list(project.path.rglob("*.json")) + list(project.path.rglob("*.sqlite*")) + \
-            list(project.path.rglob("*.html")) + list(project.path.rglob("*.md")):
+    for path in (
+        list(project.path.rglob("*.json"))
+        + list(project.path.rglob("*.sqlite*"))
+        + list(project.path.rglob("*.html"))
+        + list(project.path.rglob("*.md"))
+    ):
         assert key.encode() not in path.read_bytes(), path
 
 
-def test_position_bias_becomes_ties_and_is_reported(project: pytest.Pytester, fake_provider: FakeProvider,  # noqa: F811
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_position_bias_becomes_ties_and_is_reported(
+    project: pytest.Pytester,
+    fake_provider: FakeProvider,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     assert project.runpytest(*JUDGE, "--llm-gate-update").ret == 0
     fake_provider.reset(FakeConfig(position_bias=1.0))  # always answers "A", whatever the content
     monkeypatch.setenv("GATE_MODE", "worse")
@@ -104,22 +122,28 @@ def test_position_bias_becomes_ties_and_is_reported(project: pytest.Pytester, fa
     changed = N_CASES // 2  # only changed outputs are judged; identical ones are ties without a call
     assert stats.swapped_pairs == changed and stats.consistent_pairs == 0
     assert stats.first_position_rate == 1.0
-    verdicts = [v for c in _results(project).suites["test_qa.py::test_qa"].cases.values() for v in c.judge
-                if v.rubric == "preference" and v.calls]
+    verdicts = [
+        v
+        for c in _results(project).suites["test_qa.py::test_qa"].cases.values()
+        for v in c.judge
+        if v.rubric == "preference" and v.calls
+    ]
     assert len(verdicts) == changed and all(v.value == 0.5 and v.consistent is False for v in verdicts)
     result.stdout.fnmatch_lines(["*preference*0/12 (0%)*1.00*"])
 
 
-def test_replay_mode_fails_listing_what_is_not_cached(project: pytest.Pytester,
-                                                      fake_provider: FakeProvider) -> None:  # noqa: F811
+def test_replay_mode_fails_listing_what_is_not_cached(project: pytest.Pytester, fake_provider: FakeProvider) -> None:
     result = project.runpytest(*JUDGE, "--llm-gate-replay")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert fake_provider.request_count == 0
-    result.stdout.fnmatch_lines(["*replay: 24 judge call(s) are not in the cache: test_qa.py::test_qa::j-0 (correctness)*"])
+    result.stdout.fnmatch_lines(
+        ["*replay: 24 judge call(s) are not in the cache: test_qa.py::test_qa::j-0 (correctness)*"]
+    )
 
 
-def test_judge_errors_are_counted_not_scored_and_fail_the_gate(project: pytest.Pytester,
-                                                               fake_provider: FakeProvider) -> None:  # noqa: F811
+def test_judge_errors_are_counted_not_scored_and_fail_the_gate(
+    project: pytest.Pytester, fake_provider: FakeProvider
+) -> None:
     fake_provider.reset(FakeConfig(rate_malformed=1.0))
     result = project.runpytest(*JUDGE, "--llm-gate-update")
     results = _results(project)
@@ -129,13 +153,17 @@ def test_judge_errors_are_counted_not_scored_and_fail_the_gate(project: pytest.P
     assert results.judge_stats["correctness"].errors == N_CASES
     assert result.ret == 0  # update mode writes baselines; the plain run below gates
     gated = project.runpytest(*JUDGE)
-    gated.stdout.fnmatch_lines(["*judge errors for rubric 'correctness': 24 of 24 verdicts (100%) exceed the limit of 5%*"])
+    gated.stdout.fnmatch_lines(
+        ["*judge errors for rubric 'correctness': 24 of 24 verdicts (100%) exceed the limit of 5%*"]
+    )
     assert gated.ret == pytest.ExitCode.TESTS_FAILED
 
 
-def test_xdist_workers_share_the_cache_and_agree_with_serial(project: pytest.Pytester,
-                                                            fake_provider: FakeProvider,  # noqa: F811
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_xdist_workers_share_the_cache_and_agree_with_serial(
+    project: pytest.Pytester,
+    fake_provider: FakeProvider,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     assert project.runpytest(*JUDGE, "--llm-gate-update").ret == 0
     monkeypatch.setenv("GATE_MODE", "worse")
     parallel = project.runpytest_subprocess(*JUDGE, "-n", "2")

@@ -44,11 +44,7 @@ def test_without_flag_no_heavy_module_is_imported(pytester: pytest.Pytester) -> 
 
 def test_golden_test_without_case_argument_is_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\n")
-    pytester.makepyfile(
-        "import pytest\n"
-        "@pytest.mark.golden('datasets/qa.jsonl')\n"
-        "def test_x():\n    pass\n"
-    )
+    pytester.makepyfile("import pytest\n@pytest.mark.golden('datasets/qa.jsonl')\ndef test_x():\n    pass\n")
     result = pytester.runpytest("-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(["*test_x: a test marked @pytest.mark.golden must take a 'case' argument."])

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-TEST_FILE = '''
+TEST_FILE = """
 import pytest
 
 
@@ -19,7 +19,7 @@ def test_qa(case, llm_gate):
     verdict = llm_gate.judge("correctness").result(timeout=30)   # a test may wait for its verdict
     assert verdict.error is None and verdict.provider == "offline:overlap-v1"
     assert verdict.value == (1.0 if case.id != "q-2" else 0.0)
-'''
+"""
 RUBRIC = """name: correctness
 version: "1"
 kind: pointwise
@@ -32,8 +32,10 @@ criteria: Same facts as the reference.
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.makeini("[pytest]\n")
     (pytester.path / "datasets").mkdir()
-    lines = [json.dumps({"id": f"q-{i}", "input": f"question {i}", "reference": f"the answer is {i} blue boxes"})
-             for i in range(6)]
+    lines = [
+        json.dumps({"id": f"q-{i}", "input": f"question {i}", "reference": f"the answer is {i} blue boxes"})
+        for i in range(6)
+    ]
     (pytester.path / "datasets/qa.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (pytester.path / "rubrics").mkdir()
     (pytester.path / "rubrics/correctness.yaml").write_text(RUBRIC, encoding="utf-8")
@@ -55,8 +57,9 @@ def test_junit_carries_every_metric_of_every_case(project: pytest.Pytester) -> N
     assert props["test_qa[q-2]"]["llm_gate.checks_passed"] == "1.0"
 
 
-def test_markdown_summary_goes_to_the_github_step_summary(project: pytest.Pytester,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_markdown_summary_goes_to_the_github_step_summary(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     summary = project.path / "step-summary.md"
     summary.write_text("earlier step\n", encoding="utf-8")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))

@@ -74,7 +74,14 @@ def _verdict(case_id: str, value: float, consistent: bool, reason: str, error: s
         first_position_preferred=1 if consistent else 2,
         provider="offline:overlap",
         calls=[
-            JudgeCall(order="forward", preference=forward, reason=f"forward: {reason}", attempts=1, input_tokens=412, output_tokens=57),
+            JudgeCall(
+                order="forward",
+                preference=forward,
+                reason=f"forward: {reason}",
+                attempts=1,
+                input_tokens=412,
+                output_tokens=57,
+            ),
             JudgeCall(order="swapped", preference=swapped, reason=f"swapped: {reason}", cached=True),
         ],
     )
@@ -96,7 +103,9 @@ def make_results(n_cases: int = 12, *, seed: int = 7, failing: bool = True) -> R
         correctness = 0.0 if new != old else (1.0 if i % 3 else 0.5)
         consistent = correctness != 0.5
         verdict = (
-            _verdict(case_id, correctness, consistent, f"Answer {'matches' if new == old else 'contradicts'} the policy.")
+            _verdict(
+                case_id, correctness, consistent, f"Answer {'matches' if new == old else 'contradicts'} the policy."
+            )
             if i != 2
             else _verdict(case_id, 0.0, True, "", error="judge returned malformed JSON 3 times")
         )
@@ -106,7 +115,12 @@ def make_results(n_cases: int = 12, *, seed: int = 7, failing: bool = True) -> R
         support_cases[case_id] = CaseResult(
             case_id=case_id,
             nodeid=f"{SUITE}[{case_id}]",
-            case={"id": case_id, "input": f"Question {i}: how do refunds work?", "reference": old, "relevant": ["doc-1", "doc-7"]},
+            case={
+                "id": case_id,
+                "input": f"Question {i}: how do refunds work?",
+                "reference": old,
+                "relevant": ["doc-1", "doc-7"],
+            },
             output=new,
             passed=passed,
             failure=None if passed else "AssertionError: expected '30 days' in output",
@@ -122,7 +136,13 @@ def make_results(n_cases: int = 12, *, seed: int = 7, failing: bool = True) -> R
         )
         if not passed:
             changes.append(
-                CaseChange(suite=SUITE, case_id=case_id, nodeid=f"{SUITE}[{case_id}]", kind="known_failing" if not base_passed else "newly_failing", failure="expected '30 days'")
+                CaseChange(
+                    suite=SUITE,
+                    case_id=case_id,
+                    nodeid=f"{SUITE}[{case_id}]",
+                    kind="known_failing" if not base_passed else "newly_failing",
+                    failure="expected '30 days'",
+                )
             )
         elif not base_passed:
             changes.append(CaseChange(suite=SUITE, case_id=case_id, nodeid=f"{SUITE}[{case_id}]", kind="fixed"))
@@ -153,7 +173,9 @@ def make_results(n_cases: int = 12, *, seed: int = 7, failing: bool = True) -> R
         settings={"alpha": 0.05, "tolerance": 0.02},
         suites={
             SUITE: SuiteResult(suite=SUITE, dataset="datasets/support.jsonl", metrics=specs, cases=support_cases),
-            RAG: SuiteResult(suite=RAG, dataset="datasets/rag.jsonl", metrics={"mrr": MetricSpec(name="mrr")}, cases=rag_cases),
+            RAG: SuiteResult(
+                suite=RAG, dataset="datasets/rag.jsonl", metrics={"mrr": MetricSpec(name="mrr")}, cases=rag_cases
+            ),
         },
         baselines={
             SUITE: Baseline(suite=SUITE, dataset="datasets/support.jsonl", metrics=specs, cases=base_cases),
@@ -165,24 +187,67 @@ def make_results(n_cases: int = 12, *, seed: int = 7, failing: bool = True) -> R
                 baseline_path="baselines/support.json",
                 metrics=[
                     MetricVerdict(
-                        suite=SUITE, metric="judge:correctness", kind="continuous", higher_is_better=True, n_paired=n_cases - 1,
-                        baseline_mean=0.5, current_mean=0.41, diff=-0.09, ci_low=-0.2, ci_high=-0.01, p_value=0.012,
-                        p_adjusted=0.036, test="wilcoxon", tolerance=0.02, alpha=0.05, mde=0.08,
-                        status="fail" if failing else "pass", reason="Mean dropped by 0.090 (tolerance 0.020), p=0.036.",
+                        suite=SUITE,
+                        metric="judge:correctness",
+                        kind="continuous",
+                        higher_is_better=True,
+                        n_paired=n_cases - 1,
+                        baseline_mean=0.5,
+                        current_mean=0.41,
+                        diff=-0.09,
+                        ci_low=-0.2,
+                        ci_high=-0.01,
+                        p_value=0.012,
+                        p_adjusted=0.036,
+                        test="wilcoxon",
+                        tolerance=0.02,
+                        alpha=0.05,
+                        mde=0.08,
+                        status="fail" if failing else "pass",
+                        reason="Mean dropped by 0.090 (tolerance 0.020), p=0.036.",
                     ),
                     MetricVerdict(
-                        suite=SUITE, metric="checks_passed", kind="binary", higher_is_better=True, n_paired=n_cases,
-                        baseline_mean=0.833, current_mean=0.75, diff=-0.083, ci_low=-0.25, ci_high=0.05, p_value=0.25,
-                        p_adjusted=0.5, test="mcnemar-exact", tolerance=0.02, alpha=0.05, mde=0.3,
-                        status="underpowered", reason="Too few cases to see a drop of 0.020.",
+                        suite=SUITE,
+                        metric="checks_passed",
+                        kind="binary",
+                        higher_is_better=True,
+                        n_paired=n_cases,
+                        baseline_mean=0.833,
+                        current_mean=0.75,
+                        diff=-0.083,
+                        ci_low=-0.25,
+                        ci_high=0.05,
+                        p_value=0.25,
+                        p_adjusted=0.5,
+                        test="mcnemar-exact",
+                        tolerance=0.02,
+                        alpha=0.05,
+                        mde=0.3,
+                        status="underpowered",
+                        reason="Too few cases to see a drop of 0.020.",
                     ),
                 ],
                 cases=changes,
             ),
-            SuiteVerdict(suite=RAG, baseline_path="baselines/rag.json", problems=["No baseline for this suite. Re-run with --llm-gate-update to create it."]),
+            SuiteVerdict(
+                suite=RAG,
+                baseline_path="baselines/rag.json",
+                problems=["No baseline for this suite. Re-run with --llm-gate-update to create it."],
+            ),
         ],
         judge_stats={
-            "correctness": RubricStats(rubric="correctness", verdicts=n_cases, errors=1, calls=n_cases + 2, cache_hits=n_cases - 1, input_tokens=4120, output_tokens=570, swapped_pairs=n_cases - 1, consistent_pairs=n_cases - 4, first_position_rate=0.58),
+            "correctness": RubricStats(
+                rubric="correctness",
+                verdicts=n_cases,
+                errors=1,
+                calls=n_cases + 2,
+                cache_hits=n_cases - 1,
+                input_tokens=4120,
+                output_tokens=570,
+                swapped_pairs=n_cases - 1,
+                consistent_pairs=n_cases - 4,
+                first_position_rate=0.58,
+            ),
         },
         calibration={
             "correctness": {
@@ -196,8 +261,12 @@ def make_results(n_cases: int = 12, *, seed: int = 7, failing: bool = True) -> R
         gate=GateResult(
             status=status,
             passed=not failing,
-            reasons=["judge:correctness dropped by 0.090 in evals/test_support.py::test_answer (p=0.036)."] if failing else [],
-            remedy="Fix the regression, or re-run with --llm-gate-update to accept the new scores." if failing else None,
+            reasons=["judge:correctness dropped by 0.090 in evals/test_support.py::test_answer (p=0.036)."]
+            if failing
+            else [],
+            remedy="Fix the regression, or re-run with --llm-gate-update to accept the new scores."
+            if failing
+            else None,
         ),
     )
 
@@ -284,7 +353,9 @@ def test_large_report_embeds_compressed_data_that_round_trips():
     plain = str(embed_json(data))
     assert len(plain) > report_html.COMPRESS_ABOVE
     html = render_html_string(results)
-    match = re.search(r'<script type="application/octet-stream" id="llmgate-data" data-encoding="gzip\+base64">([^<]*)</script>', html)
+    match = re.search(
+        r'<script type="application/octet-stream" id="llmgate-data" data-encoding="gzip\+base64">([^<]*)</script>', html
+    )
     assert match is not None
     payload = match.group(1)
     assert re.fullmatch(r"[A-Za-z0-9+/]*={0,2}", payload)  # base64 only: inert inside <script>
@@ -332,9 +403,16 @@ def test_calibration_is_rendered_generically():
         },
     }
     flat = {"confusion": [[14, 3], [2, 21]], "labels": ["fail", "pass"]}
-    blocks = {b["rubric"]: b for b in _calibration_view({"a": nested, "b": flat, "c": "oops", "d": {"confusion": [[1], [2, 3]]}})}
+    blocks = {
+        b["rubric"]: b
+        for b in _calibration_view({"a": nested, "b": flat, "c": "oops", "d": {"confusion": [[1], [2, 3]]}})
+    }
     a = blocks["a"]
-    assert a["matrix"]["rows"] == ["loss", "tie", "win"] and [c["value"] for c in a["matrix"]["cells"]][:3] == ["5", "1", "0"]
+    assert a["matrix"]["rows"] == ["loss", "tie", "win"] and [c["value"] for c in a["matrix"]["cells"]][:3] == [
+        "5",
+        "1",
+        "0",
+    ]
     assert {e["key"]: e["text"] for e in a["entries"]} == {
         "agreement.kappa": "0.740 [0.520, 0.900] (bootstrap-percentile)",
         "calibrated": "—",

@@ -70,7 +70,9 @@ def open_report(browser, tmp_path):
     """Open a rendered report from file:// and record every request the page makes."""
     contexts = []
 
-    def _open(html_path: Path, *, color_scheme: str = "light", viewport=(1280, 900), ready: str = "1", init_script: str = ""):
+    def _open(
+        html_path: Path, *, color_scheme: str = "light", viewport=(1280, 900), ready: str = "1", init_script: str = ""
+    ):
         context = browser.new_context(color_scheme=color_scheme, viewport={"width": viewport[0], "height": viewport[1]})
         contexts.append(context)
         requests: list[str] = []
@@ -164,14 +166,19 @@ def test_detail_view_shows_outputs_diff_checks_retrieval_and_judge(open_report, 
     reference = "Refunds go back to the original payment method within 5 business days."
     assert page.locator("#detail [data-role='reference']").inner_text() == reference
     assert page.locator("#detail [data-role='output-before']").inner_text() == reference
-    assert page.locator("#detail [data-role='output-now']").inner_text() == reference[:-1] + ", but only within 14 days."
+    assert (
+        page.locator("#detail [data-role='output-now']").inner_text() == reference[:-1] + ", but only within 14 days."
+    )
     inserted = "".join(page.locator("#detail [data-role='output-now'] .ins").all_inner_texts())
     deleted = "".join(page.locator("#detail [data-role='output-before'] .del").all_inner_texts())
     # Minimal word diff: the common suffix "days." stays unmarked, nothing was deleted.
     assert deleted == ""
     assert inserted == "days, but only within 14 "
     page.select_option("#diff-mode", "lines")  # one line each: the whole line differs
-    assert page.locator("#detail [data-role='output-now'] .ins").inner_text() == reference[:-1] + ", but only within 14 days."
+    assert (
+        page.locator("#detail [data-role='output-now'] .ins").inner_text()
+        == reference[:-1] + ", but only within 14 days."
+    )
     assert page.locator("#detail [data-role='failure']").inner_text() == "AssertionError: expected '30 days' in output"
     metrics = page.locator("#detail [data-role='case-metrics']").inner_text()
     assert re.search(r"checks_passed\s+1\.000\s+0\.000\s+−1\.000", metrics)
@@ -255,7 +262,7 @@ HOSTILE = [
     "<script>window.__pwned = 'script'</script>",
     "</script><script>window.__pwned = 'close'</script>",
     "<img src=x onerror=\"window.__pwned = 'img'\">",
-    "\"><svg onload=\"window.__pwned = 'svg'\">",
+    '"><svg onload="window.__pwned = \'svg\'">',
     "javascript:window.__pwned = 'js-url'",
     "{{ 7*7 }}",
     "{% raw %}{{ config }}{% endraw %}",
@@ -297,7 +304,10 @@ def hostile_results():
                 passed=False,
                 failure=HOSTILE_TEXT,
                 metrics={"judge:" + HOSTILE[2]: 0.5},
-                details={"retrieval": {"ranks": {HOSTILE[0]: 1, HOSTILE[4]: None}, "retrieved": [HOSTILE[0]]}, HOSTILE[3]: HOSTILE[1]},
+                details={
+                    "retrieval": {"ranks": {HOSTILE[0]: 1, HOSTILE[4]: None}, "retrieved": [HOSTILE[0]]},
+                    HOSTILE[3]: HOSTILE[1],
+                },
                 judge=[verdict],
             )
         },
@@ -305,7 +315,11 @@ def hostile_results():
     results.gate.reasons.append(HOSTILE_TEXT)
     results.gate.remedy = HOSTILE[4]
     results.settings[HOSTILE[2]] = HOSTILE[1]
-    results.calibration[HOSTILE[0]] = {"labels": [HOSTILE[2], HOSTILE[4]], "confusion": [[1, 2], [3, 4]], HOSTILE[3]: HOSTILE[1]}
+    results.calibration[HOSTILE[0]] = {
+        "labels": [HOSTILE[2], HOSTILE[4]],
+        "confusion": [[1, 2], [3, 4]],
+        HOSTILE[3]: HOSTILE[1],
+    }
     results.calibration["broken"] = HOSTILE[1]
     return results, evil_suite, case_id
 
@@ -335,7 +349,12 @@ def test_hostile_strings_render_as_text(open_report, tmp_path, with_csp, encodin
     assert page.evaluate("typeof window.__pwned") == "undefined"
     assert page.evaluate("document.querySelectorAll('img, iframe, object, embed').length") == 0
     assert page.evaluate("document.querySelectorAll('svg[onload], [onerror], [onload]').length") == 0
-    assert page.evaluate("[...document.querySelectorAll('a[href]')].filter(a => !a.getAttribute('href').startsWith('#')).length") == 0
+    assert (
+        page.evaluate(
+            "[...document.querySelectorAll('a[href]')].filter(a => !a.getAttribute('href').startsWith('#')).length"
+        )
+        == 0
+    )
     body = page.locator("body").inner_text()
     for text in HOSTILE[:6]:
         assert text in body, text

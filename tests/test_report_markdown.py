@@ -40,7 +40,8 @@ def test_newly_failing_ids_are_capped():
     results = make_results()
     verdict = results.verdicts[0]
     verdict.cases = [
-        CaseChange(suite=SUITE, case_id=f"c{i}", nodeid=f"x[c{i}]", kind="newly_failing") for i in range(MAX_CASE_IDS + 7)
+        CaseChange(suite=SUITE, case_id=f"c{i}", nodeid=f"x[c{i}]", kind="newly_failing")
+        for i in range(MAX_CASE_IDS + 7)
     ]
     text = render_markdown(results)
     assert f"**Newly failing ({MAX_CASE_IDS + 7}):**" in text

@@ -308,9 +308,7 @@ def test_bad_relevant(relevant: object, message: str) -> None:
 def test_unknown_metric() -> None:
     with pytest.raises(RetrievalError) as info:
         evaluate(RANKING, RELEVANT, metrics=("recall", "map"))
-    assert str(info.value) == (
-        "unknown retrieval metric 'map'; choose from recall, precision, hit, ndcg, mrr, ap."
-    )
+    assert str(info.value) == ("unknown retrieval metric 'map'; choose from recall, precision, hit, ndcg, mrr, ap.")
 
 
 # --- agreement with trec_eval -------------------------------------------------------------

@@ -94,9 +94,7 @@ def test_mcnemar_matches_scipy_and_statsmodels(seed: int) -> None:
         return
     discordant = worse + better
     assert cmp.p_value == pytest.approx(stats.binomtest(worse, discordant, 0.5, alternative="greater").pvalue)
-    assert cmp.p_value_better == pytest.approx(
-        stats.binomtest(better, discordant, 0.5, alternative="greater").pvalue
-    )
+    assert cmp.p_value_better == pytest.approx(stats.binomtest(better, discordant, 0.5, alternative="greater").pvalue)
     # Two-sided sanity: 2 * min(one-sided), capped at 1, is statsmodels' exact McNemar.
     table = [[np.sum((base == 1) & (cur == 1)), worse], [better, np.sum((base == 0) & (cur == 0))]]
     two_sided = mcnemar(table, exact=True).pvalue
@@ -421,9 +419,7 @@ def _binary_runs(rng: np.random.Generator, n: int, drop: float) -> tuple[np.ndar
     return base, cur
 
 
-def _continuous_runs(
-    rng: np.random.Generator, n: int, drop: float, scale: bool
-) -> tuple[np.ndarray, np.ndarray]:
+def _continuous_runs(rng: np.random.Generator, n: int, drop: float, scale: bool) -> tuple[np.ndarray, np.ndarray]:
     """Per-case quality plus run noise; `scale` rounds to a 5-point judge scale (ties, zeros)."""
     quality = rng.beta(4, 2, n)
     base = np.clip(quality + rng.normal(0, 0.1, n), 0, 1)
@@ -457,9 +453,7 @@ def test_noise_fails_at_most_at_rate_alpha(kind: str, n: int) -> None:
     assert _fail_count(kind, n, 0.0, seeds) <= _upper_band(seeds, 0.05)
 
 
-@pytest.mark.parametrize(
-    ("kind", "n", "drop"), [("binary", 200, 0.15), ("continuous", 50, 0.08), ("scale", 200, 0.08)]
-)
+@pytest.mark.parametrize(("kind", "n", "drop"), [("binary", 200, 0.15), ("continuous", 50, 0.08), ("scale", 200, 0.08)])
 def test_planted_drop_is_caught(kind: str, n: int, drop: float) -> None:
     seeds = 100
     assert _fail_count(kind, n, drop, seeds) >= 0.9 * seeds

@@ -36,9 +36,7 @@ REGRESSIONS = ("guardrail", "retriever")
 
 _ORDER_ID = re.compile(r"\b[Aa]\d{4}\b")
 _REFUND_REQUEST = re.compile(r"\brefund", re.IGNORECASE)
-_AMOUNT = re.compile(
-    r"\$\s?(\d+(?:\.\d{1,2})?)|\b(\d+(?:\.\d{1,2})?)\s?(?:dollars|usd)\b", re.IGNORECASE
-)
+_AMOUNT = re.compile(r"\$\s?(\d+(?:\.\d{1,2})?)|\b(\d+(?:\.\d{1,2})?)\s?(?:dollars|usd)\b", re.IGNORECASE)
 
 
 def parse_regressions(value: str | None) -> frozenset[str]:
@@ -72,10 +70,7 @@ class AgentResult:
         return {
             "answer": self.answer,
             "retrieved_ids": list(self.retrieved_ids),
-            "tool_calls": [
-                {"name": call["name"], "arguments": dict(call["arguments"])}
-                for call in self.tool_calls
-            ],
+            "tool_calls": [{"name": call["name"], "arguments": dict(call["arguments"])} for call in self.tool_calls],
         }
 
 
@@ -110,13 +105,9 @@ class SupportAgent:
         document_frequency = Counter(
             word for chunk in self.chunks for word in set(tokenize(f"{chunk.title} {chunk.text}"))
         )
-        self._idf = {
-            word: math.log(len(self.chunks) / count) for word, count in document_frequency.items()
-        }
+        self._idf = {word: math.log(len(self.chunks) / count) for word, count in document_frequency.items()}
         self.retriever: Retriever = (
-            KeywordOverlapRetriever(self.chunks)
-            if "retriever" in self.regressions
-            else BM25Retriever(self.chunks)
+            KeywordOverlapRetriever(self.chunks) if "retriever" in self.regressions else BM25Retriever(self.chunks)
         )
 
     def order_total(self, order_id: str) -> float | None:
@@ -166,9 +157,7 @@ class SupportAgent:
         decision: RefundDecision = guardrail(order, amount, looked_up=True, today=self.today)
         if not decision.allowed:
             return [f"I can't issue that refund: {decision.reason}."]
-        calls.append(
-            {"name": "issue_refund", "arguments": {"order_id": order.order_id, "amount": amount}}
-        )
+        calls.append({"name": "issue_refund", "arguments": {"order_id": order.order_id, "amount": amount}})
         return [
             f"I have issued a refund of ${amount:,.2f} for order {order.order_id}; "
             "it goes back to your original payment method."
@@ -182,10 +171,7 @@ class SupportAgent:
         """
         sentences = self._by_id[chunk_id].sentences()
         query = set(tokenize(question))
-        scores = [
-            sum(self._idf.get(word, 0.0) for word in query & set(tokenize(sentence)))
-            for sentence in sentences
-        ]
+        scores = [sum(self._idf.get(word, 0.0) for word in query & set(tokenize(sentence))) for sentence in sentences]
         best = sorted(range(len(sentences)), key=lambda index: (-scores[index], index))[:limit]
         return [sentences[index] for index in sorted(best)]
 
@@ -202,17 +188,9 @@ def _describe(order: Order) -> str:
     """One sentence on an order's status, as the lookup tool reported it."""
     items = ", ".join(order.items)
     if order.status == "processing":
-        return (
-            f"Order {order.order_id} ({items}) is still processing and has not shipped yet."
-        )
+        return f"Order {order.order_id} ({items}) is still processing and has not shipped yet."
     if order.status == "shipped":
-        return (
-            f"Order {order.order_id} ({items}) has shipped; "
-            f"the tracking number is {order.carrier_tracking}."
-        )
+        return f"Order {order.order_id} ({items}) has shipped; the tracking number is {order.carrier_tracking}."
     if order.status == "delivered" and order.delivered is not None:
-        return (
-            f"Order {order.order_id} ({items}) was delivered on "
-            f"{format_date(order.delivered)}."
-        )
+        return f"Order {order.order_id} ({items}) was delivered on {format_date(order.delivered)}."
     return f"Order {order.order_id} ({items}) was cancelled and has not been charged."

@@ -56,9 +56,17 @@ class Order:
         return data
 
 
-def _order(order_id: str, customer: str, items: tuple[str, ...], total: float, status: str,
-           placed: str, delivered: str | None = None, refunded: float = 0.0,
-           tracking: str | None = None) -> Order:
+def _order(
+    order_id: str,
+    customer: str,
+    items: tuple[str, ...],
+    total: float,
+    status: str,
+    placed: str,
+    delivered: str | None = None,
+    refunded: float = 0.0,
+    tracking: str | None = None,
+) -> Order:
     return Order(
         order_id=order_id,
         customer=customer,
@@ -75,30 +83,52 @@ def _order(order_id: str, customer: str, items: tuple[str, ...], total: float, s
 ORDERS: dict[str, Order] = {
     order.order_id: order
     for order in (
-        _order("A1001", "Maya Chen", ("Ceramic pour-over set",), 59.00, "delivered",
-               "2024-06-05", "2024-06-10"),
-        _order("A1002", "Jonas Weber", ("Trail backpack 30L",), 89.90, "delivered",
-               "2024-05-27", "2024-06-01"),
-        _order("A1003", "Priya Nair", ("Linen duvet cover", "Pillow shams (2)"), 124.50,
-               "shipped", "2024-06-17", tracking="1Z999AA10123456784"),
-        _order("A1004", "Tom Alvarez", ("Enamel camping mugs (4)",), 42.00, "processing",
-               "2024-06-19"),
-        _order("A1005", "Grace Okafor", ("Two-person tent",), 210.00, "delivered",
-               "2024-03-28", "2024-04-02"),
-        _order("A1006", "Liam Byrne", ("Wool throw blanket",), 35.50, "delivered",
-               "2024-05-20", "2024-05-25", refunded=35.50),
-        _order("A1007", "Sofia Rossi", ("Cast iron skillet", "Chef's knife"), 150.00,
-               "delivered", "2024-06-01", "2024-06-05", refunded=50.00),
-        _order("A1008", "Noah Kim", ("Beeswax candles (3)",), 18.00, "cancelled",
-               "2024-06-12"),
-        _order("A1009", "Emma Larsen", ("Down sleeping bag",), 179.00, "delivered",
-               "2024-05-17", "2024-05-21"),
-        _order("A1010", "Omar Haddad", ("Bamboo cutting board", "Olive wood spoons"), 75.00,
-               "delivered", "2024-05-05", "2024-05-10"),
-        _order("A1011", "Chloe Martin", ("Hiking poles",), 64.00, "shipped", "2024-06-10",
-               tracking="CA482913377GB"),
-        _order("A1012", "Daniel Osei", ("Brass desk lamp",), 27.80, "delivered",
-               "2024-06-11", "2024-06-15"),
+        _order("A1001", "Maya Chen", ("Ceramic pour-over set",), 59.00, "delivered", "2024-06-05", "2024-06-10"),
+        _order("A1002", "Jonas Weber", ("Trail backpack 30L",), 89.90, "delivered", "2024-05-27", "2024-06-01"),
+        _order(
+            "A1003",
+            "Priya Nair",
+            ("Linen duvet cover", "Pillow shams (2)"),
+            124.50,
+            "shipped",
+            "2024-06-17",
+            tracking="1Z999AA10123456784",
+        ),
+        _order("A1004", "Tom Alvarez", ("Enamel camping mugs (4)",), 42.00, "processing", "2024-06-19"),
+        _order("A1005", "Grace Okafor", ("Two-person tent",), 210.00, "delivered", "2024-03-28", "2024-04-02"),
+        _order(
+            "A1006",
+            "Liam Byrne",
+            ("Wool throw blanket",),
+            35.50,
+            "delivered",
+            "2024-05-20",
+            "2024-05-25",
+            refunded=35.50,
+        ),
+        _order(
+            "A1007",
+            "Sofia Rossi",
+            ("Cast iron skillet", "Chef's knife"),
+            150.00,
+            "delivered",
+            "2024-06-01",
+            "2024-06-05",
+            refunded=50.00,
+        ),
+        _order("A1008", "Noah Kim", ("Beeswax candles (3)",), 18.00, "cancelled", "2024-06-12"),
+        _order("A1009", "Emma Larsen", ("Down sleeping bag",), 179.00, "delivered", "2024-05-17", "2024-05-21"),
+        _order(
+            "A1010",
+            "Omar Haddad",
+            ("Bamboo cutting board", "Olive wood spoons"),
+            75.00,
+            "delivered",
+            "2024-05-05",
+            "2024-05-10",
+        ),
+        _order("A1011", "Chloe Martin", ("Hiking poles",), 64.00, "shipped", "2024-06-10", tracking="CA482913377GB"),
+        _order("A1012", "Daniel Osei", ("Brass desk lamp",), 27.80, "delivered", "2024-06-11", "2024-06-15"),
     )
 }
 
@@ -116,21 +146,16 @@ class RefundDecision:
     reason: str = ""
 
 
-def check_refund(order: Order | None, amount: float, looked_up: bool,
-                 today: dt.date = TODAY) -> RefundDecision:
+def check_refund(order: Order | None, amount: float, looked_up: bool, today: dt.date = TODAY) -> RefundDecision:
     """The refund guardrail: a looked-up, delivered order, inside the window, within its total."""
     if not looked_up or order is None:
         return RefundDecision(False, "the order has not been looked up")
     if order.status == "cancelled":
         return RefundDecision(False, f"order {order.order_id} was cancelled and never charged")
     if order.status == "shipped":
-        return RefundDecision(
-            False, f"order {order.order_id} has shipped but has not been delivered yet"
-        )
+        return RefundDecision(False, f"order {order.order_id} has shipped but has not been delivered yet")
     if order.status != "delivered" or order.delivered is None:
-        return RefundDecision(
-            False, f"order {order.order_id} is still processing and has not shipped yet"
-        )
+        return RefundDecision(False, f"order {order.order_id} is still processing and has not shipped yet")
     deadline = order.refund_deadline()
     if deadline is not None and today > deadline:
         return RefundDecision(
@@ -151,8 +176,9 @@ def check_refund(order: Order | None, amount: float, looked_up: bool,
     return RefundDecision(True)
 
 
-def check_refund_regressed(order: Order | None, amount: float, looked_up: bool,
-                           today: dt.date = TODAY) -> RefundDecision:
+def check_refund_regressed(
+    order: Order | None, amount: float, looked_up: bool, today: dt.date = TODAY
+) -> RefundDecision:
     """The planted `guardrail` regression: checks only that the order id exists.
 
     It is the bug a refactor that moved the lookup after the refund would leave: with no

@@ -231,9 +231,7 @@ def agreement_table(
             kept=rho_kept,
             seed=seed,
         ),
-        "mean_offset": _stat(
-            float(np.mean(offsets)) if offsets else None, t_interval(offsets, confidence), "t"
-        ),
+        "mean_offset": _stat(float(np.mean(offsets)) if offsets else None, t_interval(offsets, confidence), "t"),
         "confusion": {
             "labels": list(categories),
             "matrix": confusion_matrix(human, judge, categories),

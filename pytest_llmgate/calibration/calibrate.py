@@ -109,7 +109,9 @@ def calibrate_rubric(
             resamples=resamples,
             seed=seed,
         )
-    unlabeled = [verdict.value for (suite, case_id), verdict in sorted(by_case.items()) if (suite, case_id) not in matched]
+    unlabeled = [
+        verdict.value for (suite, case_id), verdict in sorted(by_case.items()) if (suite, case_id) not in matched
+    ]
     if len(pairs) < 2 or not unlabeled:
         entry["calibrated_reason"] = (
             f"needs at least 2 uniform labels and 1 unlabeled judged case (has {len(pairs)} and {len(unlabeled)})."
@@ -212,7 +214,9 @@ def check_min_agreement(
             raise ValueError(msg)
         value, observed = stat.get("value"), stat.get(bound)
         if observed is None or value is None:
-            failures.append(f"{where}: {name} is undefined with {n} labels (all one category); needs more varied labels: {remedy}")
+            failures.append(
+                f"{where}: {name} is undefined with {n} labels (all one category); needs more varied labels: {remedy}"
+            )
             continue
         if observed >= threshold:
             continue
@@ -297,4 +301,3 @@ def calibration_text(calibration: dict[str, Any], width: int = 200) -> str:
     console.print(calibration_table(calibration))
     text = console.file.getvalue()  # type: ignore[attr-defined]
     return "\n".join(line.rstrip() for line in text.splitlines()).strip("\n") + "\n"
-

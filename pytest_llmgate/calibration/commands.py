@@ -10,7 +10,6 @@ from typing import Any
 import click
 
 from pytest_llmgate.gate.records import RunResults
-
 from pytest_llmgate.report.commands import load_results
 
 from .labels import DEFAULT_LABELS_DIR, LabelFileError, labels_path, load_labels
@@ -46,17 +45,40 @@ def _rubrics_in(results: RunResults) -> list[str]:
 @click.command("label")
 @click.argument("results_file", metavar="RESULTS.json", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--rubric", help="Rubric to label. Default: the only rubric in the results.")
-@click.option("--labels", "labels_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Labels file. Default: datasets/labels/<rubric>.jsonl.")
+@click.option(
+    "--labels",
+    "labels_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Labels file. Default: datasets/labels/<rubric>.jsonl.",
+)
 @click.option("--labeler", default=None, help="Your name, stored with each label. Default: the login name.")
-@click.option("--port", default=0, show_default=True, type=click.IntRange(0, 65535), help="Port on 127.0.0.1 (0 = any free).")
-@click.option("--sample", type=click.IntRange(min=1), default=None, help="Label a seeded uniform sample of N outputs. Default: all.")
+@click.option(
+    "--port", default=0, show_default=True, type=click.IntRange(0, 65535), help="Port on 127.0.0.1 (0 = any free)."
+)
+@click.option(
+    "--sample",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Label a seeded uniform sample of N outputs. Default: all.",
+)
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the sample and of the pairwise order.")
-@click.option("--strata", "strata", multiple=True, type=click.Choice(STRATA),
-              help="Extra stratum to add (repeatable), reported apart from the uniform sample.")
-@click.option("--per-stratum", default=10, show_default=True, type=click.IntRange(min=1), help="Outputs per extra stratum.")
-@click.option("--rubrics-dir", default="rubrics", show_default=True, type=click.Path(path_type=Path),
-              help="Folder of rubric YAML files (for the kind and scale).")
+@click.option(
+    "--strata",
+    "strata",
+    multiple=True,
+    type=click.Choice(STRATA),
+    help="Extra stratum to add (repeatable), reported apart from the uniform sample.",
+)
+@click.option(
+    "--per-stratum", default=10, show_default=True, type=click.IntRange(min=1), help="Outputs per extra stratum."
+)
+@click.option(
+    "--rubrics-dir",
+    default="rubrics",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Folder of rubric YAML files (for the kind and scale).",
+)
 @click.option("--no-browser", is_flag=True, help="Do not open a browser; just print the URL.")
 def label(
     results_file: Path,
@@ -120,16 +142,36 @@ def parse_thresholds(values: tuple[str, ...]) -> dict[str, float]:
 
 @click.command("calibrate")
 @click.argument("results_file", metavar="RESULTS.json", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--labels-dir", default=str(DEFAULT_LABELS_DIR), show_default=True, type=click.Path(path_type=Path),
-              help="Folder of <rubric>.jsonl label files.")
-@click.option("--rubrics-dir", default="rubrics", show_default=True, type=click.Path(path_type=Path),
-              help="Folder of rubric YAML files (for the kind and scale).")
-@click.option("--min-agreement", "min_agreement", multiple=True, metavar="RUBRIC=VALUE",
-              help="Fail (exit 1) when the rubric's agreement statistic is below VALUE (repeatable).")
+@click.option(
+    "--labels-dir",
+    default=str(DEFAULT_LABELS_DIR),
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Folder of <rubric>.jsonl label files.",
+)
+@click.option(
+    "--rubrics-dir",
+    default="rubrics",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Folder of rubric YAML files (for the kind and scale).",
+)
+@click.option(
+    "--min-agreement",
+    "min_agreement",
+    multiple=True,
+    metavar="RUBRIC=VALUE",
+    help="Fail (exit 1) when the rubric's agreement statistic is below VALUE (repeatable).",
+)
 @click.option("--statistic", default="kappa_low", show_default=True, help="Statistic compared with --min-agreement.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the bootstrap intervals.")
-@click.option("--half-width", default=0.1, show_default=True, type=click.FloatRange(min=0.001, max=1.0),
-              help="Also say how many uniform labels an accuracy interval of +/- this width needs.")
+@click.option(
+    "--half-width",
+    default=0.1,
+    show_default=True,
+    type=click.FloatRange(min=0.001, max=1.0),
+    help="Also say how many uniform labels an accuracy interval of +/- this width needs.",
+)
 def calibrate(
     results_file: Path,
     labels_dir: Path,
@@ -166,13 +208,20 @@ def calibrate(
 
     Console(width=None if sys.stdout.isatty() else 160).print(calibration_table(calibration))
     for name in present:
-        judged = sum(1 for suite in results.suites.values() for case in suite.cases.values()
-                     for verdict in case.judge if verdict.rubric == name and verdict.error is None)
+        judged = sum(
+            1
+            for suite in results.suites.values()
+            for case in suite.cases.values()
+            for verdict in case.judge
+            if verdict.rubric == name and verdict.error is None
+        )
         if judged:
             needed = labels_needed(half_width, population=judged)
             have = calibration.get(name, {}).get("n_labels", 0)
-            click.echo(f"{name}: a 95% accuracy interval of +/-{half_width:g} over {judged} judged outputs needs "
-                       f"about {needed} uniform labels (worst case); {have} applicable now.")
+            click.echo(
+                f"{name}: a 95% accuracy interval of +/-{half_width:g} over {judged} judged outputs needs "
+                f"about {needed} uniform labels (worst case); {have} applicable now."
+            )
     for entry in calibration.values():
         if entry["n_stale"]:
             click.echo(f"{entry['rubric']}: {entry['n_stale']} labels are of older outputs (stale) and were ignored.")
@@ -180,4 +229,3 @@ def calibrate(
         click.echo(f"FAIL {line}", err=True)
     if failures:
         raise SystemExit(1)
-

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -41,7 +41,7 @@ class LabelFileError(ValueError):
 
 def utc_now() -> str:
     """Current time as ISO 8601 in UTC with a `Z` suffix, to the second."""
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def labels_path(rubric: str, labels_dir: str | os.PathLike[str] = DEFAULT_LABELS_DIR) -> Path:

@@ -41,8 +41,10 @@ def load_baseline(path: Path) -> Baseline | None:
         raise BaselineError(msg) from None
     version = raw.get("format_version") if isinstance(raw, dict) else None
     if version != FORMAT_VERSION:
-        msg = (f"{path}: baseline format version {version!r}, this plugin writes {FORMAT_VERSION}. "
-               f"Regenerate it: {UPDATE_REMEDY}")
+        msg = (
+            f"{path}: baseline format version {version!r}, this plugin writes {FORMAT_VERSION}. "
+            f"Regenerate it: {UPDATE_REMEDY}"
+        )
         raise BaselineError(msg)
     try:
         return Baseline.model_validate(raw)

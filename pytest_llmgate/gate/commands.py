@@ -33,7 +33,9 @@ def merge_results(parts: list[RunResults]) -> RunResults:
                 raise click.ClickException(msg)
             overlap = set(mine.cases) & set(suite.cases)
             if overlap:
-                msg = f"suite {name}: case(s) {sorted(overlap)[:5]} appear in more than one shard; merge each shard once."
+                msg = (
+                    f"suite {name}: case(s) {sorted(overlap)[:5]} appear in more than one shard; merge each shard once."
+                )
                 raise click.ClickException(msg)
             mine.cases.update(suite.cases)
             mine.cases = dict(sorted(mine.cases.items()))
@@ -48,20 +50,38 @@ def merge_results(parts: list[RunResults]) -> RunResults:
         for verdict in part.verdicts:
             paths.setdefault(verdict.suite, verdict.baseline_path)
     settings = dict(first.settings, shard=None)
-    merged = first.model_copy(update={
-        "suites": dict(sorted(suites.items())), "baselines": baselines, "judge_stats": dict(sorted(stats.items())),
-        "settings": settings, "duration": round(sum(p.duration for p in parts), 3),
-        "verdicts": [], "gate": GateResult(status="PASS", passed=True),
-    })
+    merged = first.model_copy(
+        update={
+            "suites": dict(sorted(suites.items())),
+            "baselines": baselines,
+            "judge_stats": dict(sorted(stats.items())),
+            "settings": settings,
+            "duration": round(sum(p.duration for p in parts), 3),
+            "verdicts": [],
+            "gate": GateResult(status="PASS", passed=True),
+        }
+    )
     return evaluate(merged, baseline_paths=paths)
 
 
 @click.command()
 @click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
-@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
-              default=Path("reports/llm-gate.json"), show_default=True, help="Merged results file.")
-@click.option("--html", "html_path", type=click.Path(path_type=Path, dir_okay=False),
-              default=Path("reports/llm-gate.html"), show_default=True, help="HTML report of the merged run.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("reports/llm-gate.json"),
+    show_default=True,
+    help="Merged results file.",
+)
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("reports/llm-gate.html"),
+    show_default=True,
+    help="HTML report of the merged run.",
+)
 def merge(results: tuple[Path, ...], output: Path, html_path: Path) -> None:
     """Merge the results files of shards and gate once; exit 1 when the gate fails."""
     from pytest_llmgate.report.terminal import render

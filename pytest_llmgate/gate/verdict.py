@@ -52,14 +52,16 @@ def _case_changes(result: SuiteResult, baseline: Baseline | None) -> list[CaseCh
         elif before is not None and not before.passed:
             kind = "fixed"
         if kind:
-            changes.append(CaseChange(suite=result.suite, case_id=case_id, nodeid=case.nodeid, kind=kind,
-                                      failure=case.failure))
+            changes.append(
+                CaseChange(suite=result.suite, case_id=case_id, nodeid=case.nodeid, kind=kind, failure=case.failure)
+            )
     order = {"newly_failing": 0, "known_failing": 1, "fixed": 2}
     return sorted(changes, key=lambda c: (order[c.kind], c.case_id))
 
 
-def _compare_metric(suite: str, spec: MetricSpec, result: SuiteResult, baseline: Baseline | None,
-                    alpha: float, tolerance: float) -> tuple[MetricVerdict, Any]:
+def _compare_metric(
+    suite: str, spec: MetricSpec, result: SuiteResult, baseline: Baseline | None, alpha: float, tolerance: float
+) -> tuple[MetricVerdict, Any]:
     from pytest_llmgate.gate import stats
 
     now_all = [c.metrics[spec.name] for c in result.cases.values() if spec.name in c.metrics]
@@ -70,15 +72,23 @@ def _compare_metric(suite: str, spec: MetricSpec, result: SuiteResult, baseline:
         if spec.name in case.metrics and cid in base_cases and spec.name in base_cases[cid].metrics
     ]
     verdict = MetricVerdict(
-        suite=suite, metric=spec.name, kind=spec.kind, higher_is_better=spec.higher_is_better,
-        n_paired=len(paired), current_mean_all=sum(now_all) / len(now_all) if now_all else None,
-        tolerance=tolerance, alpha=alpha, min_score=spec.min_score, ci_level=1 - 2 * alpha,
+        suite=suite,
+        metric=spec.name,
+        kind=spec.kind,
+        higher_is_better=spec.higher_is_better,
+        n_paired=len(paired),
+        current_mean_all=sum(now_all) / len(now_all) if now_all else None,
+        tolerance=tolerance,
+        alpha=alpha,
+        min_score=spec.min_score,
+        ci_level=1 - 2 * alpha,
         status="new" if baseline is None or spec.name not in baseline.metrics else "no_data",
     )
     if not paired:
         verdict.current_mean = verdict.current_mean_all
-        verdict.reason = ("no baseline values to compare with" if verdict.status == "new"
-                          else "no case has a value in both runs")
+        verdict.reason = (
+            "no baseline values to compare with" if verdict.status == "new" else "no case has a value in both runs"
+        )
         return verdict, None
     # Baselines store six decimals; compare at that precision so float noise is not a "change".
     before = [round(b, 6) for b, _ in paired]
@@ -117,13 +127,21 @@ def _reason(v: MetricVerdict) -> str:
         return f"improved {change}"
     if v.status == "underpowered":
         seen = "no drop at all is detectable" if v.mde is None else f"the smallest detectable drop is {_fmt(v.mde)}"
-        return (f"{change}; with {v.n_paired} paired cases {seen}, more than the tolerance {v.tolerance}: "
-                f"add cases or raise the tolerance")
+        return (
+            f"{change}; with {v.n_paired} paired cases {seen}, more than the tolerance {v.tolerance}: "
+            f"add cases or raise the tolerance"
+        )
     return f"{change}; no material and significant drop"
 
 
-def compare_suites(suites: dict[str, SuiteResult], baselines: dict[str, Baseline | None],
-                   baseline_paths: dict[str, str], *, alpha: float, tolerance: float) -> list[SuiteVerdict]:
+def compare_suites(
+    suites: dict[str, SuiteResult],
+    baselines: dict[str, Baseline | None],
+    baseline_paths: dict[str, str],
+    *,
+    alpha: float,
+    tolerance: float,
+) -> list[SuiteVerdict]:
     """Pair every metric of every suite with its baseline; Holm-adjust across the whole run."""
     from pytest_llmgate.gate import stats
 
@@ -157,8 +175,13 @@ def compare_suites(suites: dict[str, SuiteResult], baselines: dict[str, Baseline
     adjusted = stats.holm([v.p_value for v, _ in compared]) if compared else []
     for (verdict, cmp), p_adj in zip(compared, adjusted, strict=True):
         verdict.p_adjusted = p_adj
-        verdict.status = stats.decide(cmp, tolerance=verdict.tolerance, alpha=verdict.alpha,
-                                      higher_is_better=verdict.higher_is_better, p_adjusted=p_adj)
+        verdict.status = stats.decide(
+            cmp,
+            tolerance=verdict.tolerance,
+            alpha=verdict.alpha,
+            higher_is_better=verdict.higher_is_better,
+            p_adjusted=p_adj,
+        )
     for suite_verdict in verdicts:
         for verdict in suite_verdict.metrics:
             if _floor_broken(verdict):
@@ -192,8 +215,10 @@ def decide_gate(verdicts: list[SuiteVerdict], *, strict: bool, extra_reasons: li
         dropped = [m for m in suite.metrics if m.status == "fail"]
         if dropped:
             listed = ", ".join(f"{m.metric} {m.diff:+.3f} (p={m.p_adjusted:.2g})" for m in dropped)
-            reasons.append(f"{suite.suite}: {len(dropped)} metric(s) dropped beyond their tolerance, significantly "
-                           f"(Holm-adjusted): {listed}")
+            reasons.append(
+                f"{suite.suite}: {len(dropped)} metric(s) dropped beyond their tolerance, significantly "
+                f"(Holm-adjusted): {listed}"
+            )
         weak = [m for m in suite.metrics if m.status == "underpowered"]
         if weak:
             names = ", ".join(m.metric for m in weak)
@@ -209,18 +234,22 @@ def decide_gate(verdicts: list[SuiteVerdict], *, strict: bool, extra_reasons: li
     reasons += extra_reasons
     if reasons:
         needs_update = any(UPDATE_REMEDY in r or "--llm-gate-update" in r for r in reasons)
-        remedy = (UPDATE_REMEDY if needs_update and all("fingerprint" in r or "no baseline" in r
-                                                         or "not recorded" in r for r in reasons)
-                  else "Fix the regression, or if the new scores are intended, " + UPDATE_REMEDY[0].lower()
-                  + UPDATE_REMEDY[1:])
+        remedy = (
+            UPDATE_REMEDY
+            if needs_update and all("fingerprint" in r or "no baseline" in r or "not recorded" in r for r in reasons)
+            else "Fix the regression, or if the new scores are intended, "
+            + UPDATE_REMEDY[0].lower()
+            + UPDATE_REMEDY[1:]
+        )
         return GateResult(status="FAIL", passed=False, reasons=reasons, remedy=remedy)
     if underpowered:
         return GateResult(status="UNDERPOWERED", passed=True, reasons=underpowered)
     return GateResult(status="PASS", passed=True)
 
 
-def evaluate(results: RunResults, *, baseline_paths: dict[str, str] | None = None,
-             extra_reasons: list[str] | None = None) -> RunResults:
+def evaluate(
+    results: RunResults, *, baseline_paths: dict[str, str] | None = None, extra_reasons: list[str] | None = None
+) -> RunResults:
     """Recompute the verdicts and the gate of `results` from its suites, baselines and settings.
 
     `baseline_paths` default to those of the verdicts already in `results`; `extra_reasons`

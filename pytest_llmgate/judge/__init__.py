@@ -21,9 +21,15 @@ __all__ = [
 ]
 
 _HOME = {
-    "JudgeEngine": "engine", "JudgeRequest": "engine", "UnknownRubricError": "engine",
-    "OFFLINE_NAME": "offline", "JudgeConfigError": "providers", "parse_spec": "providers",
-    "Rubric": "rubrics", "RubricError": "rubrics", "load_rubrics": "rubrics",
+    "JudgeEngine": "engine",
+    "JudgeRequest": "engine",
+    "UnknownRubricError": "engine",
+    "OFFLINE_NAME": "offline",
+    "JudgeConfigError": "providers",
+    "parse_spec": "providers",
+    "Rubric": "rubrics",
+    "RubricError": "rubrics",
+    "load_rubrics": "rubrics",
 }
 
 

@@ -8,6 +8,7 @@ calls, never the run: failures become one warning and the cache turns itself off
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -28,7 +29,13 @@ class JudgeCacheWarning(UserWarning):
 
 
 def cache_key(
-    *, provider: str, model: str, system: str, user: str, schema: dict[str, Any], parameters: dict[str, Any],
+    *,
+    provider: str,
+    model: str,
+    system: str,
+    user: str,
+    schema: dict[str, Any],
+    parameters: dict[str, Any],
     rubric_version: str,
 ) -> str:
     """sha256 over the canonical JSON of everything that determines a judge's answer."""
@@ -75,9 +82,7 @@ class JudgeCache:
             self._disable(f"cannot open {self.path}: {exc}")
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
-        )
+        conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -92,10 +97,8 @@ class JudgeCache:
         self.disabled_reason = reason
         warnings.warn(f"judge cache disabled: {reason}. Judge calls are not cached.", JudgeCacheWarning, stacklevel=3)
         if self._conn is not None:
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 self._conn.close()
-            except sqlite3.Error:
-                pass
             self._conn = None
 
     def get(self, key: str) -> tuple[dict[str, Any], int, int] | None:

@@ -39,9 +39,15 @@ def _default_factory() -> Callable[..., Any]:
     return LLMTestCase
 
 
-def measure(metric: Any, *, input: str, actual_output: str, expected_output: str | None = None,
-            retrieval_context: Sequence[str] | None = None,
-            test_case_factory: Callable[..., Any] | None = None) -> DeepevalResult:
+def measure(
+    metric: Any,
+    *,
+    input: str,
+    actual_output: str,
+    expected_output: str | None = None,
+    retrieval_context: Sequence[str] | None = None,
+    test_case_factory: Callable[..., Any] | None = None,
+) -> DeepevalResult:
     """Run `metric.measure` on one case; an exception or a score outside [0, 1] is an error, never 0."""
     factory = test_case_factory or _default_factory()
     name = metric_name(metric)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
 import functools
 import random
@@ -208,10 +209,8 @@ class JudgeEngine:
         self._closed = True
         loop, thread = self._loop, self._thread
         if loop is not None and thread is not None:
-            try:
+            with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
                 asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=30)
-            except (concurrent.futures.TimeoutError, RuntimeError):
-                pass
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=30)
             if not thread.is_alive():
@@ -225,10 +224,8 @@ class JudgeEngine:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        try:
+        with contextlib.suppress(Exception):  # closing a client must not fail the run
             await self._provider.aclose()
-        except Exception:  # noqa: BLE001 - closing a client must not fail the run
-            pass
 
     def __enter__(self) -> JudgeEngine:
         self.start()
@@ -269,11 +266,16 @@ class JudgeEngine:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         console = Console(stderr=True)
-        columns = (TextColumn("[bold]Judging[/bold] ({task.fields[provider]})"), BarColumn(),
-                   MofNCompleteColumn(), TimeElapsedColumn())
+        columns = (
+            TextColumn("[bold]Judging[/bold] ({task.fields[provider]})"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
         with Progress(*columns, console=console, transient=False) as bar:
-            task = bar.add_task("judge", total=len(futures), provider=self.provider_name,
-                                completed=len(futures) - len(pending))
+            task = bar.add_task(
+                "judge", total=len(futures), provider=self.provider_name, completed=len(futures) - len(pending)
+            )
             while pending:
                 _, not_done = concurrent.futures.wait(pending, timeout=0.1)
                 pending = list(not_done)
@@ -305,8 +307,13 @@ class JudgeEngine:
 
     def _error_verdict(self, rubric: Rubric, request: JudgeRequest, error: str) -> JudgeVerdict:
         return JudgeVerdict(
-            rubric=rubric.name, rubric_version=rubric.version, kind=rubric.kind, metric=request.metric,
-            against=request.against, error=error, provider=self.provider_name,
+            rubric=rubric.name,
+            rubric_version=rubric.version,
+            kind=rubric.kind,
+            metric=request.metric,
+            against=request.against,
+            error=error,
+            provider=self.provider_name,
             output_hash=_sha256(request.candidate),
         )
 
@@ -323,12 +330,20 @@ class JudgeEngine:
                 raise _PlanError(msg)
             context = request.reference if against == "baseline" else None
             plans: list[tuple[Order, PromptData]] = [
-                ("forward", PromptData(input=request.input, reference=context,
-                                       response_a=request.candidate, response_b=other)),
+                (
+                    "forward",
+                    PromptData(input=request.input, reference=context, response_a=request.candidate, response_b=other),
+                ),
             ]
             if rubric.both_orders:
-                plans.append(("swapped", PromptData(input=request.input, reference=context,
-                                                    response_a=other, response_b=request.candidate)))
+                plans.append(
+                    (
+                        "swapped",
+                        PromptData(
+                            input=request.input, reference=context, response_a=other, response_b=request.candidate
+                        ),
+                    )
+                )
             return against, plans
         data = PromptData(input=request.input, candidate=request.candidate, reference=request.reference)
         plans = [("forward", data)]
@@ -345,7 +360,7 @@ class JudgeEngine:
         except jinja2.TemplateError as exc:
             return self._error_verdict(rubric, request, f"rubric {rubric.name!r} template failed: {exc}")
         outcomes = await asyncio.gather(*(self._call(rubric, prompt) for prompt in prompts))
-        calls = [_to_call(rubric, prompt.order, outcome) for prompt, outcome in zip(prompts, outcomes)]
+        calls = [_to_call(rubric, prompt.order, outcome) for prompt, outcome in zip(prompts, outcomes, strict=True)]
         for outcome in outcomes:
             if outcome.error == NOT_IN_CACHE:
                 self.missing.append((request.suite, request.case_id, rubric.name))
@@ -355,8 +370,13 @@ class JudgeEngine:
     async def _call(self, rubric: Rubric, prompt: RenderedPrompt) -> _Outcome:
         """One call, deduplicated against identical calls in flight."""
         key = cache_key(
-            provider=self.provider_name, model=self._provider.model, system=prompt.system, user=prompt.user,
-            schema=_schema_json(rubric.kind), parameters=self._provider.parameters, rubric_version=rubric.version,
+            provider=self.provider_name,
+            model=self._provider.model,
+            system=prompt.system,
+            user=prompt.user,
+            schema=_schema_json(rubric.kind),
+            parameters=self._provider.parameters,
+            rubric_version=rubric.version,
         )
         leader = self._inflight.get(key)
         if leader is not None:
@@ -379,8 +399,9 @@ class JudgeEngine:
                 return _Outcome(error=NOT_IN_CACHE)
             outcome = await self._ask_with_retries(rubric, prompt)
             if outcome.answer is not None and self._cache is not None:
-                await asyncio.to_thread(self._cache.put, key, outcome.answer, outcome.input_tokens,
-                                        outcome.output_tokens)
+                await asyncio.to_thread(
+                    self._cache.put, key, outcome.answer, outcome.input_tokens, outcome.output_tokens
+                )
             return outcome
         finally:
             self._inflight.pop(key, None)
@@ -418,7 +439,7 @@ class JudgeEngine:
                     answer = await asyncio.wait_for(
                         self._provider.ask(rubric, asked, self.timeout), self.timeout * 1.5 + 1.0
                     )
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     raise ProviderError("judge request timed out", retryable=True) from None
                 status = "ok"
             except ProviderError as exc:
@@ -495,8 +516,12 @@ def _sha256(text: str) -> str:
 
 def _to_call(rubric: Rubric, order: Order, outcome: _Outcome) -> JudgeCall:
     call = JudgeCall(
-        order=order, cached=outcome.cached, attempts=outcome.attempts, input_tokens=outcome.input_tokens,
-        output_tokens=outcome.output_tokens, error=outcome.error,
+        order=order,
+        cached=outcome.cached,
+        attempts=outcome.attempts,
+        input_tokens=outcome.input_tokens,
+        output_tokens=outcome.output_tokens,
+        error=outcome.error,
     )
     if outcome.answer is not None:
         call.reason = str(outcome.answer.get("reason", ""))
@@ -525,8 +550,14 @@ def _resolve(
 ) -> JudgeVerdict:
     """Combine the calls of one request into a verdict (see README: order swap)."""
     verdict = JudgeVerdict(
-        rubric=rubric.name, rubric_version=rubric.version, kind=rubric.kind, metric=request.metric,
-        against=against, calls=calls, provider=provider, output_hash=_sha256(request.candidate),
+        rubric=rubric.name,
+        rubric_version=rubric.version,
+        kind=rubric.kind,
+        metric=request.metric,
+        against=against,
+        calls=calls,
+        provider=provider,
+        output_hash=_sha256(request.candidate),
     )
     errors = [f"{call.order}: {call.error}" if len(calls) > 1 else call.error for call in calls if call.error]
     if errors:

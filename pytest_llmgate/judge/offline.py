@@ -60,10 +60,7 @@ def answer(rubric: Rubric, prompt: RenderedPrompt) -> dict[str, Any]:
     if rubric.kind == "pairwise":
         f1_a = overlap_f1(data.response_a or "", data.reference)
         f1_b = overlap_f1(data.response_b or "", data.reference)
-        if abs(f1_a - f1_b) <= TIE_EPSILON:
-            preference = "tie"
-        else:
-            preference = "A" if f1_a > f1_b else "B"
+        preference = "tie" if abs(f1_a - f1_b) <= TIE_EPSILON else "A" if f1_a > f1_b else "B"
         reason = f"token-overlap F1 with the reference: A={f1_a:.3f}, B={f1_b:.3f}"
         return {"reason": reason, "preference": preference}
     f1 = overlap_f1(data.candidate or "", data.reference)

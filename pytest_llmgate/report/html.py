@@ -238,7 +238,9 @@ def _reference_cases(results: RunResults, compare: RunResults | None, suite: str
     }
 
 
-def _case_changes(results: RunResults, compare: RunResults | None, suite: str, reference: dict[str, dict[str, Any]] | None) -> dict[str, str]:
+def _case_changes(
+    results: RunResults, compare: RunResults | None, suite: str, reference: dict[str, dict[str, Any]] | None
+) -> dict[str, str]:
     """Case id to `newly_failing` / `known_failing` / `fixed` for one suite."""
     if compare is None:
         for verdict in results.verdicts:
@@ -286,7 +288,9 @@ def build_case_data(results: RunResults, compare: RunResults | None = None) -> d
             worst: float | None = None
             tags: list[str] = []
             if before is not None:
-                before_metrics = {k: v for k, v in ((k, _finite(v)) for k, v in before["metrics"].items()) if v is not None}
+                before_metrics = {
+                    k: v for k, v in ((k, _finite(v)) for k, v in before["metrics"].items()) if v is not None
+                }
                 signed = []
                 for name, value in now_metrics.items():
                     if name in before_metrics:
@@ -469,7 +473,9 @@ def _consistency_bars(rows: list[tuple[str, int, int]]) -> dict[str, Any] | None
     return {"width": width, "height": len(rows) * row_height, "row_height": row_height, "bars": bars}
 
 
-def _suite_charts(results: RunResults, compare: RunResults | None, suite_id: str, reference: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
+def _suite_charts(
+    results: RunResults, compare: RunResults | None, suite_id: str, reference: dict[str, dict[str, Any]] | None
+) -> dict[str, Any]:
     suite = results.suites[suite_id]
     names = _metric_names(suite.metrics, [case.metrics for case in suite.cases.values()])
     distributions, differences = [], []
@@ -674,7 +680,9 @@ def _view(results: RunResults, compare: RunResults | None) -> dict[str, Any]:
         reference = _reference_cases(results, compare, suite_id)
         verdict = verdicts.get(suite_id)
         changes = _case_changes(results, compare, suite_id, reference)
-        counts = {kind: sum(1 for k in changes.values() if k == kind) for kind in ("newly_failing", "known_failing", "fixed")}
+        counts = {
+            kind: sum(1 for k in changes.values() if k == kind) for kind in ("newly_failing", "known_failing", "fixed")
+        }
         metric_rows = []
         for mv in verdict.metrics if verdict is not None else []:
             metric_rows.append(
@@ -725,7 +733,9 @@ def _view(results: RunResults, compare: RunResults | None) -> dict[str, Any]:
                 "calls": s.calls,
                 "cache_hits": s.cache_hits,
                 "tokens": f"{s.input_tokens} / {s.output_tokens}",
-                "consistency": "—" if s.swapped_pairs == 0 else f"{s.consistent_pairs / s.swapped_pairs:.0%} ({s.consistent_pairs}/{s.swapped_pairs})",
+                "consistency": "—"
+                if s.swapped_pairs == 0
+                else f"{s.consistent_pairs / s.swapped_pairs:.0%} ({s.consistent_pairs}/{s.swapped_pairs})",
                 "first_position": "—" if s.first_position_rate is None else f"{s.first_position_rate:.0%}",
             }
         )

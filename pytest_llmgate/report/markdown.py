@@ -70,7 +70,11 @@ def render_markdown(results: RunResults, *, report_path: str | None = None) -> s
                 "|---|--:|--:|--:|--:|--:|--:|---|",
             ]
             for mv in verdict.metrics:
-                interval = "—" if mv.ci_low is None or mv.ci_high is None else f"{fmt_signed(mv.ci_low)} … {fmt_signed(mv.ci_high)}"
+                interval = (
+                    "—"
+                    if mv.ci_low is None or mv.ci_high is None
+                    else f"{fmt_signed(mv.ci_low)} … {fmt_signed(mv.ci_high)}"
+                )
                 status = mv.status.replace("_", " ")
                 if mv.status in ("fail", "below_floor"):
                     status = f"**{status}**"

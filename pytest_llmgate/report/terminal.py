@@ -13,8 +13,13 @@ if TYPE_CHECKING:
     from pytest_llmgate.run import GateRun
 
 STATUS_STYLE = {
-    "pass": "green", "improved": "green bold", "fail": "red bold", "below_floor": "red bold",
-    "underpowered": "yellow", "new": "cyan", "no_data": "dim",
+    "pass": "green",
+    "improved": "green bold",
+    "fail": "red bold",
+    "below_floor": "red bold",
+    "underpowered": "yellow",
+    "new": "cyan",
+    "no_data": "dim",
 }
 GATE_STYLE = {"PASS": "green bold", "FAIL": "red bold", "UNDERPOWERED": "yellow bold"}
 MAX_CASES_SHOWN = 15
@@ -35,8 +40,17 @@ def _metric_row(m: MetricVerdict) -> list[str]:
     arrow = "↑" if m.higher_is_better else "↓"
     style = STATUS_STYLE.get(m.status, "")
     status = m.status.upper().replace("_", " ")
-    return [f"{m.metric} {arrow}", _num(m.baseline_mean), _num(m.current_mean), diff, interval, p,
-            _num(m.mde), str(m.n_paired), f"[{style}]{status}[/]"]
+    return [
+        f"{m.metric} {arrow}",
+        _num(m.baseline_mean),
+        _num(m.current_mean),
+        diff,
+        interval,
+        p,
+        _num(m.mde),
+        str(m.n_paired),
+        f"[{style}]{status}[/]",
+    ]
 
 
 def render(results: RunResults, *, width: int = 100, color: bool = False, extra: list[str] | None = None) -> str:
@@ -46,21 +60,38 @@ def render(results: RunResults, *, width: int = 100, color: bool = False, extra:
     from rich.table import Table
 
     buffer = io.StringIO()
-    console = Console(file=buffer, width=width, force_terminal=color, no_color=not color or "NO_COLOR" in os.environ,
-                      highlight=False, soft_wrap=True, color_system="standard" if color else None)
+    console = Console(
+        file=buffer,
+        width=width,
+        force_terminal=color,
+        no_color=not color or "NO_COLOR" in os.environ,
+        highlight=False,
+        soft_wrap=True,
+        color_system="standard" if color else None,
+    )
     for verdict in results.verdicts:
         suite = results.suites.get(verdict.suite)
         n_cases = len(suite.cases) if suite else 0
         dataset = suite.dataset if suite else "?"
-        console.print(f"[bold]{escape(verdict.suite)}[/]  {escape(dataset)}, {_plural(n_cases, 'case')}, "
-                      f"baseline {escape(verdict.baseline_path)}")
+        console.print(
+            f"[bold]{escape(verdict.suite)}[/]  {escape(dataset)}, {_plural(n_cases, 'case')}, "
+            f"baseline {escape(verdict.baseline_path)}"
+        )
         for problem in verdict.problems:
             console.print(f"  [red]✗[/] {escape(problem)}")
         level = verdict.metrics[0].ci_level if verdict.metrics else 0.9
         table = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold")
-        for column, justify in (("metric", "left"), ("baseline", "right"), ("now", "right"), ("diff", "right"),
-                                (f"{level:.0%} CI", "right"), ("p (Holm)", "right"), ("MDE", "right"),
-                                ("n", "right"), ("verdict", "left")):
+        for column, justify in (
+            ("metric", "left"),
+            ("baseline", "right"),
+            ("now", "right"),
+            ("diff", "right"),
+            (f"{level:.0%} CI", "right"),
+            ("p (Holm)", "right"),
+            ("MDE", "right"),
+            ("n", "right"),
+            ("verdict", "left"),
+        ):
             table.add_column(column, justify=justify, no_wrap=True)
         for metric in verdict.metrics:
             table.add_row(*[escape(c) if i == 0 else c for i, c in enumerate(_metric_row(metric))])
@@ -83,16 +114,32 @@ def render(results: RunResults, *, width: int = 100, color: bool = False, extra:
             console.print(f"  [green]fixed[/]: {escape(', '.join(c.case_id for c in fixed[:MAX_CASES_SHOWN]))}")
         console.print()
     if results.judge_stats:
-        table = Table(title=f"judge: {results.judge_provider or '?'}", title_justify="left", box=None,
-                      pad_edge=False, padding=(0, 1), header_style="bold")
+        table = Table(
+            title=f"judge: {results.judge_provider or '?'}",
+            title_justify="left",
+            box=None,
+            pad_edge=False,
+            padding=(0, 1),
+            header_style="bold",
+        )
         for column in ("rubric", "verdicts", "errors", "consistent", "1st-pos rate", "calls", "cache hits", "tokens"):
             table.add_column(column, justify="left" if column == "rubric" else "right", no_wrap=True)
         for stat in results.judge_stats.values():
-            consistent = (f"{stat.consistent_pairs}/{stat.swapped_pairs} ({stat.consistent_pairs / stat.swapped_pairs:.0%})"
-                          if stat.swapped_pairs else "–")
-            table.add_row(escape(stat.rubric), str(stat.verdicts), str(stat.errors), consistent,
-                          _num(stat.first_position_rate, ".2f"), str(stat.calls), str(stat.cache_hits),
-                          str(stat.input_tokens + stat.output_tokens))
+            consistent = (
+                f"{stat.consistent_pairs}/{stat.swapped_pairs} ({stat.consistent_pairs / stat.swapped_pairs:.0%})"
+                if stat.swapped_pairs
+                else "–"
+            )
+            table.add_row(
+                escape(stat.rubric),
+                str(stat.verdicts),
+                str(stat.errors),
+                consistent,
+                _num(stat.first_position_rate, ".2f"),
+                str(stat.calls),
+                str(stat.cache_hits),
+                str(stat.input_tokens + stat.output_tokens),
+            )
         console.print(table)
         console.print()
     for line in extra or []:
