@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_llmgate.gate.records import CaseResult, JudgeVerdict, MetricSpec
+from pytest_llmgate.outputs import output_text
 
 if TYPE_CHECKING:
     from pytest_llmgate.datasets import Case
@@ -16,15 +16,6 @@ if TYPE_CHECKING:
 
 #: Retrieval metrics that are 0/1 per case (exact McNemar); the others are continuous.
 BINARY_RETRIEVAL = ("hit",)
-
-
-def output_text(output: Any) -> str:
-    """The text a judge sees for an output: the `answer` of a dict-like output, else its JSON."""
-    if isinstance(output, str):
-        return output
-    if isinstance(output, dict) and isinstance(output.get("answer"), str):
-        return output["answer"]
-    return json.dumps(output, sort_keys=True, ensure_ascii=False, default=str)
 
 
 class JudgeHandle:
@@ -167,8 +158,3 @@ class LLMGate:
             raise ValueError(msg)
         future = self._run.submit_judge(self._suite, self._case, self._record, rubric, against, candidate)
         return JudgeHandle(future)
-
-
-def content_hash(value: Any) -> str:
-    """sha256 of an output's judged text: human labels apply to exactly that output."""
-    return hashlib.sha256(output_text(value).encode("utf-8")).hexdigest()

@@ -28,7 +28,7 @@ from pytest_llmgate.gate.records import (
     SuiteResult,
 )
 from pytest_llmgate.gate.verdict import CHECKS_METRIC, evaluate
-from pytest_llmgate.recorder import content_hash, output_text
+from pytest_llmgate.outputs import content_hash, output_text
 
 SPEC_OVERRIDES = ("tolerance", "alpha", "min_score", "higher_is_better")
 

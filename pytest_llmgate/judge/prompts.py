@@ -19,7 +19,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 if TYPE_CHECKING:
-    from pytest_llmgate.judge.rubrics import Rubric, RubricExample
+    from pytest_llmgate.judge.rubric_model import Rubric, RubricExample
 
 Order = Literal["forward", "swapped"]
 
