@@ -57,6 +57,13 @@ class Settings:
     shard: tuple[int, int] | None = None
     """(index, count), 1-based index, from `--llm-gate-shard I/N`."""
     progress: bool = True
+    # judge economics: dollars, prompt caching, re-judging the baseline
+    budget_usd: float | None = None
+    """`--llm-gate-budget-usd`: stop issuing judge calls once this many dollars were spent."""
+    judge_price: str | None = None
+    """ini `llm_gate_judge_price`: `input=.. output=.. [cache_read=..] [cache_write=..]`, $ per million tokens."""
+    rejudge_baseline: bool = False
+    """`--llm-gate-rejudge-baseline`: judge the baseline's outputs with the current judge."""
 
     def public(self) -> dict[str, Any]:
         """Settings as written into the results file (paths relative, no secrets)."""
@@ -73,6 +80,9 @@ class Settings:
             "min_agreement": dict(sorted(self.min_agreement.items())),
             "shard": f"{self.shard[0]}/{self.shard[1]}" if self.shard else None,
             "cache": self.cache_dir is not None,
+            "budget_usd": self.budget_usd,
+            "judge_price": self.judge_price,
+            "rejudge_baseline": self.rejudge_baseline,
         }
 
 
@@ -186,6 +196,23 @@ def add_options(parser: pytest.Parser) -> None:
         help="Do not draw the judge progress bar (default: drawn on a terminal).",
     )
 
+    # judge economics: dollars, prompt caching, re-judging the baseline
+    group.addoption(
+        "--llm-gate-budget-usd",
+        dest="llm_gate_budget_usd",
+        default=None,
+        type=float,
+        help="Stop issuing judge calls once this many dollars were spent (default: no budget).",
+    )
+    group.addoption(
+        "--llm-gate-rejudge-baseline",
+        action="store_true",
+        dest="llm_gate_rejudge_baseline",
+        default=False,
+        help="When the judge or a rubric changed, judge the baseline's stored outputs with the current "
+        "judge so the comparison stays paired (default: off).",
+    )
+
     parser.addini("llm_gate_baseline_dir", "Folder of committed baselines.", default="baselines")
     parser.addini("llm_gate_results", "Results JSON path.", default="reports/llm-gate.json")
     parser.addini("llm_gate_report", "HTML report path.", default="reports/llm-gate.html")
@@ -207,6 +234,12 @@ def add_options(parser: pytest.Parser) -> None:
         "Per rubric lower bound of judge-human kappa, as RUBRIC=VALUE lines.",
         type="linelist",
         default=[],
+    )
+    # judge economics: dollars, prompt caching, re-judging the baseline
+    parser.addini(
+        "llm_gate_judge_price",
+        "Judge price in dollars per million tokens: input=.. output=.. [cache_read=..] [cache_write=..].",
+        default="",
     )
 
 
@@ -274,6 +307,7 @@ def read_settings(config: pytest.Config) -> Settings:
     tolerance = config.getoption("llm_gate_tolerance")
     concurrency = config.getoption("llm_gate_concurrency")
     budget = config.getoption("llm_gate_budget_tokens")
+    budget_usd = config.getoption("llm_gate_budget_usd")
     return Settings(
         enabled=enabled,
         update=update,
@@ -314,4 +348,21 @@ def read_settings(config: pytest.Config) -> Settings:
         min_agreement=_parse_agreement(config.getini("llm_gate_min_agreement")),
         shard=shard,
         progress=bool(config.getoption("llm_gate_progress")),
+        budget_usd=None if budget_usd is None else _number(budget_usd, "llm_gate_budget_usd", float, low=-1e-12),
+        judge_price=_judge_price(str(config.getini("llm_gate_judge_price") or "")),
+        rejudge_baseline=bool(config.getoption("llm_gate_rejudge_baseline")),
     )
+
+
+def _judge_price(raw: str) -> str | None:
+    """The ini price, checked now so a typo stops the run before any test."""
+    text = " ".join(raw.split())
+    if not text:
+        return None
+    from pytest_llmgate.judge.pricing import PriceError, parse_price
+
+    try:
+        parse_price(text)
+    except PriceError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    return text

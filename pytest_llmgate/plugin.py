@@ -46,7 +46,11 @@ def pytest_configure(config: pytest.Config) -> None:
         parse_spec(settings.judge)
     except JudgeConfigError as exc:
         raise pytest.UsageError(f"--llm-gate-judge: {exc}") from None
-    config.stash[run_key] = GateRun(settings)
+    run = GateRun(settings)
+    problem = run.budget_problem()
+    if problem:
+        raise pytest.UsageError(problem)
+    config.stash[run_key] = run
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(), "llmgate-xdist")
 

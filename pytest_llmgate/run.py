@@ -81,6 +81,11 @@ class GateRun:
         self.results: RunResults | None = None
         self.written: list[Path] = []
         self.warnings: list[str] = []
+        self.judge_price: str | None = None
+        """Where the judge's prices came from (set when the engine starts)."""
+        self.rejudged: dict[str, dict[str, Any]] = {}
+        """Per suite re-judged with `--llm-gate-rejudge-baseline`: `note`, `metrics` (names) and
+        `values` (case id -> metric -> the baseline output's value under this run's judge, or None)."""
 
     # -- collection -------------------------------------------------------------------------
     def register_suite(
@@ -150,6 +155,27 @@ class GateRun:
         stat.verdicts += 1
         stat.errors += int(error)
 
+    def pricer(self) -> Any:
+        """The judge's pricer (`pytest_llmgate.judge.pricing`), from the spec and ini price."""
+        from pytest_llmgate.judge.pricing import parse_price, pricer_for
+        from pytest_llmgate.judge.providers import parse_spec
+
+        kind, model, _ = parse_spec(self.settings.judge)
+        override = parse_price(self.settings.judge_price) if self.settings.judge_price else None
+        return pricer_for(kind, model, override)
+
+    def budget_problem(self) -> str | None:
+        """Why `--llm-gate-budget-usd` cannot be kept with this judge (its price is unknown)."""
+        if self.settings.budget_usd is None:
+            return None
+        pricer = self.pricer()
+        if pricer.known or pricer.free:
+            return None
+        return (
+            f"'--llm-gate-budget-usd' needs the judge's price, and {self.settings.judge} has none: "
+            f"{pricer.source}. Set llm_gate_judge_price or use --llm-gate-budget-tokens."
+        )
+
     def engine(self) -> Any:
         """The judge engine, started on first use (so a run without judges imports no SDK)."""
         if self._engine is None:
@@ -161,6 +187,7 @@ class GateRun:
 
             try:
                 self.rubrics = load_rubrics(self.settings.rubrics_dir)
+                pricer = self.pricer()
                 engine = JudgeEngine(
                     provider=self.settings.judge,
                     rubrics=self.rubrics,
@@ -168,7 +195,10 @@ class GateRun:
                     concurrency=self.settings.concurrency,
                     budget_tokens=self.settings.budget_tokens,
                     replay_only=self.settings.replay,
+                    pricer=pricer,
+                    budget_usd=self.settings.budget_usd,
                 )
+                self.judge_price = pricer.source
             except (JudgeConfigError, RubricError) as exc:
                 # Every later judge call would fail the same way: stop with the one remedy.
                 pytest.exit(f"LLM gate judge: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
@@ -196,7 +226,7 @@ class GateRun:
         if against is None and case.reference is not None:
             against = "reference"
         result = self.suites[suite]
-        result.fingerprints["judge"] = engine.provider_name
+        result.fingerprints["judge"] = engine.identity
         result.fingerprints[f"rubric:{rubric_name}"] = rubric.content_hash
         self_value = 0.5 if against == "baseline" else None
         kind = "binary" if rubric.kind == "pass_fail" else "continuous"
@@ -290,6 +320,8 @@ class GateRun:
             if verdict.error is None and verdict.value is not None:
                 record.metrics[verdict.metric] = verdict.value
         self._pending.clear()
+        if self._engine is not None and self.settings.rejudge_baseline:
+            self._rejudge_baselines()
         if self._engine is not None:
             for rubric, stat in self._engine.stats().items():
                 self.judge_stats[rubric] = merge_rubric_stats(self.judge_stats.get(rubric), stat)
@@ -297,6 +329,101 @@ class GateRun:
             self.budget_exhausted = self.budget_exhausted or self._engine.budget_exhausted
             self._engine.close()
             self._engine = None
+
+    def _rejudge_baselines(self) -> None:
+        """Judge each baseline's stored outputs with this run's judge, where the judge or a rubric
+        changed, so old and new outputs are compared under the same judge (cached like any call)."""
+        from pytest_llmgate.gate.verdict import judge_keys_changed
+        from pytest_llmgate.judge.engine import JudgeRequest
+
+        engine = self._engine
+        jobs: list[tuple[str, str, str, Future[JudgeVerdict]]] = []
+        for name, suite in sorted(self.suites.items()):
+            base = self.baseline(name)
+            changed = judge_keys_changed(suite, base) if base is not None else []
+            if base is None or not changed:
+                continue
+            entry = self.rejudged.setdefault(name, {"note": "", "metrics": [], "values": {}})
+            metrics: set[str] = set(entry["metrics"])
+            for case_id, record in sorted(suite.cases.items()):
+                base_case = base.cases.get(case_id)
+                for verdict in record.judge:
+                    spec = suite.metrics.get(verdict.metric)
+                    affected = "judge" in changed or f"rubric:{verdict.rubric}" in changed
+                    # A pairwise verdict against the baseline's output is a tie by definition there.
+                    if spec is None or spec.self_value is not None or not affected:
+                        continue
+                    metrics.add(verdict.metric)
+                    if base_case is None or base_case.output is None:
+                        continue
+                    request = JudgeRequest(
+                        rubric=verdict.rubric,
+                        suite=name,
+                        case_id=case_id,
+                        metric=verdict.metric,
+                        input=output_text(record.case.get("input", "")),
+                        candidate=output_text(base_case.output),
+                        reference=record.case.get("reference"),
+                        against=verdict.against,
+                    )
+                    jobs.append((name, case_id, verdict.metric, engine.submit(request)))
+            entry["metrics"] = sorted(metrics)
+            old = ", ".join(f"{key} {base.fingerprints.get(key, 'absent')}" for key in changed)
+            entry["note"] = f"baseline re-judged with {engine.identity} (it was judged with {old})"
+        engine.wait(progress=self.settings.progress)
+        for name, case_id, metric, future in jobs:
+            verdict = future.result()
+            value = verdict.value if verdict.error is None else None
+            self.rejudged[name]["values"].setdefault(case_id, {})[metric] = value
+
+    def _apply_rejudged(self, baselines: dict[str, Baseline | None]) -> dict[str, str]:
+        """Baselines with the re-judged values in place of the old judge's; returns the notes.
+
+        Values of an affected metric that were not re-judged (no stored output, a judge error,
+        a case not run) are dropped: they come from the old judge and would pair unlike with like."""
+        from pytest_llmgate.gate.verdict import judge_keys_changed
+
+        notes: dict[str, str] = {}
+        for name, entry in sorted(self.rejudged.items()):
+            base = baselines.get(name)
+            if base is None:
+                continue
+            base = base.model_copy(deep=True)
+            values: dict[str, dict[str, float | None]] = entry["values"]
+            judged = 0
+            for case_id, base_case in base.cases.items():
+                for metric in entry["metrics"]:
+                    value = values.get(case_id, {}).get(metric)
+                    if value is None:
+                        base_case.metrics.pop(metric, None)
+                    else:
+                        base_case.metrics[metric] = round(value, 6)
+                        judged += 1
+            suite = self.suites[name]
+            for key in judge_keys_changed(suite, base):
+                base.fingerprints[key] = suite.fingerprints[key]
+            for metric in entry["metrics"]:
+                found = [c.metrics[metric] for c in base.cases.values() if metric in c.metrics]
+                if found:
+                    base.aggregates[metric] = {"mean": round(sum(found) / len(found), 6), "n": float(len(found))}
+                else:
+                    base.aggregates.pop(metric, None)
+            baselines[name] = base
+            notes[name] = f"{entry['note']}: {judged} value(s) of {', '.join(entry['metrics']) or 'no metric'}"
+        return notes
+
+    def _url_fingerprint_notes(self, baselines: dict[str, Baseline | None]) -> None:
+        """Older baselines recorded an OpenAI-compatible judge with its URL: accepted, and said."""
+        from pytest_llmgate.judge.providers import judge_identity
+
+        for name, base in sorted(baselines.items()):
+            old = base.fingerprints.get("judge") if base is not None else None
+            new = self.suites[name].fingerprints.get("judge")
+            if old and new and old != new and judge_identity(old) == new:
+                self.warnings.append(
+                    f"{name}: the baseline's judge fingerprint {old!r} includes a server URL; accepted as "
+                    f"{new!r} (same provider and model). Run --llm-gate-update to record it without the URL."
+                )
 
     # -- xdist ------------------------------------------------------------------------------
     def worker_payload(self) -> str:
@@ -308,6 +435,8 @@ class GateRun:
                 "judge_stats": {k: v.model_dump(mode="json") for k, v in self.judge_stats.items()},
                 "judge_missing": self.judge_missing,
                 "budget_exhausted": self.budget_exhausted,
+                "judge_price": self.judge_price,
+                "rejudged": self.rejudged,
             }
         )
 
@@ -327,6 +456,11 @@ class GateRun:
             self.dataset_ids.setdefault(name, ids)
         self.judge_missing += data.get("judge_missing", [])
         self.budget_exhausted = self.budget_exhausted or data.get("budget_exhausted", False)
+        self.judge_price = self.judge_price or data.get("judge_price")
+        for suite_name, entry in data.get("rejudged", {}).items():
+            rejudged = self.rejudged.setdefault(suite_name, {"note": entry["note"], "metrics": [], "values": {}})
+            rejudged["metrics"] = sorted(set(rejudged["metrics"]) | set(entry["metrics"]))
+            rejudged["values"].update(entry["values"])
         for rubric, raw in data["judge_stats"].items():
             stat = RubricStats.model_validate(raw)
             self.judge_stats[rubric] = merge_rubric_stats(self.judge_stats.get(rubric), stat)
@@ -339,6 +473,13 @@ class GateRun:
             suite.cases = dict(sorted(suite.cases.items()))
             suite.metrics = dict(sorted(suite.metrics.items()))
         baselines = {name: self.baseline(name) for name in sorted(self.suites)}
+        self._url_fingerprint_notes(baselines)
+        rejudged = self._apply_rejudged(baselines)
+        if settings.rejudge_baseline and not rejudged:
+            self.warnings.append(
+                "--llm-gate-rejudge-baseline: every baseline was judged by this run's judge and rubrics; "
+                "nothing was re-judged."
+            )
         commit, dirty = _git_state(settings.rootdir)
         results = RunResults(
             plugin_version=plugin_version(),
@@ -355,6 +496,8 @@ class GateRun:
             verdicts=[],
             judge_stats=dict(sorted(self.judge_stats.items())),
             gate=GateResult(status="PASS", passed=True),
+            judge_price=self.judge_price,
+            rejudged=rejudged,
         )
         paths = {name: self._relative(self.baseline_file(name)) for name in self.suites}
         extra = self._calibrate(results) + self._judge_reasons()
@@ -416,10 +559,15 @@ class GateRun:
                 f"replay: {len(self.judge_missing)} judge call(s) are not in the cache: {shown}{more}. "
                 f"Run once without --llm-gate-replay to record them."
             )
-        if self.budget_exhausted:
+        if self.budget_exhausted and self.settings.budget_tokens is not None:
             reasons.append(
                 f"the judge token budget ({self.settings.budget_tokens}) ran out: verdicts after it "
                 f"are judge errors. Raise --llm-gate-budget-tokens or judge fewer cases."
+            )
+        if self.budget_exhausted and self.settings.budget_usd is not None:
+            reasons.append(
+                f"the judge dollar budget (${self.settings.budget_usd:g}) ran out: verdicts after it "
+                f"are judge errors. Raise --llm-gate-budget-usd or judge fewer cases."
             )
         return reasons
 
@@ -474,7 +622,7 @@ def merge_rubric_stats(a: RubricStats | None, b: RubricStats) -> RubricStats:
     """Sum two processes' judge statistics for one rubric."""
     if a is None:
         return b
-    total = {
+    total: dict[str, Any] = {
         f: getattr(a, f) + getattr(b, f)
         for f in (
             "verdicts",
@@ -485,8 +633,13 @@ def merge_rubric_stats(a: RubricStats | None, b: RubricStats) -> RubricStats:
             "output_tokens",
             "swapped_pairs",
             "consistent_pairs",
+            "cache_read_tokens",
+            "cache_write_tokens",
         )
     }
+    for name in ("cost_usd", "list_cost_usd", "cache_savings_usd"):
+        first, second = getattr(a, name), getattr(b, name)
+        total[name] = None if first is None or second is None else first + second
     rates = [(s.first_position_rate, s.verdicts) for s in (a, b) if s.first_position_rate is not None]
     weight = sum(w for _, w in rates)
     rate = sum(r * w for r, w in rates) / weight if weight else None

@@ -69,6 +69,9 @@ class FakeProvider:
         self.in_flight = 0
         self.max_in_flight = 0
         self._seen_bodies: dict[str, int] = {}
+        self._seen_prefixes: set[str] = set()
+        self.bodies: list[dict[str, Any]] = []
+        """Every request body received, in order of arrival."""
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -114,6 +117,8 @@ class FakeProvider:
             self.requests = []
             self.max_in_flight = 0
             self._seen_bodies = {}
+            self._seen_prefixes = set()
+            self.bodies = []
 
     @property
     def request_count(self) -> int:
@@ -133,6 +138,13 @@ class FakeProvider:
             self._seen_bodies[digest] = n + 1
         seed = hashlib.sha256(f"{self.config.seed}|{digest}|{n}".encode()).digest()
         return random.Random(int.from_bytes(seed[:8], "big"))
+
+    def prefix_seen(self, prefix: str) -> bool:
+        """Whether this system prompt was seen before (a prompt-cache hit); records it."""
+        with self._lock:
+            seen = prefix in self._seen_prefixes
+            self._seen_prefixes.add(prefix)
+        return seen
 
     def _script_status(self) -> int | None:
         with self._lock:
@@ -159,6 +171,23 @@ def _user_text(body: dict[str, Any], api: str) -> str:
     return ""
 
 
+def _system_text(body: dict[str, Any], api: str) -> str:
+    if api == "anthropic":
+        system = body.get("system", "")
+        if isinstance(system, list):
+            return "".join(part.get("text", "") for part in system)
+        return str(system)
+    for message in body.get("messages", []):
+        if message.get("role") == "system":
+            return str(message.get("content"))
+    return ""
+
+
+def _anthropic_cache_marked(body: dict[str, Any]) -> bool:
+    system = body.get("system")
+    return isinstance(system, list) and any(part.get("cache_control") for part in system)
+
+
 def _quality(text: str, reference: str | None) -> float:
     """How good a response is, as the fake judge sees it."""
     if reference is not None:
@@ -183,7 +212,7 @@ def judge(body: dict[str, Any], api: str, rng: random.Random, position_bias: flo
     f1 = overlap_f1(blocks.get("candidate", ""), reference) if reference is not None else 0.5
     if "verdict" in properties:
         return {"reason": f"overlap {f1:.2f}", "verdict": "pass" if f1 >= 0.5 else "fail"}
-    match = re.search(r"scale from (\d+) to (\d+)", text)
+    match = re.search(r"scale from (\d+) to (\d+)", _system_text(body, api) + text)
     low, high = (int(match.group(1)), int(match.group(2))) if match else (1, 5)
     return {"reason": f"overlap {f1:.2f}", "score": scale_score(f1, low, high)}
 
@@ -251,6 +280,8 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.fake
         config = fake.config
         body = json.loads(raw)
+        with fake._lock:
+            fake.bodies.append(body)
         rng = fake._rng(raw)
         if config.latency:
             time.sleep(config.latency)
@@ -272,8 +303,23 @@ class _Handler(BaseHTTPRequestHandler):
             text = rng.choice(["I would say A is better.", '{"reason": "missing the judgment"}', '{"score": '])
         else:
             text = json.dumps(judge(body, api, rng, config.position_bias))
+        # Usage like the real APIs': the system prompt is a cacheable prefix. Anthropic caches it
+        # only when marked with cache_control and reports cache reads and writes apart from
+        # `input_tokens`; OpenAI caches every repeated prefix and counts it inside prompt_tokens.
         prompt = _user_text(body, api)
+        system = _system_text(body, api)
+        prefix_tokens = len(system) // 4
         usage_in, usage_out = len(prompt) // 4 + 10, len(text) // 4 + 1
+        cache_read = cache_write = 0
+        if api == "openai" or _anthropic_cache_marked(body):
+            if fake.prefix_seen(system):
+                cache_read = prefix_tokens
+            elif api == "anthropic":
+                cache_write = prefix_tokens
+            else:
+                usage_in += prefix_tokens
+        else:
+            usage_in += prefix_tokens
         model = body.get("model", "fake")
         if api == "anthropic":
             return (
@@ -286,7 +332,12 @@ class _Handler(BaseHTTPRequestHandler):
                     "content": [{"type": "text", "text": text}],
                     "stop_reason": "end_turn",
                     "stop_sequence": None,
-                    "usage": {"input_tokens": usage_in, "output_tokens": usage_out},
+                    "usage": {
+                        "input_tokens": usage_in,
+                        "output_tokens": usage_out,
+                        "cache_read_input_tokens": cache_read,
+                        "cache_creation_input_tokens": cache_write,
+                    },
                 },
                 {},
             )
@@ -306,9 +357,10 @@ class _Handler(BaseHTTPRequestHandler):
                     }
                 ],
                 "usage": {
-                    "prompt_tokens": usage_in,
+                    "prompt_tokens": usage_in + cache_read,
                     "completion_tokens": usage_out,
-                    "total_tokens": usage_in + usage_out,
+                    "total_tokens": usage_in + cache_read + usage_out,
+                    "prompt_tokens_details": {"cached_tokens": cache_read},
                 },
             },
             {},

@@ -67,9 +67,21 @@ class JudgeCall(_Record):
     attempts: int = 0
     """Provider requests made for this call (0 when cached)."""
     input_tokens: int = 0
+    """Input tokens spent in this run, prompt-cache reads and writes included (0 when cached)."""
     output_tokens: int = 0
     error: str | None = None
     """Why this call produced no usable answer, after bounded retries."""
+    cache_read_tokens: int = 0
+    """Of the input tokens, those the provider served from its prompt cache."""
+    cache_write_tokens: int = 0
+    """Of the input tokens, those the provider wrote to its prompt cache."""
+    cost_usd: float | None = 0.0
+    """Dollars spent on this call in this run (0 when cached or offline; None: price unknown)."""
+    list_cost_usd: float | None = 0.0
+    """Dollars the answer costs without our cache (a cache hit is priced from its stored usage):
+    the basis of the comparison with the baseline's cost. None: price unknown."""
+    cache_savings_usd: float | None = 0.0
+    """Dollars the provider's prompt cache saved on this call. None: price unknown."""
 
 
 class JudgeVerdict(_Record):
@@ -131,9 +143,23 @@ class SuiteResult(_Record):
     dataset: str
     """Golden set path, relative to the rootdir."""
     fingerprints: dict[str, str] = Field(default_factory=dict)
-    """`dataset`, `format`, and (with a judge) `judge`, `rubric:<name>`."""
+    """`dataset`, `format`, and (with a judge) `judge` (`provider:model`), `rubric:<name>`."""
     metrics: dict[str, MetricSpec] = Field(default_factory=dict)
     cases: dict[str, CaseResult] = Field(default_factory=dict)
+
+    def judge_cost(self) -> dict[str, float]:
+        """Judging cost of this suite's verdicts at list price (see `Baseline.judge_cost`)."""
+        calls = [call for case in self.cases.values() for verdict in case.judge for call in verdict.calls]
+        if not calls:
+            return {}
+        result = {
+            "calls": float(len(calls)),
+            "input_tokens": float(sum(c.input_tokens for c in calls)),
+            "output_tokens": float(sum(c.output_tokens for c in calls)),
+        }
+        if all(c.list_cost_usd is not None for c in calls):
+            result["usd"] = round(sum(c.list_cost_usd or 0.0 for c in calls), 6)
+        return result
 
 
 class BaselineCase(_Record):
@@ -155,6 +181,10 @@ class Baseline(_Record):
     aggregates: dict[str, dict[str, float]] = Field(default_factory=dict)
     """Per metric: `mean` and `n` (for readers of the diff; the gate pairs per case)."""
     cases: dict[str, BaselineCase] = Field(default_factory=dict)
+    judge_cost: dict[str, float] = Field(default_factory=dict)
+    """What judging this suite cost in the run that wrote the baseline: `calls`, `input_tokens`,
+    `output_tokens` and (when priced) `usd` at list price, cache hits included. Not a
+    fingerprint: a run compares its own cost with it."""
 
 
 class MetricVerdict(_Record):
@@ -230,6 +260,16 @@ class RubricStats(_Record):
     """Of those, how many agreed across orders."""
     first_position_rate: float | None = None
     """Share of answered calls that preferred the first position (pairwise)."""
+    cache_read_tokens: int = 0
+    """Input tokens the provider served from its prompt cache."""
+    cache_write_tokens: int = 0
+    """Input tokens the provider wrote to its prompt cache."""
+    cost_usd: float | None = 0.0
+    """Dollars spent in this run (cache hits cost nothing; None: price unknown)."""
+    list_cost_usd: float | None = 0.0
+    """Dollars these verdicts cost without our cache (None: price unknown)."""
+    cache_savings_usd: float | None = 0.0
+    """Dollars the provider's prompt cache saved (None: price unknown)."""
 
 
 class GateResult(_Record):
@@ -252,6 +292,11 @@ class RunResults(_Record):
     git_dirty: bool | None = None
     judge_provider: str | None = None
     """`provider:model` of the judge, or None when no rubric was used."""
+    judge_price: str | None = None
+    """Where the judge's prices came from (`genai-prices 0.2.3`, `llm_gate_judge_price (...)`,
+    `offline judge: free`, or `price unknown (...)`); None when no judge call was made."""
+    rejudged: dict[str, str] = Field(default_factory=dict)
+    """Per suite whose baseline was re-judged (`--llm-gate-rejudge-baseline`): what changed."""
     settings: dict[str, Any] = Field(default_factory=dict)
     """The gate's effective settings (alpha, tolerance, strict, ...), never secrets."""
     suites: dict[str, SuiteResult] = Field(default_factory=dict)

@@ -23,6 +23,26 @@ from pytest_llmgate.gate.records import (
 )
 
 CHECKS_METRIC = "checks_passed"
+REJUDGE_REMEDY = "Re-run with --llm-gate-rejudge-baseline to judge the baseline's outputs with the new judge."
+
+
+def judge_keys_changed(result: SuiteResult, baseline: Baseline) -> list[str]:
+    """Fingerprint keys of the judge (`judge`, `rubric:<name>`) that differ from the baseline's.
+
+    The judge is compared by identity (`provider:model`): an OpenAI-compatible server's URL in
+    an older baseline's fingerprint does not count as a change."""
+    from pytest_llmgate.judge.providers import judge_identity
+
+    changed = []
+    for key in sorted(set(result.fingerprints) | set(baseline.fingerprints)):
+        if key != "judge" and not key.startswith("rubric:"):
+            continue
+        old, new = baseline.fingerprints.get(key), result.fingerprints.get(key)
+        if key == "judge" and old and new:
+            old, new = judge_identity(old), judge_identity(new)
+        if old != new and new is not None:
+            changed.append(key)
+    return changed
 
 
 def _fmt(value: float | None) -> str:
@@ -31,13 +51,16 @@ def _fmt(value: float | None) -> str:
 
 def _fingerprint_problems(result: SuiteResult, baseline: Baseline) -> list[str]:
     problems = []
+    judge_changed = judge_keys_changed(result, baseline)
     for key in sorted(set(result.fingerprints) | set(baseline.fingerprints)):
         old, new = baseline.fingerprints.get(key), result.fingerprints.get(key)
-        if old != new:
-            problems.append(
-                f"fingerprint '{key}' changed (baseline {old or 'absent'}, now {new or 'absent'}): "
-                f"scores are not comparable. {UPDATE_REMEDY}"
-            )
+        if old == new or (key == "judge" and key not in judge_changed and new is not None):
+            continue
+        remedy = REJUDGE_REMEDY if key in judge_changed else UPDATE_REMEDY
+        problems.append(
+            f"fingerprint '{key}' changed (baseline {old or 'absent'}, now {new or 'absent'}): "
+            f"scores are not comparable. {remedy}"
+        )
     return problems
 
 
@@ -234,9 +257,12 @@ def decide_gate(verdicts: list[SuiteVerdict], *, strict: bool, extra_reasons: li
     reasons += extra_reasons
     if reasons:
         needs_update = any(UPDATE_REMEDY in r or "--llm-gate-update" in r for r in reasons)
+        only_setup = all("fingerprint" in r or "no baseline" in r or "not recorded" in r for r in reasons)
+        if only_setup and all(REJUDGE_REMEDY in r for r in reasons):
+            return GateResult(status="FAIL", passed=False, reasons=reasons, remedy=REJUDGE_REMEDY)
         remedy = (
             UPDATE_REMEDY
-            if needs_update and all("fingerprint" in r or "no baseline" in r or "not recorded" in r for r in reasons)
+            if needs_update and only_setup
             else "Fix the regression, or if the new scores are intended, "
             + UPDATE_REMEDY[0].lower()
             + UPDATE_REMEDY[1:]
