@@ -177,3 +177,75 @@ def total(values: list[Any]) -> float | None:
     if any(value is None for value in values):
         return None
     return float(sum(values))
+
+
+@dataclass(frozen=True)
+class RunCost:
+    """A run's judging cost, for the reports."""
+
+    price_source: str | None
+    spent_usd: float | None
+    """Dollars spent in this run (cache hits cost nothing); None: price unknown."""
+    list_usd: float | None
+    """Dollars this run's verdicts of its cases cost without our cache (re-judged baseline
+    outputs not included, as in the baselines); None: price unknown."""
+    baseline_usd: float | None
+    """The same, as recorded by the baselines compared with; None when they do not say."""
+    tokens: int
+    cache_read_tokens: int
+    cache_savings_usd: float | None
+    calls: int
+    cache_hits: int
+
+    @property
+    def change(self) -> float | None:
+        """Relative change of the list-price cost against the baselines'."""
+        if self.list_usd is None or not self.baseline_usd:
+            return None
+        return self.list_usd / self.baseline_usd - 1.0
+
+
+def run_cost(results: Any) -> RunCost | None:
+    """The judging cost of a `RunResults`; None when it made no judge verdict."""
+    stats = list(results.judge_stats.values())
+    if not stats or not any(s.calls or s.cache_hits for s in stats):
+        return None
+    baseline_values, list_values = [], []
+    for name, suite in results.suites.items():
+        suite_cost = suite.judge_cost()
+        if not suite_cost:
+            continue
+        list_values.append(suite_cost.get("usd"))
+        base = results.baselines.get(name)
+        baseline_values.append(base.judge_cost.get("usd") if base is not None else None)
+    return RunCost(
+        price_source=results.judge_price,
+        spent_usd=total([s.cost_usd for s in stats]),
+        list_usd=total(list_values),
+        baseline_usd=total(baseline_values) if baseline_values else None,
+        tokens=sum(s.input_tokens + s.output_tokens for s in stats),
+        cache_read_tokens=sum(s.cache_read_tokens for s in stats),
+        cache_savings_usd=total([s.cache_savings_usd for s in stats]),
+        calls=sum(s.calls for s in stats),
+        cache_hits=sum(s.cache_hits for s in stats),
+    )
+
+
+def cost_line(cost: RunCost) -> str:
+    """One line for the terminal and the markdown summary."""
+    source = cost.price_source or "price unknown"
+    if source.startswith("offline"):
+        return "judge cost: $0 (offline judge: free, no tokens)"
+    if cost.spent_usd is None:
+        return f"judge cost: {source}; {cost.tokens} tokens spent in {cost.calls} calls"
+    parts = [f"judge cost: {describe_dollars(cost.spent_usd)} spent ({cost.tokens} tokens, {cost.calls} calls)"]
+    if cost.cache_hits:
+        parts.append(f"{describe_dollars(cost.list_usd)} without the judge cache ({cost.cache_hits} hits)")
+    if cost.baseline_usd is not None:
+        change = "" if cost.change is None else f", {cost.change:+.0%}"
+        parts.append(f"baseline {describe_dollars(cost.baseline_usd)}{change}")
+    if cost.cache_read_tokens:
+        parts.append(
+            f"prompt cache: {cost.cache_read_tokens} tokens read, saved {describe_dollars(cost.cache_savings_usd)}"
+        )
+    return "; ".join(parts) + f" (prices: {source})"

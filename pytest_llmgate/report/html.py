@@ -669,7 +669,19 @@ def _run_meta(results: RunResults) -> dict[str, Any]:
         "tokens_in": sum(s.input_tokens for s in stats),
         "tokens_out": sum(s.output_tokens for s in stats),
         "gate": results.gate.status,
+        "cost": _cost_text(results),
     }
+
+
+def _cost_text(results: RunResults) -> str | None:
+    from pytest_llmgate.judge.pricing import cost_line, run_cost
+
+    cost = run_cost(results)
+    if cost is None:
+        return None
+    line = cost_line(cost).removeprefix("judge cost: ")
+    notes = [f"{suite}: {note}" for suite, note in sorted(results.rejudged.items())]
+    return "; ".join([line, *notes])
 
 
 def _view(results: RunResults, compare: RunResults | None) -> dict[str, Any]:
@@ -722,6 +734,8 @@ def _view(results: RunResults, compare: RunResults | None) -> dict[str, Any]:
                 "comparison": _comparison_rows(results, compare, suite_id) if compare is not None else None,
             }
         )
+    from pytest_llmgate.judge.pricing import describe_dollars
+
     judge_rows = []
     for rubric in sorted(results.judge_stats):
         s = results.judge_stats[rubric]
@@ -733,6 +747,8 @@ def _view(results: RunResults, compare: RunResults | None) -> dict[str, Any]:
                 "calls": s.calls,
                 "cache_hits": s.cache_hits,
                 "tokens": f"{s.input_tokens} / {s.output_tokens}",
+                "cache_read": s.cache_read_tokens,
+                "cost": "—" if s.cost_usd is None else describe_dollars(s.cost_usd),
                 "consistency": "—"
                 if s.swapped_pairs == 0
                 else f"{s.consistent_pairs / s.swapped_pairs:.0%} ({s.consistent_pairs}/{s.swapped_pairs})",

@@ -49,6 +49,13 @@ def render_markdown(results: RunResults, *, report_path: str | None = None) -> s
         f" · judge {md_escape(results.judge_provider or 'none')} · {results.duration:.1f} s"
     )
     lines += ["", meta]
+    from pytest_llmgate.judge.pricing import cost_line, run_cost
+
+    cost = run_cost(results)
+    if cost is not None:
+        lines.append(md_escape(cost_line(cost)))
+    for suite_id, note in sorted(results.rejudged.items()):
+        lines.append(f"{md_escape(suite_id)}: {md_escape(note)}")
     if report_path:
         lines.append(f"Full report: {md_escape(report_path)}")
     verdicts = {verdict.suite: verdict for verdict in results.verdicts}

@@ -122,7 +122,10 @@ def render(results: RunResults, *, width: int = 100, color: bool = False, extra:
             padding=(0, 1),
             header_style="bold",
         )
-        for column in ("rubric", "verdicts", "errors", "consistent", "1st-pos rate", "calls", "cache hits", "tokens"):
+        from pytest_llmgate.judge.pricing import cost_line, describe_dollars, run_cost
+
+        columns = ("rubric", "verdicts", "errors", "consistent", "1st-pos rate", "calls", "cache hits", "tokens")
+        for column in (*columns, "cache read", "cost"):
             table.add_column(column, justify="left" if column == "rubric" else "right", no_wrap=True)
         for stat in results.judge_stats.values():
             consistent = (
@@ -139,8 +142,15 @@ def render(results: RunResults, *, width: int = 100, color: bool = False, extra:
                 str(stat.calls),
                 str(stat.cache_hits),
                 str(stat.input_tokens + stat.output_tokens),
+                str(stat.cache_read_tokens),
+                "–" if stat.cost_usd is None else describe_dollars(stat.cost_usd),
             )
         console.print(table)
+        cost = run_cost(results)
+        if cost is not None:
+            console.print(escape(cost_line(cost)))
+        for suite_id, note in results.rejudged.items():
+            console.print(f"{escape(suite_id)}: {escape(note)}")
         console.print()
     for line in extra or []:
         console.print(line, markup=False)
