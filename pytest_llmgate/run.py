@@ -76,6 +76,7 @@ class GateRun:
         self.judge_missing: list[str] = []
         """Replay mode: `suite::case_id (rubric)` of judge calls not in the cache."""
         self.budget_exhausted = False
+        self.budget_usd_exhausted = False
         self._pending: list[tuple[str, str, Future[JudgeVerdict]]] = []
         self.judge_stats: dict[str, RubricStats] = {}
         self.results: RunResults | None = None
@@ -327,6 +328,7 @@ class GateRun:
                 self.judge_stats[rubric] = merge_rubric_stats(self.judge_stats.get(rubric), stat)
             self.judge_missing += [f"{suite}::{case_id} ({rubric})" for suite, case_id, rubric in self._engine.missing]
             self.budget_exhausted = self.budget_exhausted or self._engine.budget_exhausted
+            self.budget_usd_exhausted = self.budget_usd_exhausted or self._engine.budget_usd_exhausted
             self._engine.close()
             self._engine = None
 
@@ -403,6 +405,9 @@ class GateRun:
             for key in judge_keys_changed(suite, base):
                 base.fingerprints[key] = suite.fingerprints[key]
             for metric in entry["metrics"]:
+                if metric in suite.metrics:
+                    base.metrics.setdefault(metric, suite.metrics[metric])
+            for metric in entry["metrics"]:
                 found = [c.metrics[metric] for c in base.cases.values() if metric in c.metrics]
                 if found:
                     base.aggregates[metric] = {"mean": round(sum(found) / len(found), 6), "n": float(len(found))}
@@ -437,6 +442,7 @@ class GateRun:
                 "budget_exhausted": self.budget_exhausted,
                 "judge_price": self.judge_price,
                 "rejudged": self.rejudged,
+                "budget_usd_exhausted": self.budget_usd_exhausted,
             }
         )
 
@@ -457,6 +463,7 @@ class GateRun:
         self.judge_missing += data.get("judge_missing", [])
         self.budget_exhausted = self.budget_exhausted or data.get("budget_exhausted", False)
         self.judge_price = self.judge_price or data.get("judge_price")
+        self.budget_usd_exhausted = self.budget_usd_exhausted or data.get("budget_usd_exhausted", False)
         for suite_name, entry in data.get("rejudged", {}).items():
             rejudged = self.rejudged.setdefault(suite_name, {"note": entry["note"], "metrics": [], "values": {}})
             rejudged["metrics"] = sorted(set(rejudged["metrics"]) | set(entry["metrics"]))
@@ -559,12 +566,12 @@ class GateRun:
                 f"replay: {len(self.judge_missing)} judge call(s) are not in the cache: {shown}{more}. "
                 f"Run once without --llm-gate-replay to record them."
             )
-        if self.budget_exhausted and self.settings.budget_tokens is not None:
+        if self.budget_exhausted:
             reasons.append(
                 f"the judge token budget ({self.settings.budget_tokens}) ran out: verdicts after it "
                 f"are judge errors. Raise --llm-gate-budget-tokens or judge fewer cases."
             )
-        if self.budget_exhausted and self.settings.budget_usd is not None:
+        if self.budget_usd_exhausted:
             reasons.append(
                 f"the judge dollar budget (${self.settings.budget_usd:g}) ran out: verdicts after it "
                 f"are judge errors. Raise --llm-gate-budget-usd or judge fewer cases."

@@ -173,7 +173,7 @@ def test_dollar_budget_stops_issuing_calls(fake_provider: FakeProvider) -> None:
     assert sum(made[:-1]) < budget <= sum(made) == pytest.approx(engine.cost_used)
     assert refused and fake_provider.request_count == len(made)
     assert all(BUDGET_USD_EXHAUSTED in (v.error or "") for v in refused)
-    assert engine.budget_exhausted
+    assert engine.budget_usd_exhausted and not engine.budget_exhausted
 
 
 def test_dollar_budget_needs_a_price(fake_provider: FakeProvider) -> None:

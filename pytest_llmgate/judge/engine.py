@@ -187,6 +187,8 @@ class JudgeEngine:
         """Dollars spent by provider requests in this run (0 while the price is unknown)."""
         self.budget_exhausted = False
         """True once a call was refused because the token budget was reached."""
+        self.budget_usd_exhausted = False
+        """True once a call was refused because the dollar budget was reached."""
         self.deduplicated = 0
         """Calls answered by an identical call already in flight."""
         self.missing: list[tuple[str, str, str]] = []
@@ -475,7 +477,7 @@ class JudgeEngine:
                 return outcome
             if self.budget_usd is not None and self.cost_used >= self.budget_usd:
                 await self._limiter.release(epoch, "other")
-                self.budget_exhausted = True
+                self.budget_usd_exhausted = True
                 outcome.error = (
                     f"{BUDGET_USD_EXHAUSTED} (${self.cost_used:.4f} of ${self.budget_usd:g} spent); "
                     "this judge call was not made. Raise the budget to judge every case."
