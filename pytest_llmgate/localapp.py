@@ -19,10 +19,10 @@ import hmac
 import html
 import json
 import webbrowser
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from collections.abc import Callable
 from typing import Any, Protocol
 
 HOST = "127.0.0.1"
