@@ -23,7 +23,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 HOST = "127.0.0.1"
 TOKEN_HEADER = "X-LLMGate-Token"
@@ -45,9 +45,9 @@ class AppSession(Protocol):
     """What the server asks of a session: its token, its page, and its API."""
 
     token: str
-    static_package: str
+    static_package: ClassVar[str]
     """Package holding a `static/` folder with the page (`page`) and its `.js` / `.css` files."""
-    page: str
+    page: ClassVar[str]
     """File name of the HTML page in `static/`; `__LLMGATE_TOKEN__` in it is replaced by the token."""
 
     def get(self, path: str) -> Any:

@@ -263,6 +263,7 @@ def server_url(server: ThreadingHTTPServer) -> str:
 
 def serve(session: LabelSession, port: int = 0, *, open_browser: bool = True, announce: Any = print) -> None:
     """Run the labeling app until interrupted (Ctrl-C)."""
+
     def describe(url: str) -> str:
         return (
             f"Labeling {len(session.items)} outputs of rubric {session.info.name!r} as {session.labeler!r} "
