@@ -146,6 +146,8 @@ class SuiteResult(_Record):
     """`dataset`, `format`, and (with a judge) `judge` (`provider:model`), `rubric:<name>`."""
     metrics: dict[str, MetricSpec] = Field(default_factory=dict)
     cases: dict[str, CaseResult] = Field(default_factory=dict)
+    pending_review: int = 0
+    """Cases of the golden set waiting for a person's review (`llmgate review`): not run, not gated."""
 
     def judge_cost(self) -> dict[str, float]:
         """Judging cost of this suite's verdicts at list price (see `Baseline.judge_cost`)."""
