@@ -548,7 +548,7 @@ class GateRun:
                 }
             )
         if settings.update:
-            written = self._write_baselines()
+            written = self._write_baselines(results.baselines)
             results = results.model_copy(
                 update={
                     "gate": GateResult(
@@ -596,11 +596,13 @@ class GateRun:
         results.calibration.update(calibration)
         return reasons
 
-    def _write_baselines(self) -> list[Path]:
+    def _write_baselines(self, compared: dict[str, Baseline | None]) -> list[Path]:
+        """Write every suite's baseline; deselected cases are kept from the baseline compared with
+        (re-judged, when it was: so no value of the old judge survives under the new fingerprint)."""
         written = []
         for name, result in sorted(self.suites.items()):
             path = self.baseline_file(name)
-            previous = None if name in self.baseline_errors else self._baselines.get(name)
+            previous = None if name in self.baseline_errors else compared.get(name, self._baselines.get(name))
             baseline = build_baseline(result, previous, set(self.dataset_ids.get(name, [])))
             write_baseline(path, baseline)
             written.append(path)

@@ -175,3 +175,17 @@ def test_the_judge_fingerprint_ignores_the_servers_host_and_port(
     other = project.runpytest(*judge(first))
     assert other.ret == pytest.ExitCode.TESTS_FAILED
     other.stdout.fnmatch_lines(["*fingerprint 'judge' changed*--llm-gate-rejudge-baseline*"])
+
+
+def test_an_update_of_some_cases_keeps_no_value_of_the_old_judge(project: pytest.Pytester) -> None:
+    assert project.runpytest(*judge("openai:gpt-old"), "--llm-gate-update").ret == 0
+    (project.path / "rubrics/correctness.yaml").write_text(CORRECTNESS_10, encoding="utf-8")
+    result = project.runpytest(
+        *judge("openai:gpt-new"), "--llm-gate-update", "--llm-gate-rejudge-baseline", "-k", "j-3 or j-4"
+    )
+    assert result.ret == 0, result.stdout.str()
+    baseline = _baseline(project)
+    assert baseline["fingerprints"]["judge"] == "openai:gpt-new" and len(baseline["cases"]) == N_CASES
+    judged = {cid for cid, case in baseline["cases"].items() if "judge:correctness" in case["metrics"]}
+    assert judged == {"j-3", "j-4"}  # the deselected cases kept their other values, not the old judge's
+    assert all("checks_passed" in case["metrics"] for case in baseline["cases"].values())
