@@ -14,7 +14,7 @@ import json
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeGuard
 
 import pydantic
 
@@ -92,12 +92,12 @@ def valid_json(text: str) -> Any:
 # --------------------------------------------------------------------------- schemas
 
 
-def _is_model_class(schema: Any) -> bool:
+def _is_model_class(schema: Any) -> TypeGuard[type[pydantic.BaseModel]]:
     return isinstance(schema, type) and issubclass(schema, pydantic.BaseModel)
 
 
 def _schema_name(schema: Schema) -> str:
-    if _is_model_class(schema):
+    if not isinstance(schema, Mapping):
         return schema.__name__
     title = schema.get("title")
     return f"JSON Schema {title!r}" if isinstance(title, str) else "the JSON Schema"

@@ -99,7 +99,12 @@ def _normalize_calls(calls: Iterable[Any] | None, what: str = "calls") -> list[O
     if isinstance(calls, str | bytes | Mapping) or not isinstance(calls, Iterable):
         msg = f"{what!r} must be a sequence of tool calls (got {type(calls).__name__}); pass a list, e.g. [call]."
         raise TypeError(msg)
-    return [_normalize_call(call, index) for index, call in enumerate(calls)]
+    # A loop, not a comprehension: on Python 3.11 a comprehension is a frame of its own, and
+    # without __tracebackhide__ it would show in the failure report.
+    normalized = []
+    for index, call in enumerate(calls):
+        normalized.append(_normalize_call(call, index))
+    return normalized
 
 
 def _format_call(call: ObservedCall, *, with_index: bool = True) -> str:
