@@ -158,3 +158,46 @@ class LLMGate:
             raise ValueError(msg)
         future = self._run.submit_judge(self._suite, self._case, self._record, rubric, against, candidate)
         return JudgeHandle(future)
+
+    def trajectory(
+        self,
+        calls: Sequence[Any] | None,
+        expected: Sequence[Any] | None = None,
+        *,
+        mode: Literal["exact", "in_order", "any_order", "subset", "superset"] = "exact",
+        check_arguments: Literal["subset", "exact", "ignore"] = "subset",
+    ) -> dict[str, float]:
+        """Score the tool calls against the case's `expected_tool_calls` and record the scores.
+
+        Records `trajectory_precision`, `trajectory_recall` and `trajectory_f1` (one-to-one
+        pairing in any order) and the binary `trajectory_match` (the trajectory passes `mode`).
+        """
+        from pytest_llmgate.checks import trajectory_scores
+
+        if expected is None:
+            expected = self._case.expected_tool_calls
+        if expected is None:
+            msg = (
+                f"case '{self._case.id}' has no 'expected_tool_calls'; add them to the golden set"
+                " (an empty list expects no call) or pass expected=."
+            )
+            raise ValueError(msg)
+        scores = trajectory_scores(calls, expected, mode=mode, check_arguments=check_arguments)
+        values = {
+            "trajectory_precision": scores.precision,
+            "trajectory_recall": scores.recall,
+            "trajectory_f1": scores.f1,
+            "trajectory_match": float(scores.match),
+        }
+        for name, value in values.items():
+            kind: Literal["binary", "continuous"] = "binary" if name == "trajectory_match" else "continuous"
+            self._run.declare_metric(self._suite, MetricSpec(name=name, kind=kind))
+            self._record.metrics[name] = value
+        self._record.details["trajectory"] = {
+            "mode": mode,
+            "check_arguments": check_arguments,
+            "calls": list(scores.calls),
+            "expected": list(scores.expected),
+            "matched": [list(pair) for pair in scores.matched],
+        }
+        return values

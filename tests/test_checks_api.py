@@ -14,12 +14,15 @@ from pytest_llmgate import checks
 PUBLIC = [
     "CheckFailed",
     "ObservedCall",
+    "TrajectoryScores",
     "contains",
     "has_fields",
     "length",
     "matches",
     "matches_schema",
+    "max_steps",
     "no_banned_phrases",
+    "no_loops",
     "not_contains",
     "not_matches",
     "tool_argument_constraint",
@@ -28,6 +31,8 @@ PUBLIC = [
     "tool_calls_match",
     "tool_not_called",
     "tools_called_in_order",
+    "trajectory",
+    "trajectory_scores",
     "valid_json",
 ]
 
@@ -53,6 +58,7 @@ def test_the_package_and_its_top_level_names_are_the_same_objects() -> None:
 def test_classes_carry_the_documented_module_name() -> None:
     assert checks.CheckFailed.__module__ == "pytest_llmgate.checks"
     assert checks.ObservedCall.__module__ == "pytest_llmgate.checks"
+    assert checks.TrajectoryScores.__module__ == "pytest_llmgate.checks"
     error = pickle.loads(pickle.dumps(checks.CheckFailed("expected 'refund'")))
     assert type(error) is checks.CheckFailed
     assert str(error) == "expected 'refund'"

@@ -6,7 +6,8 @@ the line of the test that called it. On success a check returns what the test is
 use next (the parsed JSON, the validated model, the regex match, the matching tool calls).
 
 The checks live in modules by job: `text` (regexes, substrings, phrases, length),
-`structured` (JSON, JSON Schema and pydantic validation, fields) and `tools` (tool calls).
+`structured` (JSON, JSON Schema and pydantic validation, fields), `tools` (tool calls) and
+`trajectory` (an agent's steps against the expected ones, step limits, loops).
 Import them from here: `from pytest_llmgate import checks; checks.valid_json(...)`.
 """
 
@@ -29,16 +30,22 @@ from pytest_llmgate.checks.tools import (
     tool_not_called,
     tools_called_in_order,
 )
+from pytest_llmgate.checks.trajectory import MODE_RULES as MODE_RULES
+from pytest_llmgate.checks.trajectory import TrajectoryMode as TrajectoryMode
+from pytest_llmgate.checks.trajectory import TrajectoryScores, max_steps, no_loops, trajectory, trajectory_scores
 
 __all__ = [
     "CheckFailed",
     "ObservedCall",
+    "TrajectoryScores",
     "contains",
     "has_fields",
     "length",
     "matches",
     "matches_schema",
+    "max_steps",
     "no_banned_phrases",
+    "no_loops",
     "not_contains",
     "not_matches",
     "tool_argument_constraint",
@@ -47,5 +54,7 @@ __all__ = [
     "tool_calls_match",
     "tool_not_called",
     "tools_called_in_order",
+    "trajectory",
+    "trajectory_scores",
     "valid_json",
 ]

@@ -297,6 +297,67 @@ def _max_matching(edges: list[list[bool]], n_right: int) -> dict[int, int]:
     return {left: right for right, left in owner.items()}
 
 
+def _check_arguments_mode(check_arguments: Any) -> None:
+    if check_arguments not in ("subset", "exact", "ignore"):
+        msg = f"'check_arguments' must be one of 'subset', 'exact', 'ignore' (got {check_arguments!r})."
+        raise ValueError(msg)
+
+
+def _ordered_rows(
+    wanted: list[ObservedCall], actual: list[ObservedCall], check_arguments: ArgumentsMode
+) -> tuple[list[str], int]:
+    """Compare position by position: one row per position and the number of positions that differ."""
+    rows = []
+    problems = 0
+    for index in range(max(len(wanted), len(actual))):
+        if index >= len(actual):
+            rows.append(f"  [{index}] missing: {_format_call(wanted[index], with_index=False)}")
+        elif index >= len(wanted):
+            rows.append(f"  [{index}] unexpected: {_format_call(actual[index], with_index=False)}")
+        elif wanted[index].name != actual[index].name:
+            rows.append(
+                f"  [{index}] expected {wanted[index].name!r}, got {_format_call(actual[index], with_index=False)}"
+            )
+        else:
+            differences = _argument_diff(wanted[index].arguments, actual[index].arguments, check_arguments)
+            if not differences:
+                rows.append(f"  [{index}] ok: {actual[index].name}")
+                continue
+            rows.append(f"  [{index}] {actual[index].name}: {'; '.join(differences)}")
+        problems += 1
+    return rows, problems
+
+
+def _calls_agree(wanted: ObservedCall, actual: ObservedCall, check_arguments: ArgumentsMode) -> bool:
+    return wanted.name == actual.name and not _argument_diff(wanted.arguments, actual.arguments, check_arguments)
+
+
+def _unordered_pairs(
+    wanted: list[ObservedCall], actual: list[ObservedCall], check_arguments: ArgumentsMode
+) -> tuple[dict[int, int], list[ObservedCall], list[ObservedCall]]:
+    """The largest one-to-one pairing, in any order: (wanted index -> actual index, unmatched wanted, extra actual)."""
+    edges = [[_calls_agree(w, a, check_arguments) for a in actual] for w in wanted]
+    pairs = _max_matching(edges, len(actual))
+    paired = set(pairs.values())
+    unmatched = [call for position, call in enumerate(wanted) if position not in pairs]
+    extra = [call for position, call in enumerate(actual) if position not in paired]
+    return pairs, unmatched, extra
+
+
+def _closest(
+    call: ObservedCall, candidates: list[ObservedCall], check_arguments: ArgumentsMode, *, reverse: bool = False
+) -> str | None:
+    """How the first candidate of the same name differs from `call` (`reverse`: candidates are the expected side)."""
+    other = next((candidate for candidate in candidates if candidate.name == call.name), None)
+    if other is None:
+        return None
+    if reverse:
+        differences = _argument_diff(other.arguments, call.arguments, check_arguments)
+        return f"closest: step [{other.index}] {'; '.join(differences)}"
+    differences = _argument_diff(call.arguments, other.arguments, check_arguments)
+    return f"closest: [{other.index}] {'; '.join(differences)}"
+
+
 def tool_calls_match(
     calls: Iterable[Any] | None,
     expected: Sequence[Any],
@@ -312,49 +373,23 @@ def tool_calls_match(
     matches calls in any order.
     """
     __tracebackhide__ = True
-    if check_arguments not in ("subset", "exact", "ignore"):
-        msg = f"'check_arguments' must be one of 'subset', 'exact', 'ignore' (got {check_arguments!r})."
-        raise ValueError(msg)
+    _check_arguments_mode(check_arguments)
     actual = _normalize_calls(calls)
     wanted = _normalize_calls(expected, "expected")
     mode = f"{'in order' if ordered else 'any order'}, arguments: {check_arguments}"
     if ordered:
-        rows = []
-        problems = 0
-        for index in range(max(len(wanted), len(actual))):
-            if index >= len(actual):
-                rows.append(f"  [{index}] missing: {_format_call(wanted[index], with_index=False)}")
-            elif index >= len(wanted):
-                rows.append(f"  [{index}] unexpected: {_format_call(actual[index], with_index=False)}")
-            elif wanted[index].name != actual[index].name:
-                rows.append(
-                    f"  [{index}] expected {wanted[index].name!r}, got {_format_call(actual[index], with_index=False)}"
-                )
-            else:
-                differences = _argument_diff(wanted[index].arguments, actual[index].arguments, check_arguments)
-                if not differences:
-                    rows.append(f"  [{index}] ok: {actual[index].name}")
-                    continue
-                rows.append(f"  [{index}] {actual[index].name}: {'; '.join(differences)}")
-            problems += 1
+        rows, problems = _ordered_rows(wanted, actual, check_arguments)
         if problems:
             _fail(f"expected tool calls to match ({mode}), {_plural(problems, 'difference')}:\n" + "\n".join(rows))
         return
-    edges = [
-        [w.name == a.name and not _argument_diff(w.arguments, a.arguments, check_arguments) for a in actual]
-        for w in wanted
-    ]
-    pairs = _max_matching(edges, len(actual))
-    unmatched = [call for call in wanted if call.index not in pairs]
-    extra = [call for call in actual if call.index not in set(pairs.values())]
+    _, unmatched, extra = _unordered_pairs(wanted, actual, check_arguments)
     if unmatched or extra:
         lines = []
         for call in unmatched:
             lines.append(f"  missing: {_format_call(call, with_index=False)}")
-            closest = next((other for other in extra if other.name == call.name), None)
+            closest = _closest(call, extra, check_arguments)
             if closest is not None:
-                differences = _argument_diff(call.arguments, closest.arguments, check_arguments)
-                lines.append(f"    closest: [{closest.index}] {'; '.join(differences)}")
+                lines.append(f"    {closest}")
         lines.extend(f"  unexpected: {_format_call(call)}" for call in extra)
         _fail(
             f"expected tool calls to match ({mode}), {len(unmatched)} missing, {len(extra)} unexpected:\n"
