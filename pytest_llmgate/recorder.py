@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 #: Retrieval metrics that are 0/1 per case (exact McNemar); the others are continuous.
 BINARY_RETRIEVAL = ("hit",)
+#: What `LLMGate.trajectory` can record, each as `trajectory_<name>`; `match` is 0/1 per case.
+TRAJECTORY_METRICS = ("precision", "recall", "f1", "match")
 
 
 class JudgeHandle:
@@ -166,14 +168,19 @@ class LLMGate:
         *,
         mode: Literal["exact", "in_order", "any_order", "subset", "superset"] = "exact",
         check_arguments: Literal["subset", "exact", "ignore"] = "subset",
+        metrics: Sequence[str] = TRAJECTORY_METRICS,
     ) -> dict[str, float]:
         """Score the tool calls against the case's `expected_tool_calls` and record the scores.
 
         Records `trajectory_precision`, `trajectory_recall` and `trajectory_f1` (one-to-one
-        pairing in any order) and the binary `trajectory_match` (the trajectory passes `mode`).
+        pairing in any order) and the binary `trajectory_match` (the trajectory passes `mode`),
+        or those named in `metrics`.
         """
         from pytest_llmgate.checks import trajectory_scores
 
+        if isinstance(metrics, str) or not metrics or any(name not in TRAJECTORY_METRICS for name in metrics):
+            msg = f"'metrics' must be a non-empty list of {', '.join(map(repr, TRAJECTORY_METRICS))} (got {metrics!r})."
+            raise ValueError(msg)
         if expected is None:
             expected = self._case.expected_tool_calls
         if expected is None:
@@ -183,12 +190,13 @@ class LLMGate:
             )
             raise ValueError(msg)
         scores = trajectory_scores(calls, expected, mode=mode, check_arguments=check_arguments)
-        values = {
-            "trajectory_precision": scores.precision,
-            "trajectory_recall": scores.recall,
-            "trajectory_f1": scores.f1,
-            "trajectory_match": float(scores.match),
+        every = {
+            "precision": scores.precision,
+            "recall": scores.recall,
+            "f1": scores.f1,
+            "match": float(scores.match),
         }
+        values = {f"trajectory_{name}": every[name] for name in TRAJECTORY_METRICS if name in metrics}
         for name, value in values.items():
             kind: Literal["binary", "continuous"] = "binary" if name == "trajectory_match" else "continuous"
             self._run.declare_metric(self._suite, MetricSpec(name=name, kind=kind))

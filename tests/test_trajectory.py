@@ -40,14 +40,6 @@ ANTHROPIC_REFUND = SimpleNamespace(
     type="tool_use", id="toolu_1", name="issue_refund", input={"order_id": "A-1042", "amount": 20}
 )
 
-RULES = {
-    "exact": "mode 'exact': the expected steps in this order and no other call; arguments: subset",
-    "in_order": "mode 'in_order': the expected steps in this order, other calls allowed in between; arguments: subset",
-    "any_order": "mode 'any_order': the expected steps in any order and no other call; arguments: subset",
-    "superset": "mode 'superset': every expected step in any order, other calls allowed; arguments: subset",
-    "subset": "mode 'subset': no call but expected steps, in any order, steps may be left out; arguments: subset",
-}
-
 # (calls, which modes pass) for the expected steps [lookup, refund].
 SCENARIOS = {
     "the same steps": ([OPENAI_LOOKUP, ANTHROPIC_REFUND], {"exact", "in_order", "any_order", "superset", "subset"}),
@@ -77,66 +69,73 @@ def test_each_mode_passes_exactly_where_its_definition_says(scenario: str, mode:
 
 def test_exact_names_each_step_that_differs() -> None:
     assert failure(checks.trajectory, [LOOKUP, POLICY, REFUND], EXPECTED, mode="exact") == (
-        f"expected the trajectory to match ({RULES['exact']}), 2 differences:\n"
+        "expected the trajectory to match (mode 'exact', arguments: subset), 2 differences:\n"
         "  [0] ok: lookup_order\n"
         "  [1] expected 'issue_refund', got search_policy(query='refund window')\n"
-        "  [2] unexpected: issue_refund(order_id='A-1042', amount=20.0)"
+        "  [2] unexpected: issue_refund(order_id='A-1042', amount=20.0)\n"
+        "mode 'exact' wants the expected steps in this order and no other call"
     )
     wrong_amount = {"name": "issue_refund", "arguments": {"order_id": "A-1042", "amount": 25.0}}
     assert failure(checks.trajectory, [LOOKUP, wrong_amount], EXPECTED) == (
-        f"expected the trajectory to match ({RULES['exact']}), 1 difference:\n"
+        "expected the trajectory to match (mode 'exact', arguments: subset), 1 difference:\n"
         "  [0] ok: lookup_order\n"
-        "  [1] issue_refund: argument 'amount' expected 20.0, got 25.0"
+        "  [1] issue_refund: argument 'amount' expected 20.0, got 25.0\n"
+        "mode 'exact' wants the expected steps in this order and no other call"
     )
 
 
 def test_in_order_names_the_step_not_found_and_where_it_came_instead() -> None:
     assert failure(checks.trajectory, [REFUND, POLICY, LOOKUP], EXPECTED, mode="in_order") == (
-        f"expected the trajectory to match ({RULES['in_order']}), 1 of 2 steps not found in order:\n"
+        "expected the trajectory to match (mode 'in_order', arguments: subset), 1 of 2 steps not found in order:\n"
         "  step [0] ok: lookup_order at [2]\n"
         "  step [1] missing after [2]: issue_refund(order_id='A-1042', amount=20.0)"
         " (a matching call comes only before, at [0])\n"
         "calls (3):\n"
         "  [0] issue_refund(order_id='A-1042', amount=20.0)\n"
         "  [1] search_policy(query='refund window')\n"
-        "  [2] lookup_order(order_id='A-1042')"
+        "  [2] lookup_order(order_id='A-1042')\n"
+        "mode 'in_order' wants the expected steps in this order, other calls allowed in between"
     )
     wrong_amount = {"name": "issue_refund", "arguments": {"order_id": "A-1042", "amount": 25.0}}
     assert failure(checks.trajectory, [POLICY, wrong_amount], EXPECTED, mode="in_order") == (
-        f"expected the trajectory to match ({RULES['in_order']}), 2 of 2 steps not found in order:\n"
+        "expected the trajectory to match (mode 'in_order', arguments: subset), 2 of 2 steps not found in order:\n"
         "  step [0] missing: lookup_order(order_id='A-1042')\n"
         "  step [1] missing: issue_refund(order_id='A-1042', amount=20.0)\n"
         "    closest: [1] argument 'amount' expected 20.0, got 25.0\n"
         "calls (2):\n"
         "  [0] search_policy(query='refund window')\n"
-        "  [1] issue_refund(order_id='A-1042', amount=25.0)"
+        "  [1] issue_refund(order_id='A-1042', amount=25.0)\n"
+        "mode 'in_order' wants the expected steps in this order, other calls allowed in between"
     )
 
 
 def test_any_order_lists_missing_steps_and_unexpected_calls() -> None:
     wrong_amount = {"name": "issue_refund", "arguments": {"order_id": "A-1042", "amount": 25.0}}
     assert failure(checks.trajectory, [wrong_amount, LOOKUP, EMAIL], EXPECTED, mode="any_order") == (
-        f"expected the trajectory to match ({RULES['any_order']}), 1 missing, 2 unexpected:\n"
+        "expected the trajectory to match (mode 'any_order', arguments: subset), 1 missing, 2 unexpected:\n"
         "  missing: step [1] issue_refund(order_id='A-1042', amount=20.0)\n"
         "    closest: [0] argument 'amount' expected 20.0, got 25.0\n"
         "  unexpected: [0] issue_refund(order_id='A-1042', amount=25.0)\n"
         "    closest: step [1] argument 'amount' expected 20.0, got 25.0\n"
-        "  unexpected: [2] send_email(template='refund')"
+        "  unexpected: [2] send_email(template='refund')\n"
+        "mode 'any_order' wants the expected steps in any order and no other call"
     )
 
 
 def test_superset_lists_only_the_missing_steps() -> None:
     assert failure(checks.trajectory, [POLICY, LOOKUP, EMAIL], EXPECTED, mode="superset") == (
-        f"expected the trajectory to match ({RULES['superset']}), 1 of 2 steps missing:\n"
-        "  missing: step [1] issue_refund(order_id='A-1042', amount=20.0)"
+        "expected the trajectory to match (mode 'superset', arguments: subset), 1 of 2 steps missing:\n"
+        "  missing: step [1] issue_refund(order_id='A-1042', amount=20.0)\n"
+        "mode 'superset' wants every expected step in any order, other calls allowed"
     )
 
 
 def test_subset_lists_only_the_unexpected_calls() -> None:
     assert failure(checks.trajectory, [LOOKUP, EMAIL, LOOKUP], EXPECTED, mode="subset") == (
-        f"expected the trajectory to match ({RULES['subset']}), 2 of 3 calls unexpected:\n"
+        "expected the trajectory to match (mode 'subset', arguments: subset), 2 of 3 calls unexpected:\n"
         "  unexpected: [1] send_email(template='refund')\n"
-        "  unexpected: [2] lookup_order(order_id='A-1042')"
+        "  unexpected: [2] lookup_order(order_id='A-1042')\n"
+        "mode 'subset' wants no call but expected steps, in any order, steps may be left out"
     )
 
 
@@ -148,10 +147,10 @@ def test_arguments_are_matched_as_tool_calls_match_does() -> None:
     assert checks.trajectory(noisy, EXPECTED) is None
     assert checks.trajectory(noisy, [{"name": "lookup_order"}, {"name": "issue_refund"}]) is None
     assert failure(checks.trajectory, noisy, EXPECTED, check_arguments="exact") == (
-        "expected the trajectory to match (mode 'exact': the expected steps in this order and no other call;"
-        " arguments: exact), 1 difference:\n"
+        "expected the trajectory to match (mode 'exact', arguments: exact), 1 difference:\n"
         "  [0] lookup_order: unexpected argument verbose=True\n"
-        "  [1] ok: issue_refund"
+        "  [1] ok: issue_refund\n"
+        "mode 'exact' wants the expected steps in this order and no other call"
     )
     other_order = [{"name": "lookup_order", "arguments": {"order_id": "B-7"}}, REFUND]
     assert checks.trajectory(other_order, EXPECTED, check_arguments="ignore") is None
@@ -164,8 +163,9 @@ def test_a_repeated_step_needs_a_call_of_its_own() -> None:
     twice = [LOOKUP, LOOKUP]
     assert checks.trajectory([LOOKUP, POLICY, LOOKUP], twice, mode="in_order") is None
     assert failure(checks.trajectory, [LOOKUP, POLICY], twice, mode="superset") == (
-        f"expected the trajectory to match ({RULES['superset']}), 1 of 2 steps missing:\n"
-        "  missing: step [1] lookup_order(order_id='A-1042')"
+        "expected the trajectory to match (mode 'superset', arguments: subset), 1 of 2 steps missing:\n"
+        "  missing: step [1] lookup_order(order_id='A-1042')\n"
+        "mode 'superset' wants every expected step in any order, other calls allowed"
     )
 
 
@@ -454,3 +454,32 @@ def test_a_case_without_expected_calls_is_an_error_naming_the_remedy(pytester: p
             " (an empty list expects no call) or pass expected=."
         ]
     )
+
+
+def test_expected_and_metrics_can_be_given(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\n")
+    (pytester.path / "datasets").mkdir()
+    (pytester.path / "datasets/agent.jsonl").write_text('{"id": "r-1", "input": "hi"}\n', encoding="utf-8")
+    pytester.makepyfile(
+        test_agent=textwrap.dedent("""
+            import pytest
+
+
+            @pytest.mark.golden("datasets/agent.jsonl")
+            def test_agent(case, llm_gate):
+                values = llm_gate.trajectory(
+                    [{"name": "lookup_order"}, {"name": "search"}], expected=[{"name": "lookup_order"}], metrics=["f1"]
+                )
+                assert values == {"trajectory_f1": pytest.approx(2 / 3)}
+                with pytest.raises(ValueError) as info:
+                    llm_gate.trajectory([], expected=[], metrics=["recall@5"])
+                assert str(info.value) == (
+                    "'metrics' must be a non-empty list of 'precision', 'recall', 'f1', 'match' (got ['recall@5'])."
+                )
+            """)
+    )
+    result = pytester.runpytest(*GATE, "--llm-gate-update")
+    assert result.ret == 0, result.stdout.str()
+    results = RunResults.model_validate_json((pytester.path / "reports/llm-gate.json").read_text(encoding="utf-8"))
+    (suite,) = results.suites.values()
+    assert sorted(suite.cases["r-1"].metrics) == ["checks_passed", "trajectory_f1"]

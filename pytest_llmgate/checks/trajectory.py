@@ -122,11 +122,12 @@ def trajectory(
     _check_arguments_mode(check_arguments)
     actual = _normalize_calls(calls)
     wanted = _expected_steps(expected)
-    header = f"expected the trajectory to match (mode {mode!r}: {MODE_RULES[mode]}; arguments: {check_arguments})"
+    header = f"expected the trajectory to match (mode {mode!r}, arguments: {check_arguments})"
+    rule = f"mode {mode!r} wants {MODE_RULES[mode]}"
     if mode == "exact":
         rows, problems = _ordered_rows(wanted, actual, check_arguments)
         if problems:
-            _fail(f"{header}, {_plural(problems, 'difference')}:\n" + "\n".join(rows))
+            _fail(f"{header}, {_plural(problems, 'difference')}:\n" + "\n".join(rows) + f"\n{rule}")
         return
     if mode == "in_order":
         rows, missing = _in_order_rows(wanted, actual, check_arguments)
@@ -134,7 +135,7 @@ def trajectory(
             _fail(
                 f"{header}, {missing} of {_plural(len(wanted), 'step')} not found in order:\n"
                 + "\n".join(rows)
-                + f"\n{_listing(actual)}"
+                + f"\n{_listing(actual)}\n{rule}"
             )
         return
     _, unmatched, extra = _unordered_pairs(wanted, actual, check_arguments)
@@ -153,6 +154,7 @@ def trajectory(
                 lines.append(f"    {closest}")
     if not lines:
         return
+    lines.append(rule)
     if mode == "superset":
         _fail(f"{header}, {len(unmatched)} of {_plural(len(wanted), 'step')} missing:\n" + "\n".join(lines))
     if mode == "subset":
