@@ -94,7 +94,7 @@ def test_in_order_names_the_step_not_found_and_where_it_came_instead() -> None:
         "  [0] issue_refund(order_id='A-1042', amount=20.0)\n"
         "  [1] search_policy(query='refund window')\n"
         "  [2] lookup_order(order_id='A-1042')\n"
-        "mode 'in_order' wants the expected steps in this order, other calls allowed in between"
+        "mode 'in_order' wants the expected steps in this order, other calls allowed before, between and after"
     )
     wrong_amount = {"name": "issue_refund", "arguments": {"order_id": "A-1042", "amount": 25.0}}
     assert failure(checks.trajectory, [POLICY, wrong_amount], EXPECTED, mode="in_order") == (
@@ -105,7 +105,7 @@ def test_in_order_names_the_step_not_found_and_where_it_came_instead() -> None:
         "calls (2):\n"
         "  [0] search_policy(query='refund window')\n"
         "  [1] issue_refund(order_id='A-1042', amount=25.0)\n"
-        "mode 'in_order' wants the expected steps in this order, other calls allowed in between"
+        "mode 'in_order' wants the expected steps in this order, other calls allowed before, between and after"
     )
 
 

@@ -37,7 +37,7 @@ TrajectoryMode = Literal["exact", "in_order", "any_order", "subset", "superset"]
 #: What each mode requires, as the failure message and the README say it.
 MODE_RULES: dict[str, str] = {
     "exact": "the expected steps in this order and no other call",
-    "in_order": "the expected steps in this order, other calls allowed in between",
+    "in_order": "the expected steps in this order, other calls allowed before, between and after",
     "any_order": "the expected steps in any order and no other call",
     "superset": "every expected step in any order, other calls allowed",
     "subset": "no call but expected steps, in any order, steps may be left out",
@@ -45,7 +45,7 @@ MODE_RULES: dict[str, str] = {
 
 
 def _require_mode(mode: Any) -> None:
-    if mode not in MODE_RULES:
+    if not isinstance(mode, str) or mode not in MODE_RULES:
         msg = f"'mode' must be one of {', '.join(repr(name) for name in MODE_RULES)} (got {mode!r})."
         raise ValueError(msg)
 
