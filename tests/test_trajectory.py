@@ -483,3 +483,29 @@ def test_expected_and_metrics_can_be_given(pytester: pytest.Pytester) -> None:
     results = RunResults.model_validate_json((pytester.path / "reports/llm-gate.json").read_text(encoding="utf-8"))
     (suite,) = results.suites.values()
     assert sorted(suite.cases["r-1"].metrics) == ["checks_passed", "trajectory_f1"]
+
+
+def test_a_call_with_broken_arguments_fails_the_case_as_a_check(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\n")
+    (pytester.path / "datasets").mkdir()
+    case = {"id": "r-1", "input": "hi", "expected_tool_calls": [{"name": "lookup_order"}]}
+    (pytester.path / "datasets/agent.jsonl").write_text(json.dumps(case) + "\n", encoding="utf-8")
+    pytester.makepyfile(
+        test_agent=textwrap.dedent("""
+            import pytest
+
+
+            @pytest.mark.golden("datasets/agent.jsonl")
+            def test_agent(case, llm_gate):
+                llm_gate.trajectory([{"name": "lookup_order", "arguments": "{order"}])
+            """)
+    )
+    result = pytester.runpytest(*GATE, "--llm-gate-update")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*1 check failed*"])
+    results = RunResults.model_validate_json((pytester.path / "reports/llm-gate.json").read_text(encoding="utf-8"))
+    (suite,) = results.suites.values()
+    record = suite.cases["r-1"]
+    assert record.passed is False
+    assert record.failure is not None
+    assert record.failure.startswith("expected the arguments of tool call [0] 'lookup_order' to be JSON")
