@@ -10,6 +10,7 @@ backends give the same messages for that subset.
 
 from __future__ import annotations
 
+import importlib
 import json
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
@@ -115,11 +116,11 @@ def _pydantic_errors(exc: pydantic.ValidationError) -> list[str]:
 
 def _load_jsonschema() -> ModuleType | None:
     """The `jsonschema` package if installed, else None (the built-in subset is used)."""
+    # import_module rather than `import`: jsonschema ships no type stubs; it is used untyped.
     try:
-        import jsonschema
+        return importlib.import_module("jsonschema")
     except ImportError:
         return None
-    return jsonschema
 
 
 def _json_schema_errors(value: Any, schema: Mapping[str, Any]) -> list[str]:
