@@ -4,6 +4,7 @@ genai-prices or ini, Anthropic prompt caching on the stable prefix, and our cach
 from __future__ import annotations
 
 import json
+import random
 import re
 import sqlite3
 from pathlib import Path
@@ -49,6 +50,38 @@ def test_table_prices_match_the_published_prices_including_cache_tokens() -> Non
     assert mini.cost(openai_usage) == pytest.approx(by_hand(MINI, openai_usage), rel=1e-9)
     # Cache reads are billed at a tenth of the input price: what they saved, worked by hand.
     assert sonnet.saved_by_cache(usage) == pytest.approx(7_000 * (3.0 - 0.30) / 1e6, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("provider", "model"),
+    [
+        ("anthropic", "claude-sonnet-4-5"),
+        ("anthropic", "claude-haiku-4-5"),
+        ("openai", "gpt-4.1-mini"),
+        ("openai", "gpt-4o"),
+    ],
+)
+def test_per_token_rates_agree_with_genai_prices_itself(provider: str, model: str) -> None:
+    """Calls are priced from rates read off the table once; genai-prices prices them the same,
+    including past the long-context tier (Sonnet's 200k), where it is asked directly."""
+    from genai_prices import Usage as TableUsage
+    from genai_prices import calc_price
+
+    pricer = pricer_for(provider, model)
+    rng = random.Random(7)
+    for _ in range(300):
+        total = rng.choice([rng.randint(0, 30_000), rng.randint(30_000, 400_000)])
+        read = rng.randint(0, total)
+        write = rng.randint(0, total - read) if provider == "anthropic" else 0
+        usage = Usage(total, rng.randint(0, 4000), read, write)
+        reference = calc_price(
+            TableUsage(
+                input_tokens=total, output_tokens=usage.output_tokens, cache_read_tokens=read, cache_write_tokens=write
+            ),
+            model_ref=model,
+            provider_id=provider,
+        )
+        assert pricer.cost(usage) == pytest.approx(float(reference.total_price), rel=1e-9, abs=1e-12), usage
 
 
 def test_ini_price_unknown_model_and_offline() -> None:

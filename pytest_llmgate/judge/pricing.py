@@ -9,6 +9,7 @@ with neither is "price unknown": the run reports tokens only. The offline judge 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -84,6 +85,12 @@ def parse_price(text: str) -> Price:
     return Price(**values)
 
 
+#: Requests up to this many input tokens are priced from per-token rates read off the table once
+#: (checked to be linear up to here); larger ones, which may cross a long-context price tier,
+#: are priced by genai-prices itself.
+LINEAR_UP_TO = 32_000
+
+
 class Pricer:
     """Prices the calls of one judge; `known` is False when no price is to be had."""
 
@@ -94,6 +101,8 @@ class Pricer:
         self._table = table
         self.known = price is not None or table is not None
         self.free = source.startswith("offline")
+        # genai-prices takes about 0.1 ms a call; judge calls are priced from its per-token rates.
+        self._rates = _linear_rates(table) if table is not None else None
 
     def cost(self, usage: Usage) -> float | None:
         """Dollars for one call's usage; None when the price is unknown."""
@@ -103,6 +112,8 @@ class Pricer:
             return self._price.cost(usage)
         if self._table is None:
             return None
+        if self._rates is not None and usage.input_tokens <= LINEAR_UP_TO:
+            return self._rates.cost(usage)
         return _table_cost(self._table, usage)
 
     def saved_by_cache(self, usage: Usage) -> float | None:
@@ -135,6 +146,30 @@ def _table_cost(table: tuple[str, str], usage: Usage) -> float | None:
     except (LookupError, ValueError):
         return None
     return float(price.total_price)
+
+
+def _linear_rates(table: tuple[str, str]) -> Price | None:
+    """The table's per-token rates, or None when its prices are not linear up to `LINEAR_UP_TO`."""
+    probe = 1000
+
+    def per_million(usage: Usage) -> float | None:
+        cost = _table_cost(table, usage)
+        return None if cost is None else cost * 1_000_000 / probe
+
+    rates = [
+        per_million(Usage(input_tokens=probe)),
+        per_million(Usage(output_tokens=probe)),
+        per_million(Usage(input_tokens=probe, cache_read_tokens=probe)),
+        per_million(Usage(input_tokens=probe, cache_write_tokens=probe)),
+    ]
+    if any(rate is None for rate in rates):
+        return None
+    price = Price(*(float(rate or 0.0) for rate in rates))
+    check = Usage(input_tokens=LINEAR_UP_TO, output_tokens=probe, cache_read_tokens=probe, cache_write_tokens=probe)
+    exact = _table_cost(table, check)
+    if exact is None or not math.isclose(price.cost(check), exact, rel_tol=1e-9, abs_tol=1e-12):
+        return None
+    return price
 
 
 def pricer_for(kind: str, model: str, override: Price | None = None) -> Pricer:
