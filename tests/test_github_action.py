@@ -1,0 +1,282 @@
+"""The GitHub Action: its action.yml schema, the PR comment body (markdown from a results
+file, cut safely under GitHub's limit), and update-or-create against a fake GitHub API on
+127.0.0.1 (paged listing, create, edit; the token sent, never printed)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from fake_github import TOKEN, FakeGitHub
+from fake_github import fake_github as fake_github  # the fixture
+from test_report_data import make_results
+
+from pytest_llmgate.cli import main
+from pytest_llmgate.github import (
+    GITHUB_MAX_CHARS,
+    MARKER,
+    GitHub,
+    GitHubError,
+    _units,
+    body_for_results,
+    comment_body,
+    pull_request_number,
+    upsert_comment,
+)
+from pytest_llmgate.report.markdown import render_markdown
+
+ROOT = Path(__file__).resolve().parent.parent
+ACTION = ROOT / "action.yml"
+EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.S)
+
+
+# -- action.yml ----------------------------------------------------------------------------
+
+
+def _action() -> dict:
+    return yaml.safe_load(ACTION.read_text(encoding="utf-8"))
+
+
+def _expressions(node: object, key: str = "") -> list[str]:
+    """Every expression in the file: inside `${{ }}`, and whole `if:` conditions."""
+    if isinstance(node, str):
+        found = EXPRESSION.findall(node)
+        return found if found or key != "if" else [node]
+    if isinstance(node, dict):
+        return [s for k, value in node.items() for s in _expressions(value, k)]
+    if isinstance(node, list):
+        return [s for value in node for s in _expressions(value)]
+    return []
+
+
+def test_action_file_has_the_required_keys_and_is_composite() -> None:
+    action = _action()
+    assert {"name", "description", "runs"} <= set(action)
+    assert action["runs"]["using"] == "composite"
+    steps = action["runs"]["steps"]
+    assert steps and all(isinstance(step, dict) for step in steps)
+    for name, spec in action["inputs"].items():
+        assert re.fullmatch(r"[a-z][a-z0-9-]*", name), name
+        assert spec.get("description"), f"input {name} has no description"
+        assert "default" in spec or spec.get("required") is True, f"optional input {name} has no default"
+    for name, spec in action.get("outputs", {}).items():
+        assert spec.get("description") and spec.get("value"), f"output {name}"
+
+
+def test_every_step_runs_a_script_with_a_shell_or_uses_a_pinned_action() -> None:
+    for step in _action()["runs"]["steps"]:
+        assert ("run" in step) != ("uses" in step), step
+        if "run" in step:
+            assert step.get("shell") in ("bash", "pwsh", "python", "sh", "cmd", "powershell"), step
+        else:
+            assert re.fullmatch(r"[\w.-]+/[\w.-]+@v\d+", step["uses"]), step["uses"]
+            assert "shell" not in step
+
+
+def test_expressions_reference_existing_inputs_and_steps() -> None:
+    action = _action()
+    inputs = set(action["inputs"])
+    step_ids = {step["id"] for step in action["runs"]["steps"] if "id" in step}
+    seen_inputs = set()
+    for expression in _expressions(action):
+        for name in re.findall(r"\binputs\.([A-Za-z0-9_-]+)", expression):
+            assert name in inputs, f"{expression!r} names an unknown input"
+            seen_inputs.add(name)
+        for step in re.findall(r"\bsteps\.([A-Za-z0-9_-]+)\.", expression):
+            assert step in step_ids, f"{expression!r} names an unknown step"
+    assert seen_inputs == inputs, f"inputs never used: {sorted(inputs - seen_inputs)}"
+
+
+def test_inputs_reach_scripts_through_env_not_the_script_text() -> None:
+    for step in _action()["runs"]["steps"]:
+        if "run" in step:
+            assert "${{" not in step["run"], f"step {step.get('name')!r} interpolates into its script"
+
+
+def test_the_action_uploads_reports_and_comments_even_when_the_gate_fails() -> None:
+    steps = _action()["runs"]["steps"]
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@"))
+    comment = next(s for s in steps if "github-comment" in s.get("run", ""))
+    gate = next(s for s in steps if s.get("id") == "gate")
+    assert "pytest" in gate["run"] and "set +e" in gate["run"]
+    assert upload["if"].startswith("always()") and comment["if"].startswith("always()")
+    assert steps.index(gate) < steps.index(upload) < steps.index(comment) < len(steps) - 1
+    assert "exit" in steps[-1]["run"] and "steps.gate.outputs.exit-code" in steps[-1]["if"]
+    assert comment["env"]["GITHUB_TOKEN"] == "${{ inputs.github-token }}"
+
+
+# -- the comment body ----------------------------------------------------------------------
+
+
+def _write_results(tmp_path: Path, **kwargs: object) -> Path:
+    path = tmp_path / "llm-gate.json"
+    path.write_text(make_results(**kwargs).model_dump_json(), encoding="utf-8")
+    return path
+
+
+def test_body_is_the_marker_and_the_results_markdown(tmp_path: Path) -> None:
+    results = _write_results(tmp_path)
+    body = body_for_results(results, run_url="https://github.com/o/r/actions/runs/7")
+    assert body.startswith(MARKER + "\n## ❌ LLM gate: FAIL\n")
+    assert render_markdown(make_results()) in body
+    assert body.endswith("\n\nReports: [workflow run and artifact](https://github.com/o/r/actions/runs/7)\n")
+
+
+def test_body_without_a_results_file_says_the_gate_stopped(tmp_path: Path) -> None:
+    body = body_for_results(tmp_path / "missing.json", exit_code="4")
+    assert body.startswith(MARKER + "\n## LLM gate: no results")
+    assert "(pytest exit code 4)" in body
+
+
+def test_a_short_body_is_not_truncated() -> None:
+    markdown = "## LLM gate: PASS\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
+    assert comment_body(markdown) == MARKER + "\n" + markdown
+
+
+@pytest.mark.parametrize("wide", [False, True])
+def test_a_long_body_is_cut_on_a_line_under_the_limit(wide: bool) -> None:
+    row = "| 🚀 case | 0.5 |" if wide else "| case-id-with-a-long-name | 0.500 | 0.400 |"
+    markdown = "## LLM gate: FAIL\n\n| id | v |\n|---|---|\n" + "\n".join(f"{row} {i}" for i in range(20_000))
+    body = comment_body(markdown, run_url="https://github.com/o/r/actions/runs/1")
+    assert _units(body) <= GITHUB_MAX_CHARS and len(body) <= GITHUB_MAX_CHARS
+    kept, note = body.split("\n\n_Summary truncated (")
+    assert kept.splitlines()[-1].startswith(row)  # whole rows only
+    shown, total = re.match(r"([\d,]+) of ([\d,]+) characters shown", note).groups()  # type: ignore[union-attr]
+    assert int(total.replace(",", "")) == len(markdown.rstrip()) + 1
+    assert body.endswith("(https://github.com/o/r/actions/runs/1)\n")
+
+
+def test_a_cut_closes_an_open_code_fence() -> None:
+    markdown = "## LLM gate\n\n```\n" + "x" * 70 + "\n" + ("y" * 70 + "\n") * 2000 + "```\n"
+    body = comment_body(markdown)
+    assert _units(body) <= GITHUB_MAX_CHARS
+    assert body.count("```") % 2 == 0
+
+
+def test_one_enormous_line_is_not_cut_inside_an_escape() -> None:
+    body = comment_body("&amp;\\" * 20_000, limit=1_000)
+    kept = body.split("\n\n_Summary truncated")[0]
+    assert _units(body) <= 1_000
+    assert kept.endswith("&amp;") or kept.endswith(MARKER + "\n")
+
+
+# -- update or create ----------------------------------------------------------------------
+
+
+def _client(fake: FakeGitHub) -> GitHub:
+    return GitHub(TOKEN, "o/r", api_url=fake.url)
+
+
+def test_first_run_creates_the_comment(fake_github: FakeGitHub) -> None:
+    fake_github.add(5, "LGTM")
+    action, comment = upsert_comment(_client(fake_github), 5, comment_body("## LLM gate: PASS"))
+    assert action == "created"
+    assert [c["body"].startswith(MARKER) for c in fake_github.comments[5]] == [False, True]
+    assert [r.method for r in fake_github.requests] == ["GET", "POST"]
+    assert all(r.authorization == f"Bearer {TOKEN}" for r in fake_github.requests)
+
+
+def test_later_runs_edit_the_same_comment_found_on_a_later_page(fake_github: FakeGitHub) -> None:
+    fake_github.per_page_cap = 10  # forces three pages for 25 comments
+    for i in range(12):
+        fake_github.add(5, f"review comment {i}")
+    ours = fake_github.add(5, comment_body("## LLM gate: FAIL"), user="github-actions[bot]")
+    for i in range(12):
+        fake_github.add(5, f"later comment {i} mentioning {MARKER} in passing")
+    client = _client(fake_github)
+    for status in ("PASS", "FAIL", "PASS"):
+        action, comment = upsert_comment(client, 5, comment_body(f"## LLM gate: {status}"))
+        assert action == "updated" and comment.id == ours["id"]
+    assert len(fake_github.comments[5]) == 25  # never a second gate comment
+    assert ours["body"] == comment_body("## LLM gate: PASS")
+    pages = [r.query.get("page", "1") for r in fake_github.requests if r.method == "GET"]
+    assert pages == ["1", "2", "3"] * 3
+    assert [r.method for r in fake_github.writes()] == ["PATCH"] * 3
+
+
+def test_api_errors_name_the_request_not_the_token(fake_github: FakeGitHub) -> None:
+    with pytest.raises(GitHubError) as info:
+        upsert_comment(GitHub("wrong-token", "o/r", api_url=fake_github.url), 5, "x")
+    assert str(info.value) == "GitHub API GET /repos/o/r/issues/5/comments failed: HTTP 401 (Bad credentials)."
+    assert info.value.status == 401
+
+
+def test_pagination_outside_the_api_is_not_followed(fake_github: FakeGitHub) -> None:
+    fake_github.per_page_cap = 1
+    fake_github.add(5, "a")
+    fake_github.add(5, "b")
+    client = GitHub(TOKEN, "o/r", api_url=fake_github.url.replace("127.0.0.1", "localhost"))
+    with pytest.raises(GitHubError, match="pagination pointed outside"):
+        client.comments(5)
+
+
+def test_pull_request_number_from_the_event(tmp_path: Path) -> None:
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"pull_request": {"number": 42}}), encoding="utf-8")
+    assert pull_request_number(str(event)) == 42
+    event.write_text(json.dumps({"ref": "refs/heads/main"}), encoding="utf-8")
+    assert pull_request_number(str(event)) is None
+    assert pull_request_number(None) is None
+
+
+# -- the command, as the action runs it ------------------------------------------------------
+
+
+def _env(fake: FakeGitHub, tmp_path: Path, number: int = 9) -> dict[str, str]:
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"pull_request": {"number": number}}), encoding="utf-8")
+    return {
+        "GITHUB_TOKEN": TOKEN,
+        "GITHUB_REPOSITORY": "o/r",
+        "GITHUB_API_URL": fake.url,
+        "GITHUB_EVENT_PATH": str(event),
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_RUN_ID": "77",
+    }
+
+
+def test_command_creates_then_updates_one_comment(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    results = _write_results(tmp_path)
+    runner = CliRunner()
+    env = _env(fake_github, tmp_path)
+    first = runner.invoke(main, ["github-comment", str(results)], env=env)
+    assert first.exit_code == 0, first.output
+    assert "created comment" in first.output
+    _write_results(tmp_path, failing=False)
+    second = runner.invoke(main, ["github-comment", str(results)], env=env)
+    assert second.exit_code == 0 and "updated comment" in second.output
+    (comment,) = fake_github.comments[9]
+    assert comment["body"].startswith(MARKER + "\n## ✅ LLM gate: PASS")
+    assert "https://github.com/o/r/actions/runs/77" in comment["body"]
+    assert TOKEN not in first.output + second.output
+
+
+def test_command_outside_a_pull_request_posts_nothing(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    env = _env(fake_github, tmp_path)
+    Path(env["GITHUB_EVENT_PATH"]).write_text("{}", encoding="utf-8")
+    result = CliRunner().invoke(main, ["github-comment", str(_write_results(tmp_path))], env=env)
+    assert result.exit_code == 0 and "not a pull request event; no comment posted." in result.output
+    assert fake_github.requests == []
+
+
+def test_command_with_a_read_only_token_warns_and_does_not_fail(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    fake_github.fail_writes = 403
+    result = CliRunner().invoke(
+        main, ["github-comment", str(_write_results(tmp_path))], env=_env(fake_github, tmp_path)
+    )
+    assert result.exit_code == 0
+    assert result.output.startswith("::warning::GitHub API POST /repos/o/r/issues/9/comments failed: HTTP 403")
+    assert TOKEN not in result.output
+
+
+def test_command_without_a_token_is_a_clear_error(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    env = _env(fake_github, tmp_path)
+    env["GITHUB_TOKEN"] = ""
+    result = CliRunner().invoke(main, ["github-comment", str(_write_results(tmp_path))], env=env)
+    assert result.exit_code == 1
+    assert "no token: set $GITHUB_TOKEN" in result.output
+    assert fake_github.requests == []
