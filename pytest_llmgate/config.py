@@ -160,7 +160,8 @@ def add_options(parser: pytest.Parser) -> None:
         dest="llm_gate_concurrency",
         default=None,
         type=int,
-        help=f"Judge calls in flight at most (default: {DEFAULT_CONCURRENCY}).",
+        help=f"Judge calls in flight at most, for the whole run: split between xdist workers "
+        f"(default: {DEFAULT_CONCURRENCY}).",
     )
     group.addoption(
         "--llm-gate-no-cache",
