@@ -53,48 +53,95 @@ def _expressions(node: object, key: str = "") -> list[str]:
     return []
 
 
-def test_action_file_has_the_required_keys_and_is_composite() -> None:
-    action = _action()
-    assert {"name", "description", "runs"} <= set(action)
-    assert action["runs"]["using"] == "composite"
-    steps = action["runs"]["steps"]
-    assert steps and all(isinstance(step, dict) for step in steps)
-    for name, spec in action["inputs"].items():
-        assert re.fullmatch(r"[a-z][a-z0-9-]*", name), name
-        assert spec.get("description"), f"input {name} has no description"
-        assert "default" in spec or spec.get("required") is True, f"optional input {name} has no default"
-    for name, spec in action.get("outputs", {}).items():
-        assert spec.get("description") and spec.get("value"), f"output {name}"
+SHELLS = ("bash", "pwsh", "python", "sh", "cmd", "powershell")
 
 
-def test_every_step_runs_a_script_with_a_shell_or_uses_a_pinned_action() -> None:
-    for step in _action()["runs"]["steps"]:
-        assert ("run" in step) != ("uses" in step), step
-        if "run" in step:
-            assert step.get("shell") in ("bash", "pwsh", "python", "sh", "cmd", "powershell"), step
-        else:
-            assert re.fullmatch(r"[\w.-]+/[\w.-]+@v\d+", step["uses"]), step["uses"]
-            assert "shell" not in step
-
-
-def test_expressions_reference_existing_inputs_and_steps() -> None:
-    action = _action()
-    inputs = set(action["inputs"])
-    step_ids = {step["id"] for step in action["runs"]["steps"] if "id" in step}
-    seen_inputs = set()
+def action_problems(action: dict) -> list[str]:
+    """What is wrong with an action file, by GitHub's metadata syntax for composite actions."""
+    problems = [f"missing top-level key {key!r}" for key in ("name", "description", "runs") if key not in action]
+    runs = action.get("runs") or {}
+    if runs.get("using") != "composite":
+        problems.append(f"runs.using must be 'composite' (got {runs.get('using')!r})")
+    steps = runs.get("steps") or []
+    if not steps:
+        problems.append("runs.steps is empty")
+    inputs = action.get("inputs") or {}
+    for name, spec in inputs.items():
+        if not re.fullmatch(r"[a-z][a-z0-9-]*", name):
+            problems.append(f"input {name!r} is not a lower-case id")
+        if not (spec or {}).get("description"):
+            problems.append(f"input {name!r} has no description")
+    for name, spec in (action.get("outputs") or {}).items():
+        if not (spec or {}).get("description") or not (spec or {}).get("value"):
+            problems.append(f"output {name!r} needs a description and a value")
+    step_ids = set()
+    for i, step in enumerate(steps):
+        where = f"step {i + 1} ({step.get('name', 'unnamed')})"
+        if ("run" in step) == ("uses" in step):
+            problems.append(f"{where} needs exactly one of 'run' and 'uses'")
+        if "run" in step and step.get("shell") not in SHELLS:
+            problems.append(f"{where} runs a script without a shell")
+        if "run" in step and "${{" in step["run"]:
+            problems.append(f"{where} interpolates an expression into its script (pass it through env)")
+        if "uses" in step and not re.fullmatch(r"[\w.-]+/[\w.-]+@v\d+", step["uses"]):
+            problems.append(f"{where} uses an action not pinned to a major version: {step['uses']!r}")
+        if "id" in step:
+            step_ids.add(step["id"])
+    used = set()
     for expression in _expressions(action):
         for name in re.findall(r"\binputs\.([A-Za-z0-9_-]+)", expression):
-            assert name in inputs, f"{expression!r} names an unknown input"
-            seen_inputs.add(name)
-        for step in re.findall(r"\bsteps\.([A-Za-z0-9_-]+)\.", expression):
-            assert step in step_ids, f"{expression!r} names an unknown step"
-    assert seen_inputs == inputs, f"inputs never used: {sorted(inputs - seen_inputs)}"
+            used.add(name)
+            if name not in inputs:
+                problems.append(f"{expression.strip()!r} names an unknown input {name!r}")
+        for step_id in re.findall(r"\bsteps\.([A-Za-z0-9_-]+)\.", expression):
+            if step_id not in step_ids:
+                problems.append(f"{expression.strip()!r} names an unknown step {step_id!r}")
+    problems += [f"input {name!r} is never used" for name in sorted(set(inputs) - used)]
+    return problems
 
 
-def test_inputs_reach_scripts_through_env_not_the_script_text() -> None:
-    for step in _action()["runs"]["steps"]:
-        if "run" in step:
-            assert "${{" not in step["run"], f"step {step.get('name')!r} interpolates into its script"
+def test_the_action_file_is_valid() -> None:
+    assert action_problems(_action()) == []
+
+
+def _broken(change: str) -> dict:
+    action = _action()
+    steps = action["runs"]["steps"]
+    if change == "not composite":
+        action["runs"]["using"] = "node20"
+    elif change == "no description":
+        del action["description"]
+    elif change == "run without shell":
+        del next(s for s in steps if "run" in s)["shell"]
+    elif change == "unknown input":
+        steps[-1]["env"]["EXIT_CODE"] = "${{ inputs.exit_code }}"
+    elif change == "unknown step":
+        steps[-1]["if"] = "steps.pytest.outputs.exit-code != '0'"
+    elif change == "unused input":
+        action["inputs"]["extra"] = {"description": "never used", "default": "x"}
+    elif change == "interpolated script":
+        steps[1]["run"] = "python -m pip install ${{ inputs.install }}"
+    elif change == "unpinned action":
+        steps[0]["uses"] = "actions/setup-python@main"
+    return action
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ("not composite", "runs.using must be 'composite' (got 'node20')"),
+        ("no description", "missing top-level key 'description'"),
+        ("run without shell", "runs a script without a shell"),
+        ("unknown input", "names an unknown input 'exit_code'"),
+        ("unknown step", "names an unknown step 'pytest'"),
+        ("unused input", "input 'extra' is never used"),
+        ("interpolated script", "interpolates an expression into its script"),
+        ("unpinned action", "not pinned to a major version: 'actions/setup-python@main'"),
+    ],
+)
+def test_the_checks_catch_a_broken_action_file(change: str, problem: str) -> None:
+    problems = action_problems(_broken(change))
+    assert any(problem in p for p in problems), problems
 
 
 def test_the_action_uploads_reports_and_comments_even_when_the_gate_fails() -> None:
