@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import sqlite3
 import subprocess
@@ -356,4 +357,7 @@ def test_aimd_limiter_halves_once_per_window_and_recovers() -> None:
         seen.append(limiter.min_limit)
         return seen
 
-    assert asyncio.run(asyncio.wait_for(scenario(), 10)) == [4, 4, 2, 2, 8, 2]
+    # On its own thread: in a worker that ran the browser tests, Playwright's sync API keeps
+    # an event loop running on the main thread, where asyncio.run() refuses to start.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        assert pool.submit(asyncio.run, asyncio.wait_for(scenario(), 10)).result() == [4, 4, 2, 2, 8, 2]

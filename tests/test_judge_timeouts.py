@@ -5,6 +5,7 @@ the real SDKs against the fake provider, hanging or rate limiting on purpose."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from pathlib import Path
 
 import pytest
@@ -116,7 +117,9 @@ def test_429_with_retry_after_pauses_issuing_and_keeps_the_limit() -> None:
         waited = loop.time() - paused_at
         return limiter.limit, waited, limiter.paused_seconds, limiter.in_flight
 
-    limit, waited, paused, in_flight = asyncio.run(scenario())
+    # On its own thread: Playwright's sync API (browser tests) may hold the main thread's loop.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        limit, waited, paused, in_flight = pool.submit(asyncio.run, scenario()).result()
     assert limit == 8  # not halved
     assert waited >= 0.29
     assert paused == pytest.approx(0.3, abs=0.02)  # overlapping pauses counted once
