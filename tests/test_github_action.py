@@ -327,3 +327,84 @@ def test_command_without_a_token_is_a_clear_error(fake_github: FakeGitHub, tmp_p
     assert result.exit_code == 1
     assert "no token: set $GITHUB_TOKEN" in result.output
     assert fake_github.requests == []
+
+
+# -- the action's scripts, run as GitHub would run them ------------------------------------
+
+
+def _evaluate(expression: str, context: dict[str, str]) -> str:
+    """The few expressions action.yml uses: inputs.X, steps.ID.outputs.Y, github.token,
+    always(), ==, !=, && (anything else fails the test)."""
+
+    def value(match: re.Match[str]) -> str:
+        return repr(context.get(match.group(0), ""))
+
+    text = re.sub(r"\b(?:inputs\.[\w-]+|steps\.[\w-]+\.outputs\.[\w-]+|github\.token)", value, expression.strip())
+    text = text.replace("always()", "True").replace("&&", " and ")
+    assert re.fullmatch(r"[\s\w'\"=!.:/+-]*", text), f"unsupported expression {expression!r}"
+    result = eval(text, {"__builtins__": {}}, {})  # noqa: S307 - a test's own, checked expression
+    return str(result) if not isinstance(result, bool) else ("true" if result else "")
+
+
+def _render(text: str, context: dict[str, str]) -> str:
+    return EXPRESSION.sub(lambda m: _evaluate(m.group(1), context), text)
+
+
+def _run_action(project: Path, fake: FakeGitHub, inputs: dict[str, str], tmp_path: Path) -> tuple[int, str]:
+    """Run the action's script steps (`uses` steps are GitHub's: skipped) in `project`;
+    returns the job's exit status and what the steps printed."""
+    import os
+    import subprocess
+    import sys
+
+    action = _action()
+    context = {f"inputs.{k}": str(v.get("default", "")) for k, v in action["inputs"].items()}
+    context["github.token"] = TOKEN
+    context["inputs.github-token"] = TOKEN
+    context.update({f"inputs.{k}": v for k, v in inputs.items()})
+    env_base = dict(os.environ, **_env(fake, tmp_path), GITHUB_ACTION_PATH=str(ROOT))
+    env_base["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env_base["PATH"]
+    printed, failed = "", 0
+    for step in action["runs"]["steps"]:
+        if "uses" in step or "install" in step.get("name", "").lower():
+            continue  # setup-python, upload-artifact, pip install: the test's venv has them
+        condition = step.get("if")
+        if condition and not _evaluate(condition, context):
+            continue
+        if failed and not (condition or "").startswith("always()"):
+            continue
+        output = tmp_path / f"output-{step.get('id', 'x')}"
+        output.write_text("", encoding="utf-8")
+        env = dict(env_base, GITHUB_OUTPUT=str(output))
+        env.update({k: _render(str(v), context) for k, v in step.get("env", {}).items()})
+        cwd = project / _render(step.get("working-directory", "."), context)
+        done = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=cwd, env=env, capture_output=True, text=True)
+        printed += done.stdout + done.stderr
+        failed = failed or done.returncode
+        for line in output.read_text(encoding="utf-8").splitlines():
+            key, _, val = line.partition("=")
+            context[f"steps.{step['id']}.outputs.{key}"] = val
+    return failed, printed
+
+
+def test_the_action_gates_comments_once_and_fails_the_job(
+    pytester: pytest.Pytester, fake_github: FakeGitHub, tmp_path: Path
+) -> None:
+    from gate_project import make_project
+
+    make_project(pytester)
+    args = "--llm-gate -p no:cacheprovider -p no:xdist"
+    status, printed = _run_action(pytester.path, fake_github, {"pytest-args": args}, tmp_path)
+    assert status == 1  # no baseline yet: the gate fails, and so does the job, after commenting
+    assert "created comment" in printed and "::error::LLM gate: pytest exited with 1" in printed
+    (comment,) = fake_github.comments[9]
+    assert comment["body"].startswith(MARKER + "\n## ❌ LLM gate: FAIL")
+
+    update = _run_action(pytester.path, fake_github, {"pytest-args": args + " --llm-gate-update"}, tmp_path)
+    assert update[0] == 0, update[1]
+    status, printed = _run_action(pytester.path, fake_github, {"pytest-args": args}, tmp_path)
+    assert status == 0, printed
+    assert "updated comment" in printed
+    (comment,) = fake_github.comments[9]  # still one comment, now with the passing run's verdict
+    assert re.match(re.escape(MARKER) + r"\n## \S+ LLM gate: (PASS|UNDERPOWERED)\n", comment["body"])
+    assert TOKEN not in printed
