@@ -204,7 +204,8 @@ def github_comment(
 ) -> None:
     """Post the gate's summary as ONE pull request comment, edited on each push.
 
-    The token is read from $GITHUB_TOKEN. Outside a pull request nothing is posted.
+    RESULTS is the gate's results file (default: reports/llm-gate.json). The token is read
+    from $GITHUB_TOKEN. Outside a pull request nothing is posted.
     """
     body = body_for_results(results, run_url=run_url_from_env(), exit_code=exit_code)
     if dry_run:
