@@ -8,8 +8,8 @@ the fake provider on 127.0.0.1. Prints the wall time next to the ideal bound
 
     python benchmarks/judge_bench.py --faults --cases 750 --latency 0.05 --concurrency 16
 
-With `--faults`, runs three scenarios in one process, interleaved `--repeats` times: no
-faults, 10 % 429 with Retry-After, and 5 % 500 + 5 % malformed output; prints the median
+With `--faults`, runs four scenarios in one process, interleaved `--repeats` times: no
+faults, 10 % 429 with Retry-After, 10 % 429 without it, and 5 % 500 + 5 % malformed output; prints the median
 wall time of each next to the no-fault median (ratio), and where the retrying time went:
 backoff sleeps (summed over calls), Retry-After pauses of the issue gate (wall time),
 capacity lost to halving the concurrency limit (slot-seconds), halvings, the lowest limit.
@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
 FAULT_SCENARIOS: list[tuple[str, dict[str, Any]]] = [
     ("no faults", {}),
     ("10% 429 + Retry-After", {"rate_429": 0.10}),
+    ("10% 429, no Retry-After", {"rate_429": 0.10, "retry_after": None}),
     ("5% 500 + 5% malformed", {"rate_5xx": 0.05, "rate_malformed": 0.05}),
 ]
 
@@ -177,7 +178,7 @@ def _fault_run(args: argparse.Namespace, faults: dict[str, Any]) -> dict[str, fl
 def run_faults(args: argparse.Namespace) -> int:
     scenarios = [(name, dict(faults)) for name, faults in FAULT_SCENARIOS]
     for _, faults in scenarios:
-        if "rate_429" in faults:
+        if "rate_429" in faults and "retry_after" not in faults:
             faults["retry_after"] = args.retry_after
     runs: dict[str, list[dict[str, float]]] = {name: [] for name, _ in scenarios}
     for _ in range(args.repeats):  # interleaved, so machine noise falls on every scenario alike

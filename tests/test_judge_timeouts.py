@@ -147,4 +147,5 @@ def test_429_without_retry_after_halves_the_limit(fake_provider: FakeProvider) -
     verdicts, engine = judge_all("openai:gpt-test", requests(4), concurrency=4)
     assert all(v.error is None for v in verdicts)
     assert engine.limiter is not None and engine.limiter.halvings == 1 and engine.limiter.min_limit == 2
+    assert engine.limiter.limit == 4  # one slot back per success: whole again within the run
     assert engine.backoff_seconds > 0  # exponential backoff, nothing told it how long to wait

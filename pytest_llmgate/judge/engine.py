@@ -177,7 +177,9 @@ class JudgeEngine:
         malformed_retries: int = 2,
         backoff_base: float = 0.5,
         backoff_max: float = 60.0,
-        recover_after: int = 10,
+        # One slot back per success: after a halving the limit is whole again within about
+        # one window (as TCP's slow start), instead of collapsing under steady 429s.
+        recover_after: int = 1,
         deadline: float | None = None,
     ) -> None:
         if concurrency < 1:
