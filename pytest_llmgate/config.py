@@ -19,6 +19,7 @@ DEFAULT_JUDGE = "offline"
 DEFAULT_CONCURRENCY = 16
 DEFAULT_MAX_JUDGE_ERROR_RATE = 0.05
 JUDGE_ENV = "LLM_GATE_JUDGE"
+DEFAULT_JURY_AGGREGATE = "mean"
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,13 @@ class Settings:
     shard: tuple[int, int] | None = None
     """(index, count), 1-based index, from `--llm-gate-shard I/N`."""
     progress: bool = True
+    # RAG generation metrics and juries
+    judges: tuple[str, ...] = ()
+    """Every judge spec of a jury, in the order given (`judge` is the first); one or none means no jury."""
+    jury_aggregate: str = DEFAULT_JURY_AGGREGATE
+    """How a jury's verdicts combine when the rubric does not say: `mean` or `majority`."""
+    sut_model: str | None = None
+    """Model of the system under test (`llm_gate_sut_model`), to warn about self-preference."""
 
     def public(self) -> dict[str, Any]:
         """Settings as written into the results file (paths relative, no secrets)."""
@@ -73,6 +81,9 @@ class Settings:
             "min_agreement": dict(sorted(self.min_agreement.items())),
             "shard": f"{self.shard[0]}/{self.shard[1]}" if self.shard else None,
             "cache": self.cache_dir is not None,
+            "judges": list(self.judges) or [self.judge],
+            "jury_aggregate": self.jury_aggregate,
+            "sut_model": self.sut_model,
         }
 
 
@@ -138,10 +149,11 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--llm-gate-judge",
         dest="llm_gate_judge",
+        action="append",
         default=None,
         metavar="SPEC",
-        help=f"Judge: offline, anthropic:MODEL, openai:MODEL, openai-compatible:MODEL@URL "
-        f"(default: ${JUDGE_ENV} or ini llm_gate_judge or {DEFAULT_JUDGE}).",
+        help=f"Judge: offline, anthropic:MODEL, openai:MODEL, openai-compatible:MODEL@URL; give it several "
+        f"times for a jury (default: ${JUDGE_ENV} or ini llm_gate_judge or {DEFAULT_JUDGE}).",
     )
     group.addoption(
         "--llm-gate-concurrency",
@@ -195,7 +207,9 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("llm_gate_cache_dir", "Judge cache folder.", default=".llmgate")
     parser.addini("llm_gate_alpha", "Significance level of the paired tests.", default=str(DEFAULT_ALPHA))
     parser.addini("llm_gate_tolerance", "Largest drop of a mean that is not material.", default=str(DEFAULT_TOLERANCE))
-    parser.addini("llm_gate_judge", "Judge provider spec.", default=DEFAULT_JUDGE)
+    parser.addini(
+        "llm_gate_judge", "Judge provider spec; several (one per line) for a jury.", type="linelist", default=[]
+    )
     parser.addini("llm_gate_concurrency", "Judge calls in flight at most.", default=str(DEFAULT_CONCURRENCY))
     parser.addini(
         "llm_gate_max_judge_error_rate",
@@ -207,6 +221,17 @@ def add_options(parser: pytest.Parser) -> None:
         "Per rubric lower bound of judge-human kappa, as RUBRIC=VALUE lines.",
         type="linelist",
         default=[],
+    )
+    # RAG generation metrics and juries
+    parser.addini(
+        "llm_gate_jury_aggregate",
+        "How a jury's verdicts combine when the rubric does not say: mean or majority.",
+        default=DEFAULT_JURY_AGGREGATE,
+    )
+    parser.addini(
+        "llm_gate_sut_model",
+        "Model of the system under test (e.g. anthropic:claude-sonnet-4-5), to warn about judge self-preference.",
+        default="",
     )
 
 
@@ -269,7 +294,11 @@ def read_settings(config: pytest.Config) -> Settings:
     if replay and no_cache:
         msg = "'--llm-gate-replay' and '--llm-gate-no-cache' cannot be combined: replay reads the cache."
         raise pytest.UsageError(msg)
-    judge = config.getoption("llm_gate_judge") or os.environ.get(JUDGE_ENV) or config.getini("llm_gate_judge")
+    judges = _judge_specs(config)
+    aggregate = str(config.getini("llm_gate_jury_aggregate")).strip()
+    if aggregate not in ("mean", "majority"):
+        msg = f"'llm_gate_jury_aggregate' must be 'mean' or 'majority' (got {aggregate!r})."
+        raise pytest.UsageError(msg)
     alpha = config.getoption("llm_gate_alpha")
     tolerance = config.getoption("llm_gate_tolerance")
     concurrency = config.getoption("llm_gate_concurrency")
@@ -295,7 +324,7 @@ def read_settings(config: pytest.Config) -> Settings:
             float,
             low=-1e-12,
         ),
-        judge=str(judge),
+        judge=judges[0],
         concurrency=_number(
             concurrency if concurrency is not None else config.getini("llm_gate_concurrency"),
             "llm_gate_concurrency",
@@ -314,4 +343,25 @@ def read_settings(config: pytest.Config) -> Settings:
         min_agreement=_parse_agreement(config.getini("llm_gate_min_agreement")),
         shard=shard,
         progress=bool(config.getoption("llm_gate_progress")),
+        judges=judges,
+        jury_aggregate=aggregate,
+        sut_model=str(config.getini("llm_gate_sut_model")).strip() or None,
     )
+
+
+def _judge_specs(config: pytest.Config) -> tuple[str, ...]:
+    """Judge specs: the flags (repeatable), else $LLM_GATE_JUDGE (comma-separated), else the ini lines."""
+    flags = config.getoption("llm_gate_judge") or []
+    if flags:
+        raw = [part for flag in flags for part in str(flag).split(",")]
+    elif os.environ.get(JUDGE_ENV):
+        raw = os.environ[JUDGE_ENV].split(",")
+    else:
+        raw = [part for line in config.getini("llm_gate_judge") for part in line.split()]
+    specs = [spec.strip() for spec in raw if spec.strip()]
+    if not specs:
+        return (DEFAULT_JUDGE,)
+    if len(set(specs)) != len(specs):
+        msg = f"'--llm-gate-judge' names the same judge twice ({', '.join(specs)}); give each judge once."
+        raise pytest.UsageError(msg)
+    return tuple(specs)
