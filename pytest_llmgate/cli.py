@@ -1,4 +1,4 @@
-"""The `llmgate` command: label, calibrate, report, merge."""
+"""The `llmgate` command: label, calibrate, report, merge, rubrics."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import click
 
 from pytest_llmgate.calibration.commands import calibrate, label
 from pytest_llmgate.gate.commands import merge
+from pytest_llmgate.judge.commands import rubrics
 from pytest_llmgate.report.commands import report
 
 
@@ -19,3 +20,4 @@ main.add_command(label)
 main.add_command(calibrate)
 main.add_command(report)
 main.add_command(merge)
+main.add_command(rubrics)

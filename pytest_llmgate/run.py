@@ -227,7 +227,8 @@ class GateRun:
         metric = f"judge:{rubric.name}"
         if against is None and rubric.kind == "pairwise":
             against = "reference"
-        if against is None and case.reference is not None and rubric.mode != "claims":
+        reference = case.reference if rubric.show_reference else None
+        if against is None and reference is not None and rubric.mode != "claims":
             against = "reference"
         result = self.suites[suite]
         result.fingerprints["judge"] = " + ".join(engine.provider_name for engine in engines)
@@ -282,7 +283,7 @@ class GateRun:
             metric=metric,
             input=output_text(case.input) if turns is None else "",
             candidate=text,
-            reference=case.reference,
+            reference=reference,
             other=other,
             against=against,  # type: ignore[arg-type]
             context=tuple(context) if context else None,

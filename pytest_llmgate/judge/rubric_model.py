@@ -18,7 +18,7 @@ Aggregate = Literal["mean", "majority"]
 
 #: Fields added after rubrics were first fingerprinted: left out of the content hash while
 #: they hold their default, so the hash of an existing rubric file does not change.
-_LATER_DEFAULTS: dict[str, Any] = {"needs": [], "mode": "single", "offline": "reference", "aggregate": None, "doc": ""}
+_LATER_DEFAULTS: dict[str, Any] = {"needs": [], "mode": "single", "offline": "reference", "aggregate": None, "doc": "", "show_reference": True}
 
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 
@@ -81,6 +81,9 @@ class Rubric(BaseModel):
     """How a jury of several judges is combined (None: the `llm_gate_jury_aggregate` setting)."""
     doc: str = ""
     """One line saying what the rubric measures (listed by `llmgate rubrics list`)."""
+    show_reference: bool = True
+    """Show the case's reference to the judge when it has one; off for rubrics that judge
+    something else (faithfulness judges against the context only)."""
 
     @model_validator(mode="before")
     @classmethod

@@ -21,6 +21,7 @@ mode: single               # single | claims (claim-level faithfulness)
 offline: reference         # how the offline judge serves it: reference | grounding | relevance | context_relevance | none
 aggregate: null            # jury aggregation: mean | majority (default: the llm_gate_jury_aggregate setting)
 doc: "What it measures, in one line."
+show_reference: true       # show the case's reference to the judge (off for faithfulness)
 ```
 """
 
@@ -93,6 +94,7 @@ class _RubricFile(BaseModel):
     offline: OfflineMethod = "reference"
     aggregate: Aggregate | None = None
     doc: str = ""
+    show_reference: bool = True
 
     @field_validator("criteria")
     @classmethod
@@ -161,6 +163,7 @@ def parse_rubric(data: Any, path: str) -> Rubric:
         offline=raw.offline,
         aggregate=raw.aggregate,
         doc=raw.doc,
+        show_reference=raw.show_reference,
     )
     _check_examples(rubric, path)
     if rubric.template is not None:
