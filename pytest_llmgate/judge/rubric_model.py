@@ -18,7 +18,14 @@ Aggregate = Literal["mean", "majority"]
 
 #: Fields added after rubrics were first fingerprinted: left out of the content hash while
 #: they hold their default, so the hash of an existing rubric file does not change.
-_LATER_DEFAULTS: dict[str, Any] = {"needs": [], "mode": "single", "offline": "reference", "aggregate": None, "doc": "", "show_reference": True}
+_LATER_DEFAULTS: dict[str, Any] = {
+    "needs": [],
+    "mode": "single",
+    "offline": "reference",
+    "aggregate": None,
+    "doc": "",
+    "show_reference": True,
+}
 
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 
