@@ -408,7 +408,7 @@ class JudgeEngine:
         found = claims_mode.extracted_claims(outcome.answer)
         prompts = [claims_mode.render_verification(rubric, data, batch) for batch in claims_mode.batches(found)]
         outcomes = await asyncio.gather(*(self._call(rubric, prompt) for prompt in prompts))
-        calls += [_to_call(rubric, "forward", o) for o in outcomes]
+        verdict.calls = calls + [_to_call(rubric, "forward", o) for o in outcomes]
         errors = [o.error for o in outcomes if o.answer is None]
         if errors:
             self._note_missing(request, rubric, list(outcomes))
