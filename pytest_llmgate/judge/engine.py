@@ -335,17 +335,18 @@ class JudgeEngine:
                 )
                 raise _PlanError(msg)
             reference = request.reference if against == "baseline" else None
-            shared = {
-                "input": request.input,
-                "reference": reference,
-                "context": request.context,
-                "conversation": request.conversation,
-            }
-            plans: list[tuple[Order, PromptData]] = [
-                ("forward", PromptData(**shared, response_a=request.candidate, response_b=other)),
-            ]
+            forward = PromptData(
+                input=request.input,
+                reference=reference,
+                context=request.context,
+                conversation=request.conversation,
+                response_a=request.candidate,
+                response_b=other,
+            )
+            plans: list[tuple[Order, PromptData]] = [("forward", forward)]
             if rubric.both_orders:
-                plans.append(("swapped", PromptData(**shared, response_a=other, response_b=request.candidate)))
+                swapped = dataclasses.replace(forward, response_a=other, response_b=request.candidate)
+                plans.append(("swapped", swapped))
             return against, plans
         data = PromptData(
             input=request.input,
