@@ -199,3 +199,13 @@ def test_jury_settings_are_checked(project: pytest.Pytester) -> None:
     bad = project.runpytest(*BASE)
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     bad.stderr.fnmatch_lines(["*'llm_gate_jury_aggregate' must be 'mean' or 'majority' (got 'vote').*"])
+
+
+def test_xdist_workers_give_the_jury_of_a_serial_run(project: pytest.Pytester, fake_provider: FakeProvider) -> None:
+    project.makeini("[pytest]\n")
+    serial = project.runpytest(*BASE, *JURY, "--llm-gate-update")
+    assert serial.ret == 0, serial.stdout.str()
+    expected = _results(project).jury
+    parallel = project.runpytest_subprocess(*BASE, *JURY, "-n", "2")
+    assert parallel.ret == 0, parallel.stdout.str()
+    assert _results(project).jury == expected and expected["correctness"]["pairs"][0]["n"] == N
