@@ -181,10 +181,15 @@ class LLMGate:
 
 
 def _texts(values: Sequence[str], name: str) -> list[str]:
-    if isinstance(values, str) or not all(isinstance(value, str) for value in values):
-        msg = f"'{name}' must be a list of strings, one per retrieved chunk (got {type(values).__name__})."
+    if isinstance(values, str):
+        msg = f"'{name}' must be a list of strings, one per retrieved chunk (got one string); wrap it in a list."
         raise TypeError(msg)
-    return list(values)
+    texts = list(values)
+    for index, value in enumerate(texts):
+        if not isinstance(value, str):
+            msg = f"'{name}' must be a list of strings, one per retrieved chunk (item {index} is {type(value).__name__}); pass the chunks' texts."
+            raise TypeError(msg)
+    return texts
 
 
 def _uses_context(run: GateRun, rubric: str) -> bool:

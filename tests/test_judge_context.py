@@ -184,3 +184,12 @@ def test_a_context_rubric_without_context_says_how_to_give_it(pytester: pytest.P
             "pass context=[[]chunk texts[]] to llm_gate.judge() or texts= to llm_gate.retrieval().*"
         ]
     )
+
+
+def test_context_must_be_a_list_of_texts() -> None:
+    from pytest_llmgate.recorder import _texts
+
+    with pytest.raises(TypeError, match=r"'context' must be a list of strings.*\(got one string\); wrap it in a list"):
+        _texts("one chunk", "context")
+    with pytest.raises(TypeError, match=r"\(item 1 is dict\); pass the chunks' texts"):
+        _texts(["a", {"text": "b"}], "texts")  # type: ignore[list-item]
