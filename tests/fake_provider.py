@@ -47,6 +47,9 @@ class FakeConfig:
     seed: int = 0
     script: list[int] = field(default_factory=list)
     """Statuses forced on the first requests, in order (e.g. [429]); 200 means behave normally."""
+    score_offset: dict[str, int] = field(default_factory=dict)
+    """Points added to pointwise scores per API (`anthropic`, `openai`), clamped to the scale:
+    two judges that disagree, for juries."""
 
 
 @dataclass
@@ -169,7 +172,9 @@ def _quality(text: str, reference: str | None) -> float:
     return float(len(set(tokens(text))))
 
 
-def judge(body: dict[str, Any], api: str, rng: random.Random, position_bias: float) -> dict[str, Any]:
+def judge(
+    body: dict[str, Any], api: str, rng: random.Random, position_bias: float, score_offset: int = 0
+) -> dict[str, Any]:
     """A meaningful answer to a judge prompt, from its data blocks."""
     properties = _schema_properties(body, api)
     text = _user_text(body, api)
@@ -205,7 +210,8 @@ def judge(body: dict[str, Any], api: str, rng: random.Random, position_bias: flo
         return {"reason": f"overlap {f1:.2f}", "verdict": "pass" if f1 >= 0.5 else "fail"}
     match = re.search(r"scale from (\d+) to (\d+)", text)
     low, high = (int(match.group(1)), int(match.group(2))) if match else (1, 5)
-    return {"reason": f"overlap {f1:.2f}", "score": scale_score(f1, low, high)}
+    score = min(high, max(low, scale_score(f1, low, high) + score_offset))
+    return {"reason": f"overlap {f1:.2f}", "score": score}
 
 
 class _Server(ThreadingHTTPServer):
@@ -293,7 +299,7 @@ class _Handler(BaseHTTPRequestHandler):
         if malformed:
             text = rng.choice(["I would say A is better.", '{"reason": "missing the judgment"}', '{"score": '])
         else:
-            text = json.dumps(judge(body, api, rng, config.position_bias))
+            text = json.dumps(judge(body, api, rng, config.position_bias, config.score_offset.get(api, 0)))
         prompt = _user_text(body, api)
         usage_in, usage_out = len(prompt) // 4 + 10, len(text) // 4 + 1
         model = body.get("model", "fake")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from fake_provider import FakeProvider
+from fake_provider import FakeConfig, FakeProvider
 from sklearn.metrics import cohen_kappa_score
 
 from pytest_llmgate.gate.records import CaseResult, JudgeVerdict, RunResults, SuiteResult
@@ -135,6 +135,7 @@ def _results(pytester: pytest.Pytester) -> RunResults:
 
 
 def test_a_jury_of_two_providers(project: pytest.Pytester, fake_provider: FakeProvider) -> None:
+    fake_provider.reset(FakeConfig(score_offset={"openai": -1}))  # the openai judge is one point stricter
     project.makeini("[pytest]\nllm_gate_sut_model = gpt-4.1\n")
     result = project.runpytest(*BASE, *JURY, "--llm-gate-update")
     assert result.ret == 0, result.stdout.str()
@@ -154,13 +155,14 @@ def test_a_jury_of_two_providers(project: pytest.Pytester, fake_provider: FakePr
     cases = results.suites["test_qa.py::test_qa"].cases.values()
     a = [round(1 + 4 * c.judge[0].jury[0].value) for c in cases]  # type: ignore[index, operator]
     b = [round(1 + 4 * c.judge[0].jury[1].value) for c in cases]  # type: ignore[index, operator]
-    assert pair["n"] == N and pair["kappa"] == pytest.approx(
-        cohen_kappa_score(a, b, labels=[1, 2, 3, 4, 5], weights="quadratic")
-    )
+    expected = cohen_kappa_score(a, b, labels=[1, 2, 3, 4, 5], weights="quadratic")
+    assert a != b and 0 < expected < 1, (a, b)
+    assert pair["n"] == N and pair["kappa"] == pytest.approx(expected)
+    assert pair["agreement"] == pytest.approx(sum(x == y for x, y in zip(a, b, strict=True)) / N)
     result.stdout.fnmatch_lines(
         [
             "*jury: inter-judge agreement*",
-            "*correctness (mean): anthropic:claude-test vs openai:gpt-test: kappa 1.00*n=12*",
+            f"*correctness (mean): anthropic:claude-test vs openai:gpt-test: kappa {expected:.2f} [[]*n=12*",
         ]
     )
     # The SUT is a GPT model: the openai judge is of its family, the anthropic one is not.
