@@ -145,3 +145,11 @@ def test_claims_in_a_gated_session_results_and_report(
     row = next(c for c in data["cases"] if c["id"] == "r-2")
     shown = [(data["strings"][claim], verdict) for claim, verdict, _ in row["j"][0]["claims"]]
     assert ("Refunds arrive within 30 minutes in bitcoin, and shipping is free to Mars.", "unsupported") in shown
+
+
+def test_the_offline_judge_serves_claims_lexically(tmp_path: Path) -> None:
+    [verdict, empty], _ = judge("offline", [request(ANSWER), request("Hi! Anything else?", "c2")], tmp_path)
+    assert verdict.error is None and verdict.provider == "offline:overlap-v1"
+    assert [c.verdict for c in verdict.claims or []] == ["supported", "supported", "unsupported"]
+    assert (verdict.claims or [])[2].reason == "lexical: 17% of its words are in the context"
+    assert empty.label == "no claims" and empty.value is None and empty.error is None

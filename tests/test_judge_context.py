@@ -9,7 +9,7 @@ import pytest
 from fake_provider import FakeProvider
 from rag_project import N_CASES, judge_args, write_project
 
-from pytest_llmgate.gate.records import RunResults
+from pytest_llmgate.gate.records import JudgeVerdict, RunResults
 from pytest_llmgate.judge.prompts import PromptData, parse_blocks, render
 from pytest_llmgate.judge.rubric_model import Rubric
 from pytest_llmgate.judge.rubrics import RubricError, parse_rubric
@@ -193,3 +193,38 @@ def test_context_must_be_a_list_of_texts() -> None:
         _texts("one chunk", "context")
     with pytest.raises(TypeError, match=r"\(item 1 is dict\); pass the chunks' texts"):
         _texts(["a", {"text": "b"}], "texts")  # type: ignore[list-item]
+
+
+def test_the_offline_judge_serves_context_rubrics_lexically(tmp_path) -> None:
+    from pytest_llmgate.judge.engine import JudgeEngine, JudgeRequest
+    from pytest_llmgate.judge.rubrics import load_pack
+
+    context = ("Refunds are issued to the original payment method within 5 business days.",)
+
+    def ask(rubric: str, candidate: str, chunks: tuple[str, ...] | None = context) -> JudgeVerdict:
+        request = JudgeRequest(
+            rubric=rubric,
+            suite="s",
+            case_id="c",
+            metric="m",
+            input="How long do refunds take?",
+            candidate=candidate,
+            context=chunks,
+        )
+        with JudgeEngine(provider="offline", rubrics=load_pack(), cache_dir=tmp_path) as engine:
+            future = engine.submit(request)
+            engine.wait(progress=False)
+            return future.result()
+
+    grounded = ask("llmgate:faithfulness", "Refunds are issued within 5 business days.")
+    invented = ask("llmgate:faithfulness", "Refunds arrive in bitcoin tomorrow morning.")
+    assert grounded.value == 1.0 and invented.value == 0.25  # 1 of 5 content words: 0.2 -> 2 on the 1-5 scale
+    assert invented.calls[0].reason == "share of the answer's words found in the context: 0.200"
+    # The question's content words are "long", "refunds", "take".
+    assert ask("llmgate:context-relevance", "x").value == 0.25  # 1 of 3 in the context: 0.33 -> 2
+    assert ask("llmgate:answer-relevancy", "Refunds take long.").value == 1.0
+    assert ask("llmgate:answer-relevancy", "Refunds take 5 days.").value == 0.75  # 2 of 3: 0.67 -> 4
+    refusal = ask("llmgate:appropriate-refusal", "I cannot help with that.")
+    assert refusal.value is None and "the offline judge cannot judge rubric 'appropriate-refusal'" in (
+        refusal.error or ""
+    )
