@@ -211,3 +211,17 @@ def test_xdist_workers_give_the_jury_of_a_serial_run(project: pytest.Pytester, f
     parallel = project.runpytest_subprocess(*BASE, *JURY, "-n", "2")
     assert parallel.ret == 0, parallel.stdout.str()
     assert _results(project).jury == expected and expected["correctness"]["pairs"][0]["n"] == N
+
+
+def test_the_rubric_says_how_its_jury_aggregates(project: pytest.Pytester, fake_provider: FakeProvider) -> None:
+    project.makeini("[pytest]\nllm_gate_jury_aggregate = mean\n")
+    (project.path / "rubrics/correctness.yaml").write_text(CORRECTNESS + "aggregate: majority\n", encoding="utf-8")
+    result = project.runpytest(
+        *BASE, "--llm-gate-judge", "offline", "--llm-gate-judge", "openai:gpt-test", "--llm-gate-update"
+    )
+    assert result.ret == 0, result.stdout.str()
+    results = _results(project)
+    assert results.jury["correctness"]["aggregate"] == "majority"
+    verdict = results.suites["test_qa.py::test_qa"].cases["j-2"].judge[0]
+    assert [m.provider for m in verdict.jury or []] == ["offline:overlap-v1", "openai:gpt-test"]
+    assert "majority of 2 judges" in (verdict.label or "")
