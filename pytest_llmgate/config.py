@@ -21,6 +21,7 @@ DEFAULT_MAX_JUDGE_ERROR_RATE = 0.05
 JUDGE_ENV = "LLM_GATE_JUDGE"
 DEFAULT_JUDGE_TIMEOUT = 60.0
 DEFAULT_JUDGE_RETRIES = 4
+DEFAULT_JURY_AGGREGATE = "mean"
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,13 @@ class Settings:
     """Retries of a judge request after a timeout, 429, 5xx or connection error."""
     judge_deadline: float | None = None
     """Seconds after the session starts when no more judge calls are issued; None for none."""
+    # RAG generation metrics and juries
+    judges: tuple[str, ...] = ()
+    """Every judge spec of a jury, in the order given (`judge` is the first); one or none means no jury."""
+    jury_aggregate: str = DEFAULT_JURY_AGGREGATE
+    """How a jury's verdicts combine when the rubric does not say: `mean` or `majority`."""
+    sut_model: str | None = None
+    """Model of the system under test (`llm_gate_sut_model`), to warn about self-preference."""
 
     def public(self) -> dict[str, Any]:
         """Settings as written into the results file (paths relative, no secrets)."""
@@ -85,6 +93,9 @@ class Settings:
             "judge_timeout": self.judge_timeout,
             "judge_retries": self.judge_retries,
             "judge_deadline": self.judge_deadline,
+            "judges": list(self.judges) or [self.judge],
+            "jury_aggregate": self.jury_aggregate,
+            "sut_model": self.sut_model,
         }
 
 
@@ -150,10 +161,11 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--llm-gate-judge",
         dest="llm_gate_judge",
+        action="append",
         default=None,
         metavar="SPEC",
-        help=f"Judge: offline, anthropic:MODEL, openai:MODEL, openai-compatible:MODEL@URL "
-        f"(default: ${JUDGE_ENV} or ini llm_gate_judge or {DEFAULT_JUDGE}).",
+        help=f"Judge: offline, anthropic:MODEL, openai:MODEL, openai-compatible:MODEL@URL; give it several "
+        f"times for a jury (default: ${JUDGE_ENV} or ini llm_gate_judge or {DEFAULT_JUDGE}).",
     )
     group.addoption(
         "--llm-gate-concurrency",
@@ -208,7 +220,9 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("llm_gate_cache_dir", "Judge cache folder.", default=".llmgate")
     parser.addini("llm_gate_alpha", "Significance level of the paired tests.", default=str(DEFAULT_ALPHA))
     parser.addini("llm_gate_tolerance", "Largest drop of a mean that is not material.", default=str(DEFAULT_TOLERANCE))
-    parser.addini("llm_gate_judge", "Judge provider spec.", default=DEFAULT_JUDGE)
+    parser.addini(
+        "llm_gate_judge", "Judge provider spec; several (one per line) for a jury.", type="linelist", default=[]
+    )
     parser.addini("llm_gate_concurrency", "Judge calls in flight at most.", default=str(DEFAULT_CONCURRENCY))
     parser.addini(
         "llm_gate_max_judge_error_rate",
@@ -225,6 +239,17 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini(
         "llm_gate_scrubber",
         "module:function that masks personal data in imported traces (after the built-in masking).",
+        default="",
+    )
+    # RAG generation metrics and juries
+    parser.addini(
+        "llm_gate_jury_aggregate",
+        "How a jury's verdicts combine when the rubric does not say: mean or majority.",
+        default=DEFAULT_JURY_AGGREGATE,
+    )
+    parser.addini(
+        "llm_gate_sut_model",
+        "Model of the system under test (e.g. anthropic:claude-sonnet-4-5), to warn about judge self-preference.",
         default="",
     )
 
@@ -368,7 +393,11 @@ def read_settings(config: pytest.Config) -> Settings:
     if replay and no_cache:
         msg = "'--llm-gate-replay' and '--llm-gate-no-cache' cannot be combined: replay reads the cache."
         raise pytest.UsageError(msg)
-    judge = config.getoption("llm_gate_judge") or os.environ.get(JUDGE_ENV) or config.getini("llm_gate_judge")
+    judges = _judge_specs(config)
+    aggregate = str(config.getini("llm_gate_jury_aggregate")).strip()
+    if aggregate not in ("mean", "majority"):
+        msg = f"'llm_gate_jury_aggregate' must be 'mean' or 'majority' (got {aggregate!r})."
+        raise pytest.UsageError(msg)
     alpha = config.getoption("llm_gate_alpha")
     tolerance = config.getoption("llm_gate_tolerance")
     concurrency = config.getoption("llm_gate_concurrency")
@@ -395,7 +424,7 @@ def read_settings(config: pytest.Config) -> Settings:
             float,
             low=-1e-12,
         ),
-        judge=str(judge),
+        judge=judges[0],
         concurrency=_number(
             concurrency if concurrency is not None else config.getini("llm_gate_concurrency"),
             "llm_gate_concurrency",
@@ -417,4 +446,25 @@ def read_settings(config: pytest.Config) -> Settings:
         judge_timeout=judge_timeout,
         judge_retries=judge_retries,
         judge_deadline=judge_deadline,
+        judges=judges,
+        jury_aggregate=aggregate,
+        sut_model=str(config.getini("llm_gate_sut_model")).strip() or None,
     )
+
+
+def _judge_specs(config: pytest.Config) -> tuple[str, ...]:
+    """Judge specs: the flags (repeatable), else $LLM_GATE_JUDGE (comma-separated), else the ini lines."""
+    flags = config.getoption("llm_gate_judge") or []
+    if flags:
+        raw = [part for flag in flags for part in str(flag).split(",")]
+    elif os.environ.get(JUDGE_ENV):
+        raw = os.environ[JUDGE_ENV].split(",")
+    else:
+        raw = [part for line in config.getini("llm_gate_judge") for part in line.split()]
+    specs = [spec.strip() for spec in raw if spec.strip()]
+    if not specs:
+        return (DEFAULT_JUDGE,)
+    if len(set(specs)) != len(specs):
+        msg = f"'--llm-gate-judge' names the same judge twice ({', '.join(specs)}); give each judge once."
+        raise pytest.UsageError(msg)
+    return tuple(specs)

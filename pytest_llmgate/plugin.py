@@ -46,7 +46,8 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_llmgate.run import GateRun
 
     try:
-        parse_spec(settings.judge)
+        for spec in settings.judges or (settings.judge,):
+            parse_spec(spec)
     except JudgeConfigError as exc:
         raise pytest.UsageError(f"--llm-gate-judge: {exc}") from None
     config.stash[run_key] = GateRun(settings)

@@ -71,7 +71,7 @@ class GateRun:
         self.overrides: dict[str, dict[str, Any]] = {}
         self._baselines: dict[str, Baseline | None] = {}
         self.baseline_errors: dict[str, str] = {}
-        self._engine: Any = None
+        self._engines: list[Any] = []
         self.rubrics: dict[str, Any] = {}
         self.judge_missing: list[str] = []
         """Replay mode: `suite::case_id (rubric)` of judge calls not in the cache."""
@@ -161,33 +161,44 @@ class GateRun:
         stat.errors += int(error)
 
     def engine(self) -> Any:
-        """The judge engine, started on first use (so a run without judges imports no SDK)."""
-        if self._engine is None:
+        """The (first) judge engine, started on first use (so a run without judges imports no SDK)."""
+        return self.engines()[0]
+
+    def engines(self) -> list[Any]:
+        """One judge engine per judge of the jury (one without a jury), started on first use."""
+        if not self._engines:
             import pytest
 
             from pytest_llmgate.judge.engine import JudgeEngine
             from pytest_llmgate.judge.providers import JudgeConfigError
-            from pytest_llmgate.judge.rubrics import RubricError, load_rubrics
+            from pytest_llmgate.judge.rubrics import RubricError, load_pack, load_rubrics
 
+            engines = []
             try:
-                self.rubrics = load_rubrics(self.settings.rubrics_dir)
-                engine = JudgeEngine(
-                    provider=self.settings.judge,
-                    rubrics=self.rubrics,
-                    cache_dir=self.settings.cache_dir,
-                    concurrency=self.settings.concurrency,
-                    budget_tokens=self.settings.budget_tokens,
-                    replay_only=self.settings.replay,
-                    timeout=self.settings.judge_timeout,
-                    max_retries=self.settings.judge_retries,
-                    deadline=self._deadline_left(),
-                )
+                self.rubrics = {**load_pack(), **load_rubrics(self.settings.rubrics_dir)}
+                for spec in self.settings.judges or (self.settings.judge,):
+                    engines.append(
+                        JudgeEngine(
+                            provider=spec,
+                            rubrics=self.rubrics,
+                            cache_dir=self.settings.cache_dir,
+                            concurrency=self.settings.concurrency,
+                            budget_tokens=self.settings.budget_tokens,
+                            replay_only=self.settings.replay,
+                            timeout=self.settings.judge_timeout,
+                            max_retries=self.settings.judge_retries,
+                            deadline=self._deadline_left(),
+                        )
+                    )
             except (JudgeConfigError, RubricError) as exc:
+                for engine in engines:
+                    engine.close()
                 # Every later judge call would fail the same way: stop with the one remedy.
                 pytest.exit(f"LLM gate judge: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
-            engine.start()
-            self._engine = engine
-        return self._engine
+            for engine in engines:
+                engine.start()
+            self._engines = engines
+        return self._engines
 
     def _deadline_left(self) -> float | None:
         """Seconds left of the judge deadline, which counts from the start of the session."""
@@ -195,28 +206,59 @@ class GateRun:
             return None
         return max(0.0, self.settings.judge_deadline - (time.time() - self.started))
 
-    def submit_judge(
-        self, suite: str, case: Any, record: CaseResult, rubric_name: str, against: str | None, candidate: Any
-    ) -> Future[JudgeVerdict]:
-        from pytest_llmgate.judge.engine import JudgeRequest
+    def _rubric(self, rubric_name: str) -> Any:
+        from pytest_llmgate.judge.rubrics import PACK_PREFIX
 
-        engine = self.engine()
         if rubric_name not in self.rubrics:
-            known = ", ".join(sorted(self.rubrics)) or "none"
+            local = sorted(name for name in self.rubrics if not name.startswith(PACK_PREFIX))
+            built_in = sorted(name for name in self.rubrics if name.startswith(PACK_PREFIX))
             msg = (
-                f"unknown rubric '{rubric_name}' (rubrics in {self.settings.rubrics_dir}: {known}). "
-                f"Add rubrics/{rubric_name}.yaml or fix the name."
+                f"unknown rubric '{rubric_name}' (rubrics in {self.settings.rubrics_dir}: {', '.join(local) or 'none'}; "
+                f"built-in: {', '.join(built_in)}). Add rubrics/{rubric_name}.yaml or fix the name."
             )
             raise KeyError(msg)
-        rubric = self.rubrics[rubric_name]
-        metric = f"judge:{rubric_name}"
+        return self.rubrics[rubric_name]
+
+    def submit_judge(
+        self,
+        suite: str,
+        case: Any,
+        record: CaseResult,
+        rubric_name: str,
+        against: str | None,
+        candidate: Any,
+        context: list[str] | None = None,
+    ) -> Future[JudgeVerdict]:
+        from pytest_llmgate.conversations import as_turns
+        from pytest_llmgate.judge.engine import JudgeRequest
+
+        engines = self.engines()
+        rubric = self._rubric(rubric_name)
+        if "context" in rubric.needs and not context:
+            msg = (
+                f"rubric '{rubric_name}' judges the answer against retrieved context, and case '{case.id}' has none; "
+                "pass context=[chunk texts] to llm_gate.judge() or texts= to llm_gate.retrieval()."
+            )
+            raise ValueError(msg)
+        if "reference" in rubric.needs and case.reference is None:
+            msg = f"rubric '{rubric_name}' needs a reference answer, and case '{case.id}' has none; add 'reference' to the case."
+            raise ValueError(msg)
+        metric = f"judge:{rubric.name}"
         if against is None and rubric.kind == "pairwise":
             against = "reference"
-        if against is None and case.reference is not None:
+        reference = case.reference if rubric.show_reference else None
+        if against is None and reference is not None and rubric.mode != "claims":
             against = "reference"
         result = self.suites[suite]
-        result.fingerprints["judge"] = engine.provider_name
-        result.fingerprints[f"rubric:{rubric_name}"] = rubric.content_hash
+        result.fingerprints["judge"] = " + ".join(engine.provider_name for engine in engines)
+        known = result.fingerprints.get(f"rubric:{rubric.name}")
+        if known is not None and known != rubric.content_hash:
+            msg = (
+                f"two different rubrics named '{rubric.name}' fill the metric '{metric}' in {suite} "
+                f"(a built-in llmgate:{rubric.name} and rubrics/{rubric.name}.yaml?); use one of them."
+            )
+            raise ValueError(msg)
+        result.fingerprints[f"rubric:{rubric.name}"] = rubric.content_hash
         self_value = 0.5 if against == "baseline" else None
         kind = "binary" if rubric.kind == "pass_fail" else "continuous"
         self.declare_metric(suite, MetricSpec(name=metric, kind=kind, self_value=self_value))
@@ -252,20 +294,45 @@ class GateRun:
                     label="tie (identical to baseline)",
                     note=None,
                 )
+        turns = as_turns(case.input)
         request = JudgeRequest(
             rubric=rubric_name,
             suite=suite,
             case_id=case.id,
             metric=metric,
-            input=output_text(case.input),
+            input=output_text(case.input) if turns is None else "",
             candidate=text,
-            reference=case.reference,
+            reference=reference,
             other=other,
-            against=against,
+            against=against,  # type: ignore[arg-type]
+            context=tuple(context) if context else None,
+            conversation=tuple(turns) if turns is not None else None,
         )
-        future = engine.submit(request)
+        if len(engines) == 1:
+            future = engines[0].submit(request)
+        else:
+            future = self._jury(rubric, [engine.submit(request) for engine in engines], engines)
         self._pending.append((suite, case.id, future))
         return future
+
+    def _jury(self, rubric: Any, members: list[Future[JudgeVerdict]], engines: list[Any]) -> Future[JudgeVerdict]:
+        """A future of the jury's verdict, set when every judge's verdict is in."""
+        from pytest_llmgate.judge.jury import aggregate
+
+        combined: Future[JudgeVerdict] = Future()
+        method = rubric.aggregate or self.settings.jury_aggregate
+        provider = " + ".join(engine.provider_name for engine in engines)
+
+        def done(_: Future[JudgeVerdict]) -> None:
+            if all(member.done() for member in members) and not combined.done():
+                try:
+                    combined.set_result(aggregate([member.result() for member in members], method, provider))
+                except Exception as exc:  # noqa: BLE001 - a waiting test must not hang on a bug
+                    combined.set_exception(exc)
+
+        for member in members:
+            member.add_done_callback(done)
+        return combined
 
     def _settled(
         self,
@@ -300,8 +367,8 @@ class GateRun:
 
     def collect_judges(self) -> None:
         """Wait for every queued verdict and attach it to its case (values only when not an error)."""
-        if self._engine is not None:
-            self._engine.wait(progress=self.settings.progress)
+        for engine in self._engines:
+            engine.wait(progress=self.settings.progress)
         for suite, case_id, future in self._pending:
             verdict = future.result()
             record = self.suites[suite].cases[case_id]
@@ -309,14 +376,14 @@ class GateRun:
             if verdict.error is None and verdict.value is not None:
                 record.metrics[verdict.metric] = verdict.value
         self._pending.clear()
-        if self._engine is not None:
-            for rubric, stat in self._engine.stats().items():
+        for engine in self._engines:
+            for rubric, stat in engine.stats().items():
                 self.judge_stats[rubric] = merge_rubric_stats(self.judge_stats.get(rubric), stat)
-            self.judge_missing += [f"{suite}::{case_id} ({rubric})" for suite, case_id, rubric in self._engine.missing]
-            self.budget_exhausted = self.budget_exhausted or self._engine.budget_exhausted
-            self.unjudged_by_deadline += self._engine.unjudged_calls
-            self._engine.close()
-            self._engine = None
+            self.judge_missing += [f"{suite}::{case_id} ({rubric})" for suite, case_id, rubric in engine.missing]
+            self.budget_exhausted = self.budget_exhausted or engine.budget_exhausted
+            self.unjudged_by_deadline += engine.unjudged_calls
+            engine.close()
+        self._engines = []
 
     # -- xdist ------------------------------------------------------------------------------
     def worker_payload(self) -> str:
@@ -378,6 +445,7 @@ class GateRun:
             judge_stats=dict(sorted(self.judge_stats.items())),
             gate=GateResult(status="PASS", passed=True),
         )
+        self._jury_and_warnings(results)
         paths = {name: self._relative(self.baseline_file(name)) for name in self.suites}
         extra = self._calibrate(results) + self._judge_reasons()
         results = evaluate(results, baseline_paths=paths, extra_reasons=extra)
@@ -428,6 +496,37 @@ class GateRun:
         self.results = results
         self._write_outputs(results)
         return results
+
+    def _jury_and_warnings(self, results: RunResults) -> None:
+        """Inter-judge agreement of a jury, and the self-preference warning, into the results."""
+        if results.judge_provider is None:
+            return
+        from pytest_llmgate.judge.jury import agreement, self_preference_warnings
+
+        judges = list(self.settings.judges or (self.settings.judge,))
+        results.judge_warnings += self_preference_warnings(judges, self.settings.sut_model)
+        if len(judges) < 2:
+            return
+        scales: dict[str, tuple[int, int] | None] = {}
+        aggregates: dict[str, str] = {}
+        for rubric in self._used_rubrics(results):
+            single = rubric.kind == "pointwise" and rubric.mode == "single"
+            scales[rubric.name] = (rubric.scale_min, rubric.scale_max) if single else None
+            aggregates[rubric.name] = rubric.aggregate or self.settings.jury_aggregate
+        results.jury = agreement(results, scales, aggregates)
+
+    def _used_rubrics(self, results: RunResults) -> list[Any]:
+        """The rubrics the suites' fingerprints name (loaded again on an xdist controller)."""
+        rubrics = self.rubrics
+        if not rubrics:
+            from pytest_llmgate.judge.rubrics import RubricError, load_pack, load_rubrics
+
+            try:
+                rubrics = {**load_pack(), **load_rubrics(self.settings.rubrics_dir)}
+            except RubricError:
+                return []
+        hashes = {value for suite in results.suites.values() for key, value in suite.fingerprints.items()}
+        return [rubric for rubric in rubrics.values() if rubric.content_hash in hashes]
 
     def _judge_reasons(self) -> list[str]:
         reasons = []
@@ -513,6 +612,7 @@ def merge_rubric_stats(a: RubricStats | None, b: RubricStats) -> RubricStats:
             "output_tokens",
             "swapped_pairs",
             "consistent_pairs",
+            "no_claims",
         )
     }
     rates = [(s.first_position_rate, s.verdicts) for s in (a, b) if s.first_position_rate is not None]

@@ -72,6 +72,16 @@ class JudgeCall(_Record):
     """Why this call produced no usable answer, after bounded retries."""
 
 
+class ClaimVerdict(_Record):
+    """Claims mode: one factual claim of the answer and whether the context supports it."""
+
+    claim: str
+    """The claim as the judge stated it (untrusted text)."""
+    verdict: Literal["supported", "unsupported", "contradicted"]
+    reason: str = ""
+    """Why, in the judge's words (untrusted text)."""
+
+
 class JudgeVerdict(_Record):
     """The judge's verdict on one case for one rubric, order swaps resolved."""
 
@@ -84,7 +94,8 @@ class JudgeVerdict(_Record):
     """Metric this verdict fills, e.g. `judge:correctness`."""
     value: float | None = None
     """Value recorded for the metric, in [0, 1]: normalised score, pass=1, or
-    win=1 / tie=0.5 / loss=0 for pairwise. None if and only if `error` is set."""
+    win=1 / tie=0.5 / loss=0 for pairwise. None when `error` is set, or when claims mode
+    found no claim to check (label `no claims`)."""
     label: str | None = None
     """Human-readable outcome: `win`/`loss`/`tie`, `pass`/`fail`, or the raw score."""
     consistent: bool | None = None
@@ -98,6 +109,15 @@ class JudgeVerdict(_Record):
     """Judge provider and model, e.g. `anthropic:claude-sonnet-4-5` or `offline:overlap`."""
     output_hash: str = ""
     """sha256 of the candidate output judged; human labels apply to that output only."""
+    context: list[str] | None = None
+    """The retrieved context chunks the judge saw, in order (untrusted text)."""
+    context_hash: str | None = None
+    """sha256 of the context chunks (part of every call's prompt, hence of its cache key)."""
+    claims: list[ClaimVerdict] | None = None
+    """Claims mode: every claim with its verdict; empty when the answer made none ("no claims")."""
+    jury: list[JudgeVerdict] | None = None
+    """With several judges: every judge's own verdict, in the order the judges were given;
+    this verdict is their aggregate."""
 
 
 class CaseResult(_Record):
@@ -232,6 +252,8 @@ class RubricStats(_Record):
     """Of those, how many agreed across orders."""
     first_position_rate: float | None = None
     """Share of answered calls that preferred the first position (pairwise)."""
+    no_claims: int = 0
+    """Claims mode: verdicts whose answer made no checkable claim (counted, not scored)."""
 
 
 class GateResult(_Record):
@@ -264,3 +286,8 @@ class RunResults(_Record):
     calibration: dict[str, Any] = Field(default_factory=dict)
     """Per rubric: agreement statistics and calibrated estimates (calibration package)."""
     gate: GateResult
+    jury: dict[str, Any] = Field(default_factory=dict)
+    """Per rubric judged by several judges: the judges, the aggregation and inter-judge
+    agreement (kappa with a bootstrap interval) per pair of judges."""
+    judge_warnings: list[str] = Field(default_factory=list)
+    """Warnings about the judge setup, e.g. self-preference (judge and SUT of one family)."""

@@ -16,6 +16,12 @@ examples:                  # optional few-shot examples
     answer: 5
     reason: "Same fact."
 template: null             # optional Jinja2 template replacing the built-in prompt
+needs: [context]           # optional: what a case must supply (context, reference)
+mode: single               # single | claims (claim-level faithfulness)
+offline: reference         # how the offline judge serves it: reference | grounding | relevance | context_relevance | none
+aggregate: null            # jury aggregation: mean | majority (default: the llm_gate_jury_aggregate setting)
+doc: "What it measures, in one line."
+show_reference: true       # show the case's reference to the judge (off for faithfulness)
 ```
 """
 
@@ -35,7 +41,16 @@ from pydantic import (
 )
 
 from pytest_llmgate.judge.prompts import check_template
-from pytest_llmgate.judge.rubric_model import _NAME_PATTERN, Rubric, RubricExample, RubricKind
+from pytest_llmgate.judge.rubric_model import (
+    _NAME_PATTERN,
+    Aggregate,
+    OfflineMethod,
+    Rubric,
+    RubricExample,
+    RubricKind,
+    RubricMode,
+    RubricNeed,
+)
 
 __all__ = ["Rubric", "RubricError", "RubricExample", "RubricKind", "load_rubrics", "parse_rubric"]
 
@@ -74,6 +89,12 @@ class _RubricFile(BaseModel):
     template: str | None = None
     both_orders: bool | None = None
     pass_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    needs: list[RubricNeed] = Field(default_factory=list)
+    mode: RubricMode = "single"
+    offline: OfflineMethod = "reference"
+    aggregate: Aggregate | None = None
+    doc: str = ""
+    show_reference: bool = True
 
     @field_validator("criteria")
     @classmethod
@@ -121,6 +142,10 @@ def parse_rubric(data: Any, path: str) -> Rubric:
     if raw.scale is not None and raw.kind != "pointwise":
         raise _field_error(path, "scale", f"only pointwise rubrics have a scale (kind is {raw.kind!r}).")
     scale = raw.scale or _Scale(min=1, max=5)
+    if raw.mode == "claims" and raw.kind != "pointwise":
+        raise _field_error(path, "mode", f"claims mode needs kind 'pointwise' (kind is {raw.kind!r}).")
+    if raw.mode == "claims" and "context" not in raw.needs:
+        raise _field_error(path, "needs", "claims mode verifies claims against the context: add needs: [context].")
     rubric = Rubric(
         name=raw.name,
         version=str(raw.version),
@@ -133,6 +158,12 @@ def parse_rubric(data: Any, path: str) -> Rubric:
         both_orders=raw.both_orders if raw.both_orders is not None else raw.kind == "pairwise",
         pass_threshold=raw.pass_threshold,
         source=path,
+        needs=sorted(set(raw.needs)),
+        mode=raw.mode,
+        offline=raw.offline,
+        aggregate=raw.aggregate,
+        doc=raw.doc,
+        show_reference=raw.show_reference,
     )
     _check_examples(rubric, path)
     if rubric.template is not None:
@@ -168,3 +199,26 @@ def load_rubrics(directory: Path) -> dict[str, Rubric]:
             raise _field_error(path, "name", msg)
         rubrics[rubric.name] = rubric
     return rubrics
+
+
+#: Folder of the built-in rubric pack (package data), used by `llmgate:<name>`.
+PACK_DIR = Path(__file__).parent / "pack"
+#: Prefix naming a built-in rubric in `llm_gate.judge(...)`.
+PACK_PREFIX = "llmgate:"
+
+
+def load_pack() -> dict[str, Rubric]:
+    """The built-in rubrics, keyed `llmgate:<name>`."""
+    rubrics = load_rubrics(PACK_DIR)
+    return {PACK_PREFIX + name: rubric for name, rubric in rubrics.items()}
+
+
+def pack_file(name: str) -> Path:
+    """The YAML file of built-in rubric `name` (with or without the `llmgate:` prefix)."""
+    bare = name.removeprefix(PACK_PREFIX)
+    path = PACK_DIR / f"{bare}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in PACK_DIR.glob("*.yaml")))
+        msg = f"no built-in rubric {bare!r} (built-in: {known})."
+        raise RubricError(msg)
+    return path

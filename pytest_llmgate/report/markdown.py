@@ -43,6 +43,8 @@ def render_markdown(results: RunResults, *, report_path: str | None = None) -> s
         lines.append(f"- {md_escape(reason)}")
     if gate.remedy:
         lines += ["", f"**Remedy:** {md_escape(gate.remedy)}"]
+    for warning in results.judge_warnings:
+        lines += ["", f"**Warning:** {md_escape(warning)}"]
     commit = results.git_commit or "unknown"
     meta = (
         f"Run {md_escape(results.created_at)} · commit {md_escape(commit)}{' (dirty)' if results.git_dirty else ''}"

@@ -123,7 +123,9 @@ def render(results: RunResults, *, width: int = 100, color: bool = False, extra:
             padding=(0, 1),
             header_style="bold",
         )
-        for column in ("rubric", "verdicts", "errors", "consistent", "1st-pos rate", "calls", "cache hits", "tokens"):
+        claims = any(stat.no_claims for stat in results.judge_stats.values())
+        columns = ["rubric", "verdicts", "errors", "consistent", "1st-pos rate", "calls", "cache hits", "tokens"]
+        for column in columns + (["no claims"] if claims else []):
             table.add_column(column, justify="left" if column == "rubric" else "right", no_wrap=True)
         for stat in results.judge_stats.values():
             consistent = (
@@ -140,11 +142,14 @@ def render(results: RunResults, *, width: int = 100, color: bool = False, extra:
                 str(stat.calls),
                 str(stat.cache_hits),
                 str(stat.input_tokens + stat.output_tokens),
+                *([str(stat.no_claims)] if claims else []),
             )
         console.print(table)
         console.print()
     for line in extra or []:
         console.print(line, markup=False)
+    for warning in results.judge_warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
     gate = results.gate
     console.print(f"LLM gate: [{GATE_STYLE[gate.status]}]{gate.status}[/]")
     for reason in gate.reasons:
@@ -164,7 +169,9 @@ def write_summary(terminalreporter: Any, run: GateRun) -> None:
         tr.write_line(f"warning: {warning}", yellow=True)
     if run.results is None:
         return
-    extra = _calibration_lines(run.results)
+    from pytest_llmgate.judge.jury import agreement_lines
+
+    extra = agreement_lines(run.results.jury) + _calibration_lines(run.results)
     text = render(run.results, width=max(tr._tw.fullwidth, 120), color=tr.hasmarkup, extra=extra)
     tr.write(text)
     root = run.settings.rootdir
