@@ -29,9 +29,9 @@ def test_qa(case, llm_gate):
     llm_gate.output({"answer": case.reference})
     llm_gate.judge("correctness")
     time.sleep(float(os.environ.get("CASE_SECONDS", "0")))
-    if case.id == "q-%d":
+    if case.id == "q-LAST":
         Path("last-case-ran").write_text("yes")
-""" % (N_CASES - 1)
+""".replace("LAST", str(N_CASES - 1))
 CORRECTNESS = """name: correctness
 version: "1"
 kind: pointwise
