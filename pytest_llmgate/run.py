@@ -439,7 +439,7 @@ class GateRun:
         if settings.shard:
             index, count = settings.shard
             line = (
-                f"shard {index}/{count}: partial run, not gated; merge with `llmgate merge` "
+                f"shard {index}/{count}: partial run, merge with `llmgate merge` to gate "
                 f"({self._relative(settings.results_path)} and the other shards' results files)."
             )
             results = results.model_copy(
