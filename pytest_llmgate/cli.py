@@ -1,6 +1,8 @@
-"""The `llmgate` command: label, calibrate, report, merge."""
+"""The `llmgate` command: label, labels import, calibrate, report, merge, validate."""
 
 from __future__ import annotations
+
+import sys
 
 import click
 
@@ -19,3 +21,15 @@ main.add_command(label)
 main.add_command(calibrate)
 main.add_command(report)
 main.add_command(merge)
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
+def validate(pytest_args: tuple[str, ...]) -> None:
+    """Check golden sets, rubrics, labels and baselines without running a test; exit 4 on any problem.
+
+    PYTEST_ARGS (paths, -k, -c, --rootdir) select the suites as they would for pytest.
+    """
+    from pytest_llmgate.validate import validate_project
+
+    sys.exit(validate_project(list(pytest_args)))

@@ -46,14 +46,16 @@ def pytest_configure(config: pytest.Config) -> None:
         parse_spec(settings.judge)
     except JudgeConfigError as exc:
         raise pytest.UsageError(f"--llm-gate-judge: {exc}") from None
+    problems: list[str] = []
     if not _is_worker(config):
         from pytest_llmgate.validate import check_project
 
         # Rubrics, labels and min_agreement names, before any test: a late error would waste every call.
         _, problems = check_project(settings)
-        if problems:
+        if problems and not config.option.collectonly:
             raise pytest.UsageError(*problems)
     run = GateRun(settings)
+    run.problems += problems  # --collect-only (llmgate validate): listed with the collection's problems
     config.stash[run_key] = run
     config.pluginmanager.register(InterruptHook(run), "llmgate-interrupt")
     if config.pluginmanager.hasplugin("xdist"):
