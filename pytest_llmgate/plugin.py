@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 SKIP_REASON = "LLM gate evals run with --llm-gate"
 MARKER_KWARGS = ("model", "tolerance", "alpha", "metrics")
 CHECK_FAILED = "check failed"
+USAGE_PREFIX = "LLM gate usage error: "
 run_key = pytest.StashKey["GateRun"]()
 
 
@@ -100,11 +101,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     path, kwargs = str(marker.args[0]), dict(marker.kwargs)
     model = kwargs.pop("model", None) or Case
+    problem = None
     try:
         cases = load_cases(path, model=model, rootdir=run.settings.rootdir)
         fingerprint = dataset_fingerprint(_resolve(path, run.settings.rootdir))
     except (DatasetError, TypeError) as exc:
-        _defer(run, metafunc, [f"{where}: {exc}" if isinstance(exc, TypeError) else str(exc)])
+        problem = f"{where}: {exc}" if isinstance(exc, TypeError) else str(exc)
+    if problem is not None:  # outside the except: no "During handling of the above exception"
+        _defer(run, metafunc, [problem])
         return
     run.register_suite(suite, _display_path(path, run.settings.rootdir), fingerprint, [c.id for c in cases], kwargs)
     newer = run.newer_baseline_problem(suite)
@@ -118,7 +122,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def _defer(run: GateRun, metafunc: pytest.Metafunc, problems: list[str]) -> None:
-    """Keep a usage error for the end of collection (raised there once, exit 4), and collect no case."""
+    """Keep a usage error for the end of collection (raised there once, exit 4), and collect no case.
+
+    An xdist worker cannot stop the session: it reports a collection error, which the
+    controller turns into exit 4 (`XdistHooks`).
+    """
+    if _is_worker(metafunc.config):
+        pytest.fail(USAGE_PREFIX + "\n".join(problems), pytrace=False)
     run.problems += [p for p in problems if p not in run.problems]
     metafunc.parametrize(
         "case", [pytest.param(None, marks=pytest.mark.skip(reason="invalid golden set"))], ids=["invalid"]
@@ -281,6 +291,16 @@ class InterruptHook:
 
 class XdistHooks:
     """Registered only when pytest-xdist is present: merge what each worker recorded."""
+
+    @pytest.hookimpl
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed and USAGE_PREFIX in str(report.longrepr):
+            self.usage_error = True
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if getattr(self, "usage_error", False) and not _is_worker(session.config):
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
     @pytest.hookimpl
     def pytest_testnodedown(self, node: Any, error: Any) -> None:

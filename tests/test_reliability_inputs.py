@@ -185,3 +185,13 @@ def test_plain_pytest_loads_none_of_the_gate_files(project: pytest.Pytester) -> 
     result = project.runpytest("-p", "no:cacheprovider")
     assert result.ret == 0
     result.assert_outcomes(skipped=1)
+
+
+def test_a_bad_golden_set_under_xdist_is_a_usage_error(project: pytest.Pytester) -> None:
+    (project.path / "datasets/qa.jsonl").write_text('{"id": "a"}\n', encoding="utf-8")
+    result = project.runpytest_subprocess(*GATE, "-n", "2")
+    out = result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, out
+    assert "LLM gate usage error: datasets/qa.jsonl:1: field 'input': required field is missing." in out
+    assert "INTERNALERROR" not in out and "During handling" not in out
+    assert not (project.path / "reports").exists()

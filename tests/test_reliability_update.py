@@ -144,3 +144,12 @@ def test_a_healthy_update_still_rewrites(project: pytest.Pytester, monkeypatch: 
     result = project.runpytest(*GATE, "--llm-gate-update")
     assert result.ret == 0, result.stdout.str()
     assert (project.path / BASELINE).read_bytes() != before
+
+
+def test_an_error_on_an_xdist_worker_refuses_the_update(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = _snapshot(project.path)
+    monkeypatch.setenv("GATE_MODE", "crash")
+    out = _refused(project, before, project.runpytest_subprocess(*GATE, "--llm-gate-update", "-n", "2"))
+    assert "12 case(s) errored outside their checks" in out
