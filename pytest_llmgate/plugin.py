@@ -94,7 +94,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     from pytest_llmgate.datasets import Case, DatasetError, dataset_fingerprint, load_cases
 
     file, line, _ = metafunc.definition.location
-    where = f"{file}:{line + 1}"
+    where = f"{file}:{line + 1}" if line is not None else file
     problems = _golden_problems(marker, where)
     if problems:
         _defer(run, metafunc, problems)

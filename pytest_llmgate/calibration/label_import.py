@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pytest_llmgate.gate.records import JudgeVerdict, RunResults
 
-from .labels import Label, append_label, labels_path
+from .labels import Label, LabelValue, append_label, labels_path
 from .sampling import rubric_verdicts
 from .scales import RubricInfo
 
@@ -40,7 +40,7 @@ class Imported:
     """Labels appended per labels file."""
 
 
-def _value(raw: str, info: RubricInfo) -> int | str | None:
+def _value(raw: str, info: RubricInfo) -> LabelValue | None:
     """A cell as a label on `info`'s scale, or None when it is not on it."""
     text = raw.strip()
     if info.kind == "pointwise":
@@ -51,7 +51,7 @@ def _value(raw: str, info: RubricInfo) -> int | str | None:
         return number if info.scale_min <= number <= info.scale_max else None
     choices = {str(choice).lower(): choice for choice in info.label_choices}
     found = choices.get(text.lower())
-    return str(found) if found is not None else None
+    return found if isinstance(found, str) else None  # type: ignore[return-value]
 
 
 def parse_rows(
