@@ -31,7 +31,7 @@ def validate(pytest_args: tuple[str, ...]) -> None:
 
     PYTEST_ARGS (paths, -k, -c, --rootdir) select the suites as they would for pytest.
     """
-    from pytest_llmgate.validate import validate_project
+    from pytest_llmgate.validate_command import validate_project
 
     sys.exit(validate_project(list(pytest_args)))
 
