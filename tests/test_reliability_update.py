@@ -153,3 +153,15 @@ def test_an_error_on_an_xdist_worker_refuses_the_update(
     monkeypatch.setenv("GATE_MODE", "crash")
     out = _refused(project, before, project.runpytest_subprocess(*GATE, "--llm-gate-update", "-n", "2"))
     assert "12 case(s) errored outside their checks" in out
+
+
+def test_a_judge_configuration_error_mid_run_refuses_the_update(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = _snapshot(project.path)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    result = project.runpytest(*GATE, "--llm-gate-judge", "openai:gpt-test", "--llm-gate-update")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    out = _refused(project, before, result)
+    assert "set OPENAI_API_KEY or use the offline judge" in out
+    assert "LLM gate: not gated, no file written: the session stopped early (exit 4)." in out
