@@ -1,4 +1,4 @@
-"""The `llmgate` command: label, labels import, calibrate, report, merge, validate."""
+"""The `llmgate` command: label, labels import, calibrate, report, merge, promote, import, review, validate."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import click
 
 from pytest_llmgate.calibration.commands import calibrate, label
 from pytest_llmgate.gate.commands import merge
+from pytest_llmgate.golden.commands import import_command, promote_command, review_command
 from pytest_llmgate.report.commands import report
 
 
@@ -22,6 +23,9 @@ main.add_command(label)
 main.add_command(calibrate)
 main.add_command(report)
 main.add_command(merge)
+main.add_command(promote_command)
+main.add_command(import_command)
+main.add_command(review_command)
 
 
 @main.command(context_settings={"ignore_unknown_options": True})

@@ -91,7 +91,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if run is None:
         metafunc.parametrize("case", [pytest.param(None, marks=pytest.mark.skip(reason=SKIP_REASON), id="golden")])
         return
-    from pytest_llmgate.datasets import Case, DatasetError, dataset_fingerprint, load_cases
+    from pytest_llmgate.datasets import REVIEW_KEY, Case, DatasetError, dataset_fingerprint, is_active, load_cases
 
     file, line, _ = metafunc.definition.location
     where = f"{file}:{line + 1}" if line is not None else file
@@ -103,14 +103,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     model = kwargs.pop("model", None) or Case
     problem = None
     try:
-        cases = load_cases(path, model=model, rootdir=run.settings.rootdir)
+        every_case = load_cases(path, model=model, rootdir=run.settings.rootdir, include_inactive=True)
         fingerprint = dataset_fingerprint(_resolve(path, run.settings.rootdir))
     except (DatasetError, TypeError) as exc:
         problem = f"{where}: {exc}" if isinstance(exc, TypeError) else str(exc)
     if problem is not None:  # outside the except: no "During handling of the above exception"
         _defer(run, metafunc, [problem])
         return
-    run.register_suite(suite, _display_path(path, run.settings.rootdir), fingerprint, [c.id for c in cases], kwargs)
+    cases = [c for c in every_case if is_active(c)]
+    pending = sum(1 for c in every_case if c.metadata.get(REVIEW_KEY) == "pending")
+    run.register_suite(
+        suite, _display_path(path, run.settings.rootdir), fingerprint, [c.id for c in cases], kwargs, pending=pending
+    )
     newer = run.newer_baseline_problem(suite)
     if newer:
         _defer(run, metafunc, [newer])
