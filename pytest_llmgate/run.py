@@ -76,6 +76,7 @@ class GateRun:
         self.overrides: dict[str, dict[str, Any]] = {}
         self._baselines: dict[str, Baseline | None] = {}
         self.baseline_errors: dict[str, str] = {}
+        self._newer: set[str] = set()
         self._engine: Any = None
         self.rubrics: dict[str, Any] = {}
         self.judge_missing: list[str] = []
@@ -142,6 +143,8 @@ class GateRun:
             except BaselineError as exc:
                 self.baseline_errors[suite] = str(exc)
                 self._baselines[suite] = None
+                if isinstance(exc, NewerBaselineError):
+                    self._newer.add(suite)
         return self._baselines[suite]
 
     def baseline_file(self, suite: str) -> Path:
@@ -149,13 +152,8 @@ class GateRun:
 
     def newer_baseline_problem(self, suite: str) -> str | None:
         """The message when a suite's baseline is in a newer format (a usage error, not a gate failure)."""
-        try:
-            load_baseline(self.baseline_file(suite))
-        except NewerBaselineError as exc:
-            return str(exc)
-        except BaselineError:
-            return None
-        return None
+        self.baseline(suite)
+        return self.baseline_errors[suite] if suite in self._newer else None
 
     # -- recording --------------------------------------------------------------------------
     def case_record(self, suite: str, case: Any, nodeid: str) -> CaseResult:
