@@ -143,7 +143,7 @@ def test_a_healthy_update_still_rewrites(project: pytest.Pytester, monkeypatch: 
     monkeypatch.setenv("GATE_MODE", "worse")
     result = project.runpytest(*GATE, "--llm-gate-update")
     assert result.ret == 0, result.stdout.str()
-    assert (project.path / BASELINE).read_bytes() != before
+    assert (project.path / BASELINE).read_bytes() != selected
 
 
 def test_an_error_on_an_xdist_worker_refuses_the_update(
@@ -165,3 +165,19 @@ def test_a_judge_configuration_error_mid_run_refuses_the_update(
     out = _refused(project, before, result)
     assert "set OPENAI_API_KEY or use the offline judge" in out
     assert "LLM gate: not gated, no file written: the session stopped early (exit 4)." in out
+
+
+def test_a_suite_with_no_case_run_keeps_its_file(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = (project.path / "test_qa.py").read_text(encoding="utf-8")
+    other_test = (
+        '\n\n@pytest.mark.golden("datasets/qa.jsonl")\ndef test_other(case, llm_gate):\n    llm_gate.output(case.id)\n'
+    )
+    project.makepyfile(test_qa=source + other_test)
+    assert project.runpytest(*GATE, "--llm-gate-update").ret == 0
+    other = project.path / "baselines/test_qa/test_other.json"
+    before, selected = other.read_bytes(), (project.path / BASELINE).read_bytes()
+    monkeypatch.setenv("GATE_MODE", "worse")
+    result = project.runpytest(*GATE, "--llm-gate-update", "-k", "test_qa")
+    assert result.ret == 0, result.stdout.str()
+    assert other.read_bytes() == before, "a suite none of whose cases ran is not rewritten"
+    assert (project.path / BASELINE).read_bytes() != selected
