@@ -143,7 +143,7 @@ def test_a_healthy_update_still_rewrites(project: pytest.Pytester, monkeypatch: 
     monkeypatch.setenv("GATE_MODE", "worse")
     result = project.runpytest(*GATE, "--llm-gate-update")
     assert result.ret == 0, result.stdout.str()
-    assert (project.path / BASELINE).read_bytes() != selected
+    assert (project.path / BASELINE).read_bytes() != before
 
 
 def test_an_error_on_an_xdist_worker_refuses_the_update(
