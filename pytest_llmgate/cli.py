@@ -1,4 +1,5 @@
-"""The `llmgate` command: label, labels import, calibrate, report, merge, promote, import, review, validate."""
+"""The `llmgate` command: label, labels import, calibrate, report, merge, promote, import, review,
+github-comment, validate."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import click
 
 from pytest_llmgate.calibration.commands import calibrate, label
 from pytest_llmgate.gate.commands import merge
+from pytest_llmgate.github import github_comment
 from pytest_llmgate.golden.commands import import_command, promote_command, review_command
 from pytest_llmgate.report.commands import report
 
@@ -26,6 +28,7 @@ main.add_command(merge)
 main.add_command(promote_command)
 main.add_command(import_command)
 main.add_command(review_command)
+main.add_command(github_comment)
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
