@@ -283,14 +283,38 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("llm_gate_judge_deadline", "Seconds after session start to stop issuing judge calls.", default="")
 
 
-def _number(value: Any, name: str, kind: type, *, low: float | None = None, high: float | None = None) -> Any:
+def _number(
+    value: Any,
+    name: str,
+    kind: type,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> Any:
+    """`value` as `kind`, within [low, high] (an open end excludes its bound); `name` is what the user typed."""
     try:
         number = kind(value)
     except (TypeError, ValueError):
-        msg = f"'{name}' must be a {kind.__name__} (got {value!r})."
+        noun = "an integer" if kind is int else "a number"
+        msg = f"'{name}' must be {noun} (got {value!r})."
         raise pytest.UsageError(msg) from None
-    if (low is not None and number <= low) or (high is not None and number >= high):
-        bounds = f"between {low} and {high}" if high is not None else f"above {low}"
+    below = low is not None and (number <= low if low_open else number < low)
+    above = high is not None and (number >= high if high_open else number > high)
+    if below or above:
+        if kind is int and low == 1 and high is None:
+            bounds = "a positive integer"
+        elif high is None:
+            bounds = f"{'>' if low_open else '>='} {low:g}"
+        elif low is None or low_open != high_open:
+            bounds = " and ".join(
+                f"{sign} {bound:g}"
+                for sign, bound in ((">" if low_open else ">=", low), ("<" if high_open else "<=", high))
+                if bound is not None
+            )
+        else:
+            bounds = ("strictly " if low_open else "") + f"between {low:g} and {high:g}"
         msg = f"'{name}' must be {bounds} (got {value!r})."
         raise pytest.UsageError(msg)
     return number
@@ -368,8 +392,16 @@ def _parse_agreement(lines: list[str]) -> dict[str, float]:
             if not sep or not rubric:
                 msg = f"'llm_gate_min_agreement' entries must look like RUBRIC=VALUE (got {item!r})."
                 raise pytest.UsageError(msg)
-            result[rubric] = _number(value, f"llm_gate_min_agreement {rubric}", float, low=-1.0, high=1.000001)
+            result[rubric] = _number(value, f"llm_gate_min_agreement {rubric}", float, low=-1.0, high=1.0)
     return result
+
+
+def _results_path(config: pytest.Config, path: Path, shard: tuple[int, int] | None) -> Path:
+    """A shard's results file is named after it (`llm-gate.shard-2-of-4.json`) unless the flag names one."""
+    if shard is None or config.getoption("llm_gate_results"):
+        return path
+    index, count = shard
+    return path.with_name(f"{path.stem}.shard-{index}-of-{count}{path.suffix}")
 
 
 def read_settings(config: pytest.Config) -> Settings:
@@ -398,9 +430,14 @@ def read_settings(config: pytest.Config) -> Settings:
     if aggregate not in ("mean", "majority"):
         msg = f"'llm_gate_jury_aggregate' must be 'mean' or 'majority' (got {aggregate!r})."
         raise pytest.UsageError(msg)
-    alpha = config.getoption("llm_gate_alpha")
-    tolerance = config.getoption("llm_gate_tolerance")
-    concurrency = config.getoption("llm_gate_concurrency")
+
+    def given(option: str, ini: str) -> tuple[Any, str]:
+        """The flag's value and name when the user typed it, else the ini key's (for messages)."""
+        value = config.getoption(option) if option else None
+        if value is not None:
+            return value, "--" + option.replace("_", "-")
+        return config.getini(ini), ini
+
     budget = config.getoption("llm_gate_budget_tokens")
     judge_timeout, judge_retries, judge_deadline = _judge_limits(config)
     return Settings(
@@ -409,36 +446,22 @@ def read_settings(config: pytest.Config) -> Settings:
         strict=bool(config.getoption("llm_gate_strict")),
         rootdir=rootdir,
         baseline_dir=path("llm_gate_baseline_dir", "llm_gate_baseline_dir"),
-        results_path=path("llm_gate_results", "llm_gate_results"),
+        results_path=_results_path(config, path("llm_gate_results", "llm_gate_results"), shard),
         html_path=path("llm_gate_report", "llm_gate_report"),
         markdown_path=path("", "llm_gate_markdown"),
         rubrics_dir=path("", "llm_gate_rubrics"),
         labels_dir=path("", "llm_gate_labels_dir"),
         cache_dir=None if no_cache else path("", "llm_gate_cache_dir"),
         alpha=_number(
-            alpha if alpha is not None else config.getini("llm_gate_alpha"), "llm_gate_alpha", float, low=0.0, high=1.0
+            *given("llm_gate_alpha", "llm_gate_alpha"), float, low=0.0, high=1.0, low_open=True, high_open=True
         ),
-        tolerance=_number(
-            tolerance if tolerance is not None else config.getini("llm_gate_tolerance"),
-            "llm_gate_tolerance",
-            float,
-            low=-1e-12,
-        ),
+        tolerance=_number(*given("llm_gate_tolerance", "llm_gate_tolerance"), float, low=0.0),
         judge=judges[0],
-        concurrency=_number(
-            concurrency if concurrency is not None else config.getini("llm_gate_concurrency"),
-            "llm_gate_concurrency",
-            int,
-            low=0,
-        ),
+        concurrency=_number(*given("llm_gate_concurrency", "llm_gate_concurrency"), int, low=1),
         replay=replay,
-        budget_tokens=None if budget is None else _number(budget, "llm_gate_budget_tokens", int, low=0),
+        budget_tokens=None if budget is None else _number(budget, "--llm-gate-budget-tokens", int, low=1),
         max_judge_error_rate=_number(
-            config.getini("llm_gate_max_judge_error_rate"),
-            "llm_gate_max_judge_error_rate",
-            float,
-            low=-1e-12,
-            high=1.000001,
+            config.getini("llm_gate_max_judge_error_rate"), "llm_gate_max_judge_error_rate", float, low=0.0, high=1.0
         ),
         min_agreement=_parse_agreement(config.getini("llm_gate_min_agreement")),
         shard=shard,

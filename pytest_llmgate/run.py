@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmgate.config import Settings
-from pytest_llmgate.gate.baseline import BaselineError, baseline_path, build_baseline, load_baseline, write_baseline
+from pytest_llmgate.gate.baseline import (
+    UPDATE_REMEDY,
+    BaselineError,
+    NewerBaselineError,
+    baseline_path,
+    build_baseline,
+    load_baseline,
+    plugin_version,
+    write_baseline,
+)
 from pytest_llmgate.gate.records import (
     FORMAT_VERSION,
     Baseline,
@@ -29,17 +38,13 @@ from pytest_llmgate.gate.records import (
 )
 from pytest_llmgate.gate.verdict import CHECKS_METRIC, evaluate
 from pytest_llmgate.outputs import content_hash, output_text
+from pytest_llmgate.report.links import relative_link
+from pytest_llmgate.validate import SPEC_OVERRIDES
 
-SPEC_OVERRIDES = ("tolerance", "alpha", "min_score", "higher_is_better")
-
-
-def plugin_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("pytest-llmgate")
-    except PackageNotFoundError:
-        return "0+unknown"
+INTERRUPTED_LINE = (
+    "interrupted: nothing gated, no file written; {cancelled} pending judge call(s) cancelled, "
+    "{finished} finished and cached: a rerun pays only for what is missing."
+)
 
 
 def _git_state(root: Path) -> tuple[str | None, bool | None]:
@@ -71,6 +76,7 @@ class GateRun:
         self.overrides: dict[str, dict[str, Any]] = {}
         self._baselines: dict[str, Baseline | None] = {}
         self.baseline_errors: dict[str, str] = {}
+        self._newer: set[str] = set()
         self._engines: list[Any] = []
         self.rubrics: dict[str, Any] = {}
         self.judge_missing: list[str] = []
@@ -83,6 +89,13 @@ class GateRun:
         self.results: RunResults | None = None
         self.written: list[Path] = []
         self.warnings: list[str] = []
+        self.problems: list[str] = []
+        """Usage errors found at collection (golden sets, markers, baselines): exit 4 before any test."""
+        self.errored: list[str] = []
+        """`suite::case_id` of cases that errored outside their checks (setup or test body)."""
+        self.interrupted = False
+        self.stopped: str | None = None
+        """Why the session ended without a gate (interrupt, usage error): the one line to print."""
 
     # -- collection -------------------------------------------------------------------------
     def register_suite(
@@ -132,10 +145,17 @@ class GateRun:
             except BaselineError as exc:
                 self.baseline_errors[suite] = str(exc)
                 self._baselines[suite] = None
+                if isinstance(exc, NewerBaselineError):
+                    self._newer.add(suite)
         return self._baselines[suite]
 
     def baseline_file(self, suite: str) -> Path:
         return baseline_path(self.settings.baseline_dir, suite)
+
+    def newer_baseline_problem(self, suite: str) -> str | None:
+        """The message when a suite's baseline is in a newer format (a usage error, not a gate failure)."""
+        self.baseline(suite)
+        return self.baseline_errors[suite] if suite in self._newer else None
 
     # -- recording --------------------------------------------------------------------------
     def case_record(self, suite: str, case: Any, nodeid: str) -> CaseResult:
@@ -153,6 +173,12 @@ class GateRun:
         record.failure = failure
         record.duration = round(duration, 6)
         record.metrics[CHECKS_METRIC] = 1.0 if passed else 0.0
+
+    def note_error(self, suite: str, case_id: str) -> None:
+        """A case errored outside its checks (fixture error, the SUT raising): an update must not use this run."""
+        key = f"{suite}::{case_id}"
+        if key not in self.errored:
+            self.errored.append(key)
 
     def count_external(self, name: str, *, error: bool) -> None:
         """Count a verdict from outside the judge engine (deepeval), so its error rate is gated too."""
@@ -365,10 +391,36 @@ class GateRun:
         self._pending.append((suite, record.case_id, future))
         return future
 
-    def collect_judges(self) -> None:
-        """Wait for every queued verdict and attach it to its case (values only when not an error)."""
+    def cancel_judges(self) -> tuple[int, int]:
+        """Cancel every pending judge call at once (finished ones are already cached): (cancelled, finished)."""
+        cancelled = sum(1 for _, _, future in self._pending if not future.done())
+        finished = len(self._pending) - cancelled
         for engine in self._engines:
-            engine.wait(progress=self.settings.progress)
+            engine.close()
+        self._engines = []
+        self._pending.clear()
+        return cancelled, finished
+
+    def stop(self, reason: str | None = None) -> None:
+        """End without a gate: cancel the judge, write nothing, keep one line saying what happened."""
+        cancelled, finished = self.cancel_judges()
+        if reason is None:
+            self.stopped = INTERRUPTED_LINE.format(cancelled=cancelled, finished=finished)
+        else:
+            self.stopped = reason
+
+    def collect_judges(self) -> None:
+        """Wait for every queued verdict and attach it to its case (values only when not an error).
+
+        Ctrl-C during the wait cancels what is pending and marks the run interrupted.
+        """
+        try:
+            for engine in self._engines:
+                engine.wait(progress=self.settings.progress)
+        except KeyboardInterrupt:
+            self.interrupted = True
+            self.stop()
+            return
         for suite, case_id, future in self._pending:
             verdict = future.result()
             record = self.suites[suite].cases[case_id]
@@ -395,6 +447,7 @@ class GateRun:
                 "judge_stats": {k: v.model_dump(mode="json") for k, v in self.judge_stats.items()},
                 "judge_missing": self.judge_missing,
                 "budget_exhausted": self.budget_exhausted,
+                "errored": self.errored,
                 "unjudged_by_deadline": self.unjudged_by_deadline,
             }
         )
@@ -414,6 +467,9 @@ class GateRun:
         for name, ids in data["dataset_ids"].items():
             self.dataset_ids.setdefault(name, ids)
         self.judge_missing += data.get("judge_missing", [])
+        for key in data.get("errored", []):
+            if key not in self.errored:
+                self.errored.append(key)
         self.budget_exhausted = self.budget_exhausted or data.get("budget_exhausted", False)
         self.unjudged_by_deadline += int(data.get("unjudged_by_deadline", 0))
         for rubric, raw in data["judge_stats"].items():
@@ -464,22 +520,35 @@ class GateRun:
                     )
                 }
             )
+        if self.judge_missing and not results.gate.passed:
+            # A replay miss is not a regression: the cache lacks the call.
+            remedy = "Run once without --llm-gate-replay to fill the cache, then replay."
+            results = results.model_copy(update={"gate": results.gate.model_copy(update={"remedy": remedy})})
         if settings.shard:
             index, count = settings.shard
+            line = (
+                f"shard {index}/{count}: partial run, merge with `llmgate merge` to gate "
+                f"({self._relative(settings.results_path)} and the other shards' results files)."
+            )
             results = results.model_copy(
-                update={
-                    "gate": GateResult(
-                        status=results.gate.status,
-                        passed=True,
-                        reasons=[
-                            f"shard {index}/{count}: partial run, not gated; merge the shards' results with "
-                            f"`llmgate merge` to gate."
-                        ]
-                        + results.gate.reasons,
-                    )
-                }
+                update={"gate": GateResult(status=results.gate.status, passed=True, reasons=[line])}
             )
         if settings.update:
+            refusals = self._update_refusals(results)
+            if refusals:
+                self.results = results.model_copy(
+                    update={
+                        "gate": GateResult(
+                            status="FAIL",
+                            passed=False,
+                            reasons=["baselines not updated, nothing written:", *refusals],
+                            remedy="Fix the cause above, then re-run with --llm-gate-update.",
+                        )
+                    }
+                )
+                return self.results
+            for verdict in results.verdicts:
+                verdict.problems = [_in_update_terms(problem) for problem in verdict.problems]
             written = self._write_baselines()
             results = results.model_copy(
                 update={
@@ -494,7 +563,7 @@ class GateRun:
                 }
             )
         self.results = results
-        self._write_outputs(results)
+        self._write_outputs(results, only_results=bool(settings.shard))
         return results
 
     def _jury_and_warnings(self, results: RunResults) -> None:
@@ -527,6 +596,22 @@ class GateRun:
                 return []
         hashes = {value for suite in results.suites.values() for key, value in suite.fingerprints.items()}
         return [rubric for rubric in rubrics.values() if rubric.content_hash in hashes]
+
+    def _update_refusals(self, results: RunResults) -> list[str]:
+        """Why this run must not become the baseline: errors outside checks, judge errors, nothing run."""
+        from pytest_llmgate.gate.verdict import judge_error_reasons
+
+        reasons = []
+        if self.errored:
+            shown = ", ".join(self.errored[:10]) + (
+                f" and {len(self.errored) - 10} more" if len(self.errored) > 10 else ""
+            )
+            reasons.append(f"{len(self.errored)} case(s) errored outside their checks: {shown}")
+        reasons += judge_error_reasons(results, self.settings.max_judge_error_rate)
+        reasons += self._judge_reasons()
+        if not any(suite.cases for suite in self.suites.values()):
+            reasons.append("no case ran (all deselected or skipped); an update needs the cases it rewrites")
+        return reasons
 
     def _judge_reasons(self) -> list[str]:
         reasons = []
@@ -563,6 +648,8 @@ class GateRun:
     def _write_baselines(self) -> list[Path]:
         written = []
         for name, result in sorted(self.suites.items()):
+            if not result.cases:
+                continue  # every case deselected: the committed file stays as it is
             path = self.baseline_file(name)
             previous = None if name in self.baseline_errors else self._baselines.get(name)
             baseline = build_baseline(result, previous, set(self.dataset_ids.get(name, [])))
@@ -571,12 +658,14 @@ class GateRun:
         self.written += written
         return written
 
-    def _write_outputs(self, results: RunResults) -> None:
+    def _write_outputs(self, results: RunResults, *, only_results: bool = False) -> None:
         from pytest_llmgate._files import atomic_write_text, dumps
 
         settings = self.settings
         atomic_write_text(settings.results_path, dumps(results.model_dump(mode="json"), compact=True))
         self.written.append(settings.results_path)
+        if only_results:
+            return
         try:
             from pytest_llmgate.report.html import render_html
             from pytest_llmgate.report.markdown import append_github_step_summary, render_markdown
@@ -585,7 +674,7 @@ class GateRun:
             return
         render_html(results, settings.html_path)
         self.written.append(settings.html_path)
-        markdown = render_markdown(results, report_path=self._relative(settings.html_path))
+        markdown = render_markdown(results, report_path=relative_link(settings.html_path, settings.markdown_path))
         atomic_write_text(settings.markdown_path, markdown)
         self.written.append(settings.markdown_path)
         append_github_step_summary(markdown)
@@ -595,6 +684,13 @@ class GateRun:
             return path.relative_to(self.settings.rootdir).as_posix()
         except ValueError:
             return path.as_posix()
+
+
+def _in_update_terms(problem: str) -> str:
+    """A verdict problem as an update run reports it: no advice to run the update it is."""
+    if problem.startswith("no baseline"):
+        return "no previous baseline: this update creates it."
+    return problem.replace(" " + UPDATE_REMEDY, "").replace(f"Regenerate it: {UPDATE_REMEDY}", "rewritten now.")
 
 
 def merge_rubric_stats(a: RubricStats | None, b: RubricStats) -> RubricStats:

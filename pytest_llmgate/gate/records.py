@@ -170,6 +170,8 @@ class Baseline(_Record):
     """A committed baseline file: one per suite, deterministic JSON."""
 
     format_version: int = FORMAT_VERSION
+    plugin_version: str | None = None
+    """pytest-llmgate version that wrote the file (None in files written before it was recorded)."""
     suite: str
     dataset: str
     fingerprints: dict[str, str] = Field(default_factory=dict)

@@ -586,6 +586,11 @@ class JudgeEngine:
                 epoch = await asyncio.wait_for(self._limiter.acquire(), remaining)
             except TimeoutError:
                 return self._past_deadline(outcome, "while this call waited for a free slot")
+            remaining = self._remaining()
+            if remaining is not None and remaining <= 0:
+                # A slot freed by a call the deadline cut off: too late to use it.
+                await self._limiter.release(epoch, "other")
+                return self._past_deadline(outcome, "while this call waited for a free slot")
             # Checked while holding a slot, so calls queued behind the limit see the
             # tokens spent by the calls ahead of them.
             if self.budget_tokens is not None and self.tokens_used >= self.budget_tokens:

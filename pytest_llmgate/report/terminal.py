@@ -151,7 +151,11 @@ def render(results: RunResults, *, width: int = 100, color: bool = False, extra:
     for warning in results.judge_warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
     gate = results.gate
-    console.print(f"LLM gate: [{GATE_STYLE[gate.status]}]{gate.status}[/]")
+    shard = results.settings.get("shard")
+    if shard:
+        console.print(f"LLM gate: [bold]partial run[/] (shard {escape(str(shard))})")
+    else:
+        console.print(f"LLM gate: [{GATE_STYLE[gate.status]}]{gate.status}[/]")
     for reason in gate.reasons:
         console.print(f"  - {escape(reason)}")
     if gate.remedy:
@@ -162,11 +166,13 @@ def render(results: RunResults, *, width: int = 100, color: bool = False, extra:
 def write_summary(terminalreporter: Any, run: GateRun) -> None:
     """Write the gate's section; nothing when there is nothing to say."""
     tr = terminalreporter
-    if run.results is None and not run.warnings:
+    if run.results is None and not run.warnings and not run.stopped:
         return
     tr.write_sep("=", "LLM gate")
     for warning in run.warnings:
         tr.write_line(f"warning: {warning}", yellow=True)
+    if run.stopped:
+        tr.write_line(f"LLM gate: {run.stopped}", yellow=True)
     if run.results is None:
         return
     from pytest_llmgate.judge.jury import agreement_lines
