@@ -313,17 +313,13 @@ def test_budget_usd_without_a_price_is_a_usage_error_before_any_test(project: py
 
 
 def test_budget_usd_turns_later_verdicts_into_counted_judge_errors(project: pytest.Pytester) -> None:
-    result = project.runpytest(
-        *with_judge("openai:gpt-4.1-mini"),
-        "--llm-gate-update",
-        "--llm-gate-concurrency",
-        "1",
-        "--llm-gate-budget-usd",
-        "0.00001",
-    )
+    args = (*with_judge("openai:gpt-4.1-mini"), "--llm-gate-concurrency", "1", "--llm-gate-budget-usd", "0.00001")
+    gated = project.runpytest(*args)
     stats = _results(project).judge_stats["correctness"]
     assert stats.verdicts == N_CASES and 0 < stats.errors < N_CASES
-    gated = project.runpytest(*with_judge("openai:gpt-4.1-mini"), "--llm-gate-budget-usd", "0.00001")
     gated.stdout.fnmatch_lines(["*the judge dollar budget ($1e-05) ran out: verdicts after it are judge errors*"])
     assert gated.ret == pytest.ExitCode.TESTS_FAILED
-    assert result.ret == 0
+    # Such a run never becomes the baseline.
+    update = project.runpytest(*args, "--llm-gate-update")
+    assert update.ret == pytest.ExitCode.TESTS_FAILED
+    assert not (project.path / "baselines/test_qa/test_qa.json").exists()
