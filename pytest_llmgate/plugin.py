@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from pytest_llmgate.run import GateRun  # noqa: F401  (named in the StashKey below)
 
 SKIP_REASON = "LLM gate evals run with --llm-gate"
-MARKER_KWARGS = ("model", "tolerance", "alpha", "metrics")
+MARKER_KWARGS = ("model", "tolerance", "alpha", "metrics", "primary", "slices")
 CHECK_FAILED = "check failed"
 run_key = pytest.StashKey["GateRun"]()
 
@@ -29,7 +29,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "golden(path, *, model=Case, tolerance=None, alpha=None, metrics=None): parametrize the test with the "
+        "golden(path, *, model=Case, tolerance=None, alpha=None, metrics=None, primary=None, slices=None): parametrize the test with the "
         "cases of a golden JSONL set, one item per case, and gate on its metrics with --llm-gate.",
     )
     settings = read_settings(config)
@@ -63,6 +63,12 @@ def _golden_args(marker: pytest.Mark, where: str) -> tuple[str, dict[str, Any]]:
     if unknown:
         msg = f"{where}: @pytest.mark.golden got unknown argument(s) {unknown}; use {', '.join(MARKER_KWARGS)}."
         pytest.fail(msg, pytrace=False)
+    from pytest_llmgate.gate.verdict import gating_options
+
+    try:
+        gating_options(marker.kwargs.get("primary"), marker.kwargs.get("slices"))
+    except ValueError as exc:
+        pytest.fail(f"{where}: @pytest.mark.golden: {exc}", pytrace=False)
     return str(marker.args[0]), dict(marker.kwargs)
 
 

@@ -87,10 +87,16 @@ class GateRun:
         self, suite: str, dataset: str, fingerprint: str, case_ids: list[str], overrides: dict[str, Any]
     ) -> None:
         """Called once per golden test function, at collection."""
+        from pytest_llmgate.gate.verdict import gating_options
+
+        primary, slices = gating_options(overrides.get("primary"), overrides.get("slices"))
         self.suites[suite] = SuiteResult(
             suite=suite,
             dataset=dataset,
             fingerprints={"dataset": fingerprint, "format": str(FORMAT_VERSION)},
+            primary=primary,
+            thresholded=sorted(overrides.get("metrics") or {}),
+            slices=slices,
         )
         self.dataset_ids[suite] = case_ids
         self.overrides[suite] = overrides
