@@ -410,7 +410,7 @@ class _BinarySignFlip:
         return -_bisect(lambda mu: self.p_greater(-mu) >= alpha, -mean, 1.0)
 
 
-def _bisect(holds: Callable[[float], bool], inside: float, outside: float, steps: int = 48) -> float:
+def _bisect(holds: Callable[[float], bool], inside: float, outside: float, steps: int = 34) -> float:
     """Boundary between `inside` (where `holds`) and `outside` (where it does not)."""
     for _ in range(steps):
         middle = (inside + outside) / 2.0
