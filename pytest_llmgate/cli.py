@@ -1,11 +1,11 @@
-"""The `llmgate` command: label, calibrate, report, merge."""
+"""The `llmgate` command: label, calibrate, report, merge, plan."""
 
 from __future__ import annotations
 
 import click
 
 from pytest_llmgate.calibration.commands import calibrate, label
-from pytest_llmgate.gate.commands import merge
+from pytest_llmgate.gate.commands import merge, plan
 from pytest_llmgate.report.commands import report
 
 
@@ -19,3 +19,4 @@ main.add_command(label)
 main.add_command(calibrate)
 main.add_command(report)
 main.add_command(merge)
+main.add_command(plan)
