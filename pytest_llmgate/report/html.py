@@ -497,7 +497,9 @@ def _suite_charts(
     suite = results.suites[suite_id]
     names = _metric_names(suite.metrics, [case.metrics for case in suite.cases.values()])
     gating = set(_primary_names(results, suite_id))
-    distributions, differences, folded = [], [], []
+    distributions: list[tuple[str, dict[str, Any]]] = []
+    differences: list[tuple[str, dict[str, Any]]] = []
+    folded: list[tuple[str, dict[str, Any]]] = []
     for name in names:
         # Primary metrics are drawn first; the others go into a folded block after them.
         into = (distributions, differences) if name in gating else (folded, folded)
