@@ -154,6 +154,8 @@ class SuiteResult(_Record):
     """Metrics given their own settings in the marker's `metrics=` (primary by default)."""
     slices: dict[str, SliceSpec] = Field(default_factory=dict)
     """Tags whose cases are gated as a slice of their own, from the marker's `slices=`."""
+    pending_review: int = 0
+    """Cases of the golden set waiting for a person's review (`llmgate review`): not run, not gated."""
 
 
 class BaselineCase(_Record):

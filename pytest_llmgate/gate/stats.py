@@ -305,7 +305,8 @@ def _subset_means(totals: np.ndarray, sizes: np.ndarray) -> np.ndarray:
 
     g_count = totals.size
     masks = (np.arange(1, 2**g_count)[:, None] >> np.arange(g_count)) & 1
-    return (masks @ totals) / (masks @ sizes)
+    means: np.ndarray = (masks @ totals) / (masks @ sizes)
+    return means
 
 
 def _hartigan_bounds(means: np.ndarray, alpha: float) -> tuple[float, float]:
@@ -400,14 +401,26 @@ class _BinarySignFlip:
         mean = (self.better - self.worse) / self.n
         if self.p_less(1.0) >= alpha:
             return 1.0
-        return _bisect(lambda mu: self.p_less(mu) >= alpha, mean, 1.0)
+        found = _bisect(lambda mu: self.p_less(mu) >= alpha, mean, 1.0)
+        return self._snap(found, lambda mu: self.p_less(mu) >= alpha)
 
     def lower_bound(self, alpha: float) -> float:
         """inf{mu : p_greater(mu) >= alpha}, by bisection."""
         mean = (self.better - self.worse) / self.n
         if self.p_greater(-1.0) >= alpha:
             return -1.0
-        return -_bisect(lambda mu: self.p_greater(-mu) >= alpha, -mean, 1.0)
+        found = -_bisect(lambda mu: self.p_greater(-mu) >= alpha, -mean, 1.0)
+        return self._snap(found, lambda mu: self.p_greater(mu) >= alpha)
+
+    def _snap(self, found: float, holds: Callable[[float], bool]) -> float:
+        """The exact bound: p jumps only where mu = (kb - kw) / (k0 + kw + kb), a fraction with
+        denominator <= n, and the bound is attained there (ties count); bisection stops just short."""
+        from fractions import Fraction
+
+        if self.n > 5000:  # fractions with denominator <= n are then too dense to tell apart
+            return found
+        exact = float(Fraction(found).limit_denominator(self.n))
+        return exact if abs(exact - found) < 1e-8 and holds(exact) else found
 
 
 def _bisect(holds: Callable[[float], bool], inside: float, outside: float, steps: int = 34) -> float:

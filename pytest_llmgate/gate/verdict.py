@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pytest_llmgate.config import DEFAULT_ALPHA, DEFAULT_MAX_JUDGE_ERROR_RATE, DEFAULT_TOLERANCE
 from pytest_llmgate.gate.baseline import UPDATE_REMEDY
@@ -51,7 +51,7 @@ def _case_changes(result: SuiteResult, baseline: Baseline | None) -> list[CaseCh
     for case_id, case in result.cases.items():
         before = baseline.cases.get(case_id) if baseline else None
         was_passing = before is None or before.passed
-        kind = None
+        kind: Literal["newly_failing", "known_failing", "fixed"] | None = None
         if not case.passed:
             kind = "newly_failing" if was_passing else "known_failing"
         elif before is not None and not before.passed:
