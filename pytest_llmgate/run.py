@@ -76,6 +76,8 @@ class GateRun:
         self.judge_missing: list[str] = []
         """Replay mode: `suite::case_id (rubric)` of judge calls not in the cache."""
         self.budget_exhausted = False
+        self.unjudged_by_deadline = 0
+        """Judge calls the run's deadline left unmade or cut off (their verdicts are judge errors)."""
         self._pending: list[tuple[str, str, Future[JudgeVerdict]]] = []
         self.judge_stats: dict[str, RubricStats] = {}
         self.results: RunResults | None = None
@@ -182,6 +184,9 @@ class GateRun:
                     concurrency=self.settings.concurrency,
                     budget_tokens=self.settings.budget_tokens,
                     replay_only=self.settings.replay,
+                    timeout=self.settings.judge_timeout,
+                    max_retries=self.settings.judge_retries,
+                    deadline=self._deadline_left(),
                 )
             except (JudgeConfigError, RubricError) as exc:
                 # Every later judge call would fail the same way: stop with the one remedy.
@@ -189,6 +194,12 @@ class GateRun:
             engine.start()
             self._engine = engine
         return self._engine
+
+    def _deadline_left(self) -> float | None:
+        """Seconds left of the judge deadline, which counts from the start of the session."""
+        if self.settings.judge_deadline is None:
+            return None
+        return max(0.0, self.settings.judge_deadline - (time.time() - self.started))
 
     def submit_judge(
         self, suite: str, case: Any, record: CaseResult, rubric_name: str, against: str | None, candidate: Any
@@ -309,6 +320,7 @@ class GateRun:
                 self.judge_stats[rubric] = merge_rubric_stats(self.judge_stats.get(rubric), stat)
             self.judge_missing += [f"{suite}::{case_id} ({rubric})" for suite, case_id, rubric in self._engine.missing]
             self.budget_exhausted = self.budget_exhausted or self._engine.budget_exhausted
+            self.unjudged_by_deadline += self._engine.unjudged_calls
             self._engine.close()
             self._engine = None
 
@@ -322,6 +334,7 @@ class GateRun:
                 "judge_stats": {k: v.model_dump(mode="json") for k, v in self.judge_stats.items()},
                 "judge_missing": self.judge_missing,
                 "budget_exhausted": self.budget_exhausted,
+                "unjudged_by_deadline": self.unjudged_by_deadline,
             }
         )
 
@@ -341,6 +354,7 @@ class GateRun:
             self.dataset_ids.setdefault(name, ids)
         self.judge_missing += data.get("judge_missing", [])
         self.budget_exhausted = self.budget_exhausted or data.get("budget_exhausted", False)
+        self.unjudged_by_deadline += int(data.get("unjudged_by_deadline", 0))
         for rubric, raw in data["judge_stats"].items():
             stat = RubricStats.model_validate(raw)
             self.judge_stats[rubric] = merge_rubric_stats(self.judge_stats.get(rubric), stat)
@@ -434,6 +448,12 @@ class GateRun:
             reasons.append(
                 f"the judge token budget ({self.settings.budget_tokens}) ran out: verdicts after it "
                 f"are judge errors. Raise --llm-gate-budget-tokens or judge fewer cases."
+            )
+        if self.unjudged_by_deadline:
+            reasons.append(
+                f"the judge deadline ({self.settings.judge_deadline:g} s) was reached: "
+                f"{self.unjudged_by_deadline} judge call(s) were left unjudged and counted as judge errors. "
+                f"Raise --llm-gate-judge-deadline; a rerun pays only for what is missing (the rest is cached)."
             )
         return reasons
 

@@ -3,8 +3,8 @@
 It speaks enough of Anthropic's `POST /v1/messages` and OpenAI's `POST /v1/chat/completions`
 for the SDKs' structured-output parse calls. It judges by reading the delimited data blocks
 of the prompt (token overlap with the reference), so its answers are meaningful, and it can
-misbehave on purpose: latency, 429 with Retry-After, 5xx, malformed output and position
-bias. Every random choice is drawn from a generator seeded by (seed, request body, how many
+misbehave on purpose: latency, 429 with or without Retry-After, 5xx, malformed output,
+position bias, and hanging (a request that is never answered until the server stops). Every random choice is drawn from a generator seeded by (seed, request body, how many
 times that body was seen), so a run does not depend on the order requests arrive in.
 """
 
@@ -29,6 +29,8 @@ from pytest_llmgate.judge.prompts import parse_blocks
 
 DUMMY_ANTHROPIC_KEY = "sk-ant-test-DUMMY-KEY-0123456789"
 DUMMY_OPENAI_KEY = "sk-test-DUMMY-OPENAI-KEY-9876543210"
+HANG = 0
+"""A `script` status: this request is never answered (until the server stops)."""
 
 
 @dataclass
@@ -38,15 +40,18 @@ class FakeConfig:
     latency: float = 0.0
     """Seconds each request takes."""
     rate_429: float = 0.0
-    retry_after: float = 0.05
-    """Sent as `Retry-After` (seconds) with every 429."""
+    retry_after: float | None = 0.05
+    """Sent as `Retry-After` (seconds) with every 429; None sends no Retry-After."""
     rate_5xx: float = 0.0
     rate_malformed: float = 0.0
     position_bias: float = 0.0
     """Probability of answering "A" in a pairwise judgment regardless of content."""
+    rate_hang: float = 0.0
+    """Probability that a request is never answered (it hangs until the server stops)."""
     seed: int = 0
     script: list[int] = field(default_factory=list)
-    """Statuses forced on the first requests, in order (e.g. [429]); 200 means behave normally."""
+    """Statuses forced on the first requests, in order (e.g. [429]); 200 means behave normally,
+    `HANG` never answers."""
 
 
 @dataclass
@@ -71,6 +76,8 @@ class FakeProvider:
         self._seen_bodies: dict[str, int] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.stopping = threading.Event()
+        """Set by `stop()`: releases hanging requests."""
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -87,6 +94,7 @@ class FakeProvider:
         return self
 
     def stop(self) -> None:
+        self.stopping.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -234,7 +242,11 @@ class _Handler(BaseHTTPRequestHandler):
                 status, payload, headers = 404, {"error": {"message": f"no route {self.path}"}}, {}
                 api = ""
             if api:
-                status, payload, headers = self._respond(api, raw)
+                answer = self._respond(api, raw)
+                if answer is None:  # hung until the server stopped: never answered, not recorded
+                    self.close_connection = True
+                    return
+                status, payload, headers = answer
             # Leave the in-flight count before answering, so the server never counts a
             # request the client already considers finished.
             with fake._lock:
@@ -247,7 +259,7 @@ class _Handler(BaseHTTPRequestHandler):
                 with fake._lock:
                     fake.in_flight -= 1
 
-    def _respond(self, api: str, raw: bytes) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def _respond(self, api: str, raw: bytes) -> tuple[int, dict[str, Any], dict[str, str]] | None:
         fake = self.fake
         config = fake.config
         body = json.loads(raw)
@@ -255,6 +267,9 @@ class _Handler(BaseHTTPRequestHandler):
         if config.latency:
             time.sleep(config.latency)
         forced = fake._script_status()
+        if forced == HANG or (forced is None and config.rate_hang and rng.random() < config.rate_hang):
+            fake.stopping.wait()
+            return None
         roll = rng.random()
         status = forced if forced is not None else 200
         if forced is None:
@@ -263,7 +278,7 @@ class _Handler(BaseHTTPRequestHandler):
             elif roll < config.rate_429 + config.rate_5xx:
                 status = 503
         if status == 429:
-            headers = {"Retry-After": f"{config.retry_after:g}"}
+            headers = {} if config.retry_after is None else {"Retry-After": f"{config.retry_after:g}"}
             return 429, _error_body(api, "rate_limit_error", "Rate limited."), headers
         if status >= 500:
             return status, _error_body(api, "api_error", "Overloaded."), {}
@@ -350,10 +365,12 @@ def subprocess_env(server: FakeProvider) -> dict[str, str]:
 
 def serve(argv: list[str]) -> None:
     """Run a fake provider in its own process (for benchmarks): prints its URL, serves
-    until stdin closes. Usage: `python fake_provider.py LATENCY`."""
+    until stdin closes. Usage: `python fake_provider.py LATENCY [CONFIG_JSON]`, where
+    CONFIG_JSON holds more FakeConfig fields, e.g. '{"rate_429": 0.1, "retry_after": 1}'."""
     import sys
 
-    server = FakeProvider(FakeConfig(latency=float(argv[0]) if argv else 0.0)).start()
+    fields = json.loads(argv[1]) if len(argv) > 1 else {}
+    server = FakeProvider(FakeConfig(latency=float(argv[0]) if argv else 0.0, **fields)).start()
     print(server.url, flush=True)
     sys.stdin.read()
     server.stop()

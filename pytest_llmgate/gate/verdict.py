@@ -355,6 +355,8 @@ def _slices(
                 m_alpha = spec_of_slice.alpha if spec_of_slice.alpha is not None else m_alpha
                 m_tol = spec_of_slice.tolerance if spec_of_slice.tolerance is not None else m_tol
             verdict, cmp = _compare_metric(result.suite, spec, result, baseline, m_alpha, m_tol, only=tagged[tag])
+            if cmp is None and verdict.current_mean_all is None:
+                continue  # no case of the slice records this metric (e.g. trajectories on a few tags)
             verdict.primary = piece.gated
             piece.metrics.append(verdict)
             if cmp is not None:
