@@ -1,4 +1,4 @@
-"""The `llmgate` command: label, labels import, calibrate, report, merge, promote, import, review,
+"""The `llmgate` command: label, labels import, calibrate, report, merge, plan, promote, import, review,
 rubrics, github-comment, validate."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from pytest_llmgate.calibration.commands import calibrate, label
-from pytest_llmgate.gate.commands import merge
+from pytest_llmgate.gate.commands import merge, plan
 from pytest_llmgate.github import github_comment
 from pytest_llmgate.golden.commands import import_command, promote_command, review_command
 from pytest_llmgate.judge.commands import rubrics
@@ -26,6 +26,7 @@ main.add_command(label)
 main.add_command(calibrate)
 main.add_command(report)
 main.add_command(merge)
+main.add_command(plan)
 main.add_command(promote_command)
 main.add_command(import_command)
 main.add_command(review_command)

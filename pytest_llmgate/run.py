@@ -109,11 +109,17 @@ class GateRun:
         pending: int = 0,
     ) -> None:
         """Called once per golden test function, at collection; `pending` cases await review and are not run."""
+        from pytest_llmgate.gate.verdict import gating_options
+
+        primary, slices = gating_options(overrides.get("primary"), overrides.get("slices"))
         self.suites[suite] = SuiteResult(
             suite=suite,
             dataset=dataset,
             pending_review=pending,
             fingerprints={"dataset": fingerprint, "format": str(FORMAT_VERSION)},
+            primary=primary,
+            thresholded=sorted(overrides.get("metrics") or {}),
+            slices=slices,
         )
         self.dataset_ids[suite] = case_ids
         self.overrides[suite] = overrides
