@@ -27,10 +27,12 @@ from pytest_llmgate.gate.baseline import (
 )
 from pytest_llmgate.gate.records import (
     FORMAT_VERSION,
+    Against,
     Baseline,
     CaseResult,
     GateResult,
     JudgeVerdict,
+    MetricKind,
     MetricSpec,
     RubricStats,
     RunResults,
@@ -257,7 +259,7 @@ class GateRun:
         case: Any,
         record: CaseResult,
         rubric_name: str,
-        against: str | None,
+        against: Against | None,
         candidate: Any,
         context: list[str] | None = None,
     ) -> Future[JudgeVerdict]:
@@ -292,7 +294,7 @@ class GateRun:
             raise ValueError(msg)
         result.fingerprints[f"rubric:{rubric.name}"] = rubric.content_hash
         self_value = 0.5 if against == "baseline" else None
-        kind = "binary" if rubric.kind == "pass_fail" else "continuous"
+        kind: MetricKind = "binary" if rubric.kind == "pass_fail" else "continuous"
         self.declare_metric(suite, MetricSpec(name=metric, kind=kind, self_value=self_value))
 
         text = output_text(candidate)
@@ -336,7 +338,7 @@ class GateRun:
             candidate=text,
             reference=reference,
             other=other,
-            against=against,  # type: ignore[arg-type]
+            against=against,
             context=tuple(context) if context else None,
             conversation=tuple(turns) if turns is not None else None,
         )
@@ -372,7 +374,7 @@ class GateRun:
         record: CaseResult,
         rubric: Any,
         metric: str,
-        against: str | None,
+        against: Against | None,
         text: str,
         *,
         value: float | None,

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from pytest_llmgate._files import atomic_write_text, dumps
-from pytest_llmgate.gate.records import GateResult, RunResults
+from pytest_llmgate.gate.records import GateResult, RubricStats, RunResults
 from pytest_llmgate.report.commands import load_results
 
 
@@ -20,7 +20,7 @@ def merge_results(parts: list[RunResults]) -> RunResults:
     first = parts[0]
     suites = {}
     baselines = dict(first.baselines)
-    stats = {}
+    stats: dict[str, RubricStats] = {}
     paths: dict[str, str] = {}
     for part in parts:
         for name, suite in part.suites.items():
@@ -88,12 +88,9 @@ def merge(results: tuple[Path, ...], output: Path, html_path: Path) -> None:
 
     merged = merge_results([load_results(path) for path in results])
     atomic_write_text(output, dumps(merged.model_dump(mode="json"), compact=True))
-    try:
-        from pytest_llmgate.report.html import render_html
-    except ImportError:
-        render_html = None
-    if render_html is not None:
-        render_html(merged, html_path)
+    from pytest_llmgate.report.html import render_html
+
+    render_html(merged, html_path)
     click.echo(render(merged, width=120, color=sys.stdout.isatty()), nl=False)
     click.echo(f"wrote {output}")
     if not merged.gate.passed:

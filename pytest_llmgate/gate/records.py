@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 FORMAT_VERSION = 1
 
 MetricKind = Literal["binary", "continuous"]
+#: What a judged output is compared with: the case's reference, or the baseline's output.
+Against = Literal["reference", "baseline"]
 MetricStatus = Literal[
     "pass",  # non-inferiority established: the drop is shown smaller than the tolerance
     "fail",  # a material drop is established: significant and beyond the tolerance
@@ -93,7 +95,7 @@ class JudgeVerdict(_Record):
     rubric: str
     rubric_version: str
     kind: Literal["pointwise", "pass_fail", "pairwise"]
-    against: Literal["reference", "baseline"] | None = None
+    against: Against | None = None
     """What the candidate was compared with (pairwise, or pointwise with a reference)."""
     metric: str
     """Metric this verdict fills, e.g. `judge:correctness`."""

@@ -587,7 +587,7 @@ def _comparison_rows(results: RunResults, compare: RunResults, suite_id: str) ->
                 "n": n,
                 "before": fmt(before_mean),
                 "now": fmt(now_mean),
-                "diff": fmt_signed(None if n == 0 else now_mean - before_mean),
+                "diff": fmt_signed(None if now_mean is None or before_mean is None else now_mean - before_mean),
                 "worse": sum(1 for d in signed if d < -EPS),
                 "better": sum(1 for d in signed if d > EPS),
             }
