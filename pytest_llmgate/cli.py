@@ -1,4 +1,4 @@
-"""The `llmgate` command: label, labels import, calibrate, report, merge, promote, import, review,
+"""The `llmgate` command: label, labels import, calibrate, report, merge, plan, promote, import, review,
 rubrics, github-comment, validate, cache."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from pytest_llmgate.calibration.commands import calibrate, label
-from pytest_llmgate.gate.commands import merge
+from pytest_llmgate.gate.commands import merge, plan
 from pytest_llmgate.github import github_comment
 from pytest_llmgate.golden.commands import import_command, promote_command, review_command
 from pytest_llmgate.judge.commands import rubrics
@@ -31,6 +31,7 @@ main.add_command(label)
 main.add_command(calibrate)
 main.add_command(report)
 main.add_command(merge)
+main.add_command(plan)
 main.add_command(promote_command)
 main.add_command(import_command)
 main.add_command(review_command)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 DEFAULT_ALPHA = 0.05
-DEFAULT_TOLERANCE = 0.05
+DEFAULT_TOLERANCE = 0.03
 DEFAULT_JUDGE = "offline"
 DEFAULT_CONCURRENCY = 16
 DEFAULT_MAX_JUDGE_ERROR_RATE = 0.05
@@ -60,6 +60,11 @@ class Settings:
     shard: tuple[int, int] | None = None
     """(index, count), 1-based index, from `--llm-gate-shard I/N`."""
     progress: bool = True
+    # gate statistics v2: primary metrics and inconclusive runs
+    primary: tuple[str, ...] = ()
+    """ini `llm_gate_primary`: metrics that gate when a marker names none; empty = the default set."""
+    fail_inconclusive: bool = False
+    """`--llm-gate-fail-inconclusive`: an INCONCLUSIVE gate fails the build (release branches)."""
     # judge timeouts, retries, deadline
     judge_timeout: float = DEFAULT_JUDGE_TIMEOUT
     """Seconds one judge request may take before it is retried (or counted as an error)."""
@@ -97,6 +102,8 @@ class Settings:
             "min_agreement": dict(sorted(self.min_agreement.items())),
             "shard": f"{self.shard[0]}/{self.shard[1]}" if self.shard else None,
             "cache": self.cache_dir is not None,
+            "primary": list(self.primary),
+            "fail_inconclusive": self.fail_inconclusive,
             "judge_timeout": self.judge_timeout,
             "judge_retries": self.judge_retries,
             "judge_deadline": self.judge_deadline,
@@ -259,6 +266,24 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini(
         "llm_gate_min_agreement",
         "Per rubric lower bound of judge-human kappa, as RUBRIC=VALUE lines.",
+        type="linelist",
+        default=[],
+    )
+    # gate statistics v2: primary metrics and inconclusive runs
+    group.addoption(
+        "--llm-gate-fail-inconclusive",
+        action="store_true",
+        dest="llm_gate_fail_inconclusive",
+        default=None,
+        help="Fail the build when the gate is INCONCLUSIVE, e.g. on release branches "
+        "(default: ini llm_gate_fail_inconclusive or off).",
+    )
+    parser.addini(
+        "llm_gate_fail_inconclusive", "Fail the build when the gate is INCONCLUSIVE.", type="bool", default=False
+    )
+    parser.addini(
+        "llm_gate_primary",
+        "Metrics that gate when a golden marker names none (primary=), one or more per line.",
         type="linelist",
         default=[],
     )
@@ -500,6 +525,10 @@ def read_settings(config: pytest.Config) -> Settings:
         min_agreement=_parse_agreement(config.getini("llm_gate_min_agreement")),
         shard=shard,
         progress=bool(config.getoption("llm_gate_progress")),
+        primary=tuple(name for line in config.getini("llm_gate_primary") for name in line.split()),
+        fail_inconclusive=bool(
+            config.getoption("llm_gate_fail_inconclusive") or config.getini("llm_gate_fail_inconclusive")
+        ),
         judge_timeout=judge_timeout,
         judge_retries=judge_retries,
         judge_deadline=judge_deadline,

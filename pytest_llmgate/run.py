@@ -28,10 +28,12 @@ from pytest_llmgate.gate.baseline import (
 )
 from pytest_llmgate.gate.records import (
     FORMAT_VERSION,
+    Against,
     Baseline,
     CaseResult,
     GateResult,
     JudgeVerdict,
+    MetricKind,
     MetricSpec,
     RubricStats,
     RunResults,
@@ -118,11 +120,17 @@ class GateRun:
         pending: int = 0,
     ) -> None:
         """Called once per golden test function, at collection; `pending` cases await review and are not run."""
+        from pytest_llmgate.gate.verdict import gating_options
+
+        primary, slices = gating_options(overrides.get("primary"), overrides.get("slices"))
         self.suites[suite] = SuiteResult(
             suite=suite,
             dataset=dataset,
             pending_review=pending,
             fingerprints={"dataset": fingerprint, "format": str(FORMAT_VERSION)},
+            primary=primary,
+            thresholded=sorted(overrides.get("metrics") or {}),
+            slices=slices,
         )
         self.dataset_ids[suite] = case_ids
         self.overrides[suite] = overrides
@@ -285,7 +293,7 @@ class GateRun:
         case: Any,
         record: CaseResult,
         rubric_name: str,
-        against: str | None,
+        against: Against | None,
         candidate: Any,
         context: list[str] | None = None,
     ) -> Future[JudgeVerdict]:
@@ -320,7 +328,7 @@ class GateRun:
             raise ValueError(msg)
         result.fingerprints[f"rubric:{rubric.name}"] = rubric.content_hash
         self_value = 0.5 if against == "baseline" else None
-        kind = "binary" if rubric.kind == "pass_fail" else "continuous"
+        kind: MetricKind = "binary" if rubric.kind == "pass_fail" else "continuous"
         self.declare_metric(suite, MetricSpec(name=metric, kind=kind, self_value=self_value))
 
         text = output_text(candidate)
@@ -364,7 +372,7 @@ class GateRun:
             candidate=text,
             reference=reference,
             other=other,
-            against=against,  # type: ignore[arg-type]
+            against=against,
             context=tuple(context) if context else None,
             conversation=tuple(turns) if turns is not None else None,
         )
@@ -405,7 +413,7 @@ class GateRun:
         record: CaseResult,
         rubric: Any,
         metric: str,
-        against: str | None,
+        against: Against | None,
         text: str,
         *,
         value: float | None,

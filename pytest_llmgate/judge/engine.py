@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import jinja2
 
-from pytest_llmgate.gate.records import JudgeCall, JudgeVerdict, RubricStats
+from pytest_llmgate.gate.records import Against, JudgeCall, JudgeVerdict, RubricStats
 from pytest_llmgate.judge.cache import JudgeCache, cache_key
 from pytest_llmgate.judge.pricing import Pricer, Usage
 from pytest_llmgate.judge.prompts import Order, PromptData, RenderedPrompt, render
@@ -49,7 +49,7 @@ class JudgeRequest:
     reference: str | None = None
     other: str | None = None
     """The output compared against in a pairwise judgment vs the baseline."""
-    against: Literal["reference", "baseline"] | None = None
+    against: Against | None = None
     """Pairwise: compare with the reference or with `other` (the baseline's output).
     None means `baseline` when `other` is given, else `reference`."""
     context: tuple[str, ...] | None = None
@@ -433,10 +433,10 @@ class JudgeEngine:
             context_hash=_context_hash(request.context),
         )
 
-    def _plan(self, rubric: Rubric, request: JudgeRequest) -> tuple[str | None, list[tuple[Order, PromptData]]]:
+    def _plan(self, rubric: Rubric, request: JudgeRequest) -> tuple[Against | None, list[tuple[Order, PromptData]]]:
         """What the candidate is compared with, and the data of each call in each order."""
         if rubric.kind == "pairwise":
-            against = request.against or ("baseline" if request.other is not None else "reference")
+            against: Against = request.against or ("baseline" if request.other is not None else "reference")
             other = request.other if against == "baseline" else (request.other or request.reference)
             if other is None:
                 msg = (
@@ -597,7 +597,7 @@ class JudgeEngine:
         up to `backoff_max`."""
         if retry_after is not None:
             return min(self.backoff_max, retry_after * self._random.uniform(1.0, 1.1))
-        delay = min(self.backoff_max, self.backoff_base * (2**retry))
+        delay = min(self.backoff_max, self.backoff_base * 2.0**retry)
         return delay * self._random.uniform(0.5, 1.0)
 
     def _remaining(self) -> float | None:
@@ -834,7 +834,7 @@ _PAIRWISE_VALUE = {"win": 1.0, "tie": 0.5, "loss": 0.0}
 
 
 def _resolve(
-    rubric: Rubric, request: JudgeRequest, against: str | None, calls: list[JudgeCall], provider: str
+    rubric: Rubric, request: JudgeRequest, against: Against | None, calls: list[JudgeCall], provider: str
 ) -> JudgeVerdict:
     """Combine the calls of one request into a verdict (see README: order swap)."""
     verdict = JudgeVerdict(
