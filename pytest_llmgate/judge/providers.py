@@ -12,7 +12,7 @@ import email.utils
 import os
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 import pydantic
 
@@ -74,7 +74,16 @@ class ProviderAnswer:
     """Input tokens written to the provider's prompt cache (Anthropic bills a premium)."""
 
 
-def anthropic_usage(usage: Any) -> dict[str, int]:
+class Tokens(TypedDict):
+    """Token counts of one reply, as `ProviderAnswer` and `ProviderError` take them."""
+
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+
+
+def anthropic_usage(usage: Any) -> Tokens:
     """Token counts of an Anthropic reply; its `input_tokens` excludes cache reads and writes."""
     read = getattr(usage, "cache_read_input_tokens", None) or 0
     write = getattr(usage, "cache_creation_input_tokens", None) or 0
@@ -86,7 +95,7 @@ def anthropic_usage(usage: Any) -> dict[str, int]:
     }
 
 
-def openai_usage(usage: Any) -> dict[str, int]:
+def openai_usage(usage: Any) -> Tokens:
     """Token counts of an OpenAI reply; `prompt_tokens` already includes the cached ones."""
     if usage is None:
         return {"input_tokens": 0, "output_tokens": 0, "cache_read_tokens": 0, "cache_write_tokens": 0}
@@ -222,7 +231,7 @@ class AnthropicProvider:
 
 
 def _checked_answer(
-    rubric: Rubric, prompt: RenderedPrompt, parsed: pydantic.BaseModel | None, tokens: dict[str, int]
+    rubric: Rubric, prompt: RenderedPrompt, parsed: pydantic.BaseModel | None, tokens: Tokens
 ) -> ProviderAnswer:
     """The SDK's parsed answer, checked against the rubric; anything unusable is malformed output."""
     if parsed is None:
