@@ -19,6 +19,9 @@ DEFAULT_JUDGE = "offline"
 DEFAULT_CONCURRENCY = 16
 DEFAULT_MAX_JUDGE_ERROR_RATE = 0.05
 JUDGE_ENV = "LLM_GATE_JUDGE"
+# SUT runner: peers default to 4 (promptfoo) and 10 (Inspect AI) requests in flight; a SUT call
+# is often several provider requests (an agent loop), so 8 stays under low rate-limit tiers.
+DEFAULT_SUT_CONCURRENCY = 8
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,17 @@ class Settings:
     shard: tuple[int, int] | None = None
     """(index, count), 1-based index, from `--llm-gate-shard I/N`."""
     progress: bool = True
+    # concurrent SUT calls, repeats, outputs from a file
+    sut_concurrency: int = DEFAULT_SUT_CONCURRENCY
+    """SUT calls in flight at most, per process (`--llm-gate-sut-concurrency`)."""
+    sut_timeout: float | None = None
+    """Seconds one SUT call may take before its item fails; None waits as long as it takes."""
+    repeat: int | None = None
+    """`--llm-gate-repeat K`: run every case K times (wins over the marker's `repeat=`)."""
+    outputs_path: Path | None = None
+    """`--llm-gate-outputs FILE.jsonl`: feed the `output` fixture from this file, call no SUT."""
+    save_outputs_path: Path | None = None
+    """`--llm-gate-save-outputs FILE.jsonl`: write this run's outputs in the outputs-file format."""
 
     def public(self) -> dict[str, Any]:
         """Settings as written into the results file (paths relative, no secrets)."""
@@ -73,6 +87,10 @@ class Settings:
             "min_agreement": dict(sorted(self.min_agreement.items())),
             "shard": f"{self.shard[0]}/{self.shard[1]}" if self.shard else None,
             "cache": self.cache_dir is not None,
+            "sut_concurrency": self.sut_concurrency,
+            "sut_timeout": self.sut_timeout,
+            "repeat": self.repeat,
+            "outputs": self.outputs_path.name if self.outputs_path else None,
         }
 
 
@@ -185,6 +203,45 @@ def add_options(parser: pytest.Parser) -> None:
         default=True,
         help="Do not draw the judge progress bar (default: drawn on a terminal).",
     )
+    # concurrent SUT calls, repeats, outputs from a file
+    group.addoption(
+        "--llm-gate-sut-concurrency",
+        dest="llm_gate_sut_concurrency",
+        default=None,
+        type=int,
+        metavar="N",
+        help=f"SUT calls in flight at most, per process (default: {DEFAULT_SUT_CONCURRENCY}).",
+    )
+    group.addoption(
+        "--llm-gate-sut-timeout",
+        dest="llm_gate_sut_timeout",
+        default=None,
+        type=float,
+        metavar="SECONDS",
+        help="Fail a case whose SUT call takes longer than this (default: no timeout).",
+    )
+    group.addoption(
+        "--llm-gate-repeat",
+        dest="llm_gate_repeat",
+        default=None,
+        type=int,
+        metavar="K",
+        help="Run every case K times; report pass@k, pass^k and flaky cases (default: the marker's repeat, else 1).",
+    )
+    group.addoption(
+        "--llm-gate-outputs",
+        dest="llm_gate_outputs",
+        default=None,
+        metavar="FILE.jsonl",
+        help="Feed the output fixture from this file instead of calling the SUT (default: call the SUT).",
+    )
+    group.addoption(
+        "--llm-gate-save-outputs",
+        dest="llm_gate_save_outputs",
+        default=None,
+        metavar="FILE.jsonl",
+        help="Write this run's outputs to FILE.jsonl, the --llm-gate-outputs format (default: not written).",
+    )
 
     parser.addini("llm_gate_baseline_dir", "Folder of committed baselines.", default="baselines")
     parser.addini("llm_gate_results", "Results JSON path.", default="reports/llm-gate.json")
@@ -208,6 +265,10 @@ def add_options(parser: pytest.Parser) -> None:
         type="linelist",
         default=[],
     )
+    parser.addini(
+        "llm_gate_sut_concurrency", "SUT calls in flight at most, per process.", default=str(DEFAULT_SUT_CONCURRENCY)
+    )
+    parser.addini("llm_gate_sut_timeout", "Seconds one SUT call may take (empty: no timeout).", default="")
 
 
 def _number(value: Any, name: str, kind: type, *, low: float | None = None, high: float | None = None) -> Any:
@@ -274,6 +335,13 @@ def read_settings(config: pytest.Config) -> Settings:
     tolerance = config.getoption("llm_gate_tolerance")
     concurrency = config.getoption("llm_gate_concurrency")
     budget = config.getoption("llm_gate_budget_tokens")
+    sut_concurrency = config.getoption("llm_gate_sut_concurrency")
+    sut_timeout = config.getoption("llm_gate_sut_timeout")
+    if sut_timeout is None and str(config.getini("llm_gate_sut_timeout")).strip():
+        sut_timeout = config.getini("llm_gate_sut_timeout")
+    repeat = config.getoption("llm_gate_repeat")
+    outputs_raw = config.getoption("llm_gate_outputs")
+    save_raw = config.getoption("llm_gate_save_outputs")
     return Settings(
         enabled=enabled,
         update=update,
@@ -314,4 +382,22 @@ def read_settings(config: pytest.Config) -> Settings:
         min_agreement=_parse_agreement(config.getini("llm_gate_min_agreement")),
         shard=shard,
         progress=bool(config.getoption("llm_gate_progress")),
+        sut_concurrency=_number(
+            sut_concurrency if sut_concurrency is not None else config.getini("llm_gate_sut_concurrency"),
+            "llm_gate_sut_concurrency",
+            int,
+            low=0,
+        ),
+        sut_timeout=None if sut_timeout is None else _number(sut_timeout, "llm_gate_sut_timeout", float, low=0.0),
+        repeat=None if repeat is None else _number(repeat, "llm_gate_repeat", int, low=0),
+        outputs_path=_file_option(outputs_raw, rootdir),
+        save_outputs_path=_file_option(save_raw, rootdir),
     )
+
+
+def _file_option(raw: str | None, rootdir: Path) -> Path | None:
+    """A path flag, relative to the rootdir like the other path options."""
+    if not raw:
+        return None
+    value = Path(raw).expanduser()
+    return value if value.is_absolute() else rootdir / value

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from pytest_llmgate.run import GateRun  # noqa: F401  (named in the StashKey below)
 
 SKIP_REASON = "LLM gate evals run with --llm-gate"
-MARKER_KWARGS = ("model", "tolerance", "alpha", "metrics")
+MARKER_KWARGS = ("model", "tolerance", "alpha", "metrics", "sut", "repeat")
 CHECK_FAILED = "check failed"
 run_key = pytest.StashKey["GateRun"]()
 
@@ -29,8 +29,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "golden(path, *, model=Case, tolerance=None, alpha=None, metrics=None): parametrize the test with the "
-        "cases of a golden JSONL set, one item per case, and gate on its metrics with --llm-gate.",
+        "golden(path, *, model=Case, tolerance=None, alpha=None, metrics=None, sut=None, repeat=1): parametrize "
+        "the test with the cases of a golden JSONL set, one item per case, and gate on its metrics with --llm-gate; "
+        "sut= (a callable or a fixture name) is called concurrently for the cases and feeds the 'output' fixture.",
     )
     settings = read_settings(config)
     if not settings.enabled:
@@ -41,12 +42,16 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = replace(settings, progress=False)
     from pytest_llmgate.judge.providers import JudgeConfigError, parse_spec
     from pytest_llmgate.run import GateRun
+    from pytest_llmgate.sut import OutputsFileError
 
     try:
         parse_spec(settings.judge)
     except JudgeConfigError as exc:
         raise pytest.UsageError(f"--llm-gate-judge: {exc}") from None
-    config.stash[run_key] = GateRun(settings)
+    try:
+        config.stash[run_key] = GateRun(settings)
+    except OutputsFileError as exc:
+        raise pytest.UsageError(f"--llm-gate-outputs: {exc}") from None
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(), "llmgate-xdist")
 
@@ -82,16 +87,36 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
     path, kwargs = _golden_args(marker, suite)
     model = kwargs.pop("model", None) or Case
+    sut, repeat = kwargs.pop("sut", None), kwargs.pop("repeat", None)
+    _check_sut_args(suite, sut, repeat, "output" in metafunc.fixturenames, run.outputs_file is not None)
     try:
         cases = load_cases(path, model=model, rootdir=run.settings.rootdir)
         fingerprint = dataset_fingerprint(_resolve(path, run.settings.rootdir))
     except (DatasetError, TypeError) as exc:
         pytest.fail(f"{suite}: {exc}" if isinstance(exc, TypeError) else str(exc), pytrace=False)
     run.register_suite(suite, _display_path(path, run.settings.rootdir), fingerprint, [c.id for c in cases], kwargs)
+    from_file = run.outputs_count(suite, [c.id for c in cases]) if "output" in metafunc.fixturenames else None
+    run.register_sut(suite, sut, run.settings.repeat or repeat or from_file or 1)
     if run.settings.shard:
         index, count = run.settings.shard
         cases = [c for i, c in enumerate(cases) if i % count == index - 1]
     metafunc.parametrize("case", cases, ids=[c.id for c in cases])
+
+
+def _check_sut_args(suite: str, sut: Any, repeat: Any, takes_output: bool, outputs_file: bool) -> None:
+    where = f"{suite}: @pytest.mark.golden"
+    if repeat is not None and (isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1):
+        pytest.fail(f"{where}: 'repeat' must be a positive integer (got {repeat!r}).", pytrace=False)
+    if sut is not None and not (callable(sut) or isinstance(sut, str)):
+        msg = f"{where}: 'sut' must be a callable or the name of a fixture returning one (got {type(sut).__name__})."
+        pytest.fail(msg, pytrace=False)
+    if sut is not None and not takes_output:
+        pytest.fail(
+            f"{where}(sut=...): the test must take an 'output' argument to receive the SUT's output.", pytrace=False
+        )
+    if takes_output and sut is None and not outputs_file:
+        msg = f"{where}: the 'output' argument needs sut= on the marker (or --llm-gate-outputs FILE.jsonl)."
+        pytest.fail(msg, pytrace=False)
 
 
 def _resolve(path: str, rootdir: Path) -> Path:
@@ -134,6 +159,46 @@ def llm_gate(request: pytest.FixtureRequest) -> Any:
     return LLMGate(run, suite, case, run.case_record(suite, case, request.node.nodeid))
 
 
+@pytest.fixture
+def output(request: pytest.FixtureRequest) -> Any:
+    """The case's output from the marker's `sut=` (called concurrently) or from --llm-gate-outputs."""
+    run = request.config.stash.get(run_key, None)
+    if run is None:
+        pytest.skip(SKIP_REASON)
+    case = _golden_case(request.node)
+    if case is None:
+        msg = "the output fixture needs a test marked @pytest.mark.golden(..., sut=...) that takes a 'case' argument."
+        raise pytest.UsageError(msg)
+    return run.case_outputs(request, _suite_of(request.node), case)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    run = config.stash.get(run_key, None)
+    if run is None or run.outputs_file is None:
+        return
+    wanted = [
+        (_suite_of(item), case.id)
+        for item in items
+        if "output" in getattr(item, "fixturenames", ()) and (case := _golden_case(item)) is not None
+    ]
+    problem = run.check_outputs_file(wanted)
+    if problem:
+        raise pytest.UsageError(problem)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
+    __tracebackhide__ = True
+    run = pyfuncitem.config.stash.get(run_key, None)
+    if run is None:
+        return None
+    case = _golden_case(pyfuncitem)
+    if case is None:
+        return None
+    return run.call_test(pyfuncitem, _suite_of(pyfuncitem), case)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
@@ -173,6 +238,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run = session.config.stash.get(run_key, None)
     if run is None:
         return
+    run.close_sut()
     run.collect_judges()
     if _is_worker(session.config):
         session.config.workeroutput["llm_gate"] = run.worker_payload()  # type: ignore[attr-defined]

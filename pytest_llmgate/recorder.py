@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Literal
 
-from pytest_llmgate.gate.records import CaseResult, JudgeVerdict, MetricSpec
+from pytest_llmgate.gate.records import CaseResult, JudgeVerdict, MetricSpec, RepeatResult
 from pytest_llmgate.outputs import output_text
 
 if TYPE_CHECKING:
@@ -39,7 +39,13 @@ class LLMGate:
         self._run = run
         self._suite = suite
         self._case = case
+        self._record: CaseResult | RepeatResult = record
+        self._repeat: int | None = None
+
+    def use_run(self, record: RepeatResult, index: int) -> None:
+        """With repeat=K: record what follows into run `index` of the case (the plugin calls this)."""
         self._record = record
+        self._repeat = index
 
     @property
     def case(self) -> Case:
@@ -156,5 +162,7 @@ class LLMGate:
         if candidate is None:
             msg = "llm_gate.judge() needs the case's output: call llm_gate.output(...) first or pass output=."
             raise ValueError(msg)
-        future = self._run.submit_judge(self._suite, self._case, self._record, rubric, against, candidate)
+        future = self._run.submit_judge(
+            self._suite, self._case, self._record, rubric, against, candidate, repeat=self._repeat
+        )
         return JudgeHandle(future)

@@ -82,6 +82,7 @@ def build_baseline(result: SuiteResult, previous: Baseline | None, dataset_ids: 
         metrics=dict(result.metrics),
         aggregates=aggregates,
         cases=dict(sorted(cases.items())),
+        repeat=result.repeat,
     )
 
 
