@@ -90,3 +90,26 @@ def summarize(suite: SuiteResult) -> RepeatStats | None:
         stats.pass_hat_k[name] = hat
         stats.flaky[name] = [case_id for case_id, values in outcomes if 0 < sum(values) < len(values)]
     return stats
+
+
+#: The 0/1 metric whose flaky cases the summaries list by name.
+FLAKY_METRIC = "checks_passed"
+
+
+def summary_rows(stats: RepeatStats) -> list[dict[str, str]]:
+    """Per metric, the repeat statistics as display text: pass@1, pass@K, pass^K, variance, flaky count."""
+    k = str(stats.k)
+    rows = []
+    for name in sorted(set(stats.within_variance) | set(stats.pass_at_k)):
+        at, hat = stats.pass_at_k.get(name, {}), stats.pass_hat_k.get(name, {})
+        rows.append(
+            {
+                "metric": name,
+                "pass_at_1": f"{at['1']:.3f}" if "1" in at else "–",
+                "pass_at_k": f"{at[k]:.3f}" if k in at else "–",
+                "pass_hat_k": f"{hat[k]:.3f}" if k in hat else "–",
+                "variance": f"{stats.within_variance[name]:.4g}" if name in stats.within_variance else "–",
+                "flaky": str(len(stats.flaky[name])) if name in stats.flaky else "–",
+            }
+        )
+    return rows
