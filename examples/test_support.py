@@ -15,39 +15,47 @@ from pytest_llmgate import checks
 agent = SupportAgent()
 
 
+def answer(case):
+    """The system under test: the agent's reply to the case's question, as the gate records it.
+
+    The plugin calls it concurrently for every selected case (a thread pool: it is a plain
+    function) and hands each test its case's return value as `output`.
+    """
+    return agent.answer(case.input).to_dict()
+
+
 # Tolerances: a 5-point drop of a mean score is material. The pass rate of the checks gets 10
 # points: with 91 cases, the exact McNemar test cannot see a smaller drop (see its MDE column),
 # and the recall floor says the retriever must never fall below 0.7 whatever the baseline.
 @pytest.mark.golden(
     "datasets/support.jsonl",
+    sut=answer,
     tolerance=0.05,
     metrics={"checks_passed": {"tolerance": 0.10}, "recall@5": {"min_score": 0.7}},
 )
-def test_support_agent(case, llm_gate):
-    result = agent.answer(case.input)
-    llm_gate.output(result.to_dict())
-
+def test_support_agent(case, output, llm_gate):
     # Layer 3: ranking quality of the handbook chunks against the case's relevant ids.
-    llm_gate.retrieval(result.retrieved_ids, k=5, metrics=("recall", "precision", "ndcg", "mrr"))
+    llm_gate.retrieval(output["retrieved_ids"], k=5, metrics=("recall", "precision", "ndcg", "mrr"))
 
     # Layer 2: deferred judge verdicts, against the reference and against the baseline's answer.
     llm_gate.judge("correctness")
     llm_gate.judge("helpfulness", against="baseline")
 
     # Layer 1: programmatic checks; a failure marks this case failed and the gate decides.
-    checks.length(result.answer, min_words=5, max_words=120)
-    checks.no_banned_phrases(result.answer, ["as an AI", "I cannot help", "language model"])
+    checks.length(output["answer"], min_words=5, max_words=120)
+    checks.no_banned_phrases(output["answer"], ["as an AI", "I cannot help", "language model"])
+    tool_calls = output["tool_calls"]
     if case.expected_tool_calls is not None:
         checks.tool_calls_match(
-            result.tool_calls,
+            tool_calls,
             [call.model_dump() for call in case.expected_tool_calls],
             ordered=True,
             check_arguments="subset",
         )
-    if any(call["name"] == "issue_refund" for call in result.tool_calls):
-        checks.tools_called_in_order(result.tool_calls, ["lookup_order", "issue_refund"])
+    if any(call["name"] == "issue_refund" for call in tool_calls):
+        checks.tools_called_in_order(tool_calls, ["lookup_order", "issue_refund"])
         checks.tool_argument_constraint(
-            result.tool_calls,
+            tool_calls,
             "issue_refund",
             agent.refund_within_limit,
             description="refund amount <= what is left to refund on the order",

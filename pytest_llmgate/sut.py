@@ -72,6 +72,7 @@ class SutRunner:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self._semaphore: asyncio.Semaphore | None = None
+        self._tasks: set[concurrent.futures.Future[None]] = set()
         self._lock = threading.Lock()
 
     # -- submitting -------------------------------------------------------------------------
@@ -93,6 +94,7 @@ class SutRunner:
         holder: list[_Pending] = []
 
         def call() -> SutCall:
+            __tracebackhide__ = True
             pending = holder[0]
             pending.start_time = time.perf_counter()
             pending.started.set()
@@ -110,8 +112,17 @@ class SutRunner:
         future: concurrent.futures.Future[SutCall] = concurrent.futures.Future()
         pending = _Pending(future=future)
         holder.append(pending)
-        inner = self._pool.submit(call)
-        inner.add_done_callback(lambda done: _chain(done, future))
+
+        def settle() -> None:
+            try:
+                outcome = call()
+            except BaseException as exc:
+                outcome = SutCall(error=exc if isinstance(exc, Exception) else SutError("the SUT call was interrupted"))
+            if not future.done():
+                future.set_result(outcome)
+
+        queued = self._pool.submit(settle)
+        queued.add_done_callback(lambda done: _cancelled(done, future))
         return pending
 
     def _start_async(self, fn: Callable[[Any], Any], case: Any) -> _Pending:
@@ -136,17 +147,37 @@ class SutRunner:
                     return SutCall(seconds=seconds, error=error)
                 return SutCall(output=task.result(), seconds=seconds)
 
-        inner = asyncio.run_coroutine_threadsafe(call(), loop)
-        inner.add_done_callback(lambda done: _chain(done, future))
+        async def settle() -> None:
+            # The outcome is handed over here, in the loop, rather than by a done-callback.
+            try:
+                outcome = await call()
+            except BaseException as exc:  # cancelled at shutdown, or the runner's own bug
+                outcome = SutCall(error=exc if isinstance(exc, Exception) else SutError("the SUT call was cancelled"))
+            if not future.done():
+                future.set_result(outcome)
+
+        self._tasks.add(asyncio.run_coroutine_threadsafe(settle(), loop))
         return pending
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
-                self._semaphore = asyncio.Semaphore(self.concurrency)
-                thread = threading.Thread(target=loop.run_forever, name="llmgate-sut-loop", daemon=True)
+                ready = threading.Event()
+
+                def run() -> None:
+                    asyncio.set_event_loop(loop)
+                    loop.call_soon(ready.set)
+                    loop.run_forever()
+
+                thread = threading.Thread(target=run, name="llmgate-sut-loop", daemon=True)
                 thread.start()
+                ready.wait()
+
+                async def make_semaphore() -> asyncio.Semaphore:
+                    return asyncio.Semaphore(self.concurrency)
+
+                self._semaphore = asyncio.run_coroutine_threadsafe(make_semaphore(), loop).result()
                 self._loop, self._loop_thread = loop, thread
             return self._loop
 
@@ -164,7 +195,9 @@ class SutRunner:
     def _result(self, pending: _Pending) -> SutCall:
         if self.timeout is None:
             return pending.future.result()
-        pending.started.wait()
+        while not pending.started.wait(0.05):
+            if pending.future.done():  # cancelled before it started
+                return pending.future.result()
         remaining = self.timeout - (time.perf_counter() - pending.start_time)
         try:
             return pending.future.result(timeout=max(remaining, 0.0))
@@ -212,13 +245,10 @@ class SutRunner:
             self._loop = None
 
 
-def _chain(source: concurrent.futures.Future[SutCall], target: concurrent.futures.Future[SutCall]) -> None:
-    if source.cancelled():
+def _cancelled(queued: concurrent.futures.Future[None], target: concurrent.futures.Future[SutCall]) -> None:
+    """A call cancelled before it started (the pool shut down) still settles its item."""
+    if queued.cancelled() and not target.done():
         target.set_result(SutCall(error=SutError("the SUT call was cancelled before it started")))
-    elif source.exception() is not None:
-        target.set_result(SutCall(error=source.exception()))
-    else:
-        target.set_result(source.result())
 
 
 def _name(fn: Any) -> str:
