@@ -239,6 +239,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if run is None:
         return
     run.close_sut()
+    if exitstatus == pytest.ExitCode.USAGE_ERROR:
+        return  # nothing ran (e.g. an outputs file that misses a case): write nothing
     run.collect_judges()
     if _is_worker(session.config):
         session.config.workeroutput["llm_gate"] = run.worker_payload()  # type: ignore[attr-defined]
