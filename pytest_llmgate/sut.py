@@ -73,7 +73,12 @@ class SutRunner:
         self._loop_thread: threading.Thread | None = None
         self._semaphore: asyncio.Semaphore | None = None
         self._tasks: set[concurrent.futures.Future[None]] = set()
+        self._total = 0
+        """Calls submitted so far (the progress bar's total)."""
+        self._finished = 0
+        """Calls settled so far."""
         self._lock = threading.Lock()
+        self._count_lock = threading.Lock()
 
     # -- submitting -------------------------------------------------------------------------
     def submitted(self, key: Hashable) -> bool:
@@ -84,6 +89,7 @@ class SutRunner:
         if key in self._calls:
             return
         asynchronous = is_async(fn)
+        self._total += runs
         self._calls[key] = [
             self._start_async(fn, case) if asynchronous else self._start_sync(fn, case) for _ in range(runs)
         ]
@@ -118,8 +124,7 @@ class SutRunner:
                 outcome = call()
             except BaseException as exc:
                 outcome = SutCall(error=exc if isinstance(exc, Exception) else SutError("the SUT call was interrupted"))
-            if not future.done():
-                future.set_result(outcome)
+            self._settle(future, outcome)
 
         queued = self._pool.submit(settle)
         queued.add_done_callback(lambda done: _cancelled(done, future))
@@ -153,11 +158,16 @@ class SutRunner:
                 outcome = await call()
             except BaseException as exc:  # cancelled at shutdown, or the runner's own bug
                 outcome = SutCall(error=exc if isinstance(exc, Exception) else SutError("the SUT call was cancelled"))
-            if not future.done():
-                future.set_result(outcome)
+            self._settle(future, outcome)
 
         self._tasks.add(asyncio.run_coroutine_threadsafe(settle(), loop))
         return pending
+
+    def _settle(self, future: concurrent.futures.Future[SutCall], outcome: SutCall) -> None:
+        with self._count_lock:
+            self._finished += 1
+        if not future.done():
+            future.set_result(outcome)
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -187,9 +197,11 @@ class SutRunner:
     ) -> list[SutCall]:
         """The calls of `key`, waiting for them (timeouts applied); a transient bar while waiting."""
         pendings = self._calls[key]
-        if progress and not all(p.future.done() for p in pendings) and sys.stderr.isatty():
+        if progress and not all(p.future.done() for p in pendings):
+            # Inside a test pytest captures fd 2: only with capture suspended does it show a terminal.
             with (suspend or nullcontext)():
-                self._wait_with_bar(pendings)
+                if sys.stderr.isatty():
+                    self._wait_with_bar(pendings)
         return [self._result(p) for p in pendings]
 
     def _result(self, pending: _Pending) -> SutCall:
@@ -209,14 +221,13 @@ class SutRunner:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        every = [p for calls in self._calls.values() for p in calls]
         columns = (TextColumn("[bold]Calling the SUT[/bold]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-            task = bar.add_task("sut", total=len(every))
+            task = bar.add_task("sut", total=self._total, completed=self._finished)
             mine = [p.future for p in pendings]
             while True:
                 _, not_done = concurrent.futures.wait(mine, timeout=0.1)
-                bar.update(task, completed=sum(p.future.done() for p in every))
+                bar.update(task, total=self._total, completed=self._finished)
                 if not not_done or self._all_timed_out(pendings):
                     return
 
