@@ -25,33 +25,40 @@ def answer(case):
 
 
 # Tolerances: a 5-point drop of a mean score is material. The pass rate of the checks gets 10
-# points: with 91 cases, the exact McNemar test cannot see a smaller drop (see its MDE column),
+# points: with 91 cases its exact McNemar test can FAIL only a drop of about 13 (its MDE column),
 # and the recall floor says the retriever must never fall below 0.7 whatever the baseline.
+# Primary metrics gate (one Holm family); the other retrieval and trajectory metrics are reported.
 @pytest.mark.golden(
     "datasets/support.jsonl",
     sut=answer,
     tolerance=0.05,
     metrics={"checks_passed": {"tolerance": 0.10}, "recall@5": {"min_score": 0.7}},
+    primary=["checks_passed", "judge:correctness", "judge:helpfulness", "recall@5", "trajectory_f1"],
 )
 def test_support_agent(case, output, llm_gate):
-    # Layer 3: ranking quality of the handbook chunks against the case's relevant ids.
-    llm_gate.retrieval(output["retrieved_ids"], k=5, metrics=("recall", "precision", "ndcg", "mrr"))
+    # Layer 3: ranking quality of the handbook chunks against the case's relevant ids; their
+    # texts are the context that the faithfulness rubric checks the answer against.
+    context = agent.chunk_texts(output["retrieved_ids"])
+    llm_gate.retrieval(output["retrieved_ids"], k=5, metrics=("recall", "precision", "ndcg", "mrr"), texts=context)
+    # The agent's tool calls against the expected ones. The exact match is a check below (it
+    # counts in checks_passed): 32 cases are too few for a 0/1 metric to see a 5-point drop.
+    tool_calls = output["tool_calls"]
+    if case.expected_tool_calls is not None:
+        llm_gate.trajectory(tool_calls, metrics=("precision", "recall", "f1"))
 
-    # Layer 2: deferred judge verdicts, against the reference and against the baseline's answer.
+    # Layer 2: deferred judge verdicts, against the reference, the baseline's answer and the
+    # retrieved context (the built-in llmgate:faithfulness; offline it is a lexical proxy).
     llm_gate.judge("correctness")
     llm_gate.judge("helpfulness", against="baseline")
+    llm_gate.judge("llmgate:faithfulness")
 
     # Layer 1: programmatic checks; a failure marks this case failed and the gate decides.
     checks.length(output["answer"], min_words=5, max_words=120)
     checks.no_banned_phrases(output["answer"], ["as an AI", "I cannot help", "language model"])
-    tool_calls = output["tool_calls"]
+    checks.max_steps(tool_calls, 3)
+    checks.no_loops(tool_calls)
     if case.expected_tool_calls is not None:
-        checks.tool_calls_match(
-            tool_calls,
-            [call.model_dump() for call in case.expected_tool_calls],
-            ordered=True,
-            check_arguments="subset",
-        )
+        checks.trajectory(tool_calls, case.expected_tool_calls, mode="exact")
     if any(call["name"] == "issue_refund" for call in tool_calls):
         checks.tools_called_in_order(tool_calls, ["lookup_order", "issue_refund"])
         checks.tool_argument_constraint(

@@ -14,11 +14,14 @@ from typing import Any
 import pytest
 
 DEFAULT_ALPHA = 0.05
-DEFAULT_TOLERANCE = 0.05
+DEFAULT_TOLERANCE = 0.03
 DEFAULT_JUDGE = "offline"
 DEFAULT_CONCURRENCY = 16
 DEFAULT_MAX_JUDGE_ERROR_RATE = 0.05
 JUDGE_ENV = "LLM_GATE_JUDGE"
+DEFAULT_JUDGE_TIMEOUT = 60.0
+DEFAULT_JUDGE_RETRIES = 4
+DEFAULT_JURY_AGGREGATE = "mean"
 # SUT runner: peers default to 4 (promptfoo) and 10 (Inspect AI) requests in flight; a SUT call
 # is often several provider requests (an agent loop), so 8 stays under low rate-limit tiers.
 DEFAULT_SUT_CONCURRENCY = 8
@@ -60,6 +63,25 @@ class Settings:
     shard: tuple[int, int] | None = None
     """(index, count), 1-based index, from `--llm-gate-shard I/N`."""
     progress: bool = True
+    # gate statistics v2: primary metrics and inconclusive runs
+    primary: tuple[str, ...] = ()
+    """ini `llm_gate_primary`: metrics that gate when a marker names none; empty = the default set."""
+    fail_inconclusive: bool = False
+    """`--llm-gate-fail-inconclusive`: an INCONCLUSIVE gate fails the build (release branches)."""
+    # judge timeouts, retries, deadline
+    judge_timeout: float = DEFAULT_JUDGE_TIMEOUT
+    """Seconds one judge request may take before it is retried (or counted as an error)."""
+    judge_retries: int = DEFAULT_JUDGE_RETRIES
+    """Retries of a judge request after a timeout, 429, 5xx or connection error."""
+    judge_deadline: float | None = None
+    """Seconds after the session starts when no more judge calls are issued; None for none."""
+    # RAG generation metrics and juries
+    judges: tuple[str, ...] = ()
+    """Every judge spec of a jury, in the order given (`judge` is the first); one or none means no jury."""
+    jury_aggregate: str = DEFAULT_JURY_AGGREGATE
+    """How a jury's verdicts combine when the rubric does not say: `mean` or `majority`."""
+    sut_model: str | None = None
+    """Model of the system under test (`llm_gate_sut_model`), to warn about self-preference."""
     # concurrent SUT calls, repeats, outputs from a file
     sut_concurrency: int = DEFAULT_SUT_CONCURRENCY
     """SUT calls in flight at most, per process (`--llm-gate-sut-concurrency`)."""
@@ -87,6 +109,14 @@ class Settings:
             "min_agreement": dict(sorted(self.min_agreement.items())),
             "shard": f"{self.shard[0]}/{self.shard[1]}" if self.shard else None,
             "cache": self.cache_dir is not None,
+            "primary": list(self.primary),
+            "fail_inconclusive": self.fail_inconclusive,
+            "judge_timeout": self.judge_timeout,
+            "judge_retries": self.judge_retries,
+            "judge_deadline": self.judge_deadline,
+            "judges": list(self.judges) or [self.judge],
+            "jury_aggregate": self.jury_aggregate,
+            "sut_model": self.sut_model,
             "sut_concurrency": self.sut_concurrency,
             "sut_timeout": self.sut_timeout,
             "repeat": self.repeat,
@@ -156,17 +186,19 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--llm-gate-judge",
         dest="llm_gate_judge",
+        action="append",
         default=None,
         metavar="SPEC",
-        help=f"Judge: offline, anthropic:MODEL, openai:MODEL, openai-compatible:MODEL@URL "
-        f"(default: ${JUDGE_ENV} or ini llm_gate_judge or {DEFAULT_JUDGE}).",
+        help=f"Judge: offline, anthropic:MODEL, openai:MODEL, openai-compatible:MODEL@URL; give it several "
+        f"times for a jury (default: ${JUDGE_ENV} or ini llm_gate_judge or {DEFAULT_JUDGE}).",
     )
     group.addoption(
         "--llm-gate-concurrency",
         dest="llm_gate_concurrency",
         default=None,
         type=int,
-        help=f"Judge calls in flight at most (default: {DEFAULT_CONCURRENCY}).",
+        help=f"Judge calls in flight at most, for the whole run: split between xdist workers "
+        f"(default: {DEFAULT_CONCURRENCY}).",
     )
     group.addoption(
         "--llm-gate-no-cache",
@@ -252,7 +284,9 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("llm_gate_cache_dir", "Judge cache folder.", default=".llmgate")
     parser.addini("llm_gate_alpha", "Significance level of the paired tests.", default=str(DEFAULT_ALPHA))
     parser.addini("llm_gate_tolerance", "Largest drop of a mean that is not material.", default=str(DEFAULT_TOLERANCE))
-    parser.addini("llm_gate_judge", "Judge provider spec.", default=DEFAULT_JUDGE)
+    parser.addini(
+        "llm_gate_judge", "Judge provider spec; several (one per line) for a jury.", type="linelist", default=[]
+    )
     parser.addini("llm_gate_concurrency", "Judge calls in flight at most.", default=str(DEFAULT_CONCURRENCY))
     parser.addini(
         "llm_gate_max_judge_error_rate",
@@ -265,23 +299,162 @@ def add_options(parser: pytest.Parser) -> None:
         type="linelist",
         default=[],
     )
+    # gate statistics v2: primary metrics and inconclusive runs
+    group.addoption(
+        "--llm-gate-fail-inconclusive",
+        action="store_true",
+        dest="llm_gate_fail_inconclusive",
+        default=None,
+        help="Fail the build when the gate is INCONCLUSIVE, e.g. on release branches "
+        "(default: ini llm_gate_fail_inconclusive or off).",
+    )
+    parser.addini(
+        "llm_gate_fail_inconclusive", "Fail the build when the gate is INCONCLUSIVE.", type="bool", default=False
+    )
+    parser.addini(
+        "llm_gate_primary",
+        "Metrics that gate when a golden marker names none (primary=), one or more per line.",
+        type="linelist",
+        default=[],
+    )
+    # Growing the golden set: read by `llmgate import` / `llmgate promote`, registered so pytest knows the key.
+    parser.addini(
+        "llm_gate_scrubber",
+        "module:function that masks personal data in imported traces (after the built-in masking).",
+        default="",
+    )
+    # RAG generation metrics and juries
+    parser.addini(
+        "llm_gate_jury_aggregate",
+        "How a jury's verdicts combine when the rubric does not say: mean or majority.",
+        default=DEFAULT_JURY_AGGREGATE,
+    )
+    parser.addini(
+        "llm_gate_sut_model",
+        "Model of the system under test (e.g. anthropic:claude-sonnet-4-5), to warn about judge self-preference.",
+        default="",
+    )
+
+    # judge timeouts, retries, deadline
+    group.addoption(
+        "--llm-gate-judge-timeout",
+        dest="llm_gate_judge_timeout",
+        default=None,
+        metavar="SECONDS",
+        help=f"Seconds one judge request may take before it is retried "
+        f"(default: ini llm_gate_judge_timeout or {DEFAULT_JUDGE_TIMEOUT:g}).",
+    )
+    group.addoption(
+        "--llm-gate-judge-retries",
+        dest="llm_gate_judge_retries",
+        default=None,
+        metavar="N",
+        help=f"Retries of a judge request after a timeout, 429, 5xx or connection error "
+        f"(default: ini llm_gate_judge_retries or {DEFAULT_JUDGE_RETRIES}).",
+    )
+    group.addoption(
+        "--llm-gate-judge-deadline",
+        dest="llm_gate_judge_deadline",
+        default=None,
+        metavar="SECONDS",
+        help="Stop issuing judge calls this many seconds after the session starts; what is left "
+        "is counted as judge errors (default: ini llm_gate_judge_deadline or no deadline).",
+    )
+    parser.addini("llm_gate_judge_timeout", "Seconds one judge request may take.", default=f"{DEFAULT_JUDGE_TIMEOUT:g}")
+    parser.addini("llm_gate_judge_retries", "Retries of a failed judge request.", default=str(DEFAULT_JUDGE_RETRIES))
+    parser.addini("llm_gate_judge_deadline", "Seconds after session start to stop issuing judge calls.", default="")
     parser.addini(
         "llm_gate_sut_concurrency", "SUT calls in flight at most, per process.", default=str(DEFAULT_SUT_CONCURRENCY)
     )
     parser.addini("llm_gate_sut_timeout", "Seconds one SUT call may take (empty: no timeout).", default="")
 
 
-def _number(value: Any, name: str, kind: type, *, low: float | None = None, high: float | None = None) -> Any:
+def _number(
+    value: Any,
+    name: str,
+    kind: type,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> Any:
+    """`value` as `kind`, within [low, high] (an open end excludes its bound); `name` is what the user typed."""
     try:
         number = kind(value)
     except (TypeError, ValueError):
-        msg = f"'{name}' must be a {kind.__name__} (got {value!r})."
+        noun = "an integer" if kind is int else "a number"
+        msg = f"'{name}' must be {noun} (got {value!r})."
         raise pytest.UsageError(msg) from None
-    if (low is not None and number <= low) or (high is not None and number >= high):
-        bounds = f"between {low} and {high}" if high is not None else f"above {low}"
+    below = low is not None and (number <= low if low_open else number < low)
+    above = high is not None and (number >= high if high_open else number > high)
+    if below or above:
+        if kind is int and low == 1 and high is None:
+            bounds = "a positive integer"
+        elif high is None:
+            bounds = f"{'>' if low_open else '>='} {low:g}"
+        elif low is None or low_open != high_open:
+            bounds = " and ".join(
+                f"{sign} {bound:g}"
+                for sign, bound in ((">" if low_open else ">=", low), ("<" if high_open else "<=", high))
+                if bound is not None
+            )
+        else:
+            bounds = ("strictly " if low_open else "") + f"between {low:g} and {high:g}"
         msg = f"'{name}' must be {bounds} (got {value!r})."
         raise pytest.UsageError(msg)
     return number
+
+
+def _option_or_ini(config: pytest.Config, dest: str, flag: str) -> tuple[str, str]:
+    """The raw value of a setting and the name the user gave it by (the flag, else the ini key)."""
+    raw = config.getoption(dest)
+    if raw is not None:
+        return str(raw), flag
+    return str(config.getini(dest)).strip(), dest
+
+
+def _judge_limits(config: pytest.Config) -> tuple[float, int, float | None]:
+    """Judge timeout, retries and deadline, each from its flag or ini key."""
+    raw, name = _option_or_ini(config, "llm_gate_judge_timeout", "--llm-gate-judge-timeout")
+    try:
+        timeout = float(raw)
+    except ValueError:
+        timeout = -1.0
+    if not timeout > 0 or timeout == float("inf"):
+        msg = f"'{name}' must be a positive number of seconds (got {raw!r})."
+        raise pytest.UsageError(msg)
+    raw, name = _option_or_ini(config, "llm_gate_judge_retries", "--llm-gate-judge-retries")
+    try:
+        retries = int(raw)
+    except ValueError:
+        retries = -1
+    if retries < 0:
+        msg = f"'{name}' must be a non-negative integer (got {raw!r})."
+        raise pytest.UsageError(msg)
+    raw, name = _option_or_ini(config, "llm_gate_judge_deadline", "--llm-gate-judge-deadline")
+    if not raw:
+        return timeout, retries, None
+    try:
+        deadline = float(raw)
+    except ValueError:
+        deadline = -1.0
+    if not deadline > 0 or deadline == float("inf"):
+        msg = f"'{name}' must be a positive number of seconds (got {raw!r})."
+        raise pytest.UsageError(msg)
+    return timeout, retries, deadline
+
+
+def worker_concurrency(total: int, workerinput: dict[str, Any]) -> int:
+    """This xdist worker's share of the judge concurrency: the limit is split between the
+    workers (gw0 gets the first of any remainder), so together they keep `total` calls in
+    flight at most. Every worker keeps at least one slot, so with fewer slots than workers
+    the run has one call in flight per worker."""
+    count = int(workerinput.get("workercount", 1))
+    worker_id = str(workerinput.get("workerid", "gw0"))
+    index = int(worker_id[2:]) if worker_id[2:].isdigit() else 0
+    share, remainder = divmod(total, max(1, count))
+    return max(1, share + (1 if index < remainder else 0))
 
 
 def _parse_shard(raw: str) -> tuple[int, int]:
@@ -305,8 +478,16 @@ def _parse_agreement(lines: list[str]) -> dict[str, float]:
             if not sep or not rubric:
                 msg = f"'llm_gate_min_agreement' entries must look like RUBRIC=VALUE (got {item!r})."
                 raise pytest.UsageError(msg)
-            result[rubric] = _number(value, f"llm_gate_min_agreement {rubric}", float, low=-1.0, high=1.000001)
+            result[rubric] = _number(value, f"llm_gate_min_agreement {rubric}", float, low=-1.0, high=1.0)
     return result
+
+
+def _results_path(config: pytest.Config, path: Path, shard: tuple[int, int] | None) -> Path:
+    """A shard's results file is named after it (`llm-gate.shard-2-of-4.json`) unless the flag names one."""
+    if shard is None or config.getoption("llm_gate_results"):
+        return path
+    index, count = shard
+    return path.with_name(f"{path.stem}.shard-{index}-of-{count}{path.suffix}")
 
 
 def read_settings(config: pytest.Config) -> Settings:
@@ -330,10 +511,19 @@ def read_settings(config: pytest.Config) -> Settings:
     if replay and no_cache:
         msg = "'--llm-gate-replay' and '--llm-gate-no-cache' cannot be combined: replay reads the cache."
         raise pytest.UsageError(msg)
-    judge = config.getoption("llm_gate_judge") or os.environ.get(JUDGE_ENV) or config.getini("llm_gate_judge")
-    alpha = config.getoption("llm_gate_alpha")
-    tolerance = config.getoption("llm_gate_tolerance")
-    concurrency = config.getoption("llm_gate_concurrency")
+    judges = _judge_specs(config)
+    aggregate = str(config.getini("llm_gate_jury_aggregate")).strip()
+    if aggregate not in ("mean", "majority"):
+        msg = f"'llm_gate_jury_aggregate' must be 'mean' or 'majority' (got {aggregate!r})."
+        raise pytest.UsageError(msg)
+
+    def given(option: str, ini: str) -> tuple[Any, str]:
+        """The flag's value and name when the user typed it, else the ini key's (for messages)."""
+        value = config.getoption(option) if option else None
+        if value is not None:
+            return value, "--" + option.replace("_", "-")
+        return config.getini(ini), ini
+
     budget = config.getoption("llm_gate_budget_tokens")
     sut_concurrency = config.getoption("llm_gate_sut_concurrency")
     sut_timeout = config.getoption("llm_gate_sut_timeout")
@@ -342,54 +532,53 @@ def read_settings(config: pytest.Config) -> Settings:
     repeat = config.getoption("llm_gate_repeat")
     outputs_raw = config.getoption("llm_gate_outputs")
     save_raw = config.getoption("llm_gate_save_outputs")
+    judge_timeout, judge_retries, judge_deadline = _judge_limits(config)
     return Settings(
         enabled=enabled,
         update=update,
         strict=bool(config.getoption("llm_gate_strict")),
         rootdir=rootdir,
         baseline_dir=path("llm_gate_baseline_dir", "llm_gate_baseline_dir"),
-        results_path=path("llm_gate_results", "llm_gate_results"),
+        results_path=_results_path(config, path("llm_gate_results", "llm_gate_results"), shard),
         html_path=path("llm_gate_report", "llm_gate_report"),
         markdown_path=path("", "llm_gate_markdown"),
         rubrics_dir=path("", "llm_gate_rubrics"),
         labels_dir=path("", "llm_gate_labels_dir"),
         cache_dir=None if no_cache else path("", "llm_gate_cache_dir"),
         alpha=_number(
-            alpha if alpha is not None else config.getini("llm_gate_alpha"), "llm_gate_alpha", float, low=0.0, high=1.0
+            *given("llm_gate_alpha", "llm_gate_alpha"), float, low=0.0, high=1.0, low_open=True, high_open=True
         ),
-        tolerance=_number(
-            tolerance if tolerance is not None else config.getini("llm_gate_tolerance"),
-            "llm_gate_tolerance",
-            float,
-            low=-1e-12,
-        ),
-        judge=str(judge),
-        concurrency=_number(
-            concurrency if concurrency is not None else config.getini("llm_gate_concurrency"),
-            "llm_gate_concurrency",
-            int,
-            low=0,
-        ),
+        tolerance=_number(*given("llm_gate_tolerance", "llm_gate_tolerance"), float, low=0.0),
+        judge=judges[0],
+        concurrency=_number(*given("llm_gate_concurrency", "llm_gate_concurrency"), int, low=1),
         replay=replay,
-        budget_tokens=None if budget is None else _number(budget, "llm_gate_budget_tokens", int, low=0),
+        budget_tokens=None if budget is None else _number(budget, "--llm-gate-budget-tokens", int, low=1),
         max_judge_error_rate=_number(
-            config.getini("llm_gate_max_judge_error_rate"),
-            "llm_gate_max_judge_error_rate",
-            float,
-            low=-1e-12,
-            high=1.000001,
+            config.getini("llm_gate_max_judge_error_rate"), "llm_gate_max_judge_error_rate", float, low=0.0, high=1.0
         ),
         min_agreement=_parse_agreement(config.getini("llm_gate_min_agreement")),
         shard=shard,
         progress=bool(config.getoption("llm_gate_progress")),
+        primary=tuple(name for line in config.getini("llm_gate_primary") for name in line.split()),
+        fail_inconclusive=bool(
+            config.getoption("llm_gate_fail_inconclusive") or config.getini("llm_gate_fail_inconclusive")
+        ),
+        judge_timeout=judge_timeout,
+        judge_retries=judge_retries,
+        judge_deadline=judge_deadline,
+        judges=judges,
+        jury_aggregate=aggregate,
+        sut_model=str(config.getini("llm_gate_sut_model")).strip() or None,
         sut_concurrency=_number(
             sut_concurrency if sut_concurrency is not None else config.getini("llm_gate_sut_concurrency"),
-            "llm_gate_sut_concurrency",
+            "--llm-gate-sut-concurrency" if sut_concurrency is not None else "llm_gate_sut_concurrency",
             int,
-            low=0,
+            low=1,
         ),
-        sut_timeout=None if sut_timeout is None else _number(sut_timeout, "llm_gate_sut_timeout", float, low=0.0),
-        repeat=None if repeat is None else _number(repeat, "llm_gate_repeat", int, low=0),
+        sut_timeout=None
+        if sut_timeout is None
+        else _number(sut_timeout, "--llm-gate-sut-timeout", float, low=0.0, low_open=True),
+        repeat=None if repeat is None else _number(repeat, "--llm-gate-repeat", int, low=1),
         outputs_path=_file_option(outputs_raw, rootdir),
         save_outputs_path=_file_option(save_raw, rootdir),
     )
@@ -401,3 +590,21 @@ def _file_option(raw: str | None, rootdir: Path) -> Path | None:
         return None
     value = Path(raw).expanduser()
     return value if value.is_absolute() else rootdir / value
+
+
+def _judge_specs(config: pytest.Config) -> tuple[str, ...]:
+    """Judge specs: the flags (repeatable), else $LLM_GATE_JUDGE (comma-separated), else the ini lines."""
+    flags = config.getoption("llm_gate_judge") or []
+    if flags:
+        raw = [part for flag in flags for part in str(flag).split(",")]
+    elif os.environ.get(JUDGE_ENV):
+        raw = os.environ[JUDGE_ENV].split(",")
+    else:
+        raw = [part for line in config.getini("llm_gate_judge") for part in line.split()]
+    specs = [spec.strip() for spec in raw if spec.strip()]
+    if not specs:
+        return (DEFAULT_JUDGE,)
+    if len(set(specs)) != len(specs):
+        msg = f"'--llm-gate-judge' names the same judge twice ({', '.join(specs)}); give each judge once."
+        raise pytest.UsageError(msg)
+    return tuple(specs)

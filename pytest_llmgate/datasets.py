@@ -7,6 +7,11 @@ the field, with the one remedy. No case is ever skipped silently.
 
 Case ids become pytest ids (`test_answer[refund-017]`): a case without an `id` gets a
 content hash, so its id is stable across runs and across reformatting of the line.
+
+A case whose `metadata.review` is `"pending"` or `"rejected"` (one promoted from a failing
+run or imported from traces, waiting for a person to write its reference) is validated like
+any other but is not part of the set: `load_cases` leaves it out unless asked, and the
+dataset fingerprint is computed without its line, so adding one changes no baseline.
 """
 
 from __future__ import annotations
@@ -23,14 +28,24 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator
 
+from pytest_llmgate.conversations import Message
+
 __all__ = [
+    "INACTIVE_REVIEW",
+    "REVIEW_KEY",
     "Case",
     "DatasetError",
     "ToolCall",
     "case_to_record",
     "dataset_fingerprint",
+    "is_active",
     "load_cases",
 ]
+
+#: `metadata` key that marks a case's review state (written by `llmgate promote` / `import` / `review`).
+REVIEW_KEY = "review"
+#: Review states that keep a case out of the set: waiting for a person, or turned down by one.
+INACTIVE_REVIEW = ("pending", "rejected")
 
 _ID_ALLOWED = re.compile(r"[A-Za-z0-9._:-]+")
 _ID_RULE = "use only letters, digits and . _ : -"
@@ -61,8 +76,9 @@ class Case(BaseModel):
 
     id: str
     """Stable case id, used as the pytest id; `case-<hash>` of the line when absent."""
-    input: str | dict[str, Any]
-    """What the system under test receives: a prompt, or a JSON object of arguments."""
+    input: str | dict[str, Any] | Annotated[list[Message], Field(min_length=1)]
+    """What the system under test receives: a prompt, a JSON object of arguments, or a
+    conversation so far (a list of `{"role", "content"}` messages)."""
     reference: str | None = None
     """The reference (gold) answer, for checks and pairwise judging."""
     relevant_ids: list[str] | dict[str, Annotated[int, Strict()]] | None = None
@@ -73,6 +89,9 @@ class Case(BaseModel):
     """Free labels for selecting and slicing cases."""
     metadata: dict[str, Any] = Field(default_factory=dict)
     """Free-form data that the loader does not check."""
+    cluster: str | None = None
+    """Cases that share noise (paraphrases of one question, turns of one conversation, questions
+    on one document) name one cluster: the gate flips or resamples them together."""
 
     @field_validator("id")
     @classmethod
@@ -89,6 +108,11 @@ class Case(BaseModel):
             named.insert(0, "whitespace")
         msg = f"{json.dumps(value, ensure_ascii=False)} contains {', '.join(named)} ({_ID_RULE})"
         raise ValueError(msg)
+
+    @property
+    def conversation(self) -> list[Message] | None:
+        """The input as a conversation, or None when the input is a prompt or an object."""
+        return self.input if isinstance(self.input, list) else None
 
 
 class DatasetError(Exception):
@@ -118,16 +142,23 @@ class DatasetError(Exception):
         return f"{where}: {self.message}"
 
 
+def is_active(case: Case) -> bool:
+    """Whether a case is part of the set (not pending review, not rejected)."""
+    return case.metadata.get(REVIEW_KEY) not in INACTIVE_REVIEW
+
+
 def load_cases(
     path: str | os.PathLike[str],
     *,
     model: type[Case] = Case,
     rootdir: Path | None = None,
+    include_inactive: bool = False,
 ) -> list[Case]:
     """Load a JSONL golden set as `model` instances, in file order.
 
     A relative `path` resolves against `rootdir` (the current directory when None).
     Raises `DatasetError` on the first bad line, naming every problem of that line.
+    Cases pending review or rejected are validated but left out unless `include_inactive`.
     """
     if not (isinstance(model, type) and issubclass(model, Case)):
         msg = f"'model' must be Case or a subclass of it (got {model!r})."
@@ -142,10 +173,11 @@ def load_cases(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _load_lines(shown, lines, model)
+        cases = _load_lines(shown, lines, model)
     finally:
         if gc_was_enabled:
             gc.enable()
+    return cases if include_inactive else [case for case in cases if is_active(case)]
 
 
 def _load_lines(shown: str, lines: list[str], model: type[Case]) -> list[Case]:
@@ -177,9 +209,32 @@ def _load_lines(shown: str, lines: list[str], model: type[Case]) -> list[Case]:
 
 
 def dataset_fingerprint(path: str | os.PathLike[str], *, rootdir: Path | None = None) -> str:
-    """`sha256:<hex>` of the file's bytes; baselines store it to notice a changed golden set."""
+    """`sha256:<hex>` of the file's bytes; baselines store it to notice a changed golden set.
+
+    Lines of cases pending review or rejected are left out of the hash, so appending them
+    (at the end, as `llmgate promote` and `llmgate import` do) keeps the fingerprint.
+    """
     data = _read_bytes(os.fspath(path), rootdir)
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+    return "sha256:" + hashlib.sha256(_active_bytes(data)).hexdigest()
+
+
+def _active_bytes(data: bytes) -> bytes:
+    """The file's bytes without the lines of inactive cases (the bytes themselves when there are none)."""
+    needle = f'"{REVIEW_KEY}"'.encode()
+    if needle not in data:
+        return data
+    lines = data.split(b"\n")
+    kept = [line for line in lines if needle not in line or not _inactive_line(line)]
+    return data if len(kept) == len(lines) else b"\n".join(kept)
+
+
+def _inactive_line(line: bytes) -> bool:
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return False
+    metadata = obj.get("metadata") if isinstance(obj, dict) else None
+    return isinstance(metadata, dict) and metadata.get(REVIEW_KEY) in INACTIVE_REVIEW
 
 
 def case_to_record(case: Case) -> dict[str, Any]:
@@ -308,7 +363,7 @@ def _validation_error(shown: str, lineno: int, model: type[Case], exc: Validatio
 
 #: What Case's own union fields accept, in words (pydantic would list one error per branch).
 _UNION_EXPECTED = {
-    "input": "a string or a JSON object",
+    "input": 'a string, a JSON object or a list of {"role", "content"} messages',
     "relevant_ids": "a list of ids or an object mapping each id to an integer grade",
 }
 
@@ -370,6 +425,8 @@ def _text(model: type[Case] | None, error: Any) -> str:
     if kind == "extra_forbidden":
         owner = "a subclass of Case" if model is None or model is Case else model.__name__
         return f"unknown field (put it under `metadata`, or declare it in {owner})"
+    if kind == "model_type" and error["loc"][:1] == ("input",):
+        return f'Input should be a {{"role", "content"}} message (got {_got(error["input"])})'
     if kind == "value_error":
         return str(error["msg"]).removeprefix("Value error, ").rstrip(".")
     return f"{error['msg']} (got {_got(error['input'])})"

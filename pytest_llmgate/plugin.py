@@ -14,11 +14,12 @@ import pytest
 from pytest_llmgate.config import add_options, read_settings
 
 if TYPE_CHECKING:
-    from pytest_llmgate.run import GateRun  # noqa: F401  (named in the StashKey below)
+    from pytest_llmgate.run import GateRun
 
 SKIP_REASON = "LLM gate evals run with --llm-gate"
-MARKER_KWARGS = ("model", "tolerance", "alpha", "metrics", "sut", "repeat")
+MARKER_KWARGS = ("model", "tolerance", "alpha", "metrics", "primary", "slices", "sut", "repeat")
 CHECK_FAILED = "check failed"
+USAGE_PREFIX = "LLM gate usage error: "
 run_key = pytest.StashKey["GateRun"]()
 
 
@@ -29,9 +30,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "golden(path, *, model=Case, tolerance=None, alpha=None, metrics=None, sut=None, repeat=1): parametrize "
-        "the test with the cases of a golden JSONL set, one item per case, and gate on its metrics with --llm-gate; "
-        "sut= (a callable or a fixture name) is called concurrently for the cases and feeds the 'output' fixture.",
+        "golden(path, *, model=Case, tolerance=None, alpha=None, metrics=None, primary=None, slices=None, sut=None, "
+        "repeat=1): parametrize the test with the cases of a golden JSONL set, one item per case, and gate on its "
+        "metrics with --llm-gate; sut= (a callable or a fixture name) is called concurrently for the cases and feeds "
+        "the 'output' fixture.",
     )
     settings = read_settings(config)
     if not settings.enabled:
@@ -39,19 +41,34 @@ def pytest_configure(config: pytest.Config) -> None:
     if _is_worker(config):
         from dataclasses import replace
 
-        settings = replace(settings, progress=False)
+        from pytest_llmgate.config import worker_concurrency
+
+        share = worker_concurrency(settings.concurrency, config.workerinput)  # type: ignore[attr-defined]
+        settings = replace(settings, progress=False, concurrency=share)
     from pytest_llmgate.judge.providers import JudgeConfigError, parse_spec
     from pytest_llmgate.run import GateRun
     from pytest_llmgate.sut import OutputsFileError
 
     try:
-        parse_spec(settings.judge)
+        for spec in settings.judges or (settings.judge,):
+            parse_spec(spec)
     except JudgeConfigError as exc:
         raise pytest.UsageError(f"--llm-gate-judge: {exc}") from None
+    problems: list[str] = []
+    if not _is_worker(config):
+        from pytest_llmgate.validate import check_project
+
+        # Rubrics, labels and min_agreement names, before any test: a late error would waste every call.
+        _, problems = check_project(settings)
+        if problems and not config.option.collectonly:
+            raise pytest.UsageError(*problems)
     try:
-        config.stash[run_key] = GateRun(settings)
+        run = GateRun(settings)
     except OutputsFileError as exc:
         raise pytest.UsageError(f"--llm-gate-outputs: {exc}") from None
+    run.problems += problems  # --collect-only (llmgate validate): listed with the collection's problems
+    config.stash[run_key] = run
+    config.pluginmanager.register(InterruptHook(run), "llmgate-interrupt")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(), "llmgate-xdist")
 
@@ -60,15 +77,23 @@ def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
-def _golden_args(marker: pytest.Mark, where: str) -> tuple[str, dict[str, Any]]:
+def _golden_problems(marker: pytest.Mark, where: str) -> list[str]:
+    """What is wrong with a golden marker's arguments, each line starting with the test's file:line."""
+    from pytest_llmgate.validate import check_marker
+
     if len(marker.args) != 1 or not isinstance(marker.args[0], (str, Path)):
-        msg = f"{where}: @pytest.mark.golden takes one path to a JSONL golden set (got {marker.args!r})."
-        pytest.fail(msg, pytrace=False)
+        return [f"{where}: @pytest.mark.golden takes one path to a JSONL golden set (got {marker.args!r})."]
     unknown = sorted(set(marker.kwargs) - set(MARKER_KWARGS))
     if unknown:
-        msg = f"{where}: @pytest.mark.golden got unknown argument(s) {unknown}; use {', '.join(MARKER_KWARGS)}."
-        pytest.fail(msg, pytrace=False)
-    return str(marker.args[0]), dict(marker.kwargs)
+        return [f"{where}: @pytest.mark.golden got unknown argument(s) {unknown}; use {', '.join(MARKER_KWARGS)}."]
+    from pytest_llmgate.gate.verdict import gating_options
+
+    problems = [f"{where}: @pytest.mark.golden {problem}" for problem in check_marker(dict(marker.kwargs))]
+    try:
+        gating_options(marker.kwargs.get("primary"), marker.kwargs.get("slices"))
+    except ValueError as exc:
+        problems.append(f"{where}: @pytest.mark.golden: {exc}")
+    return problems
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -83,18 +108,39 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if run is None:
         metafunc.parametrize("case", [pytest.param(None, marks=pytest.mark.skip(reason=SKIP_REASON), id="golden")])
         return
-    from pytest_llmgate.datasets import Case, DatasetError, dataset_fingerprint, load_cases
+    from pytest_llmgate.datasets import REVIEW_KEY, Case, DatasetError, dataset_fingerprint, is_active, load_cases
 
-    path, kwargs = _golden_args(marker, suite)
+    file, line, _ = metafunc.definition.location
+    where = f"{file}:{line + 1}" if line is not None else file
+    problems = _golden_problems(marker, where)
+    if problems:
+        _defer(run, metafunc, problems)
+        return
+    path, kwargs = str(marker.args[0]), dict(marker.kwargs)
     model = kwargs.pop("model", None) or Case
     sut, repeat = kwargs.pop("sut", None), kwargs.pop("repeat", None)
-    _check_sut_args(suite, sut, repeat, "output" in metafunc.fixturenames, run.outputs_file is not None)
+    problems = _sut_problems(where, sut, repeat, "output" in metafunc.fixturenames, run.outputs_file is not None)
+    if problems:
+        _defer(run, metafunc, problems)
+        return
+    problem = None
     try:
-        cases = load_cases(path, model=model, rootdir=run.settings.rootdir)
+        every_case = load_cases(path, model=model, rootdir=run.settings.rootdir, include_inactive=True)
         fingerprint = dataset_fingerprint(_resolve(path, run.settings.rootdir))
     except (DatasetError, TypeError) as exc:
-        pytest.fail(f"{suite}: {exc}" if isinstance(exc, TypeError) else str(exc), pytrace=False)
-    run.register_suite(suite, _display_path(path, run.settings.rootdir), fingerprint, [c.id for c in cases], kwargs)
+        problem = f"{where}: {exc}" if isinstance(exc, TypeError) else str(exc)
+    if problem is not None:  # outside the except: no "During handling of the above exception"
+        _defer(run, metafunc, [problem])
+        return
+    cases = [c for c in every_case if is_active(c)]
+    pending = sum(1 for c in every_case if c.metadata.get(REVIEW_KEY) == "pending")
+    run.register_suite(
+        suite, _display_path(path, run.settings.rootdir), fingerprint, [c.id for c in cases], kwargs, pending=pending
+    )
+    newer = run.newer_baseline_problem(suite)
+    if newer:
+        _defer(run, metafunc, [newer])
+        return
     from_file = run.outputs_count(suite, [c.id for c in cases]) if "output" in metafunc.fixturenames else None
     run.register_sut(suite, sut, run.settings.repeat or repeat or from_file or 1)
     if run.settings.shard:
@@ -103,20 +149,41 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("case", cases, ids=[c.id for c in cases])
 
 
-def _check_sut_args(suite: str, sut: Any, repeat: Any, takes_output: bool, outputs_file: bool) -> None:
-    where = f"{suite}: @pytest.mark.golden"
+def _sut_problems(where: str, sut: Any, repeat: Any, takes_output: bool, outputs_file: bool) -> list[str]:
+    """What is wrong with a golden marker's `sut=` and `repeat=`, for the test's signature."""
+    where = f"{where}: @pytest.mark.golden"
+    problems = []
     if repeat is not None and (isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1):
-        pytest.fail(f"{where}: 'repeat' must be a positive integer (got {repeat!r}).", pytrace=False)
+        problems.append(f"{where}: 'repeat' must be a positive integer (got {repeat!r}).")
     if sut is not None and not (callable(sut) or isinstance(sut, str)):
-        msg = f"{where}: 'sut' must be a callable or the name of a fixture returning one (got {type(sut).__name__})."
-        pytest.fail(msg, pytrace=False)
-    if sut is not None and not takes_output:
-        pytest.fail(
-            f"{where}(sut=...): the test must take an 'output' argument to receive the SUT's output.", pytrace=False
+        problems.append(
+            f"{where}: 'sut' must be a callable or the name of a fixture returning one (got {type(sut).__name__})."
         )
+    elif sut is not None and not takes_output:
+        problems.append(f"{where}(sut=...): the test must take an 'output' argument to receive the SUT's output.")
     if takes_output and sut is None and not outputs_file:
-        msg = f"{where}: the 'output' argument needs sut= on the marker (or --llm-gate-outputs FILE.jsonl)."
-        pytest.fail(msg, pytrace=False)
+        problems.append(f"{where}: the 'output' argument needs sut= on the marker (or --llm-gate-outputs FILE.jsonl).")
+    return problems
+
+
+def _defer(run: GateRun, metafunc: pytest.Metafunc, problems: list[str]) -> None:
+    """Keep a usage error for the end of collection (raised there once, exit 4), and collect no case.
+
+    An xdist worker cannot stop the session: it reports a collection error, which the
+    controller turns into exit 4 (`XdistHooks`).
+    """
+    if _is_worker(metafunc.config):
+        pytest.fail(USAGE_PREFIX + "\n".join(problems), pytrace=False)
+    run.problems += [p for p in problems if p not in run.problems]
+    metafunc.parametrize(
+        "case", [pytest.param(None, marks=pytest.mark.skip(reason="invalid golden set"))], ids=["invalid"]
+    )
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    run = session.config.stash.get(run_key, None)
+    if run is not None and run.problems:
+        raise pytest.UsageError(*run.problems)
 
 
 def _resolve(path: str, rootdir: Path) -> Path:
@@ -183,8 +250,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         if "output" in getattr(item, "fixturenames", ()) and (case := _golden_case(item)) is not None
     ]
     problem = run.check_outputs_file(wanted)
-    if problem:
-        raise pytest.UsageError(problem)
+    if problem and problem not in run.problems:
+        run.problems.append(problem)  # raised by pytest_collection_finish with the others, exit 4
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -203,13 +270,17 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
     run = item.config.stash.get(run_key, None)
-    if run is None or call.when != "call":
+    if run is None:
         return report
     case = _golden_case(item)
     if case is None:
         return report
     excinfo = call.excinfo
     if excinfo is not None and excinfo.errisinstance((pytest.skip.Exception, pytest.xfail.Exception)):
+        return report
+    if call.when != "call":
+        if report.failed:
+            run.note_error(_suite_of(item), case.id)
         return report
     record = run.case_record(_suite_of(item), case, item.nodeid)
     failure = None
@@ -222,6 +293,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             # A failed check is data for the gate, not a failed build: the gate decides.
             report.outcome = "passed"
             report.llm_gate_check_failed = True
+        else:
+            run.note_error(_suite_of(item), case.id)
     run.finish_case(record, passed=excinfo is None, failure=failure, duration=call.duration)
     for name, value in sorted(record.metrics.items()):
         item.user_properties.append((f"llm_gate.{name}", value))
@@ -239,9 +312,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if run is None:
         return
     run.close_sut()
-    if exitstatus == pytest.ExitCode.USAGE_ERROR:
-        return  # nothing ran (e.g. an outputs file that misses a case): write nothing
-    run.collect_judges()
+    if run.interrupted:
+        run.stop()
+    elif exitstatus in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.INTERRUPTED):
+        run.stop(f"not gated, no file written: the session stopped early (exit {int(exitstatus)}).")
+    elif session.config.option.collectonly:
+        run.stop("")
+    else:
+        run.collect_judges()
+    if run.stopped is not None:
+        if run.interrupted:
+            session.exitstatus = pytest.ExitCode.INTERRUPTED
+        return
     if _is_worker(session.config):
         session.config.workeroutput["llm_gate"] = run.worker_payload()  # type: ignore[attr-defined]
         return
@@ -280,8 +362,31 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     write_summary(terminalreporter, run)
 
 
+class InterruptHook:
+    """Registered with --llm-gate: notes a Ctrl-C, so the session ends without a gate."""
+
+    def __init__(self, run: GateRun) -> None:
+        self.run = run
+
+    @pytest.hookimpl
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        # pytest raises its own Interrupted (a KeyboardInterrupt) after collection errors: not a Ctrl-C.
+        if excinfo.errisinstance(KeyboardInterrupt) and type(excinfo.value).__name__ != "Interrupted":
+            self.run.interrupted = True
+
+
 class XdistHooks:
     """Registered only when pytest-xdist is present: merge what each worker recorded."""
+
+    @pytest.hookimpl
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed and USAGE_PREFIX in str(report.longrepr):
+            self.usage_error = True
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if getattr(self, "usage_error", False) and not _is_worker(session.config):
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
     @pytest.hookimpl
     def pytest_testnodedown(self, node: Any, error: Any) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Literal
 
-from pytest_llmgate.gate.records import CaseResult, JudgeVerdict, MetricSpec, RepeatResult
+from pytest_llmgate.gate.records import CaseResult, JudgeVerdict, MetricKind, MetricSpec, RepeatResult
 from pytest_llmgate.outputs import output_text
 
 if TYPE_CHECKING:
@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 #: Retrieval metrics that are 0/1 per case (exact McNemar); the others are continuous.
 BINARY_RETRIEVAL = ("hit",)
+#: What `LLMGate.trajectory` can record, each as `trajectory_<name>`; `match` is 0/1 per case.
+TRAJECTORY_METRICS = ("precision", "recall", "f1", "match")
 
 
 class JudgeHandle:
@@ -41,11 +43,13 @@ class LLMGate:
         self._case = case
         self._record: CaseResult | RepeatResult = record
         self._repeat: int | None = None
+        self._context: list[str] | None = None
 
     def use_run(self, record: RepeatResult, index: int) -> None:
         """With repeat=K: record what follows into run `index` of the case (the plugin calls this)."""
         self._record = record
         self._repeat = index
+        self._context = None
 
     @property
     def case(self) -> Case:
@@ -88,9 +92,17 @@ class LLMGate:
         k: int | Sequence[int] = (1, 3, 5, 10),
         metrics: Sequence[str] | None = None,
         relevant: Any = None,
+        texts: Sequence[str] | None = None,
     ) -> dict[str, float]:
-        """Score retrieved ids against the case's `relevant_ids` (trec_eval definitions) and record them."""
+        """Score retrieved ids against the case's `relevant_ids` (trec_eval definitions) and record them.
+
+        `texts` are the retrieved chunks' texts (same order as the ids, or the first k): rubrics
+        that need context (`llmgate:faithfulness`) then judge against them without `context=`.
+        """
         from pytest_llmgate import retrieval
+
+        if texts is not None:
+            self._context = _texts(texts, "texts")
 
         relevant = self._case.relevant_ids if relevant is None else relevant
         if relevant is None:
@@ -99,7 +111,7 @@ class LLMGate:
         ks = (k,) if isinstance(k, int) else tuple(k)
         values = retrieval.evaluate(list(retrieved), relevant, ks=ks, metrics=metrics or retrieval.METRICS)
         for name, value in values.items():
-            kind = "binary" if name.split("@")[0] in BINARY_RETRIEVAL else "continuous"
+            kind: MetricKind = "binary" if name.split("@")[0] in BINARY_RETRIEVAL else "continuous"
             self._run.declare_metric(self._suite, MetricSpec(name=name, kind=kind))
             self._record.metrics[name] = value
         self._record.details["retrieval"] = {
@@ -150,19 +162,97 @@ class LLMGate:
         return result.score
 
     def judge(
-        self, rubric: str, *, against: Literal["reference", "baseline"] | None = None, output: Any = None
+        self,
+        rubric: str,
+        *,
+        against: Literal["reference", "baseline"] | None = None,
+        output: Any = None,
+        context: Sequence[str] | None = None,
     ) -> JudgeHandle:
         """Queue a judge verdict for this case's output; returns at once.
 
         Pointwise rubrics judge against the case's reference when it has one; pairwise rubrics
         compare with the reference (default) or, with `against="baseline"`, with the baseline's
-        output for the same case.
+        output for the same case. `rubric` names a file in rubrics/ or a built-in rubric
+        (`llmgate:faithfulness`). `context` is the retrieved chunks' texts, shown to the judge
+        as data blocks; without it, a rubric that needs context uses the texts recorded by
+        `llm_gate.retrieval(..., texts=...)`.
         """
         candidate = self._record.output if output is None else output
         if candidate is None:
             msg = "llm_gate.judge() needs the case's output: call llm_gate.output(...) first or pass output=."
             raise ValueError(msg)
+        chunks = _texts(context, "context") if context is not None else None
+        if chunks is None and self._context is not None and _uses_context(self._run, rubric):
+            chunks = self._context
         future = self._run.submit_judge(
-            self._suite, self._case, self._record, rubric, against, candidate, repeat=self._repeat
+            self._suite, self._case, self._record, rubric, against, candidate, chunks, repeat=self._repeat
         )
         return JudgeHandle(future)
+
+    def trajectory(
+        self,
+        calls: Sequence[Any] | None,
+        expected: Sequence[Any] | None = None,
+        *,
+        mode: Literal["exact", "in_order", "any_order", "subset", "superset"] = "exact",
+        check_arguments: Literal["subset", "exact", "ignore"] = "subset",
+        metrics: Sequence[str] = TRAJECTORY_METRICS,
+    ) -> dict[str, float]:
+        """Score the tool calls against the case's `expected_tool_calls` and record the scores.
+
+        Records `trajectory_precision`, `trajectory_recall` and `trajectory_f1` (one-to-one
+        pairing in any order) and the binary `trajectory_match` (the trajectory passes `mode`),
+        or those named in `metrics`.
+        """
+        from pytest_llmgate.checks import trajectory_scores
+
+        if isinstance(metrics, str) or not metrics or any(name not in TRAJECTORY_METRICS for name in metrics):
+            msg = f"'metrics' must be a non-empty list of {', '.join(map(repr, TRAJECTORY_METRICS))} (got {metrics!r})."
+            raise ValueError(msg)
+        if expected is None:
+            expected = self._case.expected_tool_calls
+        if expected is None:
+            msg = (
+                f"case '{self._case.id}' has no 'expected_tool_calls'; add them to the golden set"
+                " (an empty list expects no call) or pass expected=."
+            )
+            raise ValueError(msg)
+        scores = trajectory_scores(calls, expected, mode=mode, check_arguments=check_arguments)
+        every = {
+            "precision": scores.precision,
+            "recall": scores.recall,
+            "f1": scores.f1,
+            "match": float(scores.match),
+        }
+        values = {f"trajectory_{name}": every[name] for name in TRAJECTORY_METRICS if name in metrics}
+        for name, value in values.items():
+            kind: Literal["binary", "continuous"] = "binary" if name == "trajectory_match" else "continuous"
+            self._run.declare_metric(self._suite, MetricSpec(name=name, kind=kind))
+            self._record.metrics[name] = value
+        self._record.details["trajectory"] = {
+            "mode": mode,
+            "check_arguments": check_arguments,
+            "calls": list(scores.calls),
+            "expected": list(scores.expected),
+            "matched": [list(pair) for pair in scores.matched],
+        }
+        return values
+
+
+def _texts(values: Sequence[str], name: str) -> list[str]:
+    if isinstance(values, str):
+        msg = f"'{name}' must be a list of strings, one per retrieved chunk (got one string); wrap it in a list."
+        raise TypeError(msg)
+    texts = list(values)
+    for index, value in enumerate(texts):
+        if not isinstance(value, str):
+            msg = f"'{name}' must be a list of strings, one per retrieved chunk (item {index} is {type(value).__name__}); pass the chunks' texts."
+            raise TypeError(msg)
+    return texts
+
+
+def _uses_context(run: GateRun, rubric: str) -> bool:
+    run.engines()
+    found = run.rubrics.get(rubric)
+    return found is not None and "context" in found.needs

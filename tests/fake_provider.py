@@ -5,8 +5,8 @@ for the SDKs' structured-output parse calls, and plays a model behind a system u
 `POST /sut` (`{"input", "reference", "flaky"}` -> `{"answer"}`: the reference, or with
 probability `flaky` a wrong answer). It judges by reading the delimited data blocks
 of the prompt (token overlap with the reference), so its answers are meaningful, and it can
-misbehave on purpose: latency, 429 with Retry-After, 5xx, malformed output and position
-bias. Every random choice is drawn from a generator seeded by (seed, request body, how many
+misbehave on purpose: latency, 429 with or without Retry-After, 5xx, malformed output,
+position bias, and hanging (a request that is never answered until the server stops). Every random choice is drawn from a generator seeded by (seed, request body, how many
 times that body was seen), so a run does not depend on the order requests arrive in.
 """
 
@@ -26,11 +26,13 @@ from typing import Any
 
 import pytest
 
-from pytest_llmgate.judge.offline import overlap_f1, scale_score, tokens
+from pytest_llmgate.judge.offline import CLAIM_SUPPORT, covered, overlap_f1, scale_score, split_claims, tokens
 from pytest_llmgate.judge.prompts import parse_blocks
 
 DUMMY_ANTHROPIC_KEY = "sk-ant-test-DUMMY-KEY-0123456789"
 DUMMY_OPENAI_KEY = "sk-test-DUMMY-OPENAI-KEY-9876543210"
+HANG = 0
+"""A `script` status: this request is never answered (until the server stops)."""
 
 
 @dataclass
@@ -40,15 +42,21 @@ class FakeConfig:
     latency: float = 0.0
     """Seconds each request takes."""
     rate_429: float = 0.0
-    retry_after: float = 0.05
-    """Sent as `Retry-After` (seconds) with every 429."""
+    retry_after: float | None = 0.05
+    """Sent as `Retry-After` (seconds) with every 429; None sends no Retry-After."""
     rate_5xx: float = 0.0
     rate_malformed: float = 0.0
     position_bias: float = 0.0
     """Probability of answering "A" in a pairwise judgment regardless of content."""
+    rate_hang: float = 0.0
+    """Probability that a request is never answered (it hangs until the server stops)."""
     seed: int = 0
     script: list[int] = field(default_factory=list)
-    """Statuses forced on the first requests, in order (e.g. [429]); 200 means behave normally."""
+    """Statuses forced on the first requests, in order (e.g. [429]); 200 means behave normally,
+    `HANG` never answers."""
+    score_offset: dict[str, int] = field(default_factory=dict)
+    """Points added to pointwise scores per API (`anthropic`, `openai`), clamped to the scale:
+    two judges that disagree, for juries."""
 
 
 @dataclass
@@ -68,11 +76,15 @@ class FakeProvider:
         self.config = config or FakeConfig()
         self._lock = threading.Lock()
         self.requests: list[Seen] = []
+        self.bodies: list[dict[str, Any]] = []
+        """Every request body received (parsed JSON), in arrival order."""
         self.in_flight = 0
         self.max_in_flight = 0
         self._seen_bodies: dict[str, int] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.stopping = threading.Event()
+        """Set by `stop()`: releases hanging requests."""
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -89,6 +101,7 @@ class FakeProvider:
         return self
 
     def stop(self) -> None:
+        self.stopping.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -114,6 +127,7 @@ class FakeProvider:
             if config is not None:
                 self.config = config
             self.requests = []
+            self.bodies = []
             self.max_in_flight = 0
             self._seen_bodies = {}
 
@@ -168,12 +182,26 @@ def _quality(text: str, reference: str | None) -> float:
     return float(len(set(tokens(text))))
 
 
-def judge(body: dict[str, Any], api: str, rng: random.Random, position_bias: float) -> dict[str, Any]:
+def judge(
+    body: dict[str, Any], api: str, rng: random.Random, position_bias: float, score_offset: int = 0
+) -> dict[str, Any]:
     """A meaningful answer to a judge prompt, from its data blocks."""
     properties = _schema_properties(body, api)
     text = _user_text(body, api)
     blocks = parse_blocks(text)
     reference = blocks.get("reference")
+    context = "\n".join(body for name, body in blocks.items() if name.startswith("context_"))
+    if "claims" in properties:
+        claims = split_claims(blocks.get("candidate", ""))
+        return {"reason": f"{len(claims)} claims", "claims": claims}
+    if "verdicts" in properties:
+        numbers = sorted(int(name.split("_")[1]) for name in blocks if name.startswith("claim_"))
+        verdicts = []
+        for number in numbers:
+            share = covered(blocks[f"claim_{number}"], context)
+            verdict = "supported" if share >= CLAIM_SUPPORT else "unsupported"
+            verdicts.append({"claim": number, "reason": f"{share:.0%} in the context", "verdict": verdict})
+        return {"verdicts": verdicts}
     if "preference" in properties:
         if rng.random() < position_bias:
             return {"reason": "A reads better.", "preference": "A"}
@@ -182,12 +210,18 @@ def judge(body: dict[str, Any], api: str, rng: random.Random, position_bias: flo
         if abs(quality_a - quality_b) <= 1e-9:
             return {"reason": "Equally good.", "preference": "tie"}
         return {"reason": "Closer to the reference.", "preference": "A" if quality_a > quality_b else "B"}
-    f1 = overlap_f1(blocks.get("candidate", ""), reference) if reference is not None else 0.5
+    if reference is not None:
+        f1 = overlap_f1(blocks.get("candidate", ""), reference)
+    elif context:
+        f1 = covered(blocks.get("candidate", ""), context)
+    else:
+        f1 = 0.5
     if "verdict" in properties:
         return {"reason": f"overlap {f1:.2f}", "verdict": "pass" if f1 >= 0.5 else "fail"}
     match = re.search(r"scale from (\d+) to (\d+)", text)
     low, high = (int(match.group(1)), int(match.group(2))) if match else (1, 5)
-    return {"reason": f"overlap {f1:.2f}", "score": scale_score(f1, low, high)}
+    score = min(high, max(low, scale_score(f1, low, high) + score_offset))
+    return {"reason": f"overlap {f1:.2f}", "score": score}
 
 
 class _Server(ThreadingHTTPServer):
@@ -238,7 +272,11 @@ class _Handler(BaseHTTPRequestHandler):
                 status, payload, headers = 404, {"error": {"message": f"no route {self.path}"}}, {}
                 api = ""
             if api:
-                status, payload, headers = self._respond(api, raw)
+                answer = self._respond(api, raw)
+                if answer is None:  # hung until the server stopped: never answered, not recorded
+                    self.close_connection = True
+                    return
+                status, payload, headers = answer
             # Leave the in-flight count before answering, so the server never counts a
             # request the client already considers finished.
             with fake._lock:
@@ -251,10 +289,12 @@ class _Handler(BaseHTTPRequestHandler):
                 with fake._lock:
                     fake.in_flight -= 1
 
-    def _respond(self, api: str, raw: bytes) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def _respond(self, api: str, raw: bytes) -> tuple[int, dict[str, Any], dict[str, str]] | None:
         fake = self.fake
         config = fake.config
         body = json.loads(raw)
+        with fake._lock:
+            fake.bodies.append(body)
         rng = fake._rng(raw)
         if config.latency:
             time.sleep(config.latency)
@@ -263,6 +303,9 @@ class _Handler(BaseHTTPRequestHandler):
             answer = "I am not sure, please ask support." if wrong else str(body.get("reference", ""))
             return 200, {"answer": answer}, {}
         forced = fake._script_status()
+        if forced == HANG or (forced is None and config.rate_hang and rng.random() < config.rate_hang):
+            fake.stopping.wait()
+            return None
         roll = rng.random()
         status = forced if forced is not None else 200
         if forced is None:
@@ -271,7 +314,7 @@ class _Handler(BaseHTTPRequestHandler):
             elif roll < config.rate_429 + config.rate_5xx:
                 status = 503
         if status == 429:
-            headers = {"Retry-After": f"{config.retry_after:g}"}
+            headers = {} if config.retry_after is None else {"Retry-After": f"{config.retry_after:g}"}
             return 429, _error_body(api, "rate_limit_error", "Rate limited."), headers
         if status >= 500:
             return status, _error_body(api, "api_error", "Overloaded."), {}
@@ -279,7 +322,7 @@ class _Handler(BaseHTTPRequestHandler):
         if malformed:
             text = rng.choice(["I would say A is better.", '{"reason": "missing the judgment"}', '{"score": '])
         else:
-            text = json.dumps(judge(body, api, rng, config.position_bias))
+            text = json.dumps(judge(body, api, rng, config.position_bias, config.score_offset.get(api, 0)))
         prompt = _user_text(body, api)
         usage_in, usage_out = len(prompt) // 4 + 10, len(text) // 4 + 1
         model = body.get("model", "fake")
@@ -358,10 +401,12 @@ def subprocess_env(server: FakeProvider) -> dict[str, str]:
 
 def serve(argv: list[str]) -> None:
     """Run a fake provider in its own process (for benchmarks): prints its URL, serves
-    until stdin closes. Usage: `python fake_provider.py LATENCY`."""
+    until stdin closes. Usage: `python fake_provider.py LATENCY [CONFIG_JSON]`, where
+    CONFIG_JSON holds more FakeConfig fields, e.g. '{"rate_429": 0.1, "retry_after": 1}'."""
     import sys
 
-    server = FakeProvider(FakeConfig(latency=float(argv[0]) if argv else 0.0)).start()
+    fields = json.loads(argv[1]) if len(argv) > 1 else {}
+    server = FakeProvider(FakeConfig(latency=float(argv[0]) if argv else 0.0, **fields)).start()
     print(server.url, flush=True)
     sys.stdin.read()
     server.stop()

@@ -9,22 +9,29 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: Bumped when the layout of a baseline or results file changes incompatibly.
 FORMAT_VERSION = 1
 
 MetricKind = Literal["binary", "continuous"]
+#: What a judged output is compared with: the case's reference, or the baseline's output.
+Against = Literal["reference", "baseline"]
 MetricStatus = Literal[
-    "pass",  # no material and significant drop
-    "fail",  # material and significant drop
-    "improved",  # material and significant gain
-    "underpowered",  # no drop seen, but the set is too small to see one of the tolerance
+    "pass",  # non-inferiority established: the drop is shown smaller than the tolerance
+    "fail",  # a material drop is established: significant and beyond the tolerance
+    "improved",  # non-inferior, and a significant gain beyond the tolerance
+    "inconclusive",  # neither: the set cannot tell a material drop from none
     "below_floor",  # current mean below the metric's absolute floor
     "new",  # metric has no baseline values to compare with
     "no_data",  # no case has a value for this metric in both runs
 ]
-GateStatus = Literal["PASS", "FAIL", "UNDERPOWERED"]
+GateStatus = Literal["PASS", "FAIL", "INCONCLUSIVE"]
+
+#: Statuses written by format-1 files before INCONCLUSIVE replaced UNDERPOWERED (same meaning:
+#: no drop established, none ruled out).
+_OLD_METRIC_STATUS = {"underpowered": "inconclusive"}
+_OLD_GATE_STATUS = {"UNDERPOWERED": "INCONCLUSIVE"}
 
 
 class _Record(BaseModel):
@@ -37,7 +44,7 @@ class MetricSpec(_Record):
     name: str
     """Metric name, e.g. `recall@5`, `checks_passed`, `judge:correctness`."""
     kind: MetricKind = "continuous"
-    """`binary` (0/1 per case: exact McNemar) or `continuous` (Wilcoxon signed-rank)."""
+    """`binary` (0/1 per case: exact McNemar) or `continuous` (sign-flip or studentized test of the mean)."""
     higher_is_better: bool = True
     """Direction in which a change is an improvement."""
     tolerance: float | None = None
@@ -72,19 +79,30 @@ class JudgeCall(_Record):
     """Why this call produced no usable answer, after bounded retries."""
 
 
+class ClaimVerdict(_Record):
+    """Claims mode: one factual claim of the answer and whether the context supports it."""
+
+    claim: str
+    """The claim as the judge stated it (untrusted text)."""
+    verdict: Literal["supported", "unsupported", "contradicted"]
+    reason: str = ""
+    """Why, in the judge's words (untrusted text)."""
+
+
 class JudgeVerdict(_Record):
     """The judge's verdict on one case for one rubric, order swaps resolved."""
 
     rubric: str
     rubric_version: str
     kind: Literal["pointwise", "pass_fail", "pairwise"]
-    against: Literal["reference", "baseline"] | None = None
+    against: Against | None = None
     """What the candidate was compared with (pairwise, or pointwise with a reference)."""
     metric: str
     """Metric this verdict fills, e.g. `judge:correctness`."""
     value: float | None = None
     """Value recorded for the metric, in [0, 1]: normalised score, pass=1, or
-    win=1 / tie=0.5 / loss=0 for pairwise. None if and only if `error` is set."""
+    win=1 / tie=0.5 / loss=0 for pairwise. None when `error` is set, or when claims mode
+    found no claim to check (label `no claims`)."""
     label: str | None = None
     """Human-readable outcome: `win`/`loss`/`tie`, `pass`/`fail`, or the raw score."""
     consistent: bool | None = None
@@ -98,6 +116,15 @@ class JudgeVerdict(_Record):
     """Judge provider and model, e.g. `anthropic:claude-sonnet-4-5` or `offline:overlap`."""
     output_hash: str = ""
     """sha256 of the candidate output judged; human labels apply to that output only."""
+    context: list[str] | None = None
+    """The retrieved context chunks the judge saw, in order (untrusted text)."""
+    context_hash: str | None = None
+    """sha256 of the context chunks (part of every call's prompt, hence of its cache key)."""
+    claims: list[ClaimVerdict] | None = None
+    """Claims mode: every claim with its verdict; empty when the answer made none ("no claims")."""
+    jury: list[JudgeVerdict] | None = None
+    """With several judges: every judge's own verdict, in the order the judges were given;
+    this verdict is their aggregate."""
 
 
 class RepeatResult(_Record):
@@ -168,6 +195,15 @@ class RepeatStats(_Record):
     """Per 0/1 metric: ids of the cases whose outcome differs across runs."""
 
 
+class SliceSpec(_Record):
+    """A gated slice: the cases carrying one tag, compared on the suite's primary metrics."""
+
+    tolerance: float | None = None
+    """Largest drop of the slice's mean that is not material; None means each metric's own."""
+    alpha: float | None = None
+    """Significance level for the slice; None means each metric's own."""
+
+
 class SuiteResult(_Record):
     """One suite (a test function marked `golden`) in one run."""
 
@@ -179,6 +215,14 @@ class SuiteResult(_Record):
     """`dataset`, `format`, and (with a judge) `judge`, `rubric:<name>`."""
     metrics: dict[str, MetricSpec] = Field(default_factory=dict)
     cases: dict[str, CaseResult] = Field(default_factory=dict)
+    primary: list[str] | None = None
+    """Metrics that gate, from the marker's `primary=`; None: ini `llm_gate_primary`, else the default."""
+    thresholded: list[str] = Field(default_factory=list)
+    """Metrics given their own settings in the marker's `metrics=` (primary by default)."""
+    slices: dict[str, SliceSpec] = Field(default_factory=dict)
+    """Tags whose cases are gated as a slice of their own, from the marker's `slices=`."""
+    pending_review: int = 0
+    """Cases of the golden set waiting for a person's review (`llmgate review`): not run, not gated."""
     # repeats
     repeat: int = 1
     """Runs per case (repeat=K). With K > 1, pass/fail metrics are gated as per-case pass rates."""
@@ -200,6 +244,8 @@ class Baseline(_Record):
     """A committed baseline file: one per suite, deterministic JSON."""
 
     format_version: int = FORMAT_VERSION
+    plugin_version: str | None = None
+    """pytest-llmgate version that wrote the file (None in files written before it was recorded)."""
     suite: str
     dataset: str
     fingerprints: dict[str, str] = Field(default_factory=dict)
@@ -231,21 +277,38 @@ class MetricVerdict(_Record):
     ci_low: float | None = None
     ci_high: float | None = None
     ci_level: float = 0.9
-    """Two-sided level of the interval, 1 - 2*alpha (matches the one-sided test)."""
+    """Two-sided level of the interval, 1 - 2*alpha: each end is the one-sided bound that
+    inverts the test, so it agrees with `p_value` and `p_noninferior`."""
     p_value: float | None = None
     """One-sided p-value for a drop (in the metric's bad direction), unadjusted."""
     p_adjusted: float | None = None
-    """Holm-adjusted across every compared metric of the run."""
+    """Holm-adjusted across the run's primary metrics (and gated slices); None for a secondary."""
+    p_noninferior: float | None = None
+    """One-sided p-value for "the drop is at least the tolerance"; below alpha the metric PASSes."""
     test: str = ""
-    """Which test produced the p-value, e.g. `mcnemar-exact`, `wilcoxon`."""
+    """Which test produced the p-values: `mcnemar-exact`, `sign-flip-exact`, `t-paired`, `t-cluster`, `none`."""
     tolerance: float
+    """Largest drop of the mean that is not material."""
     alpha: float
+    """Significance level of the one-sided tests."""
     min_score: float | None = None
+    """Absolute floor on the current mean, if any."""
     mde: float | None = None
-    """Minimum detectable drop at the run's alpha with 80% power."""
+    """Detectable drop: the true drop this gate (test, Holm, tolerance) FAILs with 80% power
+    on this set; None when no drop can FAIL with this many cases or clusters."""
     status: MetricStatus
+    """The metric's outcome (see `MetricStatus`)."""
     reason: str = ""
     """One sentence saying why the status is what it is."""
+    primary: bool = True
+    """Whether this metric gates (primary) or is only reported (secondary)."""
+    clusters: int | None = None
+    """Independent units the test used: declared clusters, else paired cases."""
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _old_status(cls, value: Any) -> Any:
+        return _OLD_METRIC_STATUS.get(value, value) if isinstance(value, str) else value
 
 
 class CaseChange(_Record):
@@ -258,13 +321,30 @@ class CaseChange(_Record):
     failure: str | None = None
 
 
+class SliceVerdict(_Record):
+    """The primary metrics of one suite over the cases carrying one tag."""
+
+    tag: str
+    """The tag that defines the slice."""
+    n_cases: int
+    """Cases of this run carrying the tag."""
+    gated: bool = False
+    """Declared in the marker's `slices=`: its metrics join the Holm family and can FAIL the run."""
+    metrics: list[MetricVerdict] = Field(default_factory=list)
+    """One verdict per primary metric, over the slice's paired cases."""
+
+
 class SuiteVerdict(_Record):
+    """One suite's comparison with its baseline: problems, metrics, case changes, slices."""
+
     suite: str
     baseline_path: str
     problems: list[str] = Field(default_factory=list)
     """Suite-level failures: missing baseline, fingerprint mismatch (with the remedy)."""
     metrics: list[MetricVerdict] = Field(default_factory=list)
     cases: list[CaseChange] = Field(default_factory=list)
+    slices: list[SliceVerdict] = Field(default_factory=list)
+    """Per tag: the suite's primary metrics over the cases carrying it."""
 
 
 class RubricStats(_Record):
@@ -284,14 +364,27 @@ class RubricStats(_Record):
     """Of those, how many agreed across orders."""
     first_position_rate: float | None = None
     """Share of answered calls that preferred the first position (pairwise)."""
+    no_claims: int = 0
+    """Claims mode: verdicts whose answer made no checkable claim (counted, not scored)."""
 
 
 class GateResult(_Record):
+    """The run's outcome: FAIL, INCONCLUSIVE or PASS, and whether the build passes."""
+
     status: GateStatus
+    """FAIL: a material drop (or another failure); INCONCLUSIVE: a primary metric could tell
+    neither; PASS: every primary metric is shown non-inferior."""
     passed: bool
+    """Whether the build passes: not on FAIL, and not on INCONCLUSIVE with `fail_inconclusive`."""
     reasons: list[str] = Field(default_factory=list)
-    """Why the gate failed or is underpowered, one line each."""
+    """Why the gate failed or is inconclusive, one line each."""
     remedy: str | None = None
+    """The one thing to do about it."""
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _old_status(cls, value: Any) -> Any:
+        return _OLD_GATE_STATUS.get(value, value) if isinstance(value, str) else value
 
 
 class RunResults(_Record):
@@ -316,3 +409,8 @@ class RunResults(_Record):
     calibration: dict[str, Any] = Field(default_factory=dict)
     """Per rubric: agreement statistics and calibrated estimates (calibration package)."""
     gate: GateResult
+    jury: dict[str, Any] = Field(default_factory=dict)
+    """Per rubric judged by several judges: the judges, the aggregation and inter-judge
+    agreement (kappa with a bootstrap interval) per pair of judges."""
+    judge_warnings: list[str] = Field(default_factory=list)
+    """Warnings about the judge setup, e.g. self-preference (judge and SUT of one family)."""

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import jinja2
 
-from pytest_llmgate.gate.records import JudgeCall, JudgeVerdict, RubricStats
+from pytest_llmgate.gate.records import Against, JudgeCall, JudgeVerdict, RubricStats
 from pytest_llmgate.judge.cache import JudgeCache, cache_key
 from pytest_llmgate.judge.prompts import Order, PromptData, RenderedPrompt, render
 from pytest_llmgate.judge.providers import Provider, ProviderError, make_provider
@@ -30,6 +30,7 @@ from pytest_llmgate.judge.schemas import SCHEMAS
 
 NOT_IN_CACHE = "not in cache (replay-only mode)"
 BUDGET_EXHAUSTED = "token budget exhausted"
+DEADLINE_REACHED = "judge deadline reached"
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,13 @@ class JudgeRequest:
     reference: str | None = None
     other: str | None = None
     """The output compared against in a pairwise judgment vs the baseline."""
-    against: Literal["reference", "baseline"] | None = None
+    against: Against | None = None
     """Pairwise: compare with the reference or with `other` (the baseline's output).
     None means `baseline` when `other` is given, else `reference`."""
+    context: tuple[str, ...] | None = None
+    """Retrieved context chunks shown to the judge as their own data blocks."""
+    conversation: tuple[tuple[str, str], ...] | None = None
+    """The conversation so far as (role, content) turns; shown instead of `input`."""
 
 
 class UnknownRubricError(KeyError):
@@ -71,11 +76,13 @@ class _Outcome:
 
 
 class _AimdLimiter:
-    """A concurrency limit that halves on 429 and grows back by one per `recover_after`
-    successes, never above `maximum`.
+    """A concurrency limit that halves on a 429 without Retry-After and grows back by one per
+    `recover_after` successes, never above `maximum`; a 429 with Retry-After pauses issuing.
 
     Only one decrease per congestion window: a 429 from a request that started before the
-    last decrease does not halve again (as TCP does per round trip).
+    last decrease does not halve again (as TCP does per round trip). A 429 that says how long
+    to wait closes the issue gate until then (requests in flight go on) and keeps the limit:
+    the provider named the cost, so halving on top of it would pay twice.
     """
 
     def __init__(self, maximum: int, recover_after: int) -> None:
@@ -84,32 +91,70 @@ class _AimdLimiter:
         self.min_limit = maximum
         self.in_flight = 0
         self.max_in_flight = 0
+        self.halvings = 0
+        """How many times the limit was halved."""
+        self.paused_seconds = 0.0
+        """Wall time the issue gate was closed by Retry-After (overlapping pauses counted once)."""
+        self.slot_seconds_lost = 0.0
+        """Integral over time of (maximum - limit): capacity lost to halving until recovered."""
         self._recover_after = recover_after
         self._successes = 0
         self._epoch = 0
+        self._resume_at = 0.0
+        self._limit_since = 0.0
         self._cond = asyncio.Condition()
 
-    async def acquire(self) -> int:
-        async with self._cond:
-            await self._cond.wait_for(lambda: self.in_flight < self.limit)
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-            return self._epoch
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
 
-    async def release(self, epoch: int, outcome: Literal["ok", "rate_limited", "other"]) -> None:
+    async def acquire(self) -> int:
+        while True:
+            async with self._cond:
+                await self._cond.wait_for(lambda: self.in_flight < self.limit)
+                wait = self._resume_at - self._now()
+                if wait <= 0:
+                    self.in_flight += 1
+                    self.max_in_flight = max(self.max_in_flight, self.in_flight)
+                    return self._epoch
+            await asyncio.sleep(wait)
+
+    def _set_limit(self, limit: int) -> None:
+        now = self._now()
+        if self._limit_since:
+            self.slot_seconds_lost += (self.maximum - self.limit) * (now - self._limit_since)
+        self._limit_since = now
+        self.limit = limit
+
+    def _pause(self, seconds: float) -> None:
+        now = self._now()
+        until = now + seconds
+        if until > self._resume_at:
+            self.paused_seconds += until - max(now, self._resume_at)
+            self._resume_at = until
+
+    async def release(
+        self, epoch: int, outcome: Literal["ok", "rate_limited", "other"], retry_after: float | None = None
+    ) -> None:
         async with self._cond:
             self.in_flight -= 1
-            if outcome == "rate_limited" and epoch == self._epoch:
-                self.limit = max(1, self.limit // 2)
+            if outcome == "rate_limited" and retry_after is not None:
+                self._pause(retry_after)
+            elif outcome == "rate_limited" and epoch == self._epoch:
+                self._set_limit(max(1, self.limit // 2))
                 self.min_limit = min(self.min_limit, self.limit)
+                self.halvings += 1
                 self._epoch += 1
                 self._successes = 0
             elif outcome == "ok" and self.limit < self.maximum:
                 self._successes += 1
                 if self._successes >= self._recover_after:
-                    self.limit += 1
+                    self._set_limit(self.limit + 1)
                     self._successes = 0
             self._cond.notify_all()
+
+    def finish(self) -> None:
+        """Close the lost-capacity integral at the end of the run."""
+        self._set_limit(self.limit)
 
 
 @dataclass
@@ -136,10 +181,22 @@ class JudgeEngine:
         malformed_retries: int = 2,
         backoff_base: float = 0.5,
         backoff_max: float = 60.0,
-        recover_after: int = 10,
+        # One slot back per success: after a halving the limit is whole again within about
+        # one window (as TCP's slow start), instead of collapsing under steady 429s.
+        recover_after: int = 1,
+        deadline: float | None = None,
     ) -> None:
         if concurrency < 1:
             msg = f"'concurrency' must be a positive integer (got {concurrency})."
+            raise ValueError(msg)
+        if not timeout > 0:
+            msg = f"'timeout' must be a positive number of seconds (got {timeout})."
+            raise ValueError(msg)
+        if max_retries < 0:
+            msg = f"'max_retries' must be a non-negative integer (got {max_retries})."
+            raise ValueError(msg)
+        if deadline is not None and deadline < 0:
+            msg = f"'deadline' must be a non-negative number of seconds (got {deadline})."
             raise ValueError(msg)
         if budget_tokens is not None and budget_tokens < 0:
             msg = f"'budget_tokens' must be a non-negative integer (got {budget_tokens})."
@@ -157,6 +214,9 @@ class JudgeEngine:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self._recover_after = recover_after
+        self.deadline = deadline
+        """Seconds after `start()` at which no more provider calls are issued; None for none."""
+        self._deadline_at: float | None = None
 
         self.tokens_used = 0
         """Tokens spent by provider requests in this run (cache hits cost none)."""
@@ -166,6 +226,12 @@ class JudgeEngine:
         """Calls answered by an identical call already in flight."""
         self.missing: list[tuple[str, str, str]] = []
         """Replay-only misses: (suite, case_id, rubric)."""
+        self.deadline_reached = False
+        """True once a call was not made, or cut off, because the deadline passed."""
+        self.unjudged_calls = 0
+        """Calls not made or cut off by the deadline (each makes its verdict a judge error)."""
+        self.backoff_seconds = 0.0
+        """Time retrying calls spent waiting before their next attempt (summed over calls)."""
 
         self._tallies: dict[str, _Tally] = {}
         self._stats_lock = threading.Lock()
@@ -201,6 +267,8 @@ class JudgeEngine:
 
     async def _setup(self) -> None:
         self._limiter = _AimdLimiter(self.concurrency, self._recover_after)
+        if self.deadline is not None:
+            self._deadline_at = asyncio.get_running_loop().time() + self.deadline
 
     def close(self) -> None:
         """Cancel what is still pending, close the provider client, stop the thread."""
@@ -281,6 +349,25 @@ class JudgeEngine:
                 pending = list(not_done)
                 bar.update(task, completed=len(futures) - len(pending))
 
+    def rate_limit_timing(self) -> dict[str, float]:
+        """Where retrying time went (for benchmarks): backoff sleeps, Retry-After pauses of
+        the issue gate, capacity lost to halving (slot-seconds), halvings, the lowest limit."""
+        limiter = self._limiter
+        if limiter is None or self._loop is None:
+            return {"backoff_seconds": self.backoff_seconds}
+
+        async def close() -> None:
+            limiter.finish()
+
+        asyncio.run_coroutine_threadsafe(close(), self._loop).result()
+        return {
+            "backoff_seconds": round(self.backoff_seconds, 3),
+            "paused_seconds": round(limiter.paused_seconds, 3),
+            "slot_seconds_lost": round(limiter.slot_seconds_lost, 3),
+            "halvings": limiter.halvings,
+            "min_limit": limiter.min_limit,
+        }
+
     def stats(self) -> dict[str, RubricStats]:
         """Per-rubric volume, errors, tokens and position bias of the verdicts so far."""
         with self._stats_lock:
@@ -315,12 +402,14 @@ class JudgeEngine:
             error=error,
             provider=self.provider_name,
             output_hash=_sha256(request.candidate),
+            context=list(request.context) if request.context is not None else None,
+            context_hash=_context_hash(request.context),
         )
 
-    def _plan(self, rubric: Rubric, request: JudgeRequest) -> tuple[str | None, list[tuple[Order, PromptData]]]:
+    def _plan(self, rubric: Rubric, request: JudgeRequest) -> tuple[Against | None, list[tuple[Order, PromptData]]]:
         """What the candidate is compared with, and the data of each call in each order."""
         if rubric.kind == "pairwise":
-            against = request.against or ("baseline" if request.other is not None else "reference")
+            against: Against = request.against or ("baseline" if request.other is not None else "reference")
             other = request.other if against == "baseline" else (request.other or request.reference)
             if other is None:
                 msg = (
@@ -328,30 +417,38 @@ class JudgeEngine:
                     f"(against={against!r} but it is missing)"
                 )
                 raise _PlanError(msg)
-            context = request.reference if against == "baseline" else None
-            plans: list[tuple[Order, PromptData]] = [
-                (
-                    "forward",
-                    PromptData(input=request.input, reference=context, response_a=request.candidate, response_b=other),
-                ),
-            ]
+            reference = request.reference if against == "baseline" else None
+            forward = PromptData(
+                input=request.input,
+                reference=reference,
+                context=request.context,
+                conversation=request.conversation,
+                response_a=request.candidate,
+                response_b=other,
+            )
+            plans: list[tuple[Order, PromptData]] = [("forward", forward)]
             if rubric.both_orders:
-                plans.append(
-                    (
-                        "swapped",
-                        PromptData(
-                            input=request.input, reference=context, response_a=other, response_b=request.candidate
-                        ),
-                    )
-                )
+                swapped = dataclasses.replace(forward, response_a=other, response_b=request.candidate)
+                plans.append(("swapped", swapped))
             return against, plans
-        data = PromptData(input=request.input, candidate=request.candidate, reference=request.reference)
+        data = PromptData(
+            input=request.input,
+            candidate=request.candidate,
+            reference=request.reference,
+            context=request.context,
+            conversation=request.conversation,
+        )
         plans = [("forward", data)]
         if rubric.both_orders and request.reference is not None:
             plans.append(("swapped", data))
         return ("reference" if request.reference is not None else None), plans
 
     async def _judge(self, rubric: Rubric, request: JudgeRequest) -> JudgeVerdict:
+        if "context" in rubric.needs and not request.context:
+            msg = f"rubric {rubric.name!r} needs retrieved context; pass context= to llm_gate.judge()"
+            return self._error_verdict(rubric, request, msg)
+        if rubric.mode == "claims":
+            return await self._judge_claims(rubric, request)
         try:
             against, plans = self._plan(rubric, request)
             prompts = [render(rubric, data, order) for order, data in plans]
@@ -367,6 +464,52 @@ class JudgeEngine:
                 break
         return _resolve(rubric, request, against, calls, self.provider_name)
 
+    async def _judge_claims(self, rubric: Rubric, request: JudgeRequest) -> JudgeVerdict:
+        """Claims mode: one extraction call, then the claims verified in batches."""
+        from pytest_llmgate.judge import claims as claims_mode
+
+        data = PromptData(
+            input=request.input, candidate=request.candidate, context=request.context, conversation=request.conversation
+        )
+        extraction = claims_mode.render_extraction(rubric, data)
+        outcome = await self._call(rubric, extraction)
+        calls = [_to_call(rubric, "forward", outcome)]
+        verdict = JudgeVerdict(
+            rubric=rubric.name,
+            rubric_version=rubric.version,
+            kind=rubric.kind,
+            metric=request.metric,
+            calls=calls,
+            provider=self.provider_name,
+            output_hash=_sha256(request.candidate),
+            context=list(request.context or ()),
+            context_hash=_context_hash(request.context),
+        )
+        if outcome.answer is None:
+            self._note_missing(request, rubric, [outcome])
+            verdict.error = outcome.error
+            return verdict
+        found = claims_mode.extracted_claims(outcome.answer)
+        prompts = [claims_mode.render_verification(rubric, data, batch) for batch in claims_mode.batches(found)]
+        outcomes = await asyncio.gather(*(self._call(rubric, prompt) for prompt in prompts))
+        verdict.calls = calls + [_to_call(rubric, "forward", o) for o in outcomes]
+        errors = [o.error for o in outcomes if o.answer is None]
+        if errors:
+            self._note_missing(request, rubric, list(outcomes))
+            verdict.error = "; ".join(e or "no answer" for e in errors)
+            return verdict
+        checked = []
+        for prompt, answered in zip(prompts, outcomes, strict=True):
+            assert answered.answer is not None and prompt.data.claims is not None
+            checked += claims_mode.claim_verdicts(list(prompt.data.claims), answered.answer)
+        verdict.claims = checked
+        verdict.value, verdict.label = claims_mode.score(checked)
+        return verdict
+
+    def _note_missing(self, request: JudgeRequest, rubric: Rubric, outcomes: list[_Outcome]) -> None:
+        if any(outcome.error == NOT_IN_CACHE for outcome in outcomes):
+            self.missing.append((request.suite, request.case_id, rubric.name))
+
     async def _call(self, rubric: Rubric, prompt: RenderedPrompt) -> _Outcome:
         """One call, deduplicated against identical calls in flight."""
         key = cache_key(
@@ -374,7 +517,7 @@ class JudgeEngine:
             model=self._provider.model,
             system=prompt.system,
             user=prompt.user,
-            schema=_schema_json(rubric.kind),
+            schema=_schema_json(prompt.schema or rubric.kind),
             parameters=self._provider.parameters,
             rubric_version=rubric.version,
         )
@@ -411,8 +554,23 @@ class JudgeEngine:
         up to `backoff_max`."""
         if retry_after is not None:
             return min(self.backoff_max, retry_after * self._random.uniform(1.0, 1.1))
-        delay = min(self.backoff_max, self.backoff_base * (2**retry))
+        delay = min(self.backoff_max, self.backoff_base * 2.0**retry)
         return delay * self._random.uniform(0.5, 1.0)
+
+    def _remaining(self) -> float | None:
+        """Seconds left before the deadline (None without one)."""
+        if self._deadline_at is None:
+            return None
+        return self._deadline_at - asyncio.get_running_loop().time()
+
+    def _past_deadline(self, outcome: _Outcome, when: str, cause: ProviderError | None = None) -> _Outcome:
+        self.deadline_reached = True
+        self.unjudged_calls += 1
+        outcome.error = (
+            f"{f'{cause}; ' if cause else ''}{DEADLINE_REACHED} {when}; "
+            "this call was left unjudged. Raise --llm-gate-judge-deadline to judge every case."
+        )
+        return outcome
 
     async def _ask_with_retries(self, rubric: Rubric, prompt: RenderedPrompt) -> _Outcome:
         assert self._limiter is not None
@@ -421,7 +579,18 @@ class JudgeEngine:
         malformed = 0
         asked = prompt
         while True:
-            epoch = await self._limiter.acquire()
+            remaining = self._remaining()
+            if remaining is not None and remaining <= 0:
+                return self._past_deadline(outcome, "before this call was made")
+            try:
+                epoch = await asyncio.wait_for(self._limiter.acquire(), remaining)
+            except TimeoutError:
+                return self._past_deadline(outcome, "while this call waited for a free slot")
+            remaining = self._remaining()
+            if remaining is not None and remaining <= 0:
+                # A slot freed by a call the deadline cut off: too late to use it.
+                await self._limiter.release(epoch, "other")
+                return self._past_deadline(outcome, "while this call waited for a free slot")
             # Checked while holding a slot, so calls queued behind the limit see the
             # tokens spent by the calls ahead of them.
             if self.budget_tokens is not None and self.tokens_used >= self.budget_tokens:
@@ -433,24 +602,36 @@ class JudgeEngine:
                 )
                 return outcome
             status: Literal["ok", "rate_limited", "other"] = "other"
+            retry_after: float | None = None
+            problem: ProviderError | None = None
             outcome.attempts += 1
+            # The SDK enforces `timeout` per request; this bound also covers a reply that
+            # trickles in, and the run's deadline cuts a call in flight.
+            bound = self.timeout * 1.5 + 1.0
+            remaining = self._remaining()
+            cut_by_deadline = remaining is not None and remaining < bound
+            if remaining is not None and cut_by_deadline:
+                bound = remaining
             try:
-                try:
-                    answer = await asyncio.wait_for(
-                        self._provider.ask(rubric, asked, self.timeout), self.timeout * 1.5 + 1.0
-                    )
-                except TimeoutError:
-                    raise ProviderError("judge request timed out", retryable=True) from None
+                answer = await asyncio.wait_for(self._provider.ask(rubric, asked, self.timeout), bound)
                 status = "ok"
+            except TimeoutError:
+                if not cut_by_deadline:
+                    problem = ProviderError("judge request timed out", retryable=True)
             except ProviderError as exc:
                 status = "rate_limited" if exc.rate_limited else "other"
+                if exc.rate_limited and exc.retry_after is not None:
+                    retry_after = min(self.backoff_max, exc.retry_after)
                 problem = exc
             finally:
-                await self._limiter.release(epoch, status)
+                await self._limiter.release(epoch, status, retry_after)
+            if status != "ok" and problem is None:
+                return self._past_deadline(outcome, "while this call was in flight")
             if status == "ok":
                 self._spend(outcome, answer.input_tokens, answer.output_tokens)
                 outcome.answer = answer.answer
                 return outcome
+            assert problem is not None
             self._spend(outcome, problem.input_tokens, problem.output_tokens)
             if problem.malformed:
                 malformed += 1
@@ -463,7 +644,16 @@ class JudgeEngine:
                 if retries >= self.max_retries:
                     outcome.error = f"{problem}; gave up after {outcome.attempts} attempts"
                     return outcome
-                await asyncio.sleep(self._backoff(retries, problem.retry_after))
+                if problem.rate_limited and problem.retry_after is not None:
+                    # The issue gate is closed until Retry-After; the retry waits there, in line.
+                    delay = 0.0
+                else:
+                    delay = self._backoff(retries, problem.retry_after)
+                remaining = self._remaining()
+                if remaining is not None and delay >= remaining:
+                    return self._past_deadline(outcome, "before the retry was due", problem)
+                self.backoff_seconds += delay
+                await asyncio.sleep(delay)
                 retries += 1
                 continue
             outcome.error = str(problem)
@@ -488,6 +678,7 @@ class JudgeEngine:
                 if verdict.kind == "pairwise" and call.preference is not None:
                     tally.answered_pairwise_calls += 1
                     tally.first_position += call.preference == "A"
+            stats.no_claims += verdict.label == "no claims" and verdict.error is None
             if verdict.consistent is not None:
                 stats.swapped_pairs += 1
                 stats.consistent_pairs += verdict.consistent
@@ -514,6 +705,13 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _context_hash(context: tuple[str, ...] | None) -> str | None:
+    """sha256 over the chunks, each length-prefixed (so chunk boundaries count)."""
+    if context is None:
+        return None
+    return _sha256("".join(f"{len(chunk)}:{chunk}" for chunk in context))
+
+
 def _to_call(rubric: Rubric, order: Order, outcome: _Outcome) -> JudgeCall:
     call = JudgeCall(
         order=order,
@@ -525,6 +723,8 @@ def _to_call(rubric: Rubric, order: Order, outcome: _Outcome) -> JudgeCall:
     )
     if outcome.answer is not None:
         call.reason = str(outcome.answer.get("reason", ""))
+        if rubric.mode == "claims":
+            return call
         if rubric.kind == "pointwise":
             call.score = float(outcome.answer["score"])
         elif rubric.kind == "pass_fail":
@@ -546,7 +746,7 @@ _PAIRWISE_VALUE = {"win": 1.0, "tie": 0.5, "loss": 0.0}
 
 
 def _resolve(
-    rubric: Rubric, request: JudgeRequest, against: str | None, calls: list[JudgeCall], provider: str
+    rubric: Rubric, request: JudgeRequest, against: Against | None, calls: list[JudgeCall], provider: str
 ) -> JudgeVerdict:
     """Combine the calls of one request into a verdict (see README: order swap)."""
     verdict = JudgeVerdict(
@@ -558,6 +758,8 @@ def _resolve(
         calls=calls,
         provider=provider,
         output_hash=_sha256(request.candidate),
+        context=list(request.context) if request.context is not None else None,
+        context_hash=_context_hash(request.context),
     )
     errors = [f"{call.order}: {call.error}" if len(calls) > 1 else call.error for call in calls if call.error]
     if errors:

@@ -25,7 +25,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from pytest_llmgate._files import atomic_write_text as _atomic_write_text
-from pytest_llmgate.gate.records import CaseResult, MetricSpec, RepeatStats, RunResults
+from pytest_llmgate.gate.records import CaseResult, JudgeVerdict, MetricSpec, RepeatStats, RunResults
 
 __all__ = ["atomic_write_text", "build_case_data", "read_case_data", "render_html", "render_html_string"]
 
@@ -185,38 +185,60 @@ def _retrieval(details: dict[str, Any]) -> dict[str, Any] | None:
     return {"ranks": rank_rows, "retrieved": retrieved_ids}
 
 
+def _conversation(value: Any, intern: Any) -> list[list[Any]] | None:
+    """A conversation input as [role, string index] turns, or None for any other input."""
+    if not isinstance(value, list) or not value:
+        return None
+    turns = []
+    for message in value:
+        if not (isinstance(message, dict) and isinstance(message.get("role"), str)):
+            return None
+        turns.append([message["role"], intern(as_text(message.get("content")))])
+    return turns
+
+
 def _judge_rows(case: CaseResult, intern: Any) -> list[dict[str, Any]]:
-    rows = []
-    for verdict in case.judge:
-        rows.append(
+    return [_judge_row(verdict, intern) for verdict in case.judge]
+
+
+def _judge_row(verdict: JudgeVerdict, intern: Any) -> dict[str, Any]:
+    """One verdict for the case view: the context the judge saw, claims, every juror's verdict."""
+    row = _verdict_row(verdict, intern)
+    row["ctx"] = None if verdict.context is None else [intern(chunk) for chunk in verdict.context]
+    row["claims"] = (
+        None if verdict.claims is None else [[intern(c.claim), c.verdict, intern(c.reason)] for c in verdict.claims]
+    )
+    row["jury"] = None if verdict.jury is None else [_judge_row(member, intern) for member in verdict.jury]
+    return row
+
+
+def _verdict_row(verdict: JudgeVerdict, intern: Any) -> dict[str, Any]:
+    return {
+        "rubric": verdict.rubric,
+        "version": verdict.rubric_version,
+        "kind": verdict.kind,
+        "against": verdict.against,
+        "metric": verdict.metric,
+        "value": _finite(verdict.value),
+        "label": verdict.label,
+        "consistent": verdict.consistent,
+        "error": intern(verdict.error),
+        "provider": verdict.provider,
+        "calls": [
             {
-                "rubric": verdict.rubric,
-                "version": verdict.rubric_version,
-                "kind": verdict.kind,
-                "against": verdict.against,
-                "metric": verdict.metric,
-                "value": _finite(verdict.value),
-                "label": verdict.label,
-                "consistent": verdict.consistent,
-                "error": intern(verdict.error),
-                "provider": verdict.provider,
-                "calls": [
-                    {
-                        "order": call.order,
-                        "score": _finite(call.score),
-                        "preference": call.preference,
-                        "reason": intern(call.reason),
-                        "cached": call.cached,
-                        "attempts": call.attempts,
-                        "tokens_in": call.input_tokens,
-                        "tokens_out": call.output_tokens,
-                        "error": intern(call.error),
-                    }
-                    for call in verdict.calls
-                ],
+                "order": call.order,
+                "score": _finite(call.score),
+                "preference": call.preference,
+                "reason": intern(call.reason),
+                "cached": call.cached,
+                "attempts": call.attempts,
+                "tokens_in": call.input_tokens,
+                "tokens_out": call.output_tokens,
+                "error": intern(call.error),
             }
-        )
-    return rows
+            for call in verdict.calls
+        ],
+    }
 
 
 def _reference_cases(results: RunResults, compare: RunResults | None, suite: str) -> dict[str, dict[str, Any]] | None:
@@ -257,6 +279,14 @@ def _case_changes(
     return changes
 
 
+def _primary_names(results: RunResults, suite_id: str) -> list[str]:
+    """The suite's primary metrics as the verdict decided them (all recorded ones when there is no verdict)."""
+    for verdict in results.verdicts:
+        if verdict.suite == suite_id:
+            return [m.metric for m in verdict.metrics if m.primary]
+    return list(results.suites[suite_id].metrics)
+
+
 def build_case_data(results: RunResults, compare: RunResults | None = None) -> dict[str, Any]:
     """The JSON the page's script renders the case table and case details from."""
     # Long texts go into one pool, each distinct string once: a reference often equals the
@@ -271,6 +301,7 @@ def build_case_data(results: RunResults, compare: RunResults | None = None) -> d
     cases: list[dict[str, Any]] = []
     directions: dict[str, dict[str, bool]] = {}
     all_metrics: list[str] = []
+    primary_columns: list[str] = []
     for suite_id in sorted(results.suites):
         suite = results.suites[suite_id]
         reference = _reference_cases(results, compare, suite_id)
@@ -280,12 +311,17 @@ def build_case_data(results: RunResults, compare: RunResults | None = None) -> d
         for name in names:
             if name not in all_metrics:
                 all_metrics.append(name)
+        gating = _primary_names(results, suite_id)
+        for name in gating:
+            if name not in primary_columns:
+                primary_columns.append(name)
         for case_id in sorted(suite.cases):
             case = suite.cases[case_id]
             before = (reference or {}).get(case_id)
             now_metrics = {k: v for k, v in ((k, _finite(v)) for k, v in case.metrics.items()) if v is not None}
             before_metrics = None
             worst: float | None = None
+            worst_metric: str | None = None
             tags: list[str] = []
             if before is not None:
                 before_metrics = {
@@ -295,12 +331,14 @@ def build_case_data(results: RunResults, compare: RunResults | None = None) -> d
                 for name, value in now_metrics.items():
                     if name in before_metrics:
                         delta = value - before_metrics[name]
-                        signed.append(delta if directions[suite_id].get(name, True) else -delta)
+                        signed.append((delta if directions[suite_id].get(name, True) else -delta, name))
+                # The worst change among the primary metrics only: one unit per column, named.
+                ranked = [item for item in signed if item[1] in gating] or signed
                 if signed:
-                    worst = min(signed)
-                    if worst < -EPS:
+                    worst, worst_metric = min(ranked)
+                    if min(value for value, _ in signed) < -EPS:
                         tags.append("regressed")
-                    elif max(signed) > EPS:
+                    elif max(value for value, _ in signed) > EPS:
                         tags.append("improved")
             change = changes.get(case_id)
             if change is not None:
@@ -325,8 +363,10 @@ def build_case_data(results: RunResults, compare: RunResults | None = None) -> d
                     "m": now_metrics,
                     "b": before_metrics,
                     "worst": worst,
+                    "wm": worst_metric,
                     "tags": tags,
                     "in": intern(as_text(input_value)) if input_key else None,
+                    "conv": _conversation(input_value, intern),
                     "ref": intern(as_text(reference_value)) if reference_key else None,
                     "case": intern(as_text(rest)) if rest else None,
                     "out": intern(as_text(case.output)),
@@ -340,6 +380,7 @@ def build_case_data(results: RunResults, compare: RunResults | None = None) -> d
     return {
         "against": "before" if compare is not None else "baseline",
         "metrics": all_metrics,
+        "primary": primary_columns or all_metrics,
         "directions": directions,
         "cases": cases,
         "strings": list(pool),
@@ -478,8 +519,13 @@ def _suite_charts(
 ) -> dict[str, Any]:
     suite = results.suites[suite_id]
     names = _metric_names(suite.metrics, [case.metrics for case in suite.cases.values()])
-    distributions, differences = [], []
+    gating = set(_primary_names(results, suite_id))
+    distributions: list[tuple[str, dict[str, Any]]] = []
+    differences: list[tuple[str, dict[str, Any]]] = []
+    folded: list[tuple[str, dict[str, Any]]] = []
     for name in names:
+        # Primary metrics are drawn first; the others go into a folded block after them.
+        into = (distributions, differences) if name in gating else (folded, folded)
         spec = suite.metrics.get(name)
         kind = spec.kind if spec is not None else "continuous"
         higher = _higher_is_better(suite.metrics, name)
@@ -489,7 +535,7 @@ def _suite_charts(
             if reference
             else []
         )
-        distributions.append(_distribution_chart(name, kind, now, before))
+        into[0].append(("distribution", _distribution_chart(name, kind, now, before)))
         diffs = []
         for case_id, case in suite.cases.items():
             other = (reference or {}).get(case_id)
@@ -498,7 +544,7 @@ def _suite_charts(
             if a is not None and b is not None:
                 diffs.append((a - b) if higher else (b - a))
         if diffs:
-            differences.append(_difference_chart(name, diffs))
+            into[1].append(("difference", _difference_chart(name, diffs)))
     per_rubric: dict[str, list[int]] = {}
     for case in suite.cases.values():
         for verdict in case.judge:
@@ -507,7 +553,12 @@ def _suite_charts(
                 counts[1] += 1
                 counts[0] += int(verdict.consistent)
     consistency = _consistency_bars([(rubric, c[0], c[1]) for rubric, c in sorted(per_rubric.items())])
-    return {"distributions": distributions, "differences": differences, "consistency": consistency}
+    return {
+        "distributions": [c for _, c in distributions],
+        "differences": [c for _, c in differences],
+        "folded": [{"kind": k, "chart": c} for k, c in folded],
+        "consistency": consistency,
+    }
 
 
 def _comparison_rows(results: RunResults, compare: RunResults, suite_id: str) -> dict[str, Any]:
@@ -536,7 +587,7 @@ def _comparison_rows(results: RunResults, compare: RunResults, suite_id: str) ->
                 "n": n,
                 "before": fmt(before_mean),
                 "now": fmt(now_mean),
-                "diff": fmt_signed(None if n == 0 else now_mean - before_mean),
+                "diff": fmt_signed(None if now_mean is None or before_mean is None else now_mean - before_mean),
                 "worse": sum(1 for d in signed if d < -EPS),
                 "better": sum(1 for d in signed if d > EPS),
             }
@@ -713,8 +764,33 @@ def _view(results: RunResults, compare: RunResults | None) -> dict[str, Any]:
                     "mde": fmt(mv.mde),
                     "status": mv.status,
                     "reason": mv.reason,
+                    "primary": mv.primary,
                 }
             )
+        slice_rows = []
+        for piece in verdict.slices if verdict is not None else []:
+            for mv in piece.metrics:
+                slice_rows.append(
+                    {
+                        "tag": piece.tag,
+                        "gated": piece.gated,
+                        "n_cases": piece.n_cases,
+                        "metric": mv.metric,
+                        "n": mv.n_paired,
+                        "baseline": fmt(mv.baseline_mean),
+                        "now": fmt(mv.current_mean),
+                        "diff": fmt_signed(mv.diff),
+                        "interval": "—"
+                        if mv.diff is None
+                        else f"[{fmt_signed(mv.ci_low) if mv.ci_low is not None else '−∞'}, "
+                        f"{fmt_signed(mv.ci_high) if mv.ci_high is not None else '+∞'}]",
+                        "p": fmt_p(mv.p_adjusted if mv.primary else mv.p_value),
+                        "mde": fmt(mv.mde),
+                        "status": mv.status,
+                        "reason": mv.reason,
+                        "flag": piece.gated or mv.status not in ("pass", "new"),
+                    }
+                )
         suites.append(
             {
                 "id": suite_id,
@@ -724,7 +800,9 @@ def _view(results: RunResults, compare: RunResults | None) -> dict[str, Any]:
                 "baseline_path": verdict.baseline_path if verdict is not None else None,
                 "has_reference": reference is not None,
                 "problems": verdict.problems if verdict is not None else [],
-                "metrics": metric_rows,
+                "metrics": [row for row in metric_rows if row["primary"]],
+                "secondary": [row for row in metric_rows if not row["primary"]],
+                "slices": slice_rows,
                 "changes": counts,
                 "charts": _suite_charts(results, compare, suite_id, reference),
                 "comparison": _comparison_rows(results, compare, suite_id) if compare is not None else None,
@@ -746,6 +824,7 @@ def _view(results: RunResults, compare: RunResults | None) -> dict[str, Any]:
                 if s.swapped_pairs == 0
                 else f"{s.consistent_pairs / s.swapped_pairs:.0%} ({s.consistent_pairs}/{s.swapped_pairs})",
                 "first_position": "—" if s.first_position_rate is None else f"{s.first_position_rate:.0%}",
+                "no_claims": s.no_claims,
             }
         )
     consistency = _consistency_bars(
@@ -764,7 +843,29 @@ def _view(results: RunResults, compare: RunResults | None) -> dict[str, Any]:
         "judge_rows": judge_rows,
         "judge_consistency": consistency,
         "calibration": _calibration_view(results.calibration),
+        "jury": _jury_view(results.jury),
+        "judge_warnings": list(results.judge_warnings),
     }
+
+
+def _jury_view(jury: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for rubric, entry in sorted(jury.items()):
+        for pair in entry.get("pairs", []):
+            low, high = pair.get("low"), pair.get("high")
+            rows.append(
+                {
+                    "rubric": rubric,
+                    "aggregate": entry.get("aggregate", ""),
+                    "a": pair["a"],
+                    "b": pair["b"],
+                    "n": pair["n"],
+                    "agreement": "—" if pair.get("agreement") is None else f"{pair['agreement']:.0%}",
+                    "kappa": fmt(pair.get("kappa"), 2),
+                    "interval": "—" if low is None or high is None else f"[{low:.2f}, {high:.2f}]",
+                }
+            )
+    return rows
 
 
 # --------------------------------------------------------------------------- rendering

@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from urllib.parse import quote
 
-from pytest_llmgate.gate.records import RepeatStats, RunResults
+from pytest_llmgate.gate.records import MetricVerdict, RepeatStats, RunResults
 from pytest_llmgate.report.html import atomic_write_text, fmt, fmt_p, fmt_signed
 
 __all__ = ["append_github_step_summary", "render_markdown", "write_markdown"]
@@ -21,7 +22,7 @@ MAX_CASE_IDS = 20
 MAX_CHARS = 60_000
 #: Inline markdown syntax; line-start syntax (`-`, `+`, `1.`) cannot occur: text never starts a line.
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]|~!#$])")
-_ICONS = {"PASS": "✅", "FAIL": "❌", "UNDERPOWERED": "⚠️"}
+_ICONS = {"PASS": "✅", "FAIL": "❌", "INCONCLUSIVE": "⚠️"}
 
 
 def md_escape(text: object, limit: int = 300) -> str:
@@ -36,13 +37,18 @@ def md_escape(text: object, limit: int = 300) -> str:
 
 
 def render_markdown(results: RunResults, *, report_path: str | None = None) -> str:
-    """The run's verdict as markdown for a PR comment or `$GITHUB_STEP_SUMMARY`."""
+    """The run's verdict as markdown for a PR comment or `$GITHUB_STEP_SUMMARY`.
+
+    `report_path` is the HTML report's path relative to where the markdown is written.
+    """
     gate = results.gate
     lines = [f"## {_ICONS.get(gate.status, '')} LLM gate: {gate.status}".replace("  ", " "), ""]
     for reason in gate.reasons:
         lines.append(f"- {md_escape(reason)}")
     if gate.remedy:
         lines += ["", f"**Remedy:** {md_escape(gate.remedy)}"]
+    for warning in results.judge_warnings:
+        lines += ["", f"**Warning:** {md_escape(warning)}"]
     commit = results.git_commit or "unknown"
     meta = (
         f"Run {md_escape(results.created_at)} · commit {md_escape(commit)}{' (dirty)' if results.git_dirty else ''}"
@@ -50,13 +56,19 @@ def render_markdown(results: RunResults, *, report_path: str | None = None) -> s
     )
     lines += ["", meta]
     if report_path:
-        lines.append(f"Full report: {md_escape(report_path)}")
+        # A link relative to the markdown file, so it opens from the folder (or artifact) it sits in.
+        lines.append(f"Full report: [{md_escape(report_path)}]({quote(report_path)})")
     verdicts = {verdict.suite: verdict for verdict in results.verdicts}
     for suite_id in sorted(set(results.suites) | set(verdicts)):
         verdict = verdicts.get(suite_id)
         suite = results.suites.get(suite_id)
         n_cases = len(suite.cases) if suite is not None else 0
-        lines += ["", f"### {md_escape(suite_id)}", "", f"{n_cases} case{'s' if n_cases != 1 else ''}"]
+        pending = (
+            f" (+{suite.pending_review} pending review, not gated)"
+            if suite is not None and suite.pending_review
+            else ""
+        )
+        lines += ["", f"### {md_escape(suite_id)}", "", f"{n_cases} case{'s' if n_cases != 1 else ''}{pending}"]
         if verdict is None:
             continue
         if verdict.problems:
@@ -69,19 +81,31 @@ def render_markdown(results: RunResults, *, report_path: str | None = None) -> s
                 "| Metric | n | Baseline | Now | Δ | Interval | p (Holm) | Verdict |",
                 "|---|--:|--:|--:|--:|--:|--:|---|",
             ]
-            for mv in verdict.metrics:
-                interval = (
-                    "—"
-                    if mv.ci_low is None or mv.ci_high is None
-                    else f"{fmt_signed(mv.ci_low)} … {fmt_signed(mv.ci_high)}"
-                )
-                status = mv.status.replace("_", " ")
-                if mv.status in ("fail", "below_floor"):
-                    status = f"**{status}**"
-                lines.append(
-                    f"| {md_escape(mv.metric, 80)} | {mv.n_paired} | {fmt(mv.baseline_mean)} | {fmt(mv.current_mean)}"
-                    f" | {fmt_signed(mv.diff)} | {interval} | {fmt_p(mv.p_adjusted)} | {status} |"
-                )
+            for mv in [m for m in verdict.metrics if m.primary]:
+                lines.append(_metric_line(mv, mv.metric))
+            secondary = [m for m in verdict.metrics if not m.primary]
+            if secondary:
+                lines += [
+                    "",
+                    f"<details><summary>{len(secondary)} secondary metric(s), reported, not gated</summary>",
+                    "",
+                    "| Metric | n | Baseline | Now | Δ | Interval | p | Verdict |",
+                    "|---|--:|--:|--:|--:|--:|--:|---|",
+                ]
+                lines += [_metric_line(m, m.metric) for m in secondary]
+                lines += ["", "</details>"]
+        flagged = [(p, m) for p in verdict.slices for m in p.metrics if p.gated or m.status not in ("pass", "new")]
+        if flagged:
+            lines += [
+                "",
+                "Slices (tags) that are gated or not shown non-inferior:",
+                "",
+                "| Slice | Metric | n | Baseline | Now | Δ | Interval | p | Verdict |",
+                "|---|---|--:|--:|--:|--:|--:|--:|---|",
+            ]
+            for piece, mv in flagged:
+                tag = md_escape(piece.tag, 60) + (" (gated)" if piece.gated else "")
+                lines.append(f"| {tag} " + _metric_line(mv, mv.metric))
         newly = [change for change in verdict.cases if change.kind == "newly_failing"]
         known = sum(1 for change in verdict.cases if change.kind == "known_failing")
         fixed = sum(1 for change in verdict.cases if change.kind == "fixed")
@@ -122,6 +146,24 @@ def _repeat_lines(stats: RepeatStats) -> list[str]:
         more = f" and {len(flaky) - MAX_CASE_IDS} more" if len(flaky) > MAX_CASE_IDS else ""
         lines += ["", f"**Flaky ({len(flaky)}):** {shown}{more}"]
     return lines
+
+
+def _metric_line(mv: MetricVerdict, name: str) -> str:
+    """One metric row; a primary shows its Holm-adjusted p, a secondary its own."""
+    if mv.diff is None:
+        interval = "—"
+    else:
+        low = "−∞" if mv.ci_low is None else fmt_signed(mv.ci_low)
+        high = "+∞" if mv.ci_high is None else fmt_signed(mv.ci_high)
+        interval = f"{low} … {high}"
+    status = mv.status.replace("_", " ")
+    if mv.status in ("fail", "below_floor"):
+        status = f"**{status}**"
+    p = mv.p_adjusted if mv.primary else mv.p_value
+    return (
+        f"| {md_escape(name, 80)} | {mv.n_paired} | {fmt(mv.baseline_mean)} | {fmt(mv.current_mean)}"
+        f" | {fmt_signed(mv.diff)} | {interval} | {fmt_p(p)} | {status} |"
+    )
 
 
 def write_markdown(results: RunResults, path: Path, *, report_path: str | None = None) -> Path:
