@@ -116,7 +116,7 @@ def test_a_sut_that_raises_fails_only_its_item_with_its_own_traceback(
 ) -> None:
     monkeypatch.setenv("SUT_STYLE", style)
     monkeypatch.setenv("SUT_RAISE", "q-4")
-    result = project.runpytest(*GATE, "--llm-gate-update")
+    result = project.runpytest(*GATE)
     result.assert_outcomes(failed=1, passed=N_CASES - 2)  # q-7 is a check failure, counted apart
     result.stdout.fnmatch_lines(
         [
@@ -140,7 +140,7 @@ def test_a_sut_timeout_fails_only_its_item_with_the_remedy(
 ) -> None:
     monkeypatch.setenv("SUT_STYLE", style)
     monkeypatch.setenv("SUT_SLOW", "q-2")
-    result = project.runpytest(*GATE, "--llm-gate-update", "--llm-gate-sut-timeout", "0.5")
+    result = project.runpytest(*GATE, "--llm-gate-sut-timeout", "0.5")
     result.assert_outcomes(failed=1, passed=N_CASES - 2)  # q-7 is a check failure, counted apart
     result.stdout.fnmatch_lines(
         [
@@ -232,8 +232,8 @@ def test_bad_sut_arguments_are_collection_errors(
 ) -> None:
     project.makepyfile(test_qa=f"import pytest\n{decorator}\ndef test_qa({argument}):\n    pass\n")
     result = project.runpytest(*GATE)
-    assert result.ret == pytest.ExitCode.INTERRUPTED
-    result.stdout.fnmatch_lines([message])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
 
 
 def test_without_the_flag_sut_tests_are_skipped_and_the_sut_is_not_called(
