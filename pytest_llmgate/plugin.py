@@ -242,7 +242,8 @@ def output(request: pytest.FixtureRequest) -> Any:
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     run = config.stash.get(run_key, None)
-    if run is None or run.outputs_file is None:
+    # An xdist worker cannot stop the session here: its items fail one by one instead (run.case_outputs).
+    if run is None or run.outputs_file is None or _is_worker(config):
         return
     wanted = [
         (_suite_of(item), case.id)

@@ -258,6 +258,9 @@ class GateRun:
 
         runs = self.suites[suite].repeat
         if self.outputs_file is not None:
+            problem = self.check_outputs_file([(suite, case.id)])
+            if problem:
+                pytest.fail(problem, pytrace=False)
             found = self.outputs_file.get(suite, case.id) or []
             calls = [SutCall(output=value) for value in found[:runs]]
         else:

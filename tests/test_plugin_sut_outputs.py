@@ -128,3 +128,13 @@ def test_a_missing_outputs_file_says_how_to_make_one(project: pytest.Pytester) -
     result = project.runpytest(*GATE, "--llm-gate-outputs", "nope.jsonl")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*nope.jsonl: no such outputs file; write one with --llm-gate-save-outputs*"])
+
+
+def test_with_xdist_a_missing_case_errors_only_its_item_naming_it(project: pytest.Pytester) -> None:
+    lines = [json.dumps({"id": f"q-{i}", "output": {"answer": "x"}}) for i in range(N_CASES) if i != 12]
+    (project.path / "outputs.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = project.runpytest_subprocess(*GATE, "--llm-gate-outputs", "outputs.jsonl", "-n", "2")
+    result.assert_outcomes(errors=1, passed=N_CASES - 2)  # q-7 is a check failure, counted apart
+    result.stdout.fnmatch_lines(
+        ["*--llm-gate-outputs *outputs.jsonl: no output for case 'q-12' of test_qa.py::test_qa.*"]
+    )
