@@ -1,7 +1,9 @@
 """A fake LLM provider on 127.0.0.1 that the real `anthropic` and `openai` SDKs talk to.
 
 It speaks enough of Anthropic's `POST /v1/messages` and OpenAI's `POST /v1/chat/completions`
-for the SDKs' structured-output parse calls. It judges by reading the delimited data blocks
+for the SDKs' structured-output parse calls, and plays a model behind a system under test at
+`POST /sut` (`{"input", "reference", "flaky"}` -> `{"answer"}`: the reference, or with
+probability `flaky` a wrong answer). It judges by reading the delimited data blocks
 of the prompt (token overlap with the reference), so its answers are meaningful, and it can
 misbehave on purpose: latency, 429 with or without Retry-After, 5xx, malformed output,
 position bias, and hanging (a request that is never answered until the server stops). Every random choice is drawn from a generator seeded by (seed, request body, how many
@@ -293,6 +295,8 @@ class _Handler(BaseHTTPRequestHandler):
                 api = "anthropic"
             elif self.path.rstrip("/").endswith("/chat/completions"):
                 api = "openai"
+            elif self.path.rstrip("/") == "/sut":
+                api = "sut"
             else:
                 status, payload, headers = 404, {"error": {"message": f"no route {self.path}"}}, {}
                 api = ""
@@ -323,6 +327,10 @@ class _Handler(BaseHTTPRequestHandler):
         rng = fake._rng(raw)
         if config.latency:
             time.sleep(config.latency)
+        if api == "sut":
+            wrong = rng.random() < float(body.get("flaky", 0.0))
+            answer = "I am not sure, please ask support." if wrong else str(body.get("reference", ""))
+            return 200, {"answer": answer}, {}
         forced = fake._script_status()
         if forced == HANG or (forced is None and config.rate_hang and rng.random() < config.rate_hang):
             fake.stopping.wait()
