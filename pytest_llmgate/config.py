@@ -19,6 +19,7 @@ DEFAULT_JUDGE = "offline"
 DEFAULT_CONCURRENCY = 16
 DEFAULT_MAX_JUDGE_ERROR_RATE = 0.05
 JUDGE_ENV = "LLM_GATE_JUDGE"
+DEFAULT_BATCH_POLL_INTERVAL = 30.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,11 @@ class Settings:
     shard: tuple[int, int] | None = None
     """(index, count), 1-based index, from `--llm-gate-shard I/N`."""
     progress: bool = True
+    # batch mode (issue 9, item 2)
+    batch: bool = False
+    """`--llm-gate-batch`: send judge calls through the provider's batch API, then gate."""
+    batch_poll_interval: float = DEFAULT_BATCH_POLL_INTERVAL
+    """Seconds between two status checks of a submitted batch."""
 
     def public(self) -> dict[str, Any]:
         """Settings as written into the results file (paths relative, no secrets)."""
@@ -73,6 +79,7 @@ class Settings:
             "min_agreement": dict(sorted(self.min_agreement.items())),
             "shard": f"{self.shard[0]}/{self.shard[1]}" if self.shard else None,
             "cache": self.cache_dir is not None,
+            "batch": self.batch,
         }
 
 
@@ -186,6 +193,16 @@ def add_options(parser: pytest.Parser) -> None:
         help="Do not draw the judge progress bar (default: drawn on a terminal).",
     )
 
+    # batch mode (issue 9, item 2)
+    group.addoption(
+        "--llm-gate-batch",
+        action="store_true",
+        dest="llm_gate_batch",
+        default=False,
+        help="Send judge calls through the Anthropic or OpenAI batch API, wait for them, then gate "
+        "(default: off, or ini llm_gate_batch).",
+    )
+
     parser.addini("llm_gate_baseline_dir", "Folder of committed baselines.", default="baselines")
     parser.addini("llm_gate_results", "Results JSON path.", default="reports/llm-gate.json")
     parser.addini("llm_gate_report", "HTML report path.", default="reports/llm-gate.html")
@@ -207,6 +224,13 @@ def add_options(parser: pytest.Parser) -> None:
         "Per rubric lower bound of judge-human kappa, as RUBRIC=VALUE lines.",
         type="linelist",
         default=[],
+    )
+    # batch mode (issue 9, item 2)
+    parser.addini("llm_gate_batch", "Send judge calls through the provider's batch API.", type="bool", default=False)
+    parser.addini(
+        "llm_gate_batch_poll_interval",
+        "Seconds between two status checks of a submitted judge batch.",
+        default=str(DEFAULT_BATCH_POLL_INTERVAL),
     )
 
 
@@ -274,6 +298,9 @@ def read_settings(config: pytest.Config) -> Settings:
     tolerance = config.getoption("llm_gate_tolerance")
     concurrency = config.getoption("llm_gate_concurrency")
     budget = config.getoption("llm_gate_budget_tokens")
+    batch = bool(config.getoption("llm_gate_batch")) or bool(config.getini("llm_gate_batch"))
+    if batch:
+        _check_batch(replay=replay, no_cache=no_cache, budget=budget)
     return Settings(
         enabled=enabled,
         update=update,
@@ -314,4 +341,24 @@ def read_settings(config: pytest.Config) -> Settings:
         min_agreement=_parse_agreement(config.getini("llm_gate_min_agreement")),
         shard=shard,
         progress=bool(config.getoption("llm_gate_progress")),
+        batch=batch,
+        batch_poll_interval=_number(
+            config.getini("llm_gate_batch_poll_interval"), "llm_gate_batch_poll_interval", float, low=0.0
+        ),
     )
+
+
+def _check_batch(*, replay: bool, no_cache: bool, budget: int | None) -> None:
+    """Batch mode delivers answers through the cache and pays for a batch as a whole."""
+    if replay:
+        msg = "'--llm-gate-batch' and '--llm-gate-replay' cannot be combined: replay makes no judge calls."
+        raise pytest.UsageError(msg)
+    if no_cache:
+        msg = "'--llm-gate-batch' and '--llm-gate-no-cache' cannot be combined: batch answers arrive through the cache."
+        raise pytest.UsageError(msg)
+    if budget is not None:
+        msg = (
+            "'--llm-gate-batch' and '--llm-gate-budget-tokens' cannot be combined: a submitted batch is paid "
+            "as a whole, so a token budget cannot stop it midway."
+        )
+        raise pytest.UsageError(msg)

@@ -21,14 +21,21 @@ BINARY_RETRIEVAL = ("hit",)
 class JudgeHandle:
     """A pending judge verdict: the test goes on; `.result()` blocks only if it needs the verdict."""
 
-    def __init__(self, future: Future[JudgeVerdict]):
+    def __init__(self, future: Future[JudgeVerdict], *, batch: bool = False):
         self._future = future
+        self._batch = batch
 
     def done(self) -> bool:
         return self._future.done()
 
     def result(self, timeout: float | None = None) -> JudgeVerdict:
         """Wait for the verdict (it carries `error` rather than raising on judge trouble)."""
+        if self._batch and not self._future.done():
+            msg = (
+                "a judge verdict cannot be waited for inside a test with --llm-gate-batch: batch verdicts "
+                "arrive at the end of the session. Do not call .result() in batch mode, or run without the flag."
+            )
+            raise RuntimeError(msg)
         return self._future.result(timeout)
 
 
@@ -157,4 +164,4 @@ class LLMGate:
             msg = "llm_gate.judge() needs the case's output: call llm_gate.output(...) first or pass output=."
             raise ValueError(msg)
         future = self._run.submit_judge(self._suite, self._case, self._record, rubric, against, candidate)
-        return JudgeHandle(future)
+        return JudgeHandle(future, batch=self._run.batching())

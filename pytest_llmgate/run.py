@@ -81,6 +81,8 @@ class GateRun:
         self.results: RunResults | None = None
         self.written: list[Path] = []
         self.warnings: list[str] = []
+        self.notes: list[str] = []
+        """Lines for the terminal summary that are neither warnings nor verdicts (batch mode)."""
 
     # -- collection -------------------------------------------------------------------------
     def register_suite(
@@ -168,6 +170,7 @@ class GateRun:
                     concurrency=self.settings.concurrency,
                     budget_tokens=self.settings.budget_tokens,
                     replay_only=self.settings.replay,
+                    batch=self._batch_options(),
                 )
             except (JudgeConfigError, RubricError) as exc:
                 # Every later judge call would fail the same way: stop with the one remedy.
@@ -175,6 +178,17 @@ class GateRun:
             engine.start()
             self._engine = engine
         return self._engine
+
+    def _batch_options(self) -> Any:
+        if not self.settings.batch or self.settings.cache_dir is None:
+            return None
+        from pytest_llmgate.judge.batch import BatchOptions
+
+        return BatchOptions(state_dir=self.settings.cache_dir, poll_interval=self.settings.batch_poll_interval)
+
+    def batching(self) -> bool:
+        """True when verdicts arrive only at the end of the session (batch mode)."""
+        return self._engine is not None and bool(self._engine.batching)
 
     def submit_judge(
         self, suite: str, case: Any, record: CaseResult, rubric_name: str, against: str | None, candidate: Any
@@ -295,6 +309,7 @@ class GateRun:
                 self.judge_stats[rubric] = merge_rubric_stats(self.judge_stats.get(rubric), stat)
             self.judge_missing += [f"{suite}::{case_id} ({rubric})" for suite, case_id, rubric in self._engine.missing]
             self.budget_exhausted = self.budget_exhausted or self._engine.budget_exhausted
+            self.notes += [note for note in self._engine.notes() if note not in self.notes]
             self._engine.close()
             self._engine = None
 
@@ -308,6 +323,7 @@ class GateRun:
                 "judge_stats": {k: v.model_dump(mode="json") for k, v in self.judge_stats.items()},
                 "judge_missing": self.judge_missing,
                 "budget_exhausted": self.budget_exhausted,
+                "notes": self.notes,
             }
         )
 
@@ -327,6 +343,7 @@ class GateRun:
             self.dataset_ids.setdefault(name, ids)
         self.judge_missing += data.get("judge_missing", [])
         self.budget_exhausted = self.budget_exhausted or data.get("budget_exhausted", False)
+        self.notes += [note for note in data.get("notes", []) if note not in self.notes]
         for rubric, raw in data["judge_stats"].items():
             stat = RubricStats.model_validate(raw)
             self.judge_stats[rubric] = merge_rubric_stats(self.judge_stats.get(rubric), stat)
@@ -485,6 +502,7 @@ def merge_rubric_stats(a: RubricStats | None, b: RubricStats) -> RubricStats:
             "output_tokens",
             "swapped_pairs",
             "consistent_pairs",
+            "batched",
         )
     }
     rates = [(s.first_position_rate, s.verdicts) for s in (a, b) if s.first_position_rate is not None]

@@ -70,6 +70,8 @@ class JudgeCall(_Record):
     output_tokens: int = 0
     error: str | None = None
     """Why this call produced no usable answer, after bounded retries."""
+    batch: bool = False
+    """True when one of its requests went through a batch API (billed at the batch price)."""
 
 
 class JudgeVerdict(_Record):
@@ -230,6 +232,8 @@ class RubricStats(_Record):
     """Of those, how many agreed across orders."""
     first_position_rate: float | None = None
     """Share of answered calls that preferred the first position (pairwise)."""
+    batched: int = 0
+    """Calls that went through a batch API (`--llm-gate-batch`)."""
 
 
 class GateResult(_Record):

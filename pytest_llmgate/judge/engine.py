@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import contextvars
 import dataclasses
 import functools
+import itertools
 import random
 import threading
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from typing import Any, Literal
 import jinja2
 
 from pytest_llmgate.gate.records import JudgeCall, JudgeVerdict, RubricStats
+from pytest_llmgate.judge.batch import BatchCollector, BatchOptions, BatchResult, make_batch_api
 from pytest_llmgate.judge.cache import JudgeCache, cache_key
 from pytest_llmgate.judge.prompts import Order, PromptData, RenderedPrompt, render
 from pytest_llmgate.judge.providers import Provider, ProviderError, make_provider
@@ -68,6 +71,11 @@ class _Outcome:
     input_tokens: int = 0
     output_tokens: int = 0
     cached: bool = False
+    batched: bool = False
+
+
+#: Batch mode: which request the running task judges (each submit runs in its own task).
+_REQUEST_TOKEN: contextvars.ContextVar[int] = contextvars.ContextVar("llmgate_request_token", default=-1)
 
 
 class _AimdLimiter:
@@ -137,6 +145,7 @@ class JudgeEngine:
         backoff_base: float = 0.5,
         backoff_max: float = 60.0,
         recover_after: int = 10,
+        batch: BatchOptions | None = None,
     ) -> None:
         if concurrency < 1:
             msg = f"'concurrency' must be a positive integer (got {concurrency})."
@@ -176,6 +185,22 @@ class JudgeEngine:
         self._inflight: dict[str, asyncio.Task[_Outcome]] = {}
         self._closed = False
         self._random = random.Random()
+
+        # Batch mode (judge/batch.py): cache misses wait for a batch instead of going online.
+        self._batch: BatchCollector | None = None
+        self._batch_notes: list[str] = []
+        self._fallbacks: dict[str, asyncio.Task[_Outcome]] = {}
+        self._tokens = itertools.count()
+        self.reasked_online = 0
+        """Batch mode: calls whose batch result was unusable and that were asked online."""
+        if batch is not None and not self.replay_only:
+            api = make_batch_api(provider, timeout) if self._provider.remote else None
+            if api is not None:
+                self._batch = BatchCollector(api, self.provider_name, batch, self._cache)
+            elif self._provider.remote:
+                self._batch_notes.append(f"batch: {self.provider_name} has no batch API; its calls were made online.")
+            else:
+                self._batch_notes.append("batch: the offline judge makes no API calls; there is nothing to batch.")
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -226,6 +251,8 @@ class JudgeEngine:
         await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(Exception):  # closing a client must not fail the run
             await self._provider.aclose()
+            if self._batch is not None:
+                await self._batch.api.aclose()
 
     def __enter__(self) -> JudgeEngine:
         self.start()
@@ -253,8 +280,31 @@ class JudgeEngine:
         self._futures.append(future)
         return future
 
+    @property
+    def batching(self) -> bool:
+        """True when cache misses go through a batch API (verdicts arrive in `wait`)."""
+        return self._batch is not None
+
+    def notes(self) -> list[str]:
+        """Batch mode: what happened, one line each, for the terminal summary."""
+        notes = list(self._batch_notes)
+        if self._batch is not None:
+            notes += self._batch.notes
+            if self.reasked_online:
+                notes.append(
+                    f"batch: {self.reasked_online} call(s) came back malformed or failed from the batch "
+                    "and were asked online."
+                )
+        return notes
+
     def wait(self, *, progress: bool = True) -> None:
-        """Block until every submitted request has a verdict; a rich progress bar on stderr."""
+        """Block until every submitted request has a verdict; a rich progress bar on stderr.
+
+        In batch mode the parked calls are first sent as batches and collected."""
+        if self._batch is not None and self._loop is not None:
+            run = asyncio.run_coroutine_threadsafe(self._batch.run(len(self._futures)), self._loop)
+            self._batch.show(run, progress=progress)
+            run.result()
         futures = list(self._futures)
         pending = [f for f in futures if not f.done()]
         if not pending:
@@ -296,12 +346,17 @@ class JudgeEngine:
 
     async def _judge_safely(self, request: JudgeRequest) -> JudgeVerdict:
         rubric = self._rubrics[request.rubric]
+        token = next(self._tokens)
+        _REQUEST_TOKEN.set(token)
         try:
             verdict = await self._judge(rubric, request)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a bug must still yield a counted error verdict
             verdict = self._error_verdict(rubric, request, f"internal judge error: {type(exc).__name__}: {exc}")
+        finally:
+            if self._batch is not None:
+                self._batch.arrive(token)
         self._record(verdict, request)
         return verdict
 
@@ -359,7 +414,10 @@ class JudgeEngine:
             return self._error_verdict(rubric, request, str(exc))
         except jinja2.TemplateError as exc:
             return self._error_verdict(rubric, request, f"rubric {rubric.name!r} template failed: {exc}")
-        outcomes = await asyncio.gather(*(self._call(rubric, prompt) for prompt in prompts))
+        if self._batch is not None:
+            outcomes = await self._batched(rubric, prompts)
+        else:
+            outcomes = list(await asyncio.gather(*(self._call(rubric, prompt) for prompt in prompts)))
         calls = [_to_call(rubric, prompt.order, outcome) for prompt, outcome in zip(prompts, outcomes, strict=True)]
         for outcome in outcomes:
             if outcome.error == NOT_IN_CACHE:
@@ -367,9 +425,8 @@ class JudgeEngine:
                 break
         return _resolve(rubric, request, against, calls, self.provider_name)
 
-    async def _call(self, rubric: Rubric, prompt: RenderedPrompt) -> _Outcome:
-        """One call, deduplicated against identical calls in flight."""
-        key = cache_key(
+    def _key(self, rubric: Rubric, prompt: RenderedPrompt) -> str:
+        return cache_key(
             provider=self.provider_name,
             model=self._provider.model,
             system=prompt.system,
@@ -378,6 +435,10 @@ class JudgeEngine:
             parameters=self._provider.parameters,
             rubric_version=rubric.version,
         )
+
+    async def _call(self, rubric: Rubric, prompt: RenderedPrompt) -> _Outcome:
+        """One call, deduplicated against identical calls in flight."""
+        key = self._key(rubric, prompt)
         leader = self._inflight.get(key)
         if leader is not None:
             self.deduplicated += 1
@@ -406,6 +467,53 @@ class JudgeEngine:
         finally:
             self._inflight.pop(key, None)
 
+    async def _batched(self, rubric: Rubric, prompts: list[RenderedPrompt]) -> list[_Outcome]:
+        """Batch mode: the cache answers what it can; the rest waits for the batch (deduplicated
+        by cache key); an unusable batch result is asked online under the online rules."""
+        assert self._batch is not None
+        outcomes: list[_Outcome | None] = [None] * len(prompts)
+        parked = {}
+        for index, prompt in enumerate(prompts):
+            key = self._key(rubric, prompt)
+            hit = await asyncio.to_thread(self._cache.get, key) if self._cache is not None else None
+            if hit is not None:
+                outcomes[index] = _Outcome(answer=hit[0], cached=True)
+            else:
+                parked[index] = self._batch.park(key, rubric, prompt)
+        self._batch.arrive(_REQUEST_TOKEN.get())
+        for index, entry in parked.items():
+            result = await asyncio.shield(entry.future)
+            first = not entry.claimed
+            entry.claimed = True
+            if result.answer is not None:
+                outcome = _Outcome(answer=result.answer, attempts=int(first), batched=first)
+            else:
+                task = self._fallbacks.get(entry.key)
+                if task is None:
+                    follow_up = self._online_after_batch(entry.key, rubric, entry.prompt, result)
+                    task = asyncio.get_running_loop().create_task(follow_up)
+                    self._fallbacks[entry.key] = task
+                online = await asyncio.shield(task)
+                outcome = dataclasses.replace(online, attempts=online.attempts + 1, batched=True)
+                if not first:
+                    outcome = dataclasses.replace(outcome, attempts=0, input_tokens=0, output_tokens=0, batched=False)
+            if first:
+                self._spend(outcome, result.input_tokens, result.output_tokens)
+            outcomes[index] = outcome
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    async def _online_after_batch(
+        self, key: str, rubric: Rubric, prompt: RenderedPrompt, result: BatchResult
+    ) -> _Outcome:
+        """The online follow-up of a batch result without a usable answer (see README: batch mode)."""
+        self.reasked_online += 1
+        if result.malformed and self.malformed_retries < 1:
+            return _Outcome(error=f"malformed judge output after 1 attempts ({result.error})")
+        outcome = await self._ask_with_retries(rubric, prompt, malformed=int(result.malformed))
+        if outcome.answer is not None and self._cache is not None:
+            await asyncio.to_thread(self._cache.put, key, outcome.answer, outcome.input_tokens, outcome.output_tokens)
+        return outcome
+
     def _backoff(self, retry: int, retry_after: float | None) -> float:
         """Exponential backoff with jitter; a Retry-After is honoured (waited at least),
         up to `backoff_max`."""
@@ -414,12 +522,12 @@ class JudgeEngine:
         delay = min(self.backoff_max, self.backoff_base * (2**retry))
         return delay * self._random.uniform(0.5, 1.0)
 
-    async def _ask_with_retries(self, rubric: Rubric, prompt: RenderedPrompt) -> _Outcome:
+    async def _ask_with_retries(self, rubric: Rubric, prompt: RenderedPrompt, *, malformed: int = 0) -> _Outcome:
+        """`malformed`: answers already found malformed (a batch result); the next ask is a re-ask."""
         assert self._limiter is not None
         outcome = _Outcome()
         retries = 0
-        malformed = 0
-        asked = prompt
+        asked = prompt if not malformed else dataclasses.replace(prompt, user=prompt.user + _REASK_NOTE)
         while True:
             epoch = await self._limiter.acquire()
             # Checked while holding a slot, so calls queued behind the limit see the
@@ -483,6 +591,7 @@ class JudgeEngine:
             for call in verdict.calls:
                 stats.calls += call.attempts
                 stats.cache_hits += call.cached
+                stats.batched += call.batch
                 stats.input_tokens += call.input_tokens
                 stats.output_tokens += call.output_tokens
                 if verdict.kind == "pairwise" and call.preference is not None:
@@ -522,6 +631,7 @@ def _to_call(rubric: Rubric, order: Order, outcome: _Outcome) -> JudgeCall:
         input_tokens=outcome.input_tokens,
         output_tokens=outcome.output_tokens,
         error=outcome.error,
+        batch=outcome.batched,
     )
     if outcome.answer is not None:
         call.reason = str(outcome.answer.get("reason", ""))
