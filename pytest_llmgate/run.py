@@ -444,6 +444,9 @@ class GateRun:
         """Agreement of the judge with human labels, when labels exist (and the gate on it)."""
         if not results.judge_stats and not self.settings.min_agreement:
             return []
+        labels_dir = self.settings.labels_dir
+        if not self.settings.min_agreement and not (labels_dir.is_dir() and any(labels_dir.glob("*.jsonl"))):
+            return []  # no labels, no threshold: nothing to calibrate, and scipy.stats stays unimported
         from pytest_llmgate.calibration.integration import calibrate_run
 
         calibration, reasons = calibrate_run(results, self.settings)

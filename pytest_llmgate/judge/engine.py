@@ -117,7 +117,9 @@ class _AimdLimiter:
                 if self._successes >= self._recover_after:
                     self.limit += 1
                     self._successes = 0
-            self._cond.notify_all()
+            # Wake only as many waiters as there are free slots: with a thousand calls queued,
+            # waking all of them on every release costs more CPU than the calls themselves.
+            self._cond.notify(max(0, self.limit - self.in_flight))
 
 
 @dataclass
