@@ -1,11 +1,13 @@
 """`--llm-gate-batch` in real gated sessions: both SDKs against the fake provider's batch
-endpoints, a rerun makes zero calls, a killed session's batch is collected by the next run,
+endpoints, a rerun makes zero calls, an interrupted session's batch is collected by the next run,
 and the combinations that cannot work are usage errors."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -60,7 +62,7 @@ def test_batch_session_fills_the_cache_and_a_rerun_makes_no_calls(
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_a_killed_session_leaves_its_batch_to_the_next_run(
+def test_an_interrupted_session_leaves_its_batch_to_the_next_run(
     project: pytest.Pytester,  # noqa: F811
     fake_provider: FakeProvider,
     provider: str,
@@ -70,21 +72,27 @@ def test_a_killed_session_leaves_its_batch_to_the_next_run(
     env = subprocess_env(fake_provider)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(project.path)) if p)
     command = [sys.executable, "-m", "pytest", *args(provider), "--llm-gate-update", "--llm-gate-batch"]
-    child = subprocess.Popen(command, cwd=project.path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state_path = project.path / ".llmgate" / STATE_FILE
-    try:
-        deadline = time.monotonic() + 120
-        while not (state_path.exists() and json.loads(state_path.read_text(encoding="utf-8"))["batches"]):
-            assert child.poll() is None, "the session ended before its batch was recorded"
-            assert time.monotonic() < deadline, "the batch id was never recorded"
-            time.sleep(0.05)
-        while not any(op == "retrieve" for op, _ in fake_provider.batch_log):
-            time.sleep(0.05)  # killed mid-poll
-    finally:
-        child.kill()
-        child.wait(timeout=60)
+    errors = project.path / "child-stderr.txt"
+    with open(errors, "wb") as stderr:
+        child = subprocess.Popen(command, cwd=project.path, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        state_path = project.path / ".llmgate" / STATE_FILE
+        try:
+            deadline = time.monotonic() + 120
+            while not (state_path.exists() and json.loads(state_path.read_text(encoding="utf-8"))["batches"]):
+                assert child.poll() is None, "the session ended before its batch was recorded"
+                assert time.monotonic() < deadline, "the batch id was never recorded"
+                time.sleep(0.05)
+            while not any(op == "retrieve" for op, _ in fake_provider.batch_log):
+                time.sleep(0.05)
+            child.send_signal(signal.SIGINT)  # Ctrl-C mid-poll
+            child.wait(timeout=60)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait(timeout=60)
     batch_id = json.loads(state_path.read_text(encoding="utf-8"))["batches"][0]["id"]
     assert creates(fake_provider) == [batch_id]
+    assert f"batch: interrupted while waiting for {batch_id}" in errors.read_text(encoding="utf-8")
 
     fake_provider.reset(FakeConfig())
     result = project.runpytest(*args(provider), "--llm-gate-update", "--llm-gate-batch")
@@ -155,3 +163,25 @@ def test_qa(case, llm_gate):
     result = project.runpytest(*args("openai:gpt-test"), "--llm-gate-batch", "-x")
     result.stdout.fnmatch_lines(["*a judge verdict cannot be waited for inside a test with --llm-gate-batch*"])
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_xdist_workers_each_batch_their_calls_and_agree_with_an_online_run(
+    project: pytest.Pytester,  # noqa: F811
+    fake_provider: FakeProvider,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    project.makeini(INI)
+    judge = args("openai:gpt-test")
+    assert project.runpytest(*judge, "--llm-gate-update").ret == 0
+    monkeypatch.setenv("GATE_MODE", "worse")
+    online = project.runpytest(*judge, "--llm-gate-no-cache")
+    online_results = _results(project)
+    fake_provider.reset()
+    shutil.rmtree(project.path / ".llmgate")  # every call of the parallel run goes into a batch
+    parallel = project.runpytest_subprocess(*judge, "--llm-gate-batch", "-n", "2")
+    parallel_results = _results(project)
+    assert online_calls(fake_provider) == 0
+    assert len(creates(fake_provider)) == 2, "each worker sends its own batch"
+    assert parallel.ret == online.ret == pytest.ExitCode.TESTS_FAILED
+    assert parallel_results.verdicts == online_results.verdicts
+    assert parallel_results.judge_stats["preference"].batched == N_CASES  # 12 changed outputs, both orders

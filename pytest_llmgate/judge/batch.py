@@ -634,7 +634,24 @@ class BatchCollector:
     # -- the progress bar (main thread) --------------------------------------------------
 
     def show(self, future: Any, *, progress: bool) -> None:
-        """Block until the batch run (a concurrent future) is done, drawing a bar on stderr."""
+        """Block until the batch run (a concurrent future) is done, drawing a bar on stderr.
+
+        An interrupted wait (Ctrl-C) says where the batch ids are kept, then goes on interrupting."""
+        try:
+            self._show(future, progress=progress)
+        except KeyboardInterrupt:
+            import sys
+
+            if self.progress.batches:
+                ids = ", ".join(self.progress.batches)
+                print(
+                    f"\nbatch: interrupted while waiting for {ids}; the id(s) are kept in {self.state.path}: "
+                    "run again to collect the results without paying again.",
+                    file=sys.stderr,
+                )
+            raise
+
+    def _show(self, future: Any, *, progress: bool) -> None:
         import concurrent.futures
 
         if not progress:
