@@ -214,6 +214,25 @@ def run_plugin(cases: int, concurrency: int, provider: str, env: dict[str, str])
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def run_plain(cases: int, env: dict[str, str]) -> float:
+    """CPU seconds of a pytest process running as many plain parametrized tests (no plugin work):
+    pytest's own floor for this many items."""
+    with tempfile.TemporaryDirectory() as tmp:
+        project = Path(tmp)
+        (project / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+        test = (
+            f"import pytest\n\n\n@pytest.mark.parametrize('i', range({cases}))\ndef test_plain(i):\n    assert i >= 0\n"
+        )
+        (project / "test_plain.py").write_text(test, encoding="utf-8")
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+        done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, check=False)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if done.returncode != 0:
+            raise SystemExit(f"plain pytest failed:\n{done.stdout[-3000:]}")
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def run_child(kind: str, cases: int, concurrency: int, provider: str, env: dict[str, str]) -> tuple[float, float]:
     """(CPU seconds of the calls, CPU seconds of the whole child process)."""
     command = [sys.executable, __file__, "--child", kind, f"--cases={cases}", f"--concurrency={concurrency}"]
@@ -304,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         }
     )
     calls = 2 * args.cases
-    measured: dict[str, list[float]] = {"bare": [], "bare_process": [], "engine": [], "plugin": []}
+    measured: dict[str, list[float]] = {"bare": [], "bare_process": [], "engine": [], "plugin": [], "plain": []}
     try:
         for _ in range(args.repeats):  # interleaved, so drift in machine load hits all three alike
             calls_only, whole = run_child("bare", args.cases, args.concurrency, args.provider, env)
@@ -312,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
             measured["bare_process"].append(whole)
             measured["engine"].append(run_child("engine", args.cases, args.concurrency, args.provider, env)[0])
             measured["plugin"].append(run_plugin(args.cases, args.concurrency, args.provider, env))
+            measured["plain"].append(run_plain(args.cases, env))
         tokens = None if args.no_demo else demo_tokens(env)
     finally:
         server.communicate(input="", timeout=30)
@@ -324,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         ("bare loop, process", "bare_process", "bare_process", "whole process: start, import the SDK, calls"),
         ("pytest --llm-gate", "plugin", "bare", "whole process: start, collect, judge, gate, reports; vs calls only"),
         ("", "plugin", "bare_process", "the same, vs the bare loop's whole process"),
+        ("plain pytest", "plain", "bare", f"{args.cases} plain parametrized tests, no plugin: pytest's own floor"),
     ]
     for label, key, base, what in rows:
         ratio = median[key] / median[base]

@@ -57,6 +57,8 @@ class FakeConfig:
     """Batch API: probability that a request's answer inside a batch is malformed."""
     batch_rate_errored: float = 0.0
     """Batch API: probability that a request inside a batch ends as an error (HTTP 500 inside)."""
+    batch_expire: bool = False
+    """Batch API: batches end with every request expired (the 24-hour window ran out)."""
 
 
 @dataclass
@@ -236,9 +238,12 @@ class FakeProvider:
         return batch
 
     def _finish_batch(self, batch: FakeBatch) -> None:
-        results = []
+        results: list[dict[str, Any]] = []
         path = "anthropic" if batch.api == "anthropic" else "openai"
         for custom_id, body in batch.requests:
+            if self.config.batch_expire:
+                results.append({"custom_id": custom_id, "status": "expired", "body": None})
+                continue
             status, payload, _ = self.respond(path, json.dumps(body).encode("utf-8"), batched=True)
             results.append({"custom_id": custom_id, "status": status, "body": payload})
         with self._lock:
@@ -463,7 +468,8 @@ def _anthropic_batch(batch: FakeBatch, base_url: str) -> dict[str, Any]:
     if batch.results is not None:
         counts["processing"] = 0
         counts["succeeded"] = sum(r["status"] == 200 for r in batch.results)
-        counts["errored"] = len(batch.results) - counts["succeeded"]
+        counts["expired"] = sum(r["status"] == "expired" for r in batch.results)
+        counts["errored"] = len(batch.results) - counts["succeeded"] - counts["expired"]
     return {
         "id": batch.id,
         "type": "message_batch",
@@ -483,6 +489,8 @@ def _anthropic_results(batch: FakeBatch) -> bytes:
     for result in batch.results or []:
         if result["status"] == 200:
             entry = {"type": "succeeded", "message": result["body"]}
+        elif result["status"] == "expired":
+            entry = {"type": "expired"}
         else:
             entry = {"type": "errored", "error": result["body"]}
         lines.append(json.dumps({"custom_id": result["custom_id"], "result": entry}))
@@ -497,7 +505,9 @@ def _openai_batch(batch: FakeBatch) -> dict[str, Any]:
         "endpoint": "/v1/chat/completions",
         "input_file_id": batch.input_file_id,
         "completion_window": "24h",
-        "status": "completed" if done else "in_progress",
+        "status": ("expired" if any(r["status"] == "expired" for r in batch.results or []) else "completed")
+        if done
+        else "in_progress",
         "created_at": int(batch.created),
         "completed_at": int(batch.ended) if batch.ended else None,
         "output_file_id": batch.output_file_id,
@@ -511,17 +521,15 @@ def _openai_batch(batch: FakeBatch) -> dict[str, Any]:
 
 
 def _openai_lines(batch: FakeBatch, results: list[dict[str, Any]]) -> bytes:
-    lines = [
-        json.dumps(
-            {
-                "id": f"batch_req_{i}",
-                "custom_id": r["custom_id"],
-                "response": {"status_code": r["status"], "request_id": f"req_{i}", "body": r["body"]},
-                "error": None,
-            }
-        )
-        for i, r in enumerate(results)
-    ]
+    lines = []
+    for i, r in enumerate(results):
+        line: dict[str, Any] = {"id": f"batch_req_{i}", "custom_id": r["custom_id"]}
+        if r["status"] == "expired":
+            line.update(response=None, error={"code": "batch_expired", "message": "This request expired."})
+        else:
+            response = {"status_code": r["status"], "request_id": f"req_{i}", "body": r["body"]}
+            line.update(response=response, error=None)
+        lines.append(json.dumps(line))
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 

@@ -142,6 +142,17 @@ def test_errored_batch_requests_are_asked_online(fake_provider: FakeProvider, tm
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
+def test_expired_batch_requests_are_asked_online(fake_provider: FakeProvider, tmp_path: Path, provider: str) -> None:
+    fake_provider.reset(FakeConfig(batch_expire=True))
+    engine = engine_for(provider, tmp_path)
+    verdicts = judge_all(engine, cases(2, "correctness"))
+    assert all(v.error is None for v in verdicts)
+    assert len(online_calls(fake_provider)) == 2
+    if provider.startswith("openai"):
+        assert any("ended as 'expired'; calls without a result are asked online" in note for note in engine.notes())
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
 def test_an_interrupted_wait_resumes_the_same_batch(fake_provider: FakeProvider, tmp_path: Path, provider: str) -> None:
     requests = cases(4)
     fake_provider.reset(FakeConfig(batch_hold=True))

@@ -600,6 +600,10 @@ class BatchCollector:
             self.progress.done += status.done - done
             done = status.done
             if status.ended:
+                if status.state not in ("ended", "completed"):
+                    self.notes.append(
+                        f"batch: {record.id} ended as {status.state!r}; calls without a result are asked online."
+                    )
                 break
             await asyncio.sleep(self.options.poll_interval)
         rubrics = {
