@@ -232,6 +232,12 @@ def add_options(parser: pytest.Parser) -> None:
         "Seconds between two status checks of a submitted judge batch.",
         default=str(DEFAULT_BATCH_POLL_INTERVAL),
     )
+    # Growing the golden set: read by `llmgate import` / `llmgate promote`, registered so pytest knows the key.
+    parser.addini(
+        "llm_gate_scrubber",
+        "module:function that masks personal data in imported traces (after the built-in masking).",
+        default="",
+    )
 
 
 def _number(value: Any, name: str, kind: type, *, low: float | None = None, high: float | None = None) -> Any:

@@ -7,6 +7,11 @@ the field, with the one remedy. No case is ever skipped silently.
 
 Case ids become pytest ids (`test_answer[refund-017]`): a case without an `id` gets a
 content hash, so its id is stable across runs and across reformatting of the line.
+
+A case whose `metadata.review` is `"pending"` or `"rejected"` (one promoted from a failing
+run or imported from traces, waiting for a person to write its reference) is validated like
+any other but is not part of the set: `load_cases` leaves it out unless asked, and the
+dataset fingerprint is computed without its line, so adding one changes no baseline.
 """
 
 from __future__ import annotations
@@ -24,13 +29,21 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator
 
 __all__ = [
+    "INACTIVE_REVIEW",
+    "REVIEW_KEY",
     "Case",
     "DatasetError",
     "ToolCall",
     "case_to_record",
     "dataset_fingerprint",
+    "is_active",
     "load_cases",
 ]
+
+#: `metadata` key that marks a case's review state (written by `llmgate promote` / `import` / `review`).
+REVIEW_KEY = "review"
+#: Review states that keep a case out of the set: waiting for a person, or turned down by one.
+INACTIVE_REVIEW = ("pending", "rejected")
 
 _ID_ALLOWED = re.compile(r"[A-Za-z0-9._:-]+")
 _ID_RULE = "use only letters, digits and . _ : -"
@@ -118,16 +131,23 @@ class DatasetError(Exception):
         return f"{where}: {self.message}"
 
 
+def is_active(case: Case) -> bool:
+    """Whether a case is part of the set (not pending review, not rejected)."""
+    return case.metadata.get(REVIEW_KEY) not in INACTIVE_REVIEW
+
+
 def load_cases(
     path: str | os.PathLike[str],
     *,
     model: type[Case] = Case,
     rootdir: Path | None = None,
+    include_inactive: bool = False,
 ) -> list[Case]:
     """Load a JSONL golden set as `model` instances, in file order.
 
     A relative `path` resolves against `rootdir` (the current directory when None).
     Raises `DatasetError` on the first bad line, naming every problem of that line.
+    Cases pending review or rejected are validated but left out unless `include_inactive`.
     """
     if not (isinstance(model, type) and issubclass(model, Case)):
         msg = f"'model' must be Case or a subclass of it (got {model!r})."
@@ -142,10 +162,11 @@ def load_cases(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _load_lines(shown, lines, model)
+        cases = _load_lines(shown, lines, model)
     finally:
         if gc_was_enabled:
             gc.enable()
+    return cases if include_inactive else [case for case in cases if is_active(case)]
 
 
 def _load_lines(shown: str, lines: list[str], model: type[Case]) -> list[Case]:
@@ -177,9 +198,32 @@ def _load_lines(shown: str, lines: list[str], model: type[Case]) -> list[Case]:
 
 
 def dataset_fingerprint(path: str | os.PathLike[str], *, rootdir: Path | None = None) -> str:
-    """`sha256:<hex>` of the file's bytes; baselines store it to notice a changed golden set."""
+    """`sha256:<hex>` of the file's bytes; baselines store it to notice a changed golden set.
+
+    Lines of cases pending review or rejected are left out of the hash, so appending them
+    (at the end, as `llmgate promote` and `llmgate import` do) keeps the fingerprint.
+    """
     data = _read_bytes(os.fspath(path), rootdir)
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+    return "sha256:" + hashlib.sha256(_active_bytes(data)).hexdigest()
+
+
+def _active_bytes(data: bytes) -> bytes:
+    """The file's bytes without the lines of inactive cases (the bytes themselves when there are none)."""
+    needle = f'"{REVIEW_KEY}"'.encode()
+    if needle not in data:
+        return data
+    lines = data.split(b"\n")
+    kept = [line for line in lines if needle not in line or not _inactive_line(line)]
+    return data if len(kept) == len(lines) else b"\n".join(kept)
+
+
+def _inactive_line(line: bytes) -> bool:
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return False
+    metadata = obj.get("metadata") if isinstance(obj, dict) else None
+    return isinstance(metadata, dict) and metadata.get(REVIEW_KEY) in INACTIVE_REVIEW
 
 
 def case_to_record(case: Case) -> dict[str, Any]:

@@ -78,16 +78,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if run is None:
         metafunc.parametrize("case", [pytest.param(None, marks=pytest.mark.skip(reason=SKIP_REASON), id="golden")])
         return
-    from pytest_llmgate.datasets import Case, DatasetError, dataset_fingerprint, load_cases
+    from pytest_llmgate.datasets import REVIEW_KEY, Case, DatasetError, dataset_fingerprint, is_active, load_cases
 
     path, kwargs = _golden_args(marker, suite)
     model = kwargs.pop("model", None) or Case
     try:
-        cases = load_cases(path, model=model, rootdir=run.settings.rootdir)
+        every_case = load_cases(path, model=model, rootdir=run.settings.rootdir, include_inactive=True)
         fingerprint = dataset_fingerprint(_resolve(path, run.settings.rootdir))
     except (DatasetError, TypeError) as exc:
         pytest.fail(f"{suite}: {exc}" if isinstance(exc, TypeError) else str(exc), pytrace=False)
-    run.register_suite(suite, _display_path(path, run.settings.rootdir), fingerprint, [c.id for c in cases], kwargs)
+    cases = [c for c in every_case if is_active(c)]
+    pending = sum(1 for c in every_case if c.metadata.get(REVIEW_KEY) == "pending")
+    run.register_suite(
+        suite, _display_path(path, run.settings.rootdir), fingerprint, [c.id for c in cases], kwargs, pending=pending
+    )
     if run.settings.shard:
         index, count = run.settings.shard
         cases = [c for i, c in enumerate(cases) if i % count == index - 1]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping, Sequence, Set
+from typing import Any
 
 __all__ = [
     "METRICS",
@@ -113,9 +114,9 @@ def evaluate(
         if name not in METRICS:
             msg = f"unknown retrieval metric {name!r}; choose from {', '.join(METRICS)}."
             raise RetrievalError(msg)
-    if isinstance(ks, numbers.Integral):
-        ks = (ks,)
-    cutoffs = list(dict.fromkeys(_check_k(k) for k in ks))
+    # A bare int is accepted for convenience, though the signature says a sequence.
+    cutoff_values: Sequence[Any] = (ks,) if isinstance(ks, numbers.Integral) else ks
+    cutoffs = list(dict.fromkeys(_check_k(k) for k in cutoff_values))
     ranked, grades = _prepare(ranking, relevant, "every retrieval metric")
     scores: dict[str, float] = {}
     for name in dict.fromkeys(metrics):

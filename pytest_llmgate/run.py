@@ -86,12 +86,20 @@ class GateRun:
 
     # -- collection -------------------------------------------------------------------------
     def register_suite(
-        self, suite: str, dataset: str, fingerprint: str, case_ids: list[str], overrides: dict[str, Any]
+        self,
+        suite: str,
+        dataset: str,
+        fingerprint: str,
+        case_ids: list[str],
+        overrides: dict[str, Any],
+        *,
+        pending: int = 0,
     ) -> None:
-        """Called once per golden test function, at collection."""
+        """Called once per golden test function, at collection; `pending` cases await review and are not run."""
         self.suites[suite] = SuiteResult(
             suite=suite,
             dataset=dataset,
+            pending_review=pending,
             fingerprints={"dataset": fingerprint, "format": str(FORMAT_VERSION)},
         )
         self.dataset_ids[suite] = case_ids

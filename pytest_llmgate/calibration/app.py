@@ -9,53 +9,31 @@ Every label is appended to the labels file (fsync per label) as it is given; und
 a tombstone. Cases already labeled in the file are not shown again, so stopping and
 restarting resumes where the labeler stopped.
 
-Defences, since a local web server is reachable from any page the labeler's browser opens:
-- bound to 127.0.0.1 only; a request whose Host is not `127.0.0.1:<port>` or
-  `localhost:<port>` is refused (403): this defeats DNS rebinding;
-- every API call carries a per-session random token (embedded in the page, sent in the
-  `X-LLMGate-Token` header; a custom header also forces a CORS preflight that is never
-  granted);
-- a POST must come with an `Origin` of this server: cross-origin writes are refused;
-- outputs are untrusted: the page sets them with textContent only, and a strict
-  Content-Security-Policy forbids inline scripts.
+This module holds the labeling session's state; the HTTP side (loopback only, Host, Origin
+and token checks, a strict Content-Security-Policy) is `pytest_llmgate.localapp`, shared with
+`llmgate review`. Outputs are untrusted: the page sets them with textContent only.
 """
 
 from __future__ import annotations
 
-import hmac
-import html
 import json
 import random
 import secrets
 import threading
-import webbrowser
 from dataclasses import dataclass, field
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib import resources
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from pytest_llmgate import localapp
 from pytest_llmgate.gate.records import JudgeVerdict, RunResults
 
 from .labels import Label, append_label, append_undo, load_labels
 from .sampling import SampleItem, rubric_verdicts, sample_for_labeling
 from .scales import RubricInfo
 
-HOST = "127.0.0.1"
-TOKEN_HEADER = "X-LLMGate-Token"
-MAX_BODY = 64 * 1024
-STATIC_FILES = {"/static/app.js": "text/javascript", "/static/app.css": "text/css"}
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-        "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
+HOST = localapp.HOST
+TOKEN_HEADER = localapp.TOKEN_HEADER
 
 
 def _as_text(value: Any) -> str:
@@ -92,6 +70,8 @@ class LabelSession:
     history: list[tuple[int, Label]] = field(default_factory=list)
     """Labels saved in this session, in order (undo pops the last)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
+    static_package: ClassVar[str] = "pytest_llmgate.calibration"
+    page: ClassVar[str] = "index.html"
 
     @classmethod
     def create(
@@ -257,129 +237,38 @@ class LabelSession:
             "verdict": None if previous is None else self._verdict_view(item),
         }
 
+    def get(self, path: str) -> Any:
+        """The JSON API's reads (see `pytest_llmgate.localapp`)."""
+        if path == "/api/state":
+            return self.state()
+        raise LookupError(path)
 
-def _static(name: str) -> bytes:
-    return resources.files("pytest_llmgate.calibration").joinpath("static", name).read_bytes()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _LabelServer
-    server_version = "llmgate-label"
-    sys_version = ""
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        """Quiet: the terminal belongs to the labeler."""
-
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in SECURITY_HEADERS.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _json(self, status: int, data: Any) -> None:
-        self._send(status, json.dumps(data, sort_keys=True).encode("utf-8"), "application/json; charset=utf-8")
-
-    def _refuse(self, why: str) -> None:
-        self._json(HTTPStatus.FORBIDDEN, {"error": why})
-
-    def _allowed_hosts(self) -> set[str]:
-        port = self.server.server_address[1]
-        return {f"127.0.0.1:{port}", f"localhost:{port}"}
-
-    def _host_ok(self) -> bool:
-        return (self.headers.get("Host") or "").lower() in self._allowed_hosts()
-
-    def _token_ok(self) -> bool:
-        given = self.headers.get(TOKEN_HEADER) or ""
-        return hmac.compare_digest(given.encode(), self.server.session.token.encode())
-
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
-        if not self._host_ok():
-            self._refuse("Host must be 127.0.0.1 or localhost with this server's port.")
-            return
-        path = self.path.split("?", 1)[0]
-        if path in ("/", "/index.html"):
-            page = _static("index.html").decode("utf-8")
-            page = page.replace("__LLMGATE_TOKEN__", html.escape(self.server.session.token, quote=True))
-            self._send(HTTPStatus.OK, page.encode("utf-8"), "text/html; charset=utf-8")
-        elif path in STATIC_FILES:
-            self._send(HTTPStatus.OK, _static(path.rsplit("/", 1)[1]), STATIC_FILES[path] + "; charset=utf-8")
-        elif path == "/api/state":
-            if not self._token_ok():
-                self._refuse("missing or wrong session token; reload the page.")
-                return
-            self._json(HTTPStatus.OK, self.server.session.state())
-        else:
-            self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {path}"})
-
-    def do_POST(self) -> None:  # noqa: N802 - stdlib name
-        if not self._host_ok():
-            self._refuse("Host must be 127.0.0.1 or localhost with this server's port.")
-            return
-        origin = (self.headers.get("Origin") or "").lower()
-        if origin not in {f"http://{host}" for host in self._allowed_hosts()}:
-            self._refuse("cross-origin write refused: Origin must be this server.")
-            return
-        if not self._token_ok():
-            self._refuse("missing or wrong session token; reload the page.")
-            return
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if not 0 <= length <= MAX_BODY:
-            self._json(HTTPStatus.BAD_REQUEST, {"error": f"body must be 0 to {MAX_BODY} bytes."})
-            return
-        try:
-            body = json.loads(self.rfile.read(length) or b"{}")
-            if not isinstance(body, dict):
-                raise ValueError("the body must be a JSON object.")
-            if self.path == "/api/label":
-                result = self.server.session.save(body.get("index"), body.get("choice"))
-            elif self.path == "/api/undo":
-                result = self.server.session.undo()
-            else:
-                self._json(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint: {self.path}"})
-                return
-        except ValueError as exc:  # json.JSONDecodeError is a ValueError
-            self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
-            return
-        self._json(HTTPStatus.OK, result)
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        """The JSON API's writes: save a label, undo the last one."""
+        if path == "/api/label":
+            return self.save(body.get("index"), body.get("choice"))
+        if path == "/api/undo":
+            return self.undo()
+        raise LookupError(path)
 
 
-class _LabelServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, session: LabelSession, port: int) -> None:
-        self.session = session
-        super().__init__((HOST, port), _Handler)
-
-
-def make_server(session: LabelSession, port: int = 0) -> _LabelServer:
+def make_server(session: LabelSession, port: int = 0) -> localapp.LocalAppServer:
     """A server for `session` bound to 127.0.0.1:`port` (0 picks a free port); not started."""
-    return _LabelServer(session, port)
+    return localapp.make_server(session, port)
 
 
 def server_url(server: ThreadingHTTPServer) -> str:
-    return f"http://{HOST}:{server.server_address[1]}/"
+    return localapp.server_url(server)
 
 
 def serve(session: LabelSession, port: int = 0, *, open_browser: bool = True, announce: Any = print) -> None:
     """Run the labeling app until interrupted (Ctrl-C)."""
-    server = make_server(session, port)
-    url = server_url(server)
-    announce(
-        f"Labeling {len(session.items)} outputs of rubric {session.info.name!r} as {session.labeler!r} "
-        f"({session.already_labeled} already labeled) at {url}  - labels go to {session.labels_path}; Ctrl-C to stop."
-    )
-    if open_browser:
-        webbrowser.open(url)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+
+    def describe(url: str) -> str:
+        return (
+            f"Labeling {len(session.items)} outputs of rubric {session.info.name!r} as {session.labeler!r} "
+            f"({session.already_labeled} already labeled) at {url}  - labels go to {session.labels_path}; "
+            "Ctrl-C to stop."
+        )
+
+    localapp.serve(session, describe, port, open_browser=open_browser, announce=announce)

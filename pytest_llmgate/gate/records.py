@@ -136,6 +136,8 @@ class SuiteResult(_Record):
     """`dataset`, `format`, and (with a judge) `judge`, `rubric:<name>`."""
     metrics: dict[str, MetricSpec] = Field(default_factory=dict)
     cases: dict[str, CaseResult] = Field(default_factory=dict)
+    pending_review: int = 0
+    """Cases of the golden set waiting for a person's review (`llmgate review`): not run, not gated."""
 
 
 class BaselineCase(_Record):

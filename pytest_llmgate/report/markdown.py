@@ -56,7 +56,12 @@ def render_markdown(results: RunResults, *, report_path: str | None = None) -> s
         verdict = verdicts.get(suite_id)
         suite = results.suites.get(suite_id)
         n_cases = len(suite.cases) if suite is not None else 0
-        lines += ["", f"### {md_escape(suite_id)}", "", f"{n_cases} case{'s' if n_cases != 1 else ''}"]
+        pending = (
+            f" (+{suite.pending_review} pending review, not gated)"
+            if suite is not None and suite.pending_review
+            else ""
+        )
+        lines += ["", f"### {md_escape(suite_id)}", "", f"{n_cases} case{'s' if n_cases != 1 else ''}{pending}"]
         if verdict is None:
             continue
         if verdict.problems:

@@ -73,8 +73,9 @@ def render(results: RunResults, *, width: int = 100, color: bool = False, extra:
         suite = results.suites.get(verdict.suite)
         n_cases = len(suite.cases) if suite else 0
         dataset = suite.dataset if suite else "?"
+        pending = f" (+{suite.pending_review} pending review, not gated)" if suite and suite.pending_review else ""
         console.print(
-            f"[bold]{escape(verdict.suite)}[/]  {escape(dataset)}, {_plural(n_cases, 'case')}, "
+            f"[bold]{escape(verdict.suite)}[/]  {escape(dataset)}, {_plural(n_cases, 'case')}{pending}, "
             f"baseline {escape(verdict.baseline_path)}"
         )
         for problem in verdict.problems:
