@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import sqlite3
 import subprocess
@@ -354,4 +355,8 @@ def test_aimd_limiter_halves_once_per_window_and_recovers() -> None:
         seen.append(limiter.min_limit)
         return seen
 
-    assert asyncio.run(asyncio.wait_for(scenario(), 10)) == [4, 4, 2, 2, 8, 2]
+    # In a thread of its own: while the session-scoped `browser` fixture lives, Playwright's sync API
+    # keeps an event loop running in the main thread, and asyncio.run() refuses to start there.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        seen = pool.submit(asyncio.run, asyncio.wait_for(scenario(), 10)).result()
+    assert seen == [4, 4, 2, 2, 8, 2]
