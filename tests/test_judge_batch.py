@@ -211,6 +211,22 @@ def test_a_recorded_batch_the_provider_forgot_is_submitted_anew(fake_provider: F
     assert any("msgbatch_gone from an earlier run is gone" in note for note in engine.notes())
 
 
+def test_a_broken_batch_run_sends_its_calls_online(
+    fake_provider: FakeProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_llmgate.judge.batch import OpenAIBatches
+
+    def broken(self: OpenAIBatches, key: str, rubric: object, prompt: object) -> dict[str, object]:
+        raise TypeError("cannot build the request")
+
+    monkeypatch.setattr(OpenAIBatches, "request", broken)
+    engine = engine_for("openai:gpt-test", tmp_path)
+    verdicts = judge_all(engine, cases(2, "correctness"))
+    assert all(v.error is None for v in verdicts)
+    assert len(online_calls(fake_provider)) == 2 and creates(fake_provider) == []
+    assert "batch: failed (TypeError: cannot build the request); its calls were asked online." in engine.notes()
+
+
 def test_offline_and_compatible_judges_say_they_do_not_batch(fake_provider: FakeProvider, tmp_path: Path) -> None:
     offline = engine_for("offline", tmp_path)
     assert not offline.batching

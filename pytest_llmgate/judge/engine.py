@@ -306,7 +306,12 @@ class JudgeEngine:
         if self._batch is not None and self._loop is not None:
             run = asyncio.run_coroutine_threadsafe(self._batch.run(len(self._futures)), self._loop)
             self._batch.show(run, progress=progress)
-            run.result()
+            try:
+                run.result()
+            except concurrent.futures.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a broken batch must not lose the verdicts: they go online
+                self._batch_notes.append(f"batch: failed ({type(exc).__name__}: {exc}); its calls were asked online.")
         futures = list(self._futures)
         pending = [f for f in futures if not f.done()]
         if not pending:
