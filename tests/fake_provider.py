@@ -59,6 +59,8 @@ class FakeConfig:
     """Batch API: probability that a request inside a batch ends as an error (HTTP 500 inside)."""
     batch_expire: bool = False
     """Batch API: batches end with every request expired (the 24-hour window ran out)."""
+    batch_create_status: int = 200
+    """Batch API: the status of every batch creation (e.g. 500 to refuse them all)."""
 
 
 @dataclass
@@ -372,6 +374,10 @@ class _Handler(BaseHTTPRequestHandler):
             return fake.respond("anthropic", raw)
         if method == "POST" and path.endswith("/chat/completions"):
             return fake.respond("openai", raw)
+        refused = fake.config.batch_create_status != 200
+        if method == "POST" and path.endswith(("/v1/messages/batches", "/v1/batches")) and refused:
+            api = "anthropic" if path.endswith("/v1/messages/batches") else "openai"
+            return fake.config.batch_create_status, _error_body(api, "api_error", "Batch refused."), {}
         if method == "POST" and path.endswith("/v1/messages/batches"):
             requests = [(r["custom_id"], r["params"]) for r in json.loads(raw)["requests"]]
             return 200, _anthropic_batch(fake.create_batch("anthropic", requests, None), fake.url), {}

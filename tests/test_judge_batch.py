@@ -211,6 +211,17 @@ def test_a_recorded_batch_the_provider_forgot_is_submitted_anew(fake_provider: F
     assert any("msgbatch_gone from an earlier run is gone" in note for note in engine.notes())
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_refused_batch_sends_its_calls_online(fake_provider: FakeProvider, tmp_path: Path, provider: str) -> None:
+    fake_provider.reset(FakeConfig(batch_create_status=500))
+    engine = engine_for(provider, tmp_path)
+    verdicts = judge_all(engine, cases(2, "correctness"))
+    assert all(v.error is None for v in verdicts)
+    assert len(online_calls(fake_provider)) == 2 and fake_provider.batches == {}
+    assert "batch: creating the batch: HTTP 500; 2 call(s) are asked online instead." in engine.notes()
+    assert not (tmp_path / ".llmgate" / STATE_FILE).exists(), "a refused batch is not recorded"
+
+
 def test_a_broken_batch_run_sends_its_calls_online(
     fake_provider: FakeProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
