@@ -20,6 +20,8 @@ DEFAULT_CONCURRENCY = 16
 DEFAULT_MAX_JUDGE_ERROR_RATE = 0.05
 JUDGE_ENV = "LLM_GATE_JUDGE"
 DEFAULT_BATCH_POLL_INTERVAL = 30.0
+DEFAULT_JUDGE_TIMEOUT = 60.0
+DEFAULT_JUDGE_RETRIES = 4
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,13 @@ class Settings:
     """`--llm-gate-batch`: send judge calls through the provider's batch API, then gate."""
     batch_poll_interval: float = DEFAULT_BATCH_POLL_INTERVAL
     """Seconds between two status checks of a submitted batch."""
+    # judge timeouts, retries, deadline
+    judge_timeout: float = DEFAULT_JUDGE_TIMEOUT
+    """Seconds one judge request may take before it is retried (or counted as an error)."""
+    judge_retries: int = DEFAULT_JUDGE_RETRIES
+    """Retries of a judge request after a timeout, 429, 5xx or connection error."""
+    judge_deadline: float | None = None
+    """Seconds after the session starts when no more judge calls are issued; None for none."""
 
     def public(self) -> dict[str, Any]:
         """Settings as written into the results file (paths relative, no secrets)."""
@@ -80,6 +89,9 @@ class Settings:
             "shard": f"{self.shard[0]}/{self.shard[1]}" if self.shard else None,
             "cache": self.cache_dir is not None,
             "batch": self.batch,
+            "judge_timeout": self.judge_timeout,
+            "judge_retries": self.judge_retries,
+            "judge_deadline": self.judge_deadline,
         }
 
 
@@ -155,7 +167,8 @@ def add_options(parser: pytest.Parser) -> None:
         dest="llm_gate_concurrency",
         default=None,
         type=int,
-        help=f"Judge calls in flight at most (default: {DEFAULT_CONCURRENCY}).",
+        help=f"Judge calls in flight at most, for the whole run: split between xdist workers "
+        f"(default: {DEFAULT_CONCURRENCY}).",
     )
     group.addoption(
         "--llm-gate-no-cache",
@@ -239,6 +252,35 @@ def add_options(parser: pytest.Parser) -> None:
         default="",
     )
 
+    # judge timeouts, retries, deadline
+    group.addoption(
+        "--llm-gate-judge-timeout",
+        dest="llm_gate_judge_timeout",
+        default=None,
+        metavar="SECONDS",
+        help=f"Seconds one judge request may take before it is retried "
+        f"(default: ini llm_gate_judge_timeout or {DEFAULT_JUDGE_TIMEOUT:g}).",
+    )
+    group.addoption(
+        "--llm-gate-judge-retries",
+        dest="llm_gate_judge_retries",
+        default=None,
+        metavar="N",
+        help=f"Retries of a judge request after a timeout, 429, 5xx or connection error "
+        f"(default: ini llm_gate_judge_retries or {DEFAULT_JUDGE_RETRIES}).",
+    )
+    group.addoption(
+        "--llm-gate-judge-deadline",
+        dest="llm_gate_judge_deadline",
+        default=None,
+        metavar="SECONDS",
+        help="Stop issuing judge calls this many seconds after the session starts; what is left "
+        "is counted as judge errors (default: ini llm_gate_judge_deadline or no deadline).",
+    )
+    parser.addini("llm_gate_judge_timeout", "Seconds one judge request may take.", default=f"{DEFAULT_JUDGE_TIMEOUT:g}")
+    parser.addini("llm_gate_judge_retries", "Retries of a failed judge request.", default=str(DEFAULT_JUDGE_RETRIES))
+    parser.addini("llm_gate_judge_deadline", "Seconds after session start to stop issuing judge calls.", default="")
+
 
 def _number(value: Any, name: str, kind: type, *, low: float | None = None, high: float | None = None) -> Any:
     try:
@@ -251,6 +293,57 @@ def _number(value: Any, name: str, kind: type, *, low: float | None = None, high
         msg = f"'{name}' must be {bounds} (got {value!r})."
         raise pytest.UsageError(msg)
     return number
+
+
+def _option_or_ini(config: pytest.Config, dest: str, flag: str) -> tuple[str, str]:
+    """The raw value of a setting and the name the user gave it by (the flag, else the ini key)."""
+    raw = config.getoption(dest)
+    if raw is not None:
+        return str(raw), flag
+    return str(config.getini(dest)).strip(), dest
+
+
+def _judge_limits(config: pytest.Config) -> tuple[float, int, float | None]:
+    """Judge timeout, retries and deadline, each from its flag or ini key."""
+    raw, name = _option_or_ini(config, "llm_gate_judge_timeout", "--llm-gate-judge-timeout")
+    try:
+        timeout = float(raw)
+    except ValueError:
+        timeout = -1.0
+    if not timeout > 0 or timeout == float("inf"):
+        msg = f"'{name}' must be a positive number of seconds (got {raw!r})."
+        raise pytest.UsageError(msg)
+    raw, name = _option_or_ini(config, "llm_gate_judge_retries", "--llm-gate-judge-retries")
+    try:
+        retries = int(raw)
+    except ValueError:
+        retries = -1
+    if retries < 0:
+        msg = f"'{name}' must be a non-negative integer (got {raw!r})."
+        raise pytest.UsageError(msg)
+    raw, name = _option_or_ini(config, "llm_gate_judge_deadline", "--llm-gate-judge-deadline")
+    if not raw:
+        return timeout, retries, None
+    try:
+        deadline = float(raw)
+    except ValueError:
+        deadline = -1.0
+    if not deadline > 0 or deadline == float("inf"):
+        msg = f"'{name}' must be a positive number of seconds (got {raw!r})."
+        raise pytest.UsageError(msg)
+    return timeout, retries, deadline
+
+
+def worker_concurrency(total: int, workerinput: dict[str, Any]) -> int:
+    """This xdist worker's share of the judge concurrency: the limit is split between the
+    workers (gw0 gets the first of any remainder), so together they keep `total` calls in
+    flight at most. Every worker keeps at least one slot, so with fewer slots than workers
+    the run has one call in flight per worker."""
+    count = int(workerinput.get("workercount", 1))
+    worker_id = str(workerinput.get("workerid", "gw0"))
+    index = int(worker_id[2:]) if worker_id[2:].isdigit() else 0
+    share, remainder = divmod(total, max(1, count))
+    return max(1, share + (1 if index < remainder else 0))
 
 
 def _parse_shard(raw: str) -> tuple[int, int]:
@@ -307,6 +400,7 @@ def read_settings(config: pytest.Config) -> Settings:
     batch = bool(config.getoption("llm_gate_batch")) or bool(config.getini("llm_gate_batch"))
     if batch:
         _check_batch(replay=replay, no_cache=no_cache, budget=budget)
+    judge_timeout, judge_retries, judge_deadline = _judge_limits(config)
     return Settings(
         enabled=enabled,
         update=update,
@@ -351,6 +445,9 @@ def read_settings(config: pytest.Config) -> Settings:
         batch_poll_interval=_number(
             config.getini("llm_gate_batch_poll_interval"), "llm_gate_batch_poll_interval", float, low=0.0
         ),
+        judge_timeout=judge_timeout,
+        judge_retries=judge_retries,
+        judge_deadline=judge_deadline,
     )
 
 

@@ -38,7 +38,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if _is_worker(config):
         from dataclasses import replace
 
-        settings = replace(settings, progress=False)
+        from pytest_llmgate.config import worker_concurrency
+
+        share = worker_concurrency(settings.concurrency, config.workerinput)  # type: ignore[attr-defined]
+        settings = replace(settings, progress=False, concurrency=share)
     from pytest_llmgate.judge.providers import JudgeConfigError, parse_spec
     from pytest_llmgate.run import GateRun
 

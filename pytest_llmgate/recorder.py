@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 #: Retrieval metrics that are 0/1 per case (exact McNemar); the others are continuous.
 BINARY_RETRIEVAL = ("hit",)
+#: What `LLMGate.trajectory` can record, each as `trajectory_<name>`; `match` is 0/1 per case.
+TRAJECTORY_METRICS = ("precision", "recall", "f1", "match")
 
 
 class JudgeHandle:
@@ -165,3 +167,52 @@ class LLMGate:
             raise ValueError(msg)
         future = self._run.submit_judge(self._suite, self._case, self._record, rubric, against, candidate)
         return JudgeHandle(future, batch=self._run.batching())
+
+    def trajectory(
+        self,
+        calls: Sequence[Any] | None,
+        expected: Sequence[Any] | None = None,
+        *,
+        mode: Literal["exact", "in_order", "any_order", "subset", "superset"] = "exact",
+        check_arguments: Literal["subset", "exact", "ignore"] = "subset",
+        metrics: Sequence[str] = TRAJECTORY_METRICS,
+    ) -> dict[str, float]:
+        """Score the tool calls against the case's `expected_tool_calls` and record the scores.
+
+        Records `trajectory_precision`, `trajectory_recall` and `trajectory_f1` (one-to-one
+        pairing in any order) and the binary `trajectory_match` (the trajectory passes `mode`),
+        or those named in `metrics`.
+        """
+        from pytest_llmgate.checks import trajectory_scores
+
+        if isinstance(metrics, str) or not metrics or any(name not in TRAJECTORY_METRICS for name in metrics):
+            msg = f"'metrics' must be a non-empty list of {', '.join(map(repr, TRAJECTORY_METRICS))} (got {metrics!r})."
+            raise ValueError(msg)
+        if expected is None:
+            expected = self._case.expected_tool_calls
+        if expected is None:
+            msg = (
+                f"case '{self._case.id}' has no 'expected_tool_calls'; add them to the golden set"
+                " (an empty list expects no call) or pass expected=."
+            )
+            raise ValueError(msg)
+        scores = trajectory_scores(calls, expected, mode=mode, check_arguments=check_arguments)
+        every = {
+            "precision": scores.precision,
+            "recall": scores.recall,
+            "f1": scores.f1,
+            "match": float(scores.match),
+        }
+        values = {f"trajectory_{name}": every[name] for name in TRAJECTORY_METRICS if name in metrics}
+        for name, value in values.items():
+            kind: Literal["binary", "continuous"] = "binary" if name == "trajectory_match" else "continuous"
+            self._run.declare_metric(self._suite, MetricSpec(name=name, kind=kind))
+            self._record.metrics[name] = value
+        self._record.details["trajectory"] = {
+            "mode": mode,
+            "check_arguments": check_arguments,
+            "calls": list(scores.calls),
+            "expected": list(scores.expected),
+            "matched": [list(pair) for pair in scores.matched],
+        }
+        return values

@@ -76,6 +76,8 @@ class GateRun:
         self.judge_missing: list[str] = []
         """Replay mode: `suite::case_id (rubric)` of judge calls not in the cache."""
         self.budget_exhausted = False
+        self.unjudged_by_deadline = 0
+        """Judge calls the run's deadline left unmade or cut off (their verdicts are judge errors)."""
         self._pending: list[tuple[str, str, Future[JudgeVerdict]]] = []
         self.judge_stats: dict[str, RubricStats] = {}
         self.results: RunResults | None = None
@@ -179,6 +181,9 @@ class GateRun:
                     budget_tokens=self.settings.budget_tokens,
                     replay_only=self.settings.replay,
                     batch=self._batch_options(),
+                    timeout=self.settings.judge_timeout,
+                    max_retries=self.settings.judge_retries,
+                    deadline=self._deadline_left(),
                 )
             except (JudgeConfigError, RubricError) as exc:
                 # Every later judge call would fail the same way: stop with the one remedy.
@@ -197,6 +202,12 @@ class GateRun:
     def batching(self) -> bool:
         """True when verdicts arrive only at the end of the session (batch mode)."""
         return self._engine is not None and bool(self._engine.batching)
+
+    def _deadline_left(self) -> float | None:
+        """Seconds left of the judge deadline, which counts from the start of the session."""
+        if self.settings.judge_deadline is None:
+            return None
+        return max(0.0, self.settings.judge_deadline - (time.time() - self.started))
 
     def submit_judge(
         self, suite: str, case: Any, record: CaseResult, rubric_name: str, against: str | None, candidate: Any
@@ -318,6 +329,7 @@ class GateRun:
             self.judge_missing += [f"{suite}::{case_id} ({rubric})" for suite, case_id, rubric in self._engine.missing]
             self.budget_exhausted = self.budget_exhausted or self._engine.budget_exhausted
             self.notes += [note for note in self._engine.notes() if note not in self.notes]
+            self.unjudged_by_deadline += self._engine.unjudged_calls
             self._engine.close()
             self._engine = None
 
@@ -332,6 +344,7 @@ class GateRun:
                 "judge_missing": self.judge_missing,
                 "budget_exhausted": self.budget_exhausted,
                 "notes": self.notes,
+                "unjudged_by_deadline": self.unjudged_by_deadline,
             }
         )
 
@@ -352,6 +365,7 @@ class GateRun:
         self.judge_missing += data.get("judge_missing", [])
         self.budget_exhausted = self.budget_exhausted or data.get("budget_exhausted", False)
         self.notes += [note for note in data.get("notes", []) if note not in self.notes]
+        self.unjudged_by_deadline += int(data.get("unjudged_by_deadline", 0))
         for rubric, raw in data["judge_stats"].items():
             stat = RubricStats.model_validate(raw)
             self.judge_stats[rubric] = merge_rubric_stats(self.judge_stats.get(rubric), stat)
@@ -445,6 +459,12 @@ class GateRun:
             reasons.append(
                 f"the judge token budget ({self.settings.budget_tokens}) ran out: verdicts after it "
                 f"are judge errors. Raise --llm-gate-budget-tokens or judge fewer cases."
+            )
+        if self.unjudged_by_deadline:
+            reasons.append(
+                f"the judge deadline ({self.settings.judge_deadline:g} s) was reached: "
+                f"{self.unjudged_by_deadline} judge call(s) were left unjudged and counted as judge errors. "
+                f"Raise --llm-gate-judge-deadline; a rerun pays only for what is missing (the rest is cached)."
             )
         return reasons
 

@@ -26,7 +26,9 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in the main
+# thread while it is open, and a later test's asyncio.run() on the same xdist worker would fail.
+@pytest.fixture(scope="module")
 def browser():
     """Debian's headless Chromium driven by Playwright (never `playwright install`)."""
     executable = shutil.which("chromium")

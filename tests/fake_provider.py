@@ -5,8 +5,8 @@ for the SDKs' structured-output parse calls, and of both batch APIs (Anthropic M
 Batches: create, retrieve, results; OpenAI: file upload, batch create and retrieve, file
 content) for batch mode. It judges by reading the delimited data blocks
 of the prompt (token overlap with the reference), so its answers are meaningful, and it can
-misbehave on purpose: latency, 429 with Retry-After, 5xx, malformed output and position
-bias. Every random choice is drawn from a generator seeded by (seed, request body, how many
+misbehave on purpose: latency, 429 with or without Retry-After, 5xx, malformed output,
+position bias, and hanging (a request that is never answered until the server stops). Every random choice is drawn from a generator seeded by (seed, request body, how many
 times that body was seen), so a run does not depend on the order requests arrive in.
 """
 
@@ -31,6 +31,8 @@ from pytest_llmgate.judge.prompts import parse_blocks
 
 DUMMY_ANTHROPIC_KEY = "sk-ant-test-DUMMY-KEY-0123456789"
 DUMMY_OPENAI_KEY = "sk-test-DUMMY-OPENAI-KEY-9876543210"
+HANG = 0
+"""A `script` status: this request is never answered (until the server stops)."""
 
 
 @dataclass
@@ -40,15 +42,18 @@ class FakeConfig:
     latency: float = 0.0
     """Seconds each request takes."""
     rate_429: float = 0.0
-    retry_after: float = 0.05
-    """Sent as `Retry-After` (seconds) with every 429."""
+    retry_after: float | None = 0.05
+    """Sent as `Retry-After` (seconds) with every 429; None sends no Retry-After."""
     rate_5xx: float = 0.0
     rate_malformed: float = 0.0
     position_bias: float = 0.0
     """Probability of answering "A" in a pairwise judgment regardless of content."""
+    rate_hang: float = 0.0
+    """Probability that a request is never answered (it hangs until the server stops)."""
     seed: int = 0
     script: list[int] = field(default_factory=list)
-    """Statuses forced on the first requests, in order (e.g. [429]); 200 means behave normally."""
+    """Statuses forced on the first requests, in order (e.g. [429]); 200 means behave normally,
+    `HANG` never answers."""
     batch_polls: int = 1
     """Batch API: how many retrievals of a batch report it in progress before it has ended."""
     batch_hold: bool = False
@@ -113,6 +118,8 @@ class FakeProvider:
         """Files uploaded or produced through the OpenAI files API, by id."""
         self.batch_log: list[tuple[str, str]] = []
         """Batch API operations in order: (create | retrieve | results | upload | content, id)."""
+        self.stopping = threading.Event()
+        """Set by `stop()`: releases hanging requests."""
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -129,6 +136,7 @@ class FakeProvider:
         return self
 
     def stop(self) -> None:
+        self.stopping.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -183,8 +191,11 @@ class FakeProvider:
                 return self.config.script.pop(0)
         return None
 
-    def respond(self, api: str, raw: bytes, *, batched: bool = False) -> tuple[int, dict[str, Any], dict[str, str]]:
-        """Status, body and headers of one messages / chat completions request.
+    def respond(
+        self, api: str, raw: bytes, *, batched: bool = False
+    ) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+        """Status, body and headers of one messages / chat completions request; None when it
+        hung until the server stopped.
 
         Inside a batch (`batched`) there is no latency, script, 429 or 5xx roll: a request
         errors with `batch_rate_errored` and is malformed with `batch_rate_malformed`.
@@ -199,6 +210,9 @@ class FakeProvider:
         if config.latency:
             time.sleep(config.latency)
         forced = self._script_status()
+        if forced == HANG or (forced is None and config.rate_hang and rng.random() < config.rate_hang):
+            self.stopping.wait()
+            return None
         roll = rng.random()
         status = forced if forced is not None else 200
         if forced is None:
@@ -207,7 +221,7 @@ class FakeProvider:
             elif roll < config.rate_429 + config.rate_5xx:
                 status = 503
         if status == 429:
-            headers = {"Retry-After": f"{config.retry_after:g}"}
+            headers = {} if config.retry_after is None else {"Retry-After": f"{config.retry_after:g}"}
             return 429, _error_body(api, "rate_limit_error", "Rate limited."), headers
         if status >= 500:
             return status, _error_body(api, "api_error", "Overloaded."), {}
@@ -246,7 +260,9 @@ class FakeProvider:
             if self.config.batch_expire:
                 results.append({"custom_id": custom_id, "status": "expired", "body": None})
                 continue
-            status, payload, _ = self.respond(path, json.dumps(body).encode("utf-8"), batched=True)
+            answer = self.respond(path, json.dumps(body).encode("utf-8"), batched=True)
+            assert answer is not None  # a request inside a batch never hangs
+            status, payload, _ = answer
             results.append({"custom_id": custom_id, "status": status, "body": payload})
         with self._lock:
             batch.results = results
@@ -355,7 +371,11 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         decremented = False
         try:
-            status, payload, headers = self._route(method, self.path.split("?", 1)[0].rstrip("/"), raw)
+            answer = self._route(method, self.path.split("?", 1)[0].rstrip("/"), raw)
+            if answer is None:  # hung until the server stopped: never answered, not recorded
+                self.close_connection = True
+                return
+            status, payload, headers = answer
             # Leave the in-flight count before answering, so the server never counts a
             # request the client already considers finished.
             with fake._lock:
@@ -368,7 +388,7 @@ class _Handler(BaseHTTPRequestHandler):
                 with fake._lock:
                     fake.in_flight -= 1
 
-    def _route(self, method: str, path: str, raw: bytes) -> tuple[int, dict[str, Any] | bytes, dict[str, str]]:
+    def _route(self, method: str, path: str, raw: bytes) -> tuple[int, dict[str, Any] | bytes, dict[str, str]] | None:
         fake = self.fake
         if method == "POST" and path.endswith("/v1/messages"):
             return fake.respond("anthropic", raw)
@@ -584,10 +604,12 @@ def subprocess_env(server: FakeProvider) -> dict[str, str]:
 
 def serve(argv: list[str]) -> None:
     """Run a fake provider in its own process (for benchmarks): prints its URL, serves
-    until stdin closes. Usage: `python fake_provider.py LATENCY`."""
+    until stdin closes. Usage: `python fake_provider.py LATENCY [CONFIG_JSON]`, where
+    CONFIG_JSON holds more FakeConfig fields, e.g. '{"rate_429": 0.1, "retry_after": 1}'."""
     import sys
 
-    server = FakeProvider(FakeConfig(latency=float(argv[0]) if argv else 0.0)).start()
+    fields = json.loads(argv[1]) if len(argv) > 1 else {}
+    server = FakeProvider(FakeConfig(latency=float(argv[0]) if argv else 0.0, **fields)).start()
     print(server.url, flush=True)
     sys.stdin.read()
     server.stop()

@@ -12,7 +12,7 @@ import pydantic
 import pytest
 
 from pytest_llmgate import checks
-from pytest_llmgate.checks import CheckFailed, ObservedCall
+from pytest_llmgate.checks import CheckFailed, ObservedCall, structured
 
 
 def failure(check: Any, *args: Any, **kwargs: Any) -> str:
@@ -86,7 +86,7 @@ AGENT_LISTING = """calls (3):
 def schema_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run JSON Schema tests on the built-in subset and, when installed, on jsonschema."""
     if request.param == "builtin":
-        monkeypatch.setattr(checks, "_load_jsonschema", lambda: None)
+        monkeypatch.setattr(structured, "_load_jsonschema", lambda: None)
     else:
         pytest.importorskip("jsonschema")
     return request.param
@@ -224,7 +224,7 @@ def test_json_schema_types_follow_json_not_python(schema_backend: str) -> None:
 def test_builtin_schema_subset_refuses_keywords_it_cannot_enforce(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(checks, "_load_jsonschema", lambda: None)
+    monkeypatch.setattr(structured, "_load_jsonschema", lambda: None)
     schema = {"type": "object", "properties": {"email": {"type": "string", "pattern": "@"}}}
     with pytest.raises(ValueError) as info:
         checks.matches_schema({"email": "nobody"}, schema)

@@ -33,6 +33,7 @@ from pytest_llmgate.judge.schemas import SCHEMAS
 
 NOT_IN_CACHE = "not in cache (replay-only mode)"
 BUDGET_EXHAUSTED = "token budget exhausted"
+DEADLINE_REACHED = "judge deadline reached"
 
 
 @dataclass(frozen=True)
@@ -79,11 +80,13 @@ _REQUEST_TOKEN: contextvars.ContextVar[int] = contextvars.ContextVar("llmgate_re
 
 
 class _AimdLimiter:
-    """A concurrency limit that halves on 429 and grows back by one per `recover_after`
-    successes, never above `maximum`.
+    """A concurrency limit that halves on a 429 without Retry-After and grows back by one per
+    `recover_after` successes, never above `maximum`; a 429 with Retry-After pauses issuing.
 
     Only one decrease per congestion window: a 429 from a request that started before the
-    last decrease does not halve again (as TCP does per round trip).
+    last decrease does not halve again (as TCP does per round trip). A 429 that says how long
+    to wait closes the issue gate until then (requests in flight go on) and keeps the limit:
+    the provider named the cost, so halving on top of it would pay twice.
     """
 
     def __init__(self, maximum: int, recover_after: int) -> None:
@@ -92,34 +95,78 @@ class _AimdLimiter:
         self.min_limit = maximum
         self.in_flight = 0
         self.max_in_flight = 0
+        self.halvings = 0
+        """How many times the limit was halved."""
+        self.paused_seconds = 0.0
+        """Wall time the issue gate was closed by Retry-After (overlapping pauses counted once)."""
+        self.slot_seconds_lost = 0.0
+        """Integral over time of (maximum - limit): capacity lost to halving until recovered."""
         self._recover_after = recover_after
         self._successes = 0
         self._epoch = 0
+        self._resume_at = 0.0
+        self._limit_since = 0.0
         self._cond = asyncio.Condition()
 
-    async def acquire(self) -> int:
-        async with self._cond:
-            await self._cond.wait_for(lambda: self.in_flight < self.limit)
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-            return self._epoch
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
 
-    async def release(self, epoch: int, outcome: Literal["ok", "rate_limited", "other"]) -> None:
+    async def acquire(self) -> int:
+        while True:
+            async with self._cond:
+                try:
+                    await self._cond.wait_for(lambda: self.in_flight < self.limit)
+                except asyncio.CancelledError:
+                    # Releases wake only as many waiters as there are free slots: a waiter
+                    # cancelled after its wake-up passes it on, so no free slot goes unused.
+                    self._cond.notify(max(0, self.limit - self.in_flight))
+                    raise
+                wait = self._resume_at - self._now()
+                if wait <= 0:
+                    self.in_flight += 1
+                    self.max_in_flight = max(self.max_in_flight, self.in_flight)
+                    return self._epoch
+            await asyncio.sleep(wait)
+
+    def _set_limit(self, limit: int) -> None:
+        now = self._now()
+        if self._limit_since:
+            self.slot_seconds_lost += (self.maximum - self.limit) * (now - self._limit_since)
+        self._limit_since = now
+        self.limit = limit
+
+    def _pause(self, seconds: float) -> None:
+        now = self._now()
+        until = now + seconds
+        if until > self._resume_at:
+            self.paused_seconds += until - max(now, self._resume_at)
+            self._resume_at = until
+
+    async def release(
+        self, epoch: int, outcome: Literal["ok", "rate_limited", "other"], retry_after: float | None = None
+    ) -> None:
         async with self._cond:
             self.in_flight -= 1
-            if outcome == "rate_limited" and epoch == self._epoch:
-                self.limit = max(1, self.limit // 2)
+            if outcome == "rate_limited" and retry_after is not None:
+                self._pause(retry_after)
+            elif outcome == "rate_limited" and epoch == self._epoch:
+                self._set_limit(max(1, self.limit // 2))
                 self.min_limit = min(self.min_limit, self.limit)
+                self.halvings += 1
                 self._epoch += 1
                 self._successes = 0
             elif outcome == "ok" and self.limit < self.maximum:
                 self._successes += 1
                 if self._successes >= self._recover_after:
-                    self.limit += 1
+                    self._set_limit(self.limit + 1)
                     self._successes = 0
             # Wake only as many waiters as there are free slots: with a thousand calls queued,
             # waking all of them on every release costs more CPU than the calls themselves.
             self._cond.notify(max(0, self.limit - self.in_flight))
+
+    def finish(self) -> None:
+        """Close the lost-capacity integral at the end of the run."""
+        self._set_limit(self.limit)
 
 
 @dataclass
@@ -146,11 +193,23 @@ class JudgeEngine:
         malformed_retries: int = 2,
         backoff_base: float = 0.5,
         backoff_max: float = 60.0,
-        recover_after: int = 10,
+        # One slot back per success: after a halving the limit is whole again within about
+        # one window (as TCP's slow start), instead of collapsing under steady 429s.
+        recover_after: int = 1,
+        deadline: float | None = None,
         batch: BatchOptions | None = None,
     ) -> None:
         if concurrency < 1:
             msg = f"'concurrency' must be a positive integer (got {concurrency})."
+            raise ValueError(msg)
+        if not timeout > 0:
+            msg = f"'timeout' must be a positive number of seconds (got {timeout})."
+            raise ValueError(msg)
+        if max_retries < 0:
+            msg = f"'max_retries' must be a non-negative integer (got {max_retries})."
+            raise ValueError(msg)
+        if deadline is not None and deadline < 0:
+            msg = f"'deadline' must be a non-negative number of seconds (got {deadline})."
             raise ValueError(msg)
         if budget_tokens is not None and budget_tokens < 0:
             msg = f"'budget_tokens' must be a non-negative integer (got {budget_tokens})."
@@ -168,6 +227,9 @@ class JudgeEngine:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self._recover_after = recover_after
+        self.deadline = deadline
+        """Seconds after `start()` at which no more provider calls are issued; None for none."""
+        self._deadline_at: float | None = None
 
         self.tokens_used = 0
         """Tokens spent by provider requests in this run (cache hits cost none)."""
@@ -177,6 +239,12 @@ class JudgeEngine:
         """Calls answered by an identical call already in flight."""
         self.missing: list[tuple[str, str, str]] = []
         """Replay-only misses: (suite, case_id, rubric)."""
+        self.deadline_reached = False
+        """True once a call was not made, or cut off, because the deadline passed."""
+        self.unjudged_calls = 0
+        """Calls not made or cut off by the deadline (each makes its verdict a judge error)."""
+        self.backoff_seconds = 0.0
+        """Time retrying calls spent waiting before their next attempt (summed over calls)."""
 
         self._tallies: dict[str, _Tally] = {}
         self._stats_lock = threading.Lock()
@@ -228,6 +296,8 @@ class JudgeEngine:
 
     async def _setup(self) -> None:
         self._limiter = _AimdLimiter(self.concurrency, self._recover_after)
+        if self.deadline is not None:
+            self._deadline_at = asyncio.get_running_loop().time() + self.deadline
 
     def close(self) -> None:
         """Cancel what is still pending, close the provider client, stop the thread."""
@@ -337,6 +407,25 @@ class JudgeEngine:
                 _, not_done = concurrent.futures.wait(pending, timeout=0.1)
                 pending = list(not_done)
                 bar.update(task, completed=len(futures) - len(pending))
+
+    def rate_limit_timing(self) -> dict[str, float]:
+        """Where retrying time went (for benchmarks): backoff sleeps, Retry-After pauses of
+        the issue gate, capacity lost to halving (slot-seconds), halvings, the lowest limit."""
+        limiter = self._limiter
+        if limiter is None or self._loop is None:
+            return {"backoff_seconds": self.backoff_seconds}
+
+        async def close() -> None:
+            limiter.finish()
+
+        asyncio.run_coroutine_threadsafe(close(), self._loop).result()
+        return {
+            "backoff_seconds": round(self.backoff_seconds, 3),
+            "paused_seconds": round(limiter.paused_seconds, 3),
+            "slot_seconds_lost": round(limiter.slot_seconds_lost, 3),
+            "halvings": limiter.halvings,
+            "min_limit": limiter.min_limit,
+        }
 
     def stats(self) -> dict[str, RubricStats]:
         """Per-rubric volume, errors, tokens and position bias of the verdicts so far."""
@@ -529,6 +618,21 @@ class JudgeEngine:
         delay = min(self.backoff_max, self.backoff_base * (2**retry))
         return delay * self._random.uniform(0.5, 1.0)
 
+    def _remaining(self) -> float | None:
+        """Seconds left before the deadline (None without one)."""
+        if self._deadline_at is None:
+            return None
+        return self._deadline_at - asyncio.get_running_loop().time()
+
+    def _past_deadline(self, outcome: _Outcome, when: str, cause: ProviderError | None = None) -> _Outcome:
+        self.deadline_reached = True
+        self.unjudged_calls += 1
+        outcome.error = (
+            f"{f'{cause}; ' if cause else ''}{DEADLINE_REACHED} {when}; "
+            "this call was left unjudged. Raise --llm-gate-judge-deadline to judge every case."
+        )
+        return outcome
+
     async def _ask_with_retries(self, rubric: Rubric, prompt: RenderedPrompt, *, malformed: int = 0) -> _Outcome:
         """`malformed`: answers already found malformed (a batch result); the next ask is a re-ask."""
         assert self._limiter is not None
@@ -536,7 +640,13 @@ class JudgeEngine:
         retries = 0
         asked = prompt if not malformed else dataclasses.replace(prompt, user=prompt.user + _REASK_NOTE)
         while True:
-            epoch = await self._limiter.acquire()
+            remaining = self._remaining()
+            if remaining is not None and remaining <= 0:
+                return self._past_deadline(outcome, "before this call was made")
+            try:
+                epoch = await asyncio.wait_for(self._limiter.acquire(), remaining)
+            except TimeoutError:
+                return self._past_deadline(outcome, "while this call waited for a free slot")
             # Checked while holding a slot, so calls queued behind the limit see the
             # tokens spent by the calls ahead of them.
             if self.budget_tokens is not None and self.tokens_used >= self.budget_tokens:
@@ -548,24 +658,36 @@ class JudgeEngine:
                 )
                 return outcome
             status: Literal["ok", "rate_limited", "other"] = "other"
+            retry_after: float | None = None
+            problem: ProviderError | None = None
             outcome.attempts += 1
+            # The SDK enforces `timeout` per request; this bound also covers a reply that
+            # trickles in, and the run's deadline cuts a call in flight.
+            bound = self.timeout * 1.5 + 1.0
+            remaining = self._remaining()
+            cut_by_deadline = remaining is not None and remaining < bound
+            if remaining is not None and cut_by_deadline:
+                bound = remaining
             try:
-                try:
-                    answer = await asyncio.wait_for(
-                        self._provider.ask(rubric, asked, self.timeout), self.timeout * 1.5 + 1.0
-                    )
-                except TimeoutError:
-                    raise ProviderError("judge request timed out", retryable=True) from None
+                answer = await asyncio.wait_for(self._provider.ask(rubric, asked, self.timeout), bound)
                 status = "ok"
+            except TimeoutError:
+                if not cut_by_deadline:
+                    problem = ProviderError("judge request timed out", retryable=True)
             except ProviderError as exc:
                 status = "rate_limited" if exc.rate_limited else "other"
+                if exc.rate_limited and exc.retry_after is not None:
+                    retry_after = min(self.backoff_max, exc.retry_after)
                 problem = exc
             finally:
-                await self._limiter.release(epoch, status)
+                await self._limiter.release(epoch, status, retry_after)
+            if status != "ok" and problem is None:
+                return self._past_deadline(outcome, "while this call was in flight")
             if status == "ok":
                 self._spend(outcome, answer.input_tokens, answer.output_tokens)
                 outcome.answer = answer.answer
                 return outcome
+            assert problem is not None
             self._spend(outcome, problem.input_tokens, problem.output_tokens)
             if problem.malformed:
                 malformed += 1
@@ -578,7 +700,16 @@ class JudgeEngine:
                 if retries >= self.max_retries:
                     outcome.error = f"{problem}; gave up after {outcome.attempts} attempts"
                     return outcome
-                await asyncio.sleep(self._backoff(retries, problem.retry_after))
+                if problem.rate_limited and problem.retry_after is not None:
+                    # The issue gate is closed until Retry-After; the retry waits there, in line.
+                    delay = 0.0
+                else:
+                    delay = self._backoff(retries, problem.retry_after)
+                remaining = self._remaining()
+                if remaining is not None and delay >= remaining:
+                    return self._past_deadline(outcome, "before the retry was due", problem)
+                self.backoff_seconds += delay
+                await asyncio.sleep(delay)
                 retries += 1
                 continue
             outcome.error = str(problem)
