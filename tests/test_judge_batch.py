@@ -17,18 +17,19 @@ from test_judge_engine import RUBRICS, cases
 from pytest_llmgate.gate.records import JudgeVerdict
 from pytest_llmgate.judge.batch import STATE_FILE, BatchOptions, _chunks
 from pytest_llmgate.judge.cache import JudgeCache
-from pytest_llmgate.judge.engine import JudgeEngine, JudgeRequest
+from pytest_llmgate.judge.engine import DEADLINE_REACHED, JudgeEngine, JudgeRequest
 
 PROVIDERS = ["anthropic:claude-test", "openai:gpt-test"]
 ONLINE_PATHS = ("/v1/messages", "/v1/chat/completions")
 
 
-def engine_for(provider: str, tmp_path: Path, **options: object) -> JudgeEngine:
+def engine_for(provider: str, tmp_path: Path, deadline: float | None = None, **options: object) -> JudgeEngine:
     return JudgeEngine(
         provider=provider,
         rubrics=RUBRICS,
         cache_dir=tmp_path / ".llmgate",
         backoff_base=0.01,
+        deadline=deadline,
         batch=BatchOptions(state_dir=tmp_path / ".llmgate", poll_interval=0.01, **options),  # type: ignore[arg-type]
     )
 
@@ -191,6 +192,34 @@ def test_an_interrupted_wait_resumes_the_same_batch(fake_provider: FakeProvider,
     )
     assert state(tmp_path) == []
     assert online_calls(fake_provider) == []
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_the_judge_deadline_stops_the_wait_and_the_next_run_collects_the_batch(
+    fake_provider: FakeProvider, tmp_path: Path, provider: str
+) -> None:
+    requests = cases(3, "correctness")
+    fake_provider.reset(FakeConfig(batch_hold=True))
+    first = engine_for(provider, tmp_path, deadline=0.5)
+    verdicts = judge_all(first, requests)
+    assert all(v.value is None and DEADLINE_REACHED in (v.error or "") for v in verdicts)
+    assert all("run again to collect it" in (v.error or "") for v in verdicts)
+    assert first.unjudged_calls == 3 and online_calls(fake_provider) == []
+    batch_id = creates(fake_provider)[0]
+    assert [r["id"] for r in state(tmp_path)] == [batch_id], "the batch stays recorded"
+    assert any(f"the judge deadline passed while {batch_id} was still running" in n for n in first.notes())
+
+    fake_provider.reset(FakeConfig())
+    again = judge_all(engine_for(provider, tmp_path), requests)
+    assert all(v.error is None for v in again)
+    assert creates(fake_provider) == [] and ("retrieve", batch_id) in fake_provider.batch_log
+
+
+def test_no_batch_is_submitted_once_the_deadline_has_passed(fake_provider: FakeProvider, tmp_path: Path) -> None:
+    engine = engine_for("anthropic:claude-test", tmp_path, deadline=0.0)
+    verdicts = judge_all(engine, cases(2, "correctness"))
+    assert all("before its batch was submitted" in (v.error or "") for v in verdicts)
+    assert fake_provider.request_count == 0 and engine.unjudged_calls == 2
 
 
 def test_a_recorded_batch_the_provider_forgot_is_submitted_anew(fake_provider: FakeProvider, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -74,6 +74,8 @@ class BatchResult:
     """The judge answered but the answer is unusable: re-asked online with the re-ask note."""
     input_tokens: int = 0
     output_tokens: int = 0
+    deadline: bool = False
+    """No answer because the judge deadline passed: `error` says when; the call is left unjudged."""
 
 
 @dataclass
@@ -483,6 +485,7 @@ class BatchCollector:
         self._arrived: set[int] = set()
         self._expected = 0
         self._settled: asyncio.Event | None = None
+        self._left: Callable[[], float | None] = lambda: None
 
     # -- called by the engine, on its loop ----------------------------------------------
 
@@ -513,8 +516,13 @@ class BatchCollector:
 
     # -- the batch run -------------------------------------------------------------------
 
-    async def run(self, expected: int) -> None:
-        """Wait until `expected` requests arrived, then submit, poll and collect the parked calls."""
+    async def run(self, expected: int, left: Callable[[], float | None] | None = None) -> None:
+        """Wait until `expected` requests arrived, then submit, poll and collect the parked calls.
+
+        `left` gives the seconds left before the judge deadline (None: no deadline); once it is
+        past, no batch is submitted and no more waiting is done (a batch stays recorded)."""
+        if left is not None:
+            self._left = left
         self._expected = expected
         self._settled = asyncio.Event()
         self._check_settled()
@@ -559,6 +567,9 @@ class BatchCollector:
                 f"batch: collecting {len(self.resumed)} batch(es) submitted by an earlier run: {', '.join(self.resumed)}."
             )
         self.progress.phase = "submitting"
+        if new and self._past_deadline():
+            self._fail(new, "before its batch was submitted", deadline=True)
+            new = []
         requests = [self.api.request(entry.key, entry.rubric, entry.prompt) for entry in new]
         max_requests = self.options.max_requests or self.api.max_requests
         max_bytes = self.options.max_bytes or self.api.max_bytes
@@ -605,7 +616,16 @@ class BatchCollector:
                         f"batch: {record.id} ended as {status.state!r}; calls without a result are asked online."
                     )
                 break
-            await asyncio.sleep(self.options.poll_interval)
+            if self._past_deadline():
+                self.notes.append(
+                    f"batch: the judge deadline passed while {record.id} was still running; it stays recorded "
+                    f"in {self.state.path}: run again to collect it without paying again."
+                )
+                when = f"while its batch {record.id} was still running (run again to collect it)"
+                self._fail((pending[k] for k in record.keys if k in pending), when, deadline=True)
+                return
+            left = self._left()
+            await asyncio.sleep(self.options.poll_interval if left is None else min(self.options.poll_interval, left))
         rubrics = {
             key: entry.rubric for key in record.keys if (entry := pending.get(key) or self._parked.get(key)) is not None
         }
@@ -630,10 +650,14 @@ class BatchCollector:
             assert result.answer is not None
             self.cache.put(key, result.answer, result.input_tokens, result.output_tokens)
 
-    def _fail(self, entries: Iterable[_Parked], error: str) -> None:
+    def _past_deadline(self) -> bool:
+        left = self._left()
+        return left is not None and left <= 0
+
+    def _fail(self, entries: Iterable[_Parked], error: str, *, deadline: bool = False) -> None:
         for entry in entries:
             if not entry.future.done():
-                entry.future.set_result(BatchResult(error=error))
+                entry.future.set_result(BatchResult(error=error, deadline=deadline))
 
     # -- the progress bar (main thread) --------------------------------------------------
 

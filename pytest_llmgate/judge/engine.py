@@ -374,7 +374,8 @@ class JudgeEngine:
 
         In batch mode the parked calls are first sent as batches and collected."""
         if self._batch is not None and self._loop is not None:
-            run = asyncio.run_coroutine_threadsafe(self._batch.run(len(self._futures)), self._loop)
+            batch_run = self._batch.run(len(self._futures), self._remaining)
+            run = asyncio.run_coroutine_threadsafe(batch_run, self._loop)
             self._batch.show(run, progress=progress)
             try:
                 run.result()
@@ -581,7 +582,13 @@ class JudgeEngine:
             result = await asyncio.shield(entry.future)
             first = not entry.claimed
             entry.claimed = True
-            if result.answer is not None:
+            if result.deadline:
+                outcome = _Outcome()
+                if first:
+                    self._past_deadline(outcome, result.error or "while waiting for the batch")
+                else:
+                    outcome.error = f"{DEADLINE_REACHED} {result.error}; this call was left unjudged."
+            elif result.answer is not None:
                 outcome = _Outcome(answer=result.answer, attempts=int(first), batched=first)
             else:
                 task = self._fallbacks.get(entry.key)
