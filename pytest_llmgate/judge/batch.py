@@ -386,10 +386,14 @@ class BatchState:
         if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
             msg = f"{self.path} has an unknown format; delete it to start over."
             raise BatchError(msg)
-        records = []
-        for raw in data.get("batches", []):
-            records.append(BatchRecord(raw["id"], raw["provider"], list(raw["keys"]), raw["created"]))
-        return records
+        try:
+            return [
+                BatchRecord(str(raw["id"]), str(raw["provider"]), [str(k) for k in raw["keys"]], str(raw["created"]))
+                for raw in data.get("batches", [])
+            ]
+        except (KeyError, TypeError) as exc:
+            msg = f"{self.path}: a batch entry lacks {exc}; delete the file to start over."
+            raise BatchError(msg) from None
 
     def _write(self, records: list[BatchRecord]) -> None:
         from pytest_llmgate._files import atomic_write_text, dumps
@@ -507,13 +511,6 @@ class BatchCollector:
         if self._settled is not None and len(self._arrived) >= self._expected:
             self._settled.set()
 
-    @staticmethod
-    def take(entry: _Parked, result: BatchResult) -> tuple[BatchResult, bool]:
-        """The result for one caller, and whether this caller is the first (who pays the tokens)."""
-        first = not entry.claimed
-        entry.claimed = True
-        return result, first
-
     # -- the batch run -------------------------------------------------------------------
 
     async def run(self, expected: int, left: Callable[[], float | None] | None = None) -> None:
@@ -555,7 +552,7 @@ class BatchCollector:
                 await self.api.status(record.id)
             except BatchError as exc:
                 if exc.missing:
-                    await asyncio.to_thread(self.state.remove, record.id)
+                    await self._forget(record.id)
                     self.notes.append(f"batch: {record.id} from an earlier run is gone ({exc}); submitting anew.")
                     continue
             active.append(record)
@@ -582,7 +579,11 @@ class BatchCollector:
                 self._fail((pending[key] for key in keys), f"batch not submitted ({exc})")
                 continue
             record = BatchRecord(batch_id, self.provider_name, keys, _now())
-            await asyncio.to_thread(self.state.add, record)
+            try:
+                await asyncio.to_thread(self.state.add, record)
+            except (OSError, BatchError) as exc:
+                # The batch exists and is paid for: wait for it all the same.
+                self.notes.append(f"batch: could not record {batch_id} ({exc}); an interrupted wait would pay again.")
             self.submitted.append(batch_id)
             active.append(record)
         if self.submitted:
@@ -642,7 +643,14 @@ class BatchCollector:
             entry = pending.get(key)
             if entry is not None and not entry.future.done():
                 entry.future.set_result(results.get(key) or BatchResult(error="no result for this call in the batch"))
-        await asyncio.to_thread(self.state.remove, record.id)
+        await self._forget(record.id)
+
+    async def _forget(self, batch_id: str) -> None:
+        """Drop a batch from the state file; a failure costs a needless check next run, nothing more."""
+        try:
+            await asyncio.to_thread(self.state.remove, batch_id)
+        except (OSError, BatchError) as exc:
+            self.notes.append(f"batch: could not remove {batch_id} from {self.state.path} ({exc}).")
 
     def _store(self, answered: list[tuple[str, BatchResult]]) -> None:
         assert self.cache is not None
