@@ -27,16 +27,20 @@ def test_support_agent(case, llm_gate):
     result = agent.answer(case.input)
     llm_gate.output(result.to_dict())
 
-    # Layer 3: ranking quality of the handbook chunks against the case's relevant ids.
-    llm_gate.retrieval(result.retrieved_ids, k=5, metrics=("recall", "precision", "ndcg", "mrr"))
+    # Layer 3: ranking quality of the handbook chunks against the case's relevant ids; their
+    # texts are the context that the faithfulness rubric checks the answer against.
+    context = agent.chunk_texts(result.retrieved_ids)
+    llm_gate.retrieval(result.retrieved_ids, k=5, metrics=("recall", "precision", "ndcg", "mrr"), texts=context)
     # The agent's tool calls against the expected ones. The exact match is a check below (it
     # counts in checks_passed): 32 cases are too few for a 0/1 metric to see a 5-point drop.
     if case.expected_tool_calls is not None:
         llm_gate.trajectory(result.tool_calls, metrics=("precision", "recall", "f1"))
 
-    # Layer 2: deferred judge verdicts, against the reference and against the baseline's answer.
+    # Layer 2: deferred judge verdicts, against the reference, the baseline's answer and the
+    # retrieved context (the built-in llmgate:faithfulness; offline it is a lexical proxy).
     llm_gate.judge("correctness")
     llm_gate.judge("helpfulness", against="baseline")
+    llm_gate.judge("llmgate:faithfulness")
 
     # Layer 1: programmatic checks; a failure marks this case failed and the gate decides.
     checks.length(result.answer, min_words=5, max_words=120)

@@ -15,16 +15,22 @@ __all__ = [
     "DatasetError",
     "JudgeHandle",
     "LLMGate",
+    "Message",
     "RetrievalError",
     "RunResults",
     "ToolCall",
     "checks",
+    "last_assistant",
+    "last_user",
     "load_cases",
     "retrieval",
 ]
 
 _LAZY = {
     "Case": "pytest_llmgate.datasets",
+    "Message": "pytest_llmgate.conversations",
+    "last_assistant": "pytest_llmgate.conversations",
+    "last_user": "pytest_llmgate.conversations",
     "ToolCall": "pytest_llmgate.datasets",
     "DatasetError": "pytest_llmgate.datasets",
     "load_cases": "pytest_llmgate.datasets",

@@ -22,6 +22,7 @@ JUDGE_ENV = "LLM_GATE_JUDGE"
 DEFAULT_BATCH_POLL_INTERVAL = 30.0
 DEFAULT_JUDGE_TIMEOUT = 60.0
 DEFAULT_JUDGE_RETRIES = 4
+DEFAULT_JURY_AGGREGATE = "mean"
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,13 @@ class Settings:
     """Retries of a judge request after a timeout, 429, 5xx or connection error."""
     judge_deadline: float | None = None
     """Seconds after the session starts when no more judge calls are issued; None for none."""
+    # RAG generation metrics and juries
+    judges: tuple[str, ...] = ()
+    """Every judge spec of a jury, in the order given (`judge` is the first); one or none means no jury."""
+    jury_aggregate: str = DEFAULT_JURY_AGGREGATE
+    """How a jury's verdicts combine when the rubric does not say: `mean` or `majority`."""
+    sut_model: str | None = None
+    """Model of the system under test (`llm_gate_sut_model`), to warn about self-preference."""
 
     def public(self) -> dict[str, Any]:
         """Settings as written into the results file (paths relative, no secrets)."""
@@ -92,6 +100,9 @@ class Settings:
             "judge_timeout": self.judge_timeout,
             "judge_retries": self.judge_retries,
             "judge_deadline": self.judge_deadline,
+            "judges": list(self.judges) or [self.judge],
+            "jury_aggregate": self.jury_aggregate,
+            "sut_model": self.sut_model,
         }
 
 
@@ -157,10 +168,11 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--llm-gate-judge",
         dest="llm_gate_judge",
+        action="append",
         default=None,
         metavar="SPEC",
-        help=f"Judge: offline, anthropic:MODEL, openai:MODEL, openai-compatible:MODEL@URL "
-        f"(default: ${JUDGE_ENV} or ini llm_gate_judge or {DEFAULT_JUDGE}).",
+        help=f"Judge: offline, anthropic:MODEL, openai:MODEL, openai-compatible:MODEL@URL; give it several "
+        f"times for a jury (default: ${JUDGE_ENV} or ini llm_gate_judge or {DEFAULT_JUDGE}).",
     )
     group.addoption(
         "--llm-gate-concurrency",
@@ -225,7 +237,9 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("llm_gate_cache_dir", "Judge cache folder.", default=".llmgate")
     parser.addini("llm_gate_alpha", "Significance level of the paired tests.", default=str(DEFAULT_ALPHA))
     parser.addini("llm_gate_tolerance", "Largest drop of a mean that is not material.", default=str(DEFAULT_TOLERANCE))
-    parser.addini("llm_gate_judge", "Judge provider spec.", default=DEFAULT_JUDGE)
+    parser.addini(
+        "llm_gate_judge", "Judge provider spec; several (one per line) for a jury.", type="linelist", default=[]
+    )
     parser.addini("llm_gate_concurrency", "Judge calls in flight at most.", default=str(DEFAULT_CONCURRENCY))
     parser.addini(
         "llm_gate_max_judge_error_rate",
@@ -249,6 +263,17 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini(
         "llm_gate_scrubber",
         "module:function that masks personal data in imported traces (after the built-in masking).",
+        default="",
+    )
+    # RAG generation metrics and juries
+    parser.addini(
+        "llm_gate_jury_aggregate",
+        "How a jury's verdicts combine when the rubric does not say: mean or majority.",
+        default=DEFAULT_JURY_AGGREGATE,
+    )
+    parser.addini(
+        "llm_gate_sut_model",
+        "Model of the system under test (e.g. anthropic:claude-sonnet-4-5), to warn about judge self-preference.",
         default="",
     )
 
@@ -282,14 +307,38 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("llm_gate_judge_deadline", "Seconds after session start to stop issuing judge calls.", default="")
 
 
-def _number(value: Any, name: str, kind: type, *, low: float | None = None, high: float | None = None) -> Any:
+def _number(
+    value: Any,
+    name: str,
+    kind: type,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> Any:
+    """`value` as `kind`, within [low, high] (an open end excludes its bound); `name` is what the user typed."""
     try:
         number = kind(value)
     except (TypeError, ValueError):
-        msg = f"'{name}' must be a {kind.__name__} (got {value!r})."
+        noun = "an integer" if kind is int else "a number"
+        msg = f"'{name}' must be {noun} (got {value!r})."
         raise pytest.UsageError(msg) from None
-    if (low is not None and number <= low) or (high is not None and number >= high):
-        bounds = f"between {low} and {high}" if high is not None else f"above {low}"
+    below = low is not None and (number <= low if low_open else number < low)
+    above = high is not None and (number >= high if high_open else number > high)
+    if below or above:
+        if kind is int and low == 1 and high is None:
+            bounds = "a positive integer"
+        elif high is None:
+            bounds = f"{'>' if low_open else '>='} {low:g}"
+        elif low is None or low_open != high_open:
+            bounds = " and ".join(
+                f"{sign} {bound:g}"
+                for sign, bound in ((">" if low_open else ">=", low), ("<" if high_open else "<=", high))
+                if bound is not None
+            )
+        else:
+            bounds = ("strictly " if low_open else "") + f"between {low:g} and {high:g}"
         msg = f"'{name}' must be {bounds} (got {value!r})."
         raise pytest.UsageError(msg)
     return number
@@ -367,8 +416,16 @@ def _parse_agreement(lines: list[str]) -> dict[str, float]:
             if not sep or not rubric:
                 msg = f"'llm_gate_min_agreement' entries must look like RUBRIC=VALUE (got {item!r})."
                 raise pytest.UsageError(msg)
-            result[rubric] = _number(value, f"llm_gate_min_agreement {rubric}", float, low=-1.0, high=1.000001)
+            result[rubric] = _number(value, f"llm_gate_min_agreement {rubric}", float, low=-1.0, high=1.0)
     return result
+
+
+def _results_path(config: pytest.Config, path: Path, shard: tuple[int, int] | None) -> Path:
+    """A shard's results file is named after it (`llm-gate.shard-2-of-4.json`) unless the flag names one."""
+    if shard is None or config.getoption("llm_gate_results"):
+        return path
+    index, count = shard
+    return path.with_name(f"{path.stem}.shard-{index}-of-{count}{path.suffix}")
 
 
 def read_settings(config: pytest.Config) -> Settings:
@@ -392,10 +449,19 @@ def read_settings(config: pytest.Config) -> Settings:
     if replay and no_cache:
         msg = "'--llm-gate-replay' and '--llm-gate-no-cache' cannot be combined: replay reads the cache."
         raise pytest.UsageError(msg)
-    judge = config.getoption("llm_gate_judge") or os.environ.get(JUDGE_ENV) or config.getini("llm_gate_judge")
-    alpha = config.getoption("llm_gate_alpha")
-    tolerance = config.getoption("llm_gate_tolerance")
-    concurrency = config.getoption("llm_gate_concurrency")
+    judges = _judge_specs(config)
+    aggregate = str(config.getini("llm_gate_jury_aggregate")).strip()
+    if aggregate not in ("mean", "majority"):
+        msg = f"'llm_gate_jury_aggregate' must be 'mean' or 'majority' (got {aggregate!r})."
+        raise pytest.UsageError(msg)
+
+    def given(option: str, ini: str) -> tuple[Any, str]:
+        """The flag's value and name when the user typed it, else the ini key's (for messages)."""
+        value = config.getoption(option) if option else None
+        if value is not None:
+            return value, "--" + option.replace("_", "-")
+        return config.getini(ini), ini
+
     budget = config.getoption("llm_gate_budget_tokens")
     batch = bool(config.getoption("llm_gate_batch")) or bool(config.getini("llm_gate_batch"))
     if batch:
@@ -407,36 +473,22 @@ def read_settings(config: pytest.Config) -> Settings:
         strict=bool(config.getoption("llm_gate_strict")),
         rootdir=rootdir,
         baseline_dir=path("llm_gate_baseline_dir", "llm_gate_baseline_dir"),
-        results_path=path("llm_gate_results", "llm_gate_results"),
+        results_path=_results_path(config, path("llm_gate_results", "llm_gate_results"), shard),
         html_path=path("llm_gate_report", "llm_gate_report"),
         markdown_path=path("", "llm_gate_markdown"),
         rubrics_dir=path("", "llm_gate_rubrics"),
         labels_dir=path("", "llm_gate_labels_dir"),
         cache_dir=None if no_cache else path("", "llm_gate_cache_dir"),
         alpha=_number(
-            alpha if alpha is not None else config.getini("llm_gate_alpha"), "llm_gate_alpha", float, low=0.0, high=1.0
+            *given("llm_gate_alpha", "llm_gate_alpha"), float, low=0.0, high=1.0, low_open=True, high_open=True
         ),
-        tolerance=_number(
-            tolerance if tolerance is not None else config.getini("llm_gate_tolerance"),
-            "llm_gate_tolerance",
-            float,
-            low=-1e-12,
-        ),
-        judge=str(judge),
-        concurrency=_number(
-            concurrency if concurrency is not None else config.getini("llm_gate_concurrency"),
-            "llm_gate_concurrency",
-            int,
-            low=0,
-        ),
+        tolerance=_number(*given("llm_gate_tolerance", "llm_gate_tolerance"), float, low=0.0),
+        judge=judges[0],
+        concurrency=_number(*given("llm_gate_concurrency", "llm_gate_concurrency"), int, low=1),
         replay=replay,
-        budget_tokens=None if budget is None else _number(budget, "llm_gate_budget_tokens", int, low=0),
+        budget_tokens=None if budget is None else _number(budget, "--llm-gate-budget-tokens", int, low=1),
         max_judge_error_rate=_number(
-            config.getini("llm_gate_max_judge_error_rate"),
-            "llm_gate_max_judge_error_rate",
-            float,
-            low=-1e-12,
-            high=1.000001,
+            config.getini("llm_gate_max_judge_error_rate"), "llm_gate_max_judge_error_rate", float, low=0.0, high=1.0
         ),
         min_agreement=_parse_agreement(config.getini("llm_gate_min_agreement")),
         shard=shard,
@@ -448,6 +500,9 @@ def read_settings(config: pytest.Config) -> Settings:
         judge_timeout=judge_timeout,
         judge_retries=judge_retries,
         judge_deadline=judge_deadline,
+        judges=judges,
+        jury_aggregate=aggregate,
+        sut_model=str(config.getini("llm_gate_sut_model")).strip() or None,
     )
 
 
@@ -465,3 +520,21 @@ def _check_batch(*, replay: bool, no_cache: bool, budget: int | None) -> None:
             "as a whole, so a token budget cannot stop it midway."
         )
         raise pytest.UsageError(msg)
+
+
+def _judge_specs(config: pytest.Config) -> tuple[str, ...]:
+    """Judge specs: the flags (repeatable), else $LLM_GATE_JUDGE (comma-separated), else the ini lines."""
+    flags = config.getoption("llm_gate_judge") or []
+    if flags:
+        raw = [part for flag in flags for part in str(flag).split(",")]
+    elif os.environ.get(JUDGE_ENV):
+        raw = os.environ[JUDGE_ENV].split(",")
+    else:
+        raw = [part for line in config.getini("llm_gate_judge") for part in line.split()]
+    specs = [spec.strip() for spec in raw if spec.strip()]
+    if not specs:
+        return (DEFAULT_JUDGE,)
+    if len(set(specs)) != len(specs):
+        msg = f"'--llm-gate-judge' names the same judge twice ({', '.join(specs)}); give each judge once."
+        raise pytest.UsageError(msg)
+    return tuple(specs)

@@ -28,6 +28,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator
 
+from pytest_llmgate.conversations import Message
+
 __all__ = [
     "INACTIVE_REVIEW",
     "REVIEW_KEY",
@@ -74,8 +76,9 @@ class Case(BaseModel):
 
     id: str
     """Stable case id, used as the pytest id; `case-<hash>` of the line when absent."""
-    input: str | dict[str, Any]
-    """What the system under test receives: a prompt, or a JSON object of arguments."""
+    input: str | dict[str, Any] | Annotated[list[Message], Field(min_length=1)]
+    """What the system under test receives: a prompt, a JSON object of arguments, or a
+    conversation so far (a list of `{"role", "content"}` messages)."""
     reference: str | None = None
     """The reference (gold) answer, for checks and pairwise judging."""
     relevant_ids: list[str] | dict[str, Annotated[int, Strict()]] | None = None
@@ -102,6 +105,11 @@ class Case(BaseModel):
             named.insert(0, "whitespace")
         msg = f"{json.dumps(value, ensure_ascii=False)} contains {', '.join(named)} ({_ID_RULE})"
         raise ValueError(msg)
+
+    @property
+    def conversation(self) -> list[Message] | None:
+        """The input as a conversation, or None when the input is a prompt or an object."""
+        return self.input if isinstance(self.input, list) else None
 
 
 class DatasetError(Exception):
@@ -352,7 +360,7 @@ def _validation_error(shown: str, lineno: int, model: type[Case], exc: Validatio
 
 #: What Case's own union fields accept, in words (pydantic would list one error per branch).
 _UNION_EXPECTED = {
-    "input": "a string or a JSON object",
+    "input": 'a string, a JSON object or a list of {"role", "content"} messages',
     "relevant_ids": "a list of ids or an object mapping each id to an integer grade",
 }
 
@@ -414,6 +422,8 @@ def _text(model: type[Case] | None, error: Any) -> str:
     if kind == "extra_forbidden":
         owner = "a subclass of Case" if model is None or model is Case else model.__name__
         return f"unknown field (put it under `metadata`, or declare it in {owner})"
+    if kind == "model_type" and error["loc"][:1] == ("input",):
+        return f'Input should be a {{"role", "content"}} message (got {_got(error["input"])})'
     if kind == "value_error":
         return str(error["msg"]).removeprefix("Value error, ").rstrip(".")
     return f"{error['msg']} (got {_got(error['input'])})"

@@ -14,11 +14,12 @@ import pytest
 from pytest_llmgate.config import add_options, read_settings
 
 if TYPE_CHECKING:
-    from pytest_llmgate.run import GateRun  # noqa: F401  (named in the StashKey below)
+    from pytest_llmgate.run import GateRun
 
 SKIP_REASON = "LLM gate evals run with --llm-gate"
 MARKER_KWARGS = ("model", "tolerance", "alpha", "metrics")
 CHECK_FAILED = "check failed"
+USAGE_PREFIX = "LLM gate usage error: "
 run_key = pytest.StashKey["GateRun"]()
 
 
@@ -46,10 +47,22 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_llmgate.run import GateRun
 
     try:
-        parse_spec(settings.judge)
+        for spec in settings.judges or (settings.judge,):
+            parse_spec(spec)
     except JudgeConfigError as exc:
         raise pytest.UsageError(f"--llm-gate-judge: {exc}") from None
-    config.stash[run_key] = GateRun(settings)
+    problems: list[str] = []
+    if not _is_worker(config):
+        from pytest_llmgate.validate import check_project
+
+        # Rubrics, labels and min_agreement names, before any test: a late error would waste every call.
+        _, problems = check_project(settings)
+        if problems and not config.option.collectonly:
+            raise pytest.UsageError(*problems)
+    run = GateRun(settings)
+    run.problems += problems  # --collect-only (llmgate validate): listed with the collection's problems
+    config.stash[run_key] = run
+    config.pluginmanager.register(InterruptHook(run), "llmgate-interrupt")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(), "llmgate-xdist")
 
@@ -58,15 +71,16 @@ def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
-def _golden_args(marker: pytest.Mark, where: str) -> tuple[str, dict[str, Any]]:
+def _golden_problems(marker: pytest.Mark, where: str) -> list[str]:
+    """What is wrong with a golden marker's arguments, each line starting with the test's file:line."""
+    from pytest_llmgate.validate import check_marker
+
     if len(marker.args) != 1 or not isinstance(marker.args[0], (str, Path)):
-        msg = f"{where}: @pytest.mark.golden takes one path to a JSONL golden set (got {marker.args!r})."
-        pytest.fail(msg, pytrace=False)
+        return [f"{where}: @pytest.mark.golden takes one path to a JSONL golden set (got {marker.args!r})."]
     unknown = sorted(set(marker.kwargs) - set(MARKER_KWARGS))
     if unknown:
-        msg = f"{where}: @pytest.mark.golden got unknown argument(s) {unknown}; use {', '.join(MARKER_KWARGS)}."
-        pytest.fail(msg, pytrace=False)
-    return str(marker.args[0]), dict(marker.kwargs)
+        return [f"{where}: @pytest.mark.golden got unknown argument(s) {unknown}; use {', '.join(MARKER_KWARGS)}."]
+    return [f"{where}: @pytest.mark.golden {problem}" for problem in check_marker(dict(marker.kwargs))]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -83,22 +97,56 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     from pytest_llmgate.datasets import REVIEW_KEY, Case, DatasetError, dataset_fingerprint, is_active, load_cases
 
-    path, kwargs = _golden_args(marker, suite)
+    file, line, _ = metafunc.definition.location
+    where = f"{file}:{line + 1}" if line is not None else file
+    problems = _golden_problems(marker, where)
+    if problems:
+        _defer(run, metafunc, problems)
+        return
+    path, kwargs = str(marker.args[0]), dict(marker.kwargs)
     model = kwargs.pop("model", None) or Case
+    problem = None
     try:
         every_case = load_cases(path, model=model, rootdir=run.settings.rootdir, include_inactive=True)
         fingerprint = dataset_fingerprint(_resolve(path, run.settings.rootdir))
     except (DatasetError, TypeError) as exc:
-        pytest.fail(f"{suite}: {exc}" if isinstance(exc, TypeError) else str(exc), pytrace=False)
+        problem = f"{where}: {exc}" if isinstance(exc, TypeError) else str(exc)
+    if problem is not None:  # outside the except: no "During handling of the above exception"
+        _defer(run, metafunc, [problem])
+        return
     cases = [c for c in every_case if is_active(c)]
     pending = sum(1 for c in every_case if c.metadata.get(REVIEW_KEY) == "pending")
     run.register_suite(
         suite, _display_path(path, run.settings.rootdir), fingerprint, [c.id for c in cases], kwargs, pending=pending
     )
+    newer = run.newer_baseline_problem(suite)
+    if newer:
+        _defer(run, metafunc, [newer])
+        return
     if run.settings.shard:
         index, count = run.settings.shard
         cases = [c for i, c in enumerate(cases) if i % count == index - 1]
     metafunc.parametrize("case", cases, ids=[c.id for c in cases])
+
+
+def _defer(run: GateRun, metafunc: pytest.Metafunc, problems: list[str]) -> None:
+    """Keep a usage error for the end of collection (raised there once, exit 4), and collect no case.
+
+    An xdist worker cannot stop the session: it reports a collection error, which the
+    controller turns into exit 4 (`XdistHooks`).
+    """
+    if _is_worker(metafunc.config):
+        pytest.fail(USAGE_PREFIX + "\n".join(problems), pytrace=False)
+    run.problems += [p for p in problems if p not in run.problems]
+    metafunc.parametrize(
+        "case", [pytest.param(None, marks=pytest.mark.skip(reason="invalid golden set"))], ids=["invalid"]
+    )
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    run = session.config.stash.get(run_key, None)
+    if run is not None and run.problems:
+        raise pytest.UsageError(*run.problems)
 
 
 def _resolve(path: str, rootdir: Path) -> Path:
@@ -145,13 +193,17 @@ def llm_gate(request: pytest.FixtureRequest) -> Any:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
     run = item.config.stash.get(run_key, None)
-    if run is None or call.when != "call":
+    if run is None:
         return report
     case = _golden_case(item)
     if case is None:
         return report
     excinfo = call.excinfo
     if excinfo is not None and excinfo.errisinstance((pytest.skip.Exception, pytest.xfail.Exception)):
+        return report
+    if call.when != "call":
+        if report.failed:
+            run.note_error(_suite_of(item), case.id)
         return report
     record = run.case_record(_suite_of(item), case, item.nodeid)
     failure = None
@@ -164,6 +216,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             # A failed check is data for the gate, not a failed build: the gate decides.
             report.outcome = "passed"
             report.llm_gate_check_failed = True
+        else:
+            run.note_error(_suite_of(item), case.id)
     run.finish_case(record, passed=excinfo is None, failure=failure, duration=call.duration)
     for name, value in sorted(record.metrics.items()):
         item.user_properties.append((f"llm_gate.{name}", value))
@@ -180,7 +234,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run = session.config.stash.get(run_key, None)
     if run is None:
         return
-    run.collect_judges()
+    if run.interrupted:
+        run.stop()
+    elif exitstatus in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.INTERRUPTED):
+        run.stop(f"not gated, no file written: the session stopped early (exit {int(exitstatus)}).")
+    elif session.config.option.collectonly:
+        run.stop("")
+    else:
+        run.collect_judges()
+    if run.stopped is not None:
+        if run.interrupted:
+            session.exitstatus = pytest.ExitCode.INTERRUPTED
+        return
     if _is_worker(session.config):
         session.config.workeroutput["llm_gate"] = run.worker_payload()  # type: ignore[attr-defined]
         return
@@ -219,8 +284,31 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     write_summary(terminalreporter, run)
 
 
+class InterruptHook:
+    """Registered with --llm-gate: notes a Ctrl-C, so the session ends without a gate."""
+
+    def __init__(self, run: GateRun) -> None:
+        self.run = run
+
+    @pytest.hookimpl
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        # pytest raises its own Interrupted (a KeyboardInterrupt) after collection errors: not a Ctrl-C.
+        if excinfo.errisinstance(KeyboardInterrupt) and type(excinfo.value).__name__ != "Interrupted":
+            self.run.interrupted = True
+
+
 class XdistHooks:
     """Registered only when pytest-xdist is present: merge what each worker recorded."""
+
+    @pytest.hookimpl
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed and USAGE_PREFIX in str(report.longrepr):
+            self.usage_error = True
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if getattr(self, "usage_error", False) and not _is_worker(session.config):
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
     @pytest.hookimpl
     def pytest_testnodedown(self, node: Any, error: Any) -> None:

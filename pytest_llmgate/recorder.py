@@ -49,6 +49,7 @@ class LLMGate:
         self._suite = suite
         self._case = case
         self._record = record
+        self._context: list[str] | None = None
 
     @property
     def case(self) -> Case:
@@ -91,9 +92,17 @@ class LLMGate:
         k: int | Sequence[int] = (1, 3, 5, 10),
         metrics: Sequence[str] | None = None,
         relevant: Any = None,
+        texts: Sequence[str] | None = None,
     ) -> dict[str, float]:
-        """Score retrieved ids against the case's `relevant_ids` (trec_eval definitions) and record them."""
+        """Score retrieved ids against the case's `relevant_ids` (trec_eval definitions) and record them.
+
+        `texts` are the retrieved chunks' texts (same order as the ids, or the first k): rubrics
+        that need context (`llmgate:faithfulness`) then judge against them without `context=`.
+        """
         from pytest_llmgate import retrieval
+
+        if texts is not None:
+            self._context = _texts(texts, "texts")
 
         relevant = self._case.relevant_ids if relevant is None else relevant
         if relevant is None:
@@ -153,19 +162,30 @@ class LLMGate:
         return result.score
 
     def judge(
-        self, rubric: str, *, against: Literal["reference", "baseline"] | None = None, output: Any = None
+        self,
+        rubric: str,
+        *,
+        against: Literal["reference", "baseline"] | None = None,
+        output: Any = None,
+        context: Sequence[str] | None = None,
     ) -> JudgeHandle:
         """Queue a judge verdict for this case's output; returns at once.
 
         Pointwise rubrics judge against the case's reference when it has one; pairwise rubrics
         compare with the reference (default) or, with `against="baseline"`, with the baseline's
-        output for the same case.
+        output for the same case. `rubric` names a file in rubrics/ or a built-in rubric
+        (`llmgate:faithfulness`). `context` is the retrieved chunks' texts, shown to the judge
+        as data blocks; without it, a rubric that needs context uses the texts recorded by
+        `llm_gate.retrieval(..., texts=...)`.
         """
         candidate = self._record.output if output is None else output
         if candidate is None:
             msg = "llm_gate.judge() needs the case's output: call llm_gate.output(...) first or pass output=."
             raise ValueError(msg)
-        future = self._run.submit_judge(self._suite, self._case, self._record, rubric, against, candidate)
+        chunks = _texts(context, "context") if context is not None else None
+        if chunks is None and self._context is not None and _uses_context(self._run, rubric):
+            chunks = self._context
+        future = self._run.submit_judge(self._suite, self._case, self._record, rubric, against, candidate, chunks)
         return JudgeHandle(future, batch=self._run.batching())
 
     def trajectory(
@@ -216,3 +236,21 @@ class LLMGate:
             "matched": [list(pair) for pair in scores.matched],
         }
         return values
+
+
+def _texts(values: Sequence[str], name: str) -> list[str]:
+    if isinstance(values, str):
+        msg = f"'{name}' must be a list of strings, one per retrieved chunk (got one string); wrap it in a list."
+        raise TypeError(msg)
+    texts = list(values)
+    for index, value in enumerate(texts):
+        if not isinstance(value, str):
+            msg = f"'{name}' must be a list of strings, one per retrieved chunk (item {index} is {type(value).__name__}); pass the chunks' texts."
+            raise TypeError(msg)
+    return texts
+
+
+def _uses_context(run: GateRun, rubric: str) -> bool:
+    run.engines()
+    found = run.rubrics.get(rubric)
+    return found is not None and "context" in found.needs

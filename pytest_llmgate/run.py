@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmgate.config import Settings
-from pytest_llmgate.gate.baseline import BaselineError, baseline_path, build_baseline, load_baseline, write_baseline
+from pytest_llmgate.gate.baseline import (
+    UPDATE_REMEDY,
+    BaselineError,
+    NewerBaselineError,
+    baseline_path,
+    build_baseline,
+    load_baseline,
+    plugin_version,
+    write_baseline,
+)
 from pytest_llmgate.gate.records import (
     FORMAT_VERSION,
     Baseline,
@@ -29,17 +38,13 @@ from pytest_llmgate.gate.records import (
 )
 from pytest_llmgate.gate.verdict import CHECKS_METRIC, evaluate
 from pytest_llmgate.outputs import content_hash, output_text
+from pytest_llmgate.report.links import relative_link
+from pytest_llmgate.validate import SPEC_OVERRIDES
 
-SPEC_OVERRIDES = ("tolerance", "alpha", "min_score", "higher_is_better")
-
-
-def plugin_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("pytest-llmgate")
-    except PackageNotFoundError:
-        return "0+unknown"
+INTERRUPTED_LINE = (
+    "interrupted: nothing gated, no file written; {cancelled} pending judge call(s) cancelled, "
+    "{finished} finished and cached: a rerun pays only for what is missing."
+)
 
 
 def _git_state(root: Path) -> tuple[str | None, bool | None]:
@@ -71,7 +76,8 @@ class GateRun:
         self.overrides: dict[str, dict[str, Any]] = {}
         self._baselines: dict[str, Baseline | None] = {}
         self.baseline_errors: dict[str, str] = {}
-        self._engine: Any = None
+        self._newer: set[str] = set()
+        self._engines: list[Any] = []
         self.rubrics: dict[str, Any] = {}
         self.judge_missing: list[str] = []
         """Replay mode: `suite::case_id (rubric)` of judge calls not in the cache."""
@@ -85,6 +91,13 @@ class GateRun:
         self.warnings: list[str] = []
         self.notes: list[str] = []
         """Lines for the terminal summary that are neither warnings nor verdicts (batch mode)."""
+        self.problems: list[str] = []
+        """Usage errors found at collection (golden sets, markers, baselines): exit 4 before any test."""
+        self.errored: list[str] = []
+        """`suite::case_id` of cases that errored outside their checks (setup or test body)."""
+        self.interrupted = False
+        self.stopped: str | None = None
+        """Why the session ended without a gate (interrupt, usage error): the one line to print."""
 
     # -- collection -------------------------------------------------------------------------
     def register_suite(
@@ -134,10 +147,17 @@ class GateRun:
             except BaselineError as exc:
                 self.baseline_errors[suite] = str(exc)
                 self._baselines[suite] = None
+                if isinstance(exc, NewerBaselineError):
+                    self._newer.add(suite)
         return self._baselines[suite]
 
     def baseline_file(self, suite: str) -> Path:
         return baseline_path(self.settings.baseline_dir, suite)
+
+    def newer_baseline_problem(self, suite: str) -> str | None:
+        """The message when a suite's baseline is in a newer format (a usage error, not a gate failure)."""
+        self.baseline(suite)
+        return self.baseline_errors[suite] if suite in self._newer else None
 
     # -- recording --------------------------------------------------------------------------
     def case_record(self, suite: str, case: Any, nodeid: str) -> CaseResult:
@@ -156,6 +176,12 @@ class GateRun:
         record.duration = round(duration, 6)
         record.metrics[CHECKS_METRIC] = 1.0 if passed else 0.0
 
+    def note_error(self, suite: str, case_id: str) -> None:
+        """A case errored outside its checks (fixture error, the SUT raising): an update must not use this run."""
+        key = f"{suite}::{case_id}"
+        if key not in self.errored:
+            self.errored.append(key)
+
     def count_external(self, name: str, *, error: bool) -> None:
         """Count a verdict from outside the judge engine (deepeval), so its error rate is gated too."""
         stat = self.judge_stats.setdefault(name, RubricStats(rubric=name))
@@ -163,34 +189,45 @@ class GateRun:
         stat.errors += int(error)
 
     def engine(self) -> Any:
-        """The judge engine, started on first use (so a run without judges imports no SDK)."""
-        if self._engine is None:
+        """The (first) judge engine, started on first use (so a run without judges imports no SDK)."""
+        return self.engines()[0]
+
+    def engines(self) -> list[Any]:
+        """One judge engine per judge of the jury (one without a jury), started on first use."""
+        if not self._engines:
             import pytest
 
             from pytest_llmgate.judge.engine import JudgeEngine
             from pytest_llmgate.judge.providers import JudgeConfigError
-            from pytest_llmgate.judge.rubrics import RubricError, load_rubrics
+            from pytest_llmgate.judge.rubrics import RubricError, load_pack, load_rubrics
 
+            engines = []
             try:
-                self.rubrics = load_rubrics(self.settings.rubrics_dir)
-                engine = JudgeEngine(
-                    provider=self.settings.judge,
-                    rubrics=self.rubrics,
-                    cache_dir=self.settings.cache_dir,
-                    concurrency=self.settings.concurrency,
-                    budget_tokens=self.settings.budget_tokens,
-                    replay_only=self.settings.replay,
-                    batch=self._batch_options(),
-                    timeout=self.settings.judge_timeout,
-                    max_retries=self.settings.judge_retries,
-                    deadline=self._deadline_left(),
-                )
+                self.rubrics = {**load_pack(), **load_rubrics(self.settings.rubrics_dir)}
+                for spec in self.settings.judges or (self.settings.judge,):
+                    engines.append(
+                        JudgeEngine(
+                            provider=spec,
+                            rubrics=self.rubrics,
+                            cache_dir=self.settings.cache_dir,
+                            concurrency=self.settings.concurrency,
+                            budget_tokens=self.settings.budget_tokens,
+                            replay_only=self.settings.replay,
+                            timeout=self.settings.judge_timeout,
+                            max_retries=self.settings.judge_retries,
+                            deadline=self._deadline_left(),
+                            batch=self._batch_options(),
+                        )
+                    )
             except (JudgeConfigError, RubricError) as exc:
+                for engine in engines:
+                    engine.close()
                 # Every later judge call would fail the same way: stop with the one remedy.
                 pytest.exit(f"LLM gate judge: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
-            engine.start()
-            self._engine = engine
-        return self._engine
+            for engine in engines:
+                engine.start()
+            self._engines = engines
+        return self._engines
 
     def _batch_options(self) -> Any:
         if not self.settings.batch or self.settings.cache_dir is None:
@@ -201,7 +238,7 @@ class GateRun:
 
     def batching(self) -> bool:
         """True when verdicts arrive only at the end of the session (batch mode)."""
-        return self._engine is not None and bool(self._engine.batching)
+        return any(engine.batching for engine in self._engines)
 
     def _deadline_left(self) -> float | None:
         """Seconds left of the judge deadline, which counts from the start of the session."""
@@ -209,28 +246,59 @@ class GateRun:
             return None
         return max(0.0, self.settings.judge_deadline - (time.time() - self.started))
 
-    def submit_judge(
-        self, suite: str, case: Any, record: CaseResult, rubric_name: str, against: str | None, candidate: Any
-    ) -> Future[JudgeVerdict]:
-        from pytest_llmgate.judge.engine import JudgeRequest
+    def _rubric(self, rubric_name: str) -> Any:
+        from pytest_llmgate.judge.rubrics import PACK_PREFIX
 
-        engine = self.engine()
         if rubric_name not in self.rubrics:
-            known = ", ".join(sorted(self.rubrics)) or "none"
+            local = sorted(name for name in self.rubrics if not name.startswith(PACK_PREFIX))
+            built_in = sorted(name for name in self.rubrics if name.startswith(PACK_PREFIX))
             msg = (
-                f"unknown rubric '{rubric_name}' (rubrics in {self.settings.rubrics_dir}: {known}). "
-                f"Add rubrics/{rubric_name}.yaml or fix the name."
+                f"unknown rubric '{rubric_name}' (rubrics in {self.settings.rubrics_dir}: {', '.join(local) or 'none'}; "
+                f"built-in: {', '.join(built_in)}). Add rubrics/{rubric_name}.yaml or fix the name."
             )
             raise KeyError(msg)
-        rubric = self.rubrics[rubric_name]
-        metric = f"judge:{rubric_name}"
+        return self.rubrics[rubric_name]
+
+    def submit_judge(
+        self,
+        suite: str,
+        case: Any,
+        record: CaseResult,
+        rubric_name: str,
+        against: str | None,
+        candidate: Any,
+        context: list[str] | None = None,
+    ) -> Future[JudgeVerdict]:
+        from pytest_llmgate.conversations import as_turns
+        from pytest_llmgate.judge.engine import JudgeRequest
+
+        engines = self.engines()
+        rubric = self._rubric(rubric_name)
+        if "context" in rubric.needs and not context:
+            msg = (
+                f"rubric '{rubric_name}' judges the answer against retrieved context, and case '{case.id}' has none; "
+                "pass context=[chunk texts] to llm_gate.judge() or texts= to llm_gate.retrieval()."
+            )
+            raise ValueError(msg)
+        if "reference" in rubric.needs and case.reference is None:
+            msg = f"rubric '{rubric_name}' needs a reference answer, and case '{case.id}' has none; add 'reference' to the case."
+            raise ValueError(msg)
+        metric = f"judge:{rubric.name}"
         if against is None and rubric.kind == "pairwise":
             against = "reference"
-        if against is None and case.reference is not None:
+        reference = case.reference if rubric.show_reference else None
+        if against is None and reference is not None and rubric.mode != "claims":
             against = "reference"
         result = self.suites[suite]
-        result.fingerprints["judge"] = engine.provider_name
-        result.fingerprints[f"rubric:{rubric_name}"] = rubric.content_hash
+        result.fingerprints["judge"] = " + ".join(engine.provider_name for engine in engines)
+        known = result.fingerprints.get(f"rubric:{rubric.name}")
+        if known is not None and known != rubric.content_hash:
+            msg = (
+                f"two different rubrics named '{rubric.name}' fill the metric '{metric}' in {suite} "
+                f"(a built-in llmgate:{rubric.name} and rubrics/{rubric.name}.yaml?); use one of them."
+            )
+            raise ValueError(msg)
+        result.fingerprints[f"rubric:{rubric.name}"] = rubric.content_hash
         self_value = 0.5 if against == "baseline" else None
         kind = "binary" if rubric.kind == "pass_fail" else "continuous"
         self.declare_metric(suite, MetricSpec(name=metric, kind=kind, self_value=self_value))
@@ -266,20 +334,45 @@ class GateRun:
                     label="tie (identical to baseline)",
                     note=None,
                 )
+        turns = as_turns(case.input)
         request = JudgeRequest(
             rubric=rubric_name,
             suite=suite,
             case_id=case.id,
             metric=metric,
-            input=output_text(case.input),
+            input=output_text(case.input) if turns is None else "",
             candidate=text,
-            reference=case.reference,
+            reference=reference,
             other=other,
-            against=against,
+            against=against,  # type: ignore[arg-type]
+            context=tuple(context) if context else None,
+            conversation=tuple(turns) if turns is not None else None,
         )
-        future = engine.submit(request)
+        if len(engines) == 1:
+            future = engines[0].submit(request)
+        else:
+            future = self._jury(rubric, [engine.submit(request) for engine in engines], engines)
         self._pending.append((suite, case.id, future))
         return future
+
+    def _jury(self, rubric: Any, members: list[Future[JudgeVerdict]], engines: list[Any]) -> Future[JudgeVerdict]:
+        """A future of the jury's verdict, set when every judge's verdict is in."""
+        from pytest_llmgate.judge.jury import aggregate
+
+        combined: Future[JudgeVerdict] = Future()
+        method = rubric.aggregate or self.settings.jury_aggregate
+        provider = " + ".join(engine.provider_name for engine in engines)
+
+        def done(_: Future[JudgeVerdict]) -> None:
+            if all(member.done() for member in members) and not combined.done():
+                try:
+                    combined.set_result(aggregate([member.result() for member in members], method, provider))
+                except Exception as exc:  # noqa: BLE001 - a waiting test must not hang on a bug
+                    combined.set_exception(exc)
+
+        for member in members:
+            member.add_done_callback(done)
+        return combined
 
     def _settled(
         self,
@@ -312,10 +405,36 @@ class GateRun:
         self._pending.append((suite, record.case_id, future))
         return future
 
+    def cancel_judges(self) -> tuple[int, int]:
+        """Cancel every pending judge call at once (finished ones are already cached): (cancelled, finished)."""
+        cancelled = sum(1 for _, _, future in self._pending if not future.done())
+        finished = len(self._pending) - cancelled
+        for engine in self._engines:
+            engine.close()
+        self._engines = []
+        self._pending.clear()
+        return cancelled, finished
+
+    def stop(self, reason: str | None = None) -> None:
+        """End without a gate: cancel the judge, write nothing, keep one line saying what happened."""
+        cancelled, finished = self.cancel_judges()
+        if reason is None:
+            self.stopped = INTERRUPTED_LINE.format(cancelled=cancelled, finished=finished)
+        else:
+            self.stopped = reason
+
     def collect_judges(self) -> None:
-        """Wait for every queued verdict and attach it to its case (values only when not an error)."""
-        if self._engine is not None:
-            self._engine.wait(progress=self.settings.progress)
+        """Wait for every queued verdict and attach it to its case (values only when not an error).
+
+        Ctrl-C during the wait cancels what is pending and marks the run interrupted.
+        """
+        try:
+            for engine in self._engines:
+                engine.wait(progress=self.settings.progress)
+        except KeyboardInterrupt:
+            self.interrupted = True
+            self.stop()
+            return
         for suite, case_id, future in self._pending:
             verdict = future.result()
             record = self.suites[suite].cases[case_id]
@@ -323,15 +442,15 @@ class GateRun:
             if verdict.error is None and verdict.value is not None:
                 record.metrics[verdict.metric] = verdict.value
         self._pending.clear()
-        if self._engine is not None:
-            for rubric, stat in self._engine.stats().items():
+        for engine in self._engines:
+            for rubric, stat in engine.stats().items():
                 self.judge_stats[rubric] = merge_rubric_stats(self.judge_stats.get(rubric), stat)
-            self.judge_missing += [f"{suite}::{case_id} ({rubric})" for suite, case_id, rubric in self._engine.missing]
-            self.budget_exhausted = self.budget_exhausted or self._engine.budget_exhausted
-            self.notes += [note for note in self._engine.notes() if note not in self.notes]
-            self.unjudged_by_deadline += self._engine.unjudged_calls
-            self._engine.close()
-            self._engine = None
+            self.judge_missing += [f"{suite}::{case_id} ({rubric})" for suite, case_id, rubric in engine.missing]
+            self.budget_exhausted = self.budget_exhausted or engine.budget_exhausted
+            self.notes += [note for note in engine.notes() if note not in self.notes]
+            self.unjudged_by_deadline += engine.unjudged_calls
+            engine.close()
+        self._engines = []
 
     # -- xdist ------------------------------------------------------------------------------
     def worker_payload(self) -> str:
@@ -344,6 +463,7 @@ class GateRun:
                 "judge_missing": self.judge_missing,
                 "budget_exhausted": self.budget_exhausted,
                 "notes": self.notes,
+                "errored": self.errored,
                 "unjudged_by_deadline": self.unjudged_by_deadline,
             }
         )
@@ -363,6 +483,9 @@ class GateRun:
         for name, ids in data["dataset_ids"].items():
             self.dataset_ids.setdefault(name, ids)
         self.judge_missing += data.get("judge_missing", [])
+        for key in data.get("errored", []):
+            if key not in self.errored:
+                self.errored.append(key)
         self.budget_exhausted = self.budget_exhausted or data.get("budget_exhausted", False)
         self.notes += [note for note in data.get("notes", []) if note not in self.notes]
         self.unjudged_by_deadline += int(data.get("unjudged_by_deadline", 0))
@@ -395,6 +518,7 @@ class GateRun:
             judge_stats=dict(sorted(self.judge_stats.items())),
             gate=GateResult(status="PASS", passed=True),
         )
+        self._jury_and_warnings(results)
         paths = {name: self._relative(self.baseline_file(name)) for name in self.suites}
         extra = self._calibrate(results) + self._judge_reasons()
         results = evaluate(results, baseline_paths=paths, extra_reasons=extra)
@@ -413,22 +537,35 @@ class GateRun:
                     )
                 }
             )
+        if self.judge_missing and not results.gate.passed:
+            # A replay miss is not a regression: the cache lacks the call.
+            remedy = "Run once without --llm-gate-replay to fill the cache, then replay."
+            results = results.model_copy(update={"gate": results.gate.model_copy(update={"remedy": remedy})})
         if settings.shard:
             index, count = settings.shard
+            line = (
+                f"shard {index}/{count}: partial run, merge with `llmgate merge` to gate "
+                f"({self._relative(settings.results_path)} and the other shards' results files)."
+            )
             results = results.model_copy(
-                update={
-                    "gate": GateResult(
-                        status=results.gate.status,
-                        passed=True,
-                        reasons=[
-                            f"shard {index}/{count}: partial run, not gated; merge the shards' results with "
-                            f"`llmgate merge` to gate."
-                        ]
-                        + results.gate.reasons,
-                    )
-                }
+                update={"gate": GateResult(status=results.gate.status, passed=True, reasons=[line])}
             )
         if settings.update:
+            refusals = self._update_refusals(results)
+            if refusals:
+                self.results = results.model_copy(
+                    update={
+                        "gate": GateResult(
+                            status="FAIL",
+                            passed=False,
+                            reasons=["baselines not updated, nothing written:", *refusals],
+                            remedy="Fix the cause above, then re-run with --llm-gate-update.",
+                        )
+                    }
+                )
+                return self.results
+            for verdict in results.verdicts:
+                verdict.problems = [_in_update_terms(problem) for problem in verdict.problems]
             written = self._write_baselines()
             results = results.model_copy(
                 update={
@@ -443,8 +580,55 @@ class GateRun:
                 }
             )
         self.results = results
-        self._write_outputs(results)
+        self._write_outputs(results, only_results=bool(settings.shard))
         return results
+
+    def _jury_and_warnings(self, results: RunResults) -> None:
+        """Inter-judge agreement of a jury, and the self-preference warning, into the results."""
+        if results.judge_provider is None:
+            return
+        from pytest_llmgate.judge.jury import agreement, self_preference_warnings
+
+        judges = list(self.settings.judges or (self.settings.judge,))
+        results.judge_warnings += self_preference_warnings(judges, self.settings.sut_model)
+        if len(judges) < 2:
+            return
+        scales: dict[str, tuple[int, int] | None] = {}
+        aggregates: dict[str, str] = {}
+        for rubric in self._used_rubrics(results):
+            single = rubric.kind == "pointwise" and rubric.mode == "single"
+            scales[rubric.name] = (rubric.scale_min, rubric.scale_max) if single else None
+            aggregates[rubric.name] = rubric.aggregate or self.settings.jury_aggregate
+        results.jury = agreement(results, scales, aggregates)
+
+    def _used_rubrics(self, results: RunResults) -> list[Any]:
+        """The rubrics the suites' fingerprints name (loaded again on an xdist controller)."""
+        rubrics = self.rubrics
+        if not rubrics:
+            from pytest_llmgate.judge.rubrics import RubricError, load_pack, load_rubrics
+
+            try:
+                rubrics = {**load_pack(), **load_rubrics(self.settings.rubrics_dir)}
+            except RubricError:
+                return []
+        hashes = {value for suite in results.suites.values() for key, value in suite.fingerprints.items()}
+        return [rubric for rubric in rubrics.values() if rubric.content_hash in hashes]
+
+    def _update_refusals(self, results: RunResults) -> list[str]:
+        """Why this run must not become the baseline: errors outside checks, judge errors, nothing run."""
+        from pytest_llmgate.gate.verdict import judge_error_reasons
+
+        reasons = []
+        if self.errored:
+            shown = ", ".join(self.errored[:10]) + (
+                f" and {len(self.errored) - 10} more" if len(self.errored) > 10 else ""
+            )
+            reasons.append(f"{len(self.errored)} case(s) errored outside their checks: {shown}")
+        reasons += judge_error_reasons(results, self.settings.max_judge_error_rate)
+        reasons += self._judge_reasons()
+        if not any(suite.cases for suite in self.suites.values()):
+            reasons.append("no case ran (all deselected or skipped); an update needs the cases it rewrites")
+        return reasons
 
     def _judge_reasons(self) -> list[str]:
         reasons = []
@@ -484,6 +668,8 @@ class GateRun:
     def _write_baselines(self) -> list[Path]:
         written = []
         for name, result in sorted(self.suites.items()):
+            if not result.cases:
+                continue  # every case deselected: the committed file stays as it is
             path = self.baseline_file(name)
             previous = None if name in self.baseline_errors else self._baselines.get(name)
             baseline = build_baseline(result, previous, set(self.dataset_ids.get(name, [])))
@@ -492,12 +678,14 @@ class GateRun:
         self.written += written
         return written
 
-    def _write_outputs(self, results: RunResults) -> None:
+    def _write_outputs(self, results: RunResults, *, only_results: bool = False) -> None:
         from pytest_llmgate._files import atomic_write_text, dumps
 
         settings = self.settings
         atomic_write_text(settings.results_path, dumps(results.model_dump(mode="json"), compact=True))
         self.written.append(settings.results_path)
+        if only_results:
+            return
         try:
             from pytest_llmgate.report.html import render_html
             from pytest_llmgate.report.markdown import append_github_step_summary, render_markdown
@@ -506,7 +694,7 @@ class GateRun:
             return
         render_html(results, settings.html_path)
         self.written.append(settings.html_path)
-        markdown = render_markdown(results, report_path=self._relative(settings.html_path))
+        markdown = render_markdown(results, report_path=relative_link(settings.html_path, settings.markdown_path))
         atomic_write_text(settings.markdown_path, markdown)
         self.written.append(settings.markdown_path)
         append_github_step_summary(markdown)
@@ -516,6 +704,13 @@ class GateRun:
             return path.relative_to(self.settings.rootdir).as_posix()
         except ValueError:
             return path.as_posix()
+
+
+def _in_update_terms(problem: str) -> str:
+    """A verdict problem as an update run reports it: no advice to run the update it is."""
+    if problem.startswith("no baseline"):
+        return "no previous baseline: this update creates it."
+    return problem.replace(" " + UPDATE_REMEDY, "").replace(f"Regenerate it: {UPDATE_REMEDY}", "rewritten now.")
 
 
 def merge_rubric_stats(a: RubricStats | None, b: RubricStats) -> RubricStats:
@@ -534,6 +729,7 @@ def merge_rubric_stats(a: RubricStats | None, b: RubricStats) -> RubricStats:
             "swapped_pairs",
             "consistent_pairs",
             "batched",
+            "no_claims",
         )
     }
     rates = [(s.first_position_rate, s.verdicts) for s in (a, b) if s.first_position_rate is not None]

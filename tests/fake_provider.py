@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from pytest_llmgate.judge.offline import overlap_f1, scale_score, tokens
+from pytest_llmgate.judge.offline import CLAIM_SUPPORT, covered, overlap_f1, scale_score, split_claims, tokens
 from pytest_llmgate.judge.prompts import parse_blocks
 
 DUMMY_ANTHROPIC_KEY = "sk-ant-test-DUMMY-KEY-0123456789"
@@ -54,6 +54,9 @@ class FakeConfig:
     script: list[int] = field(default_factory=list)
     """Statuses forced on the first requests, in order (e.g. [429]); 200 means behave normally,
     `HANG` never answers."""
+    score_offset: dict[str, int] = field(default_factory=dict)
+    """Points added to pointwise scores per API (`anthropic`, `openai`), clamped to the scale:
+    two judges that disagree, for juries."""
     batch_polls: int = 1
     """Batch API: how many retrievals of a batch report it in progress before it has ended."""
     batch_hold: bool = False
@@ -107,6 +110,8 @@ class FakeProvider:
         self.config = config or FakeConfig()
         self._lock = threading.Lock()
         self.requests: list[Seen] = []
+        self.bodies: list[dict[str, Any]] = []
+        """Every request body received (parsed JSON), in arrival order."""
         self.in_flight = 0
         self.max_in_flight = 0
         self._seen_bodies: dict[str, int] = {}
@@ -163,6 +168,7 @@ class FakeProvider:
                 self.config = config
             self.batch_log = []
             self.requests = []
+            self.bodies = []
             self.max_in_flight = 0
             self._seen_bodies = {}
 
@@ -202,11 +208,15 @@ class FakeProvider:
         """
         config = self.config
         body = json.loads(raw)
+        if not batched:
+            with self._lock:
+                self.bodies.append(body)
         rng = self._rng(raw)
+        offset = config.score_offset.get(api, 0)
         if batched:
             if rng.random() < config.batch_rate_errored:
                 return 500, _error_body(api, "api_error", "Internal error."), {}
-            return 200, _reply(api, body, rng, config.batch_rate_malformed, config.position_bias), {}
+            return 200, _reply(api, body, rng, config.batch_rate_malformed, config.position_bias, offset), {}
         if config.latency:
             time.sleep(config.latency)
         forced = self._script_status()
@@ -226,7 +236,7 @@ class FakeProvider:
         if status >= 500:
             return status, _error_body(api, "api_error", "Overloaded."), {}
         rate_malformed = config.rate_malformed if forced is None else None
-        return 200, _reply(api, body, rng, rate_malformed, config.position_bias), {}
+        return 200, _reply(api, body, rng, rate_malformed, config.position_bias, offset), {}
 
     # -- batch APIs ------------------------------------------------------------------
 
@@ -304,12 +314,26 @@ def _quality(text: str, reference: str | None) -> float:
     return float(len(set(tokens(text))))
 
 
-def judge(body: dict[str, Any], api: str, rng: random.Random, position_bias: float) -> dict[str, Any]:
+def judge(
+    body: dict[str, Any], api: str, rng: random.Random, position_bias: float, score_offset: int = 0
+) -> dict[str, Any]:
     """A meaningful answer to a judge prompt, from its data blocks."""
     properties = _schema_properties(body, api)
     text = _user_text(body, api)
     blocks = parse_blocks(text)
     reference = blocks.get("reference")
+    context = "\n".join(body for name, body in blocks.items() if name.startswith("context_"))
+    if "claims" in properties:
+        claims = split_claims(blocks.get("candidate", ""))
+        return {"reason": f"{len(claims)} claims", "claims": claims}
+    if "verdicts" in properties:
+        numbers = sorted(int(name.split("_")[1]) for name in blocks if name.startswith("claim_"))
+        verdicts = []
+        for number in numbers:
+            share = covered(blocks[f"claim_{number}"], context)
+            verdict = "supported" if share >= CLAIM_SUPPORT else "unsupported"
+            verdicts.append({"claim": number, "reason": f"{share:.0%} in the context", "verdict": verdict})
+        return {"verdicts": verdicts}
     if "preference" in properties:
         if rng.random() < position_bias:
             return {"reason": "A reads better.", "preference": "A"}
@@ -318,12 +342,18 @@ def judge(body: dict[str, Any], api: str, rng: random.Random, position_bias: flo
         if abs(quality_a - quality_b) <= 1e-9:
             return {"reason": "Equally good.", "preference": "tie"}
         return {"reason": "Closer to the reference.", "preference": "A" if quality_a > quality_b else "B"}
-    f1 = overlap_f1(blocks.get("candidate", ""), reference) if reference is not None else 0.5
+    if reference is not None:
+        f1 = overlap_f1(blocks.get("candidate", ""), reference)
+    elif context:
+        f1 = covered(blocks.get("candidate", ""), context)
+    else:
+        f1 = 0.5
     if "verdict" in properties:
         return {"reason": f"overlap {f1:.2f}", "verdict": "pass" if f1 >= 0.5 else "fail"}
     match = re.search(r"scale from (\d+) to (\d+)", text)
     low, high = (int(match.group(1)), int(match.group(2))) if match else (1, 5)
-    return {"reason": f"overlap {f1:.2f}", "score": scale_score(f1, low, high)}
+    score = min(high, max(low, scale_score(f1, low, high) + score_offset))
+    return {"reason": f"overlap {f1:.2f}", "score": score}
 
 
 class _Server(ThreadingHTTPServer):
@@ -444,14 +474,19 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _reply(
-    api: str, body: dict[str, Any], rng: random.Random, rate_malformed: float | None, position_bias: float
+    api: str,
+    body: dict[str, Any],
+    rng: random.Random,
+    rate_malformed: float | None,
+    position_bias: float,
+    score_offset: int = 0,
 ) -> dict[str, Any]:
     """A message (Anthropic) or chat completion (OpenAI) answering a judge prompt (no malformed
     roll when `rate_malformed` is None)."""
     if rate_malformed is not None and rng.random() < rate_malformed:
         text = rng.choice(["I would say A is better.", '{"reason": "missing the judgment"}', '{"score": '])
     else:
-        text = json.dumps(judge(body, api, rng, position_bias))
+        text = json.dumps(judge(body, api, rng, position_bias, score_offset))
     prompt = _user_text(body, api)
     usage_in, usage_out = len(prompt) // 4 + 10, len(text) // 4 + 1
     model = body.get("model", "fake")

@@ -342,7 +342,7 @@ LINE_ERRORS = [
         '{"id": "b", "input": 42}\n',
         1,
         "input",
-        "field 'input': Input should be a string or a JSON object (got 42).",
+        'field \'input\': Input should be a string, a JSON object or a list of {"role", "content"} messages (got 42).',
         id="union-input",
     ),
     pytest.param(

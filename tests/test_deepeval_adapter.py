@@ -54,7 +54,7 @@ def test_deepeval_metric_scores_cases_and_errors_are_counted(pytester: pytest.Py
     lines = [json.dumps({"id": f"q-{i}", "input": f"q {i}", "reference": "the red box ships today"}) for i in range(4)]
     (pytester.path / "datasets/qa.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     pytester.makepyfile(test_qa=TEST_FILE)
-    result = pytester.runpytest("-p", "no:cacheprovider", "--llm-gate-update")
+    gated = pytester.runpytest("-p", "no:cacheprovider", "--llm-gate")
     data = json.loads((pytester.path / "reports/llm-gate.json").read_text(encoding="utf-8"))
     cases = data["suites"]["test_qa.py::test_qa"]["cases"]
     assert cases["q-0"]["metrics"]["deepeval:mentions_reference"] == 1.0
@@ -64,9 +64,10 @@ def test_deepeval_metric_scores_cases_and_errors_are_counted(pytester: pytest.Py
     assert cases["q-3"]["details"]["deepeval"]["deepeval:mentions_reference"]["error"] == "RuntimeError: empty answer"
     stats = data["judge_stats"]["deepeval:mentions_reference"]
     assert (stats["verdicts"], stats["errors"]) == (4, 1)
-    assert result.ret == 0
-    gated = pytester.runpytest("-p", "no:cacheprovider", "--llm-gate")
     gated.stdout.fnmatch_lines(["*judge errors for rubric 'deepeval:mentions_reference': 1 of 4 verdicts (25%)*"])
+    update = pytester.runpytest("-p", "no:cacheprovider", "--llm-gate-update")
+    assert update.ret == pytest.ExitCode.TESTS_FAILED  # errors over the limit: the update is refused
+    assert not (pytester.path / "baselines").exists()
 
 
 def test_score_outside_the_unit_interval_is_an_error() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmgate.judge.rubrics import Rubric, RubricError, load_rubrics
+from pytest_llmgate.judge.rubrics import Rubric, RubricError, check_rubrics, load_rubrics
 
 CORRECTNESS = """\
 name: correctness
@@ -86,13 +86,16 @@ def test_content_hash_tracks_content_not_source(tmp_path: Path) -> None:
     [
         (
             "name: x\nversion: 1\nkind: pointwise\nscale: {min: 3, max: 2}\ncriteria: c\n",
-            "rubrics/bad.yaml: field 'scale.max': must be greater than scale.min (got min=3, max=2).",
+            "rubrics/bad.yaml:4: field 'scale.max': must be greater than scale.min (got min=3, max=2).",
         ),
         ("name: x\nversion: 1\nkind: pointwise\n", "rubrics/bad.yaml: field 'criteria': Field required."),
-        ("name: x\nversion: 1\nkind: rating\ncriteria: c\n", "rubrics/bad.yaml: field 'kind': Input should be"),
-        ("name: x\nversion: 1\nkind: pointwise\ncriteria: c\nscal: {}\n", "field 'scal': Extra inputs"),
+        ("name: x\nversion: 1\nkind: rating\ncriteria: c\n", "rubrics/bad.yaml:3: field 'kind': Input should be"),
+        (
+            "name: x\nversion: 1\nkind: pointwise\ncriteria: c\nscal: {}\n",
+            "rubrics/bad.yaml:5: field 'scal': unknown key; did you mean 'scale'?",
+        ),
         ("name: x\nversion: 1\nkind: pointwise\ncriteria: '   '\n", "field 'criteria': must not be blank."),
-        ("name: 'a b'\nversion: 1\nkind: pointwise\ncriteria: c\n", "rubrics/bad.yaml: field 'name': String"),
+        ("name: 'a b'\nversion: 1\nkind: pointwise\ncriteria: c\n", "rubrics/bad.yaml:1: field 'name': String"),
         (
             "name: x\nversion: 1\nkind: pairwise\nscale: {min: 1, max: 5}\ncriteria: c\n",
             "field 'scale': only pointwise rubrics have a scale (kind is 'pairwise').",
@@ -125,7 +128,7 @@ def test_duplicate_names_name_both_files(tmp_path: Path) -> None:
 
 def test_template_errors_are_field_errors(tmp_path: Path) -> None:
     syntax = load_error(tmp_path, HELPFULNESS + "template: '{% if %}'\n")
-    assert syntax.startswith("rubrics/bad.yaml: field 'template': Jinja2 syntax error at line 1")
+    assert syntax.startswith("rubrics/bad.yaml:5: field 'template': Jinja2 syntax error at line 1")
     # A template cannot reach the raw candidate: only finished data blocks are exposed.
     raw = load_error(tmp_path, HELPFULNESS + "template: '{{ candidate }} {{ data_blocks }}'\n")
     assert "field 'template': does not render" in raw and "'candidate' is undefined" in raw
@@ -138,3 +141,24 @@ def test_custom_template_is_used(tmp_path: Path) -> None:
     write(tmp_path / "rubrics", "t.yaml", HELPFULNESS + "template: 'Custom {{ criteria }}\\n{{ data_blocks }}'\n")
     rubric = load_rubrics(tmp_path / "rubrics")["helpfulness"]
     assert rubric.template is not None and rubric.template.startswith("Custom")
+
+
+def test_a_typo_names_the_key_and_the_closest_known_one(tmp_path: Path) -> None:
+    message = load_error(tmp_path, "name: x\nversion: 1\nkind: pointwise\ncritera: Be right.\n")
+    assert message == "rubrics/bad.yaml:4: field 'critera': unknown key; did you mean 'criteria'?"
+    nested = load_error(tmp_path, "name: x\nversion: 1\nkind: pointwise\ncriteria: c\nscale: {mni: 1, max: 5}\n")
+    assert nested.startswith("rubrics/bad.yaml:5: field 'scale.mni': unknown key; did you mean 'min'?")
+    far = load_error(tmp_path, "name: x\nversion: 1\nkind: pointwise\ncriteria: c\nzzz: 1\n")
+    assert far.endswith(
+        "field 'zzz': unknown key; use one of name, version, kind, scale, criteria, examples, "
+        "template, both_orders, pass_threshold, needs, mode, offline, aggregate, doc, show_reference."
+    )
+
+
+def test_check_rubrics_reports_every_bad_file_and_keeps_the_good(tmp_path: Path) -> None:
+    write(tmp_path / "rubrics", "a.yaml", "name: a\nversion: 1\nkind: pointwise\n")
+    write(tmp_path / "rubrics", "b.yaml", HELPFULNESS)
+    write(tmp_path / "rubrics", "c.yml", "name: c\nversion: 1\nkind: rating\ncriteria: c\n")
+    rubrics, problems = check_rubrics(tmp_path / "rubrics")
+    assert list(rubrics) == ["helpfulness"]
+    assert [p.split(":")[0] for p in problems] == ["rubrics/a.yaml", "rubrics/c.yml"]

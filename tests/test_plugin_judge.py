@@ -144,15 +144,14 @@ def test_replay_mode_fails_listing_what_is_not_cached(project: pytest.Pytester, 
 def test_judge_errors_are_counted_not_scored_and_fail_the_gate(
     project: pytest.Pytester, fake_provider: FakeProvider
 ) -> None:
+    assert project.runpytest(*JUDGE, "--llm-gate-update").ret == 0
     fake_provider.reset(FakeConfig(rate_malformed=1.0))
-    result = project.runpytest(*JUDGE, "--llm-gate-update")
+    gated = project.runpytest(*JUDGE, "--llm-gate-no-cache")
     results = _results(project)
     case = results.suites["test_qa.py::test_qa"].cases["j-1"]
     assert "judge:correctness" not in case.metrics  # an error is never a score of 0
     assert next(v for v in case.judge if v.rubric == "correctness").error
     assert results.judge_stats["correctness"].errors == N_CASES
-    assert result.ret == 0  # update mode writes baselines; the plain run below gates
-    gated = project.runpytest(*JUDGE)
     gated.stdout.fnmatch_lines(
         ["*judge errors for rubric 'correctness': 24 of 24 verdicts (100%) exceed the limit of 5%*"]
     )

@@ -34,7 +34,18 @@ def test_report_with_compare_output_and_markdown(tmp_path):
     result = CliRunner().invoke(report, [str(now), "--compare", str(before), "-o", str(out), "--markdown", str(md)])
     assert result.exit_code == 0, result.output
     assert "Compared with the run of <strong>2025-04-01T08:00:00Z</strong>" in out.read_text(encoding="utf-8")
-    assert md.read_text(encoding="utf-8") == render_markdown(make_results(), report_path=str(out))
+    assert md.read_text(encoding="utf-8") == render_markdown(make_results(), report_path="r.html")
+    assert str(tmp_path) not in md.read_text(encoding="utf-8")
+
+
+def test_markdown_links_are_relative_to_the_markdown_file(tmp_path):
+    now = _write(tmp_path / "now.json", make_results())
+    out, md = tmp_path / "site" / "r.html", tmp_path / "notes" / "pr" / "r.md"
+    result = CliRunner().invoke(report, [str(now), "-o", str(out), "--markdown", str(md)])
+    assert result.exit_code == 0, result.output
+    text = md.read_text(encoding="utf-8")
+    assert "Full report: [../../site/r.html](../../site/r.html)" in text
+    assert str(tmp_path) not in text
 
 
 def test_bad_files_name_the_file(tmp_path):

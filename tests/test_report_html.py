@@ -368,3 +368,85 @@ def test_hostile_strings_render_as_text(open_report, tmp_path, with_csp, encodin
     assert set(page.requests) == {path.as_uri()}
     if with_csp:
         assert page.evaluate("window.__csp") == []
+
+
+def test_the_case_view_shows_conversation_context_claims_and_jurors(browser, tmp_path: Path) -> None:
+    """Conversations, the judge's context, claims and juries (tests/test_conversations.py,
+    test_claims.py, test_jury.py check the data; this checks the page draws it)."""
+    from pytest_llmgate.gate.records import CaseResult, ClaimVerdict, GateResult, JudgeVerdict, RunResults, SuiteResult
+    from pytest_llmgate.report.html import render_html
+
+    turns = (
+        ("system", "You are the shop's assistant."),
+        ("user", "Where is order A1001?"),
+        ("assistant", "It shipped."),
+        ("user", "When does it arrive?"),
+    )
+
+    evil = "<img src=x onerror=alert(1)>"
+    claims = [
+        ClaimVerdict(claim="It arrives Friday.", verdict="supported", reason="context_1 says so"),
+        ClaimVerdict(claim=evil, verdict="unsupported", reason="not in the context"),
+    ]
+    jurors = [
+        JudgeVerdict(
+            rubric="faithfulness-claims",
+            rubric_version="1",
+            kind="pointwise",
+            metric="judge:faithfulness-claims",
+            value=0.5,
+            label="1/2 claims supported",
+            provider=p,
+            claims=claims,
+            context=["Orders arrive Friday.", evil],
+        )
+        for p in ("anthropic:claude-test", "openai:gpt-test")
+    ]
+    verdict = JudgeVerdict(
+        rubric="faithfulness-claims",
+        rubric_version="1",
+        kind="pointwise",
+        metric="judge:faithfulness-claims",
+        value=0.5,
+        label="mean of 2 judges: 0.500",
+        provider="anthropic:claude-test + openai:gpt-test",
+        context=["Orders arrive Friday.", evil],
+        jury=jurors,
+    )
+    case = CaseResult(
+        case_id="chat-0",
+        nodeid="test_chat.py::test_chat[chat-0]",
+        case={"id": "chat-0", "input": [{"role": r, "content": c} for r, c in turns]},
+        output={"answer": "It arrives Friday."},
+        metrics={"judge:faithfulness-claims": 0.5},
+        judge=[verdict],
+    )
+    results = RunResults(
+        plugin_version="x",
+        created_at="2026-01-01T00:00:00+00:00",
+        suites={
+            "test_chat.py::test_chat": SuiteResult(suite="test_chat.py::test_chat", dataset="d", cases={"chat-0": case})
+        },
+        gate=GateResult(status="PASS", passed=True),
+        judge_warnings=["self-preference: the judge anthropic:claude-test is of the same model family"],
+    )
+    path = render_html(results, tmp_path / "r.html")
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(path.as_uri())
+    page.wait_for_selector("body[data-ready='1']")
+    assert "self-preference" in page.locator("[data-role='judge-warning']").inner_text()
+    page.locator("#cases-body tr", has_text="chat-0").click()
+    conversation = page.locator("#detail [data-role='conversation'] .turn")
+    assert conversation.count() == 4
+    assert conversation.nth(1).inner_text().split("\n")[0].lower() == "user"
+    assert "When does it arrive?" in conversation.nth(3).inner_text()
+    context = page.locator("#detail [data-role='verdict'] > [data-role='judge-context']")
+    assert "Context the judge saw (2 chunks)" in context.inner_text()
+    assert page.locator("#detail [data-role='juror']").count() == 2
+    claims_table = page.locator("#detail [data-role='juror'] [data-role='claims']").first.inner_text()
+    assert "It arrives Friday." in claims_table and "unsupported" in claims_table and evil in claims_table
+    assert page.locator("#detail img").count() == 0, "hostile claim and context text stay text"
+    assert errors == []
+    page.close()

@@ -26,7 +26,7 @@ def test_summary_has_verdict_table_and_newly_failing_ids():
     assert "**Newly failing (2):** refund-001, refund-007" in lines
     assert "Known failing: 0 · fixed: 2" in text
     assert "- ❌ No baseline for this suite. Re-run with --llm-gate-update to create it." in lines
-    assert "Full report: reports/llm-gate.html" in lines
+    assert "Full report: [reports/llm-gate.html](reports/llm-gate.html)" in lines
     assert text.endswith("\n") and not text.endswith("\n\n")
 
 

@@ -110,6 +110,10 @@ class SupportAgent:
             KeywordOverlapRetriever(self.chunks) if "retriever" in self.regressions else BM25Retriever(self.chunks)
         )
 
+    def chunk_texts(self, chunk_ids: Iterable[str]) -> list[str]:
+        """The handbook texts of retrieved chunk ids, in order (the context a judge checks the answer against)."""
+        return [f"{self._by_id[chunk_id].title}: {self._by_id[chunk_id].text}" for chunk_id in chunk_ids]
+
     def order_total(self, order_id: str) -> float | None:
         """The total paid for an order, or None for an unknown id (for eval predicates)."""
         order = self.orders.get(str(order_id).upper())

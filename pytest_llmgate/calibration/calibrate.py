@@ -270,8 +270,11 @@ def calibration_table(calibration: dict[str, Any]) -> Table:
         entry = calibration[rubric]
         agreement = entry.get("agreement") or {}
         labels = str(entry["n_labels"])
-        if entry.get("n_stale"):
-            labels += f" (+{entry['n_stale']} stale)"
+        unused = [f"+{entry['n_stale']} stale"] if entry.get("n_stale") else []
+        if entry.get("n_unmatched"):
+            unused.append(f"{entry['n_unmatched']} unmatched")  # labels of no case (or no verdict) of this run
+        if unused:
+            labels += f" ({', '.join(unused)})"
         calibrated = entry.get("calibrated")
         estimate = (
             f"{calibrated['estimate']:.3f} [{calibrated['low']:.3f}, {calibrated['high']:.3f}]" if calibrated else "-"

@@ -27,9 +27,13 @@ def calibrate_run(results: RunResults, settings: Settings) -> tuple[dict[str, An
             return {}, [f"human labels unreadable: {exc}"]
     names = set(results.judge_stats) | {label.rubric for label in labels} | set(settings.min_agreement)
     rubrics = {}
+    from pytest_llmgate.judge.rubrics import PACK_DIR
+
     for name in sorted(names):
         if (settings.rubrics_dir / f"{name}.yaml").exists() or (settings.rubrics_dir / f"{name}.yml").exists():
             rubrics[name] = load_rubric_info(name, settings.rubrics_dir)
+        elif (PACK_DIR / f"{name}.yaml").exists():  # a built-in rubric, used as llmgate:<name>
+            rubrics[name] = load_rubric_info(name, PACK_DIR)
     calibration = calibrate(results, labels, rubrics)
     reasons = check_min_agreement(calibration, settings.min_agreement) if settings.min_agreement else []
     return calibration, reasons

@@ -112,14 +112,19 @@ def append_undo(path: str | os.PathLike[str], label_id: str, labeler: str = "") 
     _append_line(Path(path), Undo(undo=label_id, labeler=labeler))
 
 
-def read_entries(path: str | os.PathLike[str]) -> list[Label | Undo]:
+def read_entries(path: str | os.PathLike[str], *, shown: str | None = None) -> list[Label | Undo]:
     """Every line of a labels file, validated, in file order; errors name file and line."""
+    return [entry for _, entry in read_numbered_entries(path, shown=shown)]
+
+
+def read_numbered_entries(path: str | os.PathLike[str], *, shown: str | None = None) -> list[tuple[int, Label | Undo]]:
+    """`read_entries` with each entry's 1-based line number; `shown` is the path in messages."""
     path = Path(path)
-    entries: list[Label | Undo] = []
+    entries: list[tuple[int, Label | Undo]] = []
     seen_ids: set[str] = set()
     with path.open(encoding="utf-8") as handle:
         for number, raw in enumerate(handle, start=1):
-            where = f"{path}:{number}"
+            where = f"{shown or path}:{number}"
             if not raw.strip():
                 continue
             try:
@@ -147,8 +152,44 @@ def read_entries(path: str | os.PathLike[str]) -> list[Label | Undo]:
                     msg = f"{where}: duplicate label id {entry.id!r}; every label needs its own id."
                     raise LabelFileError(msg)
                 seen_ids.add(entry.id)
-            entries.append(entry)
+            entries.append((number, entry))
     return entries
+
+
+def check_label_values(
+    path: str | os.PathLike[str], choices: dict[str, list[object] | None], *, shown: str | None = None
+) -> list[str]:
+    """Problems of a labels file: unreadable lines, unknown rubrics, labels off their rubric's scale.
+
+    `choices` maps every known rubric to the label values it accepts (None: not checked);
+    one line per problem, each naming file, line and field.
+    """
+    shown = shown or str(path)
+    try:
+        numbered = read_numbered_entries(path, shown=shown)
+    except LabelFileError as exc:
+        return [str(exc)]
+    except (OSError, UnicodeDecodeError) as exc:
+        return [f"{shown}: cannot be read ({exc}); save it as UTF-8 JSON lines."]
+    problems = []
+    for number, entry in numbered:
+        if not isinstance(entry, Label):
+            continue
+        where = f"{shown}:{number}"
+        if entry.rubric not in choices:
+            known = ", ".join(sorted(choices)) or "none"
+            problems.append(
+                f"{where}: field 'rubric': unknown rubric {entry.rubric!r} (known: {known}); fix the rubric name."
+            )
+            continue
+        allowed = choices[entry.rubric]
+        if allowed is not None and (isinstance(entry.label, bool) or entry.label not in allowed):
+            shown_choices = ", ".join(str(choice) for choice in allowed)
+            problems.append(
+                f"{where}: field 'label': {entry.label!r} is not on the scale of rubric {entry.rubric!r} "
+                f"({shown_choices}); fix the label."
+            )
+    return problems
 
 
 def resolve(entries: list[Label | Undo]) -> list[Label]:

@@ -18,6 +18,20 @@ class BaselineError(Exception):
     """A baseline file that cannot be used as it is."""
 
 
+class NewerBaselineError(BaselineError):
+    """A baseline written in a newer format than this plugin reads: never read, never downgraded."""
+
+
+def plugin_version() -> str:
+    """The installed pytest-llmgate's version (recorded in baselines and results)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pytest-llmgate")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
 def baseline_path(baseline_dir: Path, suite: str) -> Path:
     """`tests/test_x.py::TestA::test_b` -> `<dir>/tests/test_x/TestA/test_b.json`."""
     file_part, _, rest = suite.partition("::")
@@ -40,6 +54,14 @@ def load_baseline(path: Path) -> Baseline | None:
         msg = f"{path}: not valid JSON ({exc}). {UPDATE_REMEDY}"
         raise BaselineError(msg) from None
     version = raw.get("format_version") if isinstance(raw, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+        writer = raw.get("plugin_version")
+        by = f"pytest-llmgate {writer}" if isinstance(writer, str) else "a newer pytest-llmgate"
+        msg = (
+            f"{path}: written by {by} in baseline format {version}; this plugin ({plugin_version()}) reads format "
+            f"{FORMAT_VERSION} and will not read or downgrade it. Upgrade: pip install -U pytest-llmgate."
+        )
+        raise NewerBaselineError(msg)
     if version != FORMAT_VERSION:
         msg = (
             f"{path}: baseline format version {version!r}, this plugin writes {FORMAT_VERSION}. "
@@ -76,6 +98,7 @@ def build_baseline(result: SuiteResult, previous: Baseline | None, dataset_ids: 
         if values:
             aggregates[name] = {"mean": round(sum(values) / len(values), 6), "n": float(len(values))}
     return Baseline(
+        plugin_version=plugin_version(),
         suite=result.suite,
         dataset=result.dataset,
         fingerprints=dict(result.fingerprints),

@@ -74,6 +74,16 @@ class JudgeCall(_Record):
     """True when one of its requests went through a batch API (billed at the batch price)."""
 
 
+class ClaimVerdict(_Record):
+    """Claims mode: one factual claim of the answer and whether the context supports it."""
+
+    claim: str
+    """The claim as the judge stated it (untrusted text)."""
+    verdict: Literal["supported", "unsupported", "contradicted"]
+    reason: str = ""
+    """Why, in the judge's words (untrusted text)."""
+
+
 class JudgeVerdict(_Record):
     """The judge's verdict on one case for one rubric, order swaps resolved."""
 
@@ -86,7 +96,8 @@ class JudgeVerdict(_Record):
     """Metric this verdict fills, e.g. `judge:correctness`."""
     value: float | None = None
     """Value recorded for the metric, in [0, 1]: normalised score, pass=1, or
-    win=1 / tie=0.5 / loss=0 for pairwise. None if and only if `error` is set."""
+    win=1 / tie=0.5 / loss=0 for pairwise. None when `error` is set, or when claims mode
+    found no claim to check (label `no claims`)."""
     label: str | None = None
     """Human-readable outcome: `win`/`loss`/`tie`, `pass`/`fail`, or the raw score."""
     consistent: bool | None = None
@@ -100,6 +111,15 @@ class JudgeVerdict(_Record):
     """Judge provider and model, e.g. `anthropic:claude-sonnet-4-5` or `offline:overlap`."""
     output_hash: str = ""
     """sha256 of the candidate output judged; human labels apply to that output only."""
+    context: list[str] | None = None
+    """The retrieved context chunks the judge saw, in order (untrusted text)."""
+    context_hash: str | None = None
+    """sha256 of the context chunks (part of every call's prompt, hence of its cache key)."""
+    claims: list[ClaimVerdict] | None = None
+    """Claims mode: every claim with its verdict; empty when the answer made none ("no claims")."""
+    jury: list[JudgeVerdict] | None = None
+    """With several judges: every judge's own verdict, in the order the judges were given;
+    this verdict is their aggregate."""
 
 
 class CaseResult(_Record):
@@ -152,6 +172,8 @@ class Baseline(_Record):
     """A committed baseline file: one per suite, deterministic JSON."""
 
     format_version: int = FORMAT_VERSION
+    plugin_version: str | None = None
+    """pytest-llmgate version that wrote the file (None in files written before it was recorded)."""
     suite: str
     dataset: str
     fingerprints: dict[str, str] = Field(default_factory=dict)
@@ -236,6 +258,8 @@ class RubricStats(_Record):
     """Share of answered calls that preferred the first position (pairwise)."""
     batched: int = 0
     """Calls that went through a batch API (`--llm-gate-batch`)."""
+    no_claims: int = 0
+    """Claims mode: verdicts whose answer made no checkable claim (counted, not scored)."""
 
 
 class GateResult(_Record):
@@ -268,3 +292,8 @@ class RunResults(_Record):
     calibration: dict[str, Any] = Field(default_factory=dict)
     """Per rubric: agreement statistics and calibrated estimates (calibration package)."""
     gate: GateResult
+    jury: dict[str, Any] = Field(default_factory=dict)
+    """Per rubric judged by several judges: the judges, the aggregation and inter-judge
+    agreement (kappa with a bootstrap interval) per pair of judges."""
+    judge_warnings: list[str] = Field(default_factory=list)
+    """Warnings about the judge setup, e.g. self-preference (judge and SUT of one family)."""

@@ -53,6 +53,10 @@ class JudgeRequest:
     against: Literal["reference", "baseline"] | None = None
     """Pairwise: compare with the reference or with `other` (the baseline's output).
     None means `baseline` when `other` is given, else `reference`."""
+    context: tuple[str, ...] | None = None
+    """Retrieved context chunks shown to the judge as their own data blocks."""
+    conversation: tuple[tuple[str, str], ...] | None = None
+    """The conversation so far as (role, content) turns; shown instead of `input`."""
 
 
 class UnknownRubricError(KeyError):
@@ -467,6 +471,8 @@ class JudgeEngine:
             error=error,
             provider=self.provider_name,
             output_hash=_sha256(request.candidate),
+            context=list(request.context) if request.context is not None else None,
+            context_hash=_context_hash(request.context),
         )
 
     def _plan(self, rubric: Rubric, request: JudgeRequest) -> tuple[str | None, list[tuple[Order, PromptData]]]:
@@ -480,30 +486,38 @@ class JudgeEngine:
                     f"(against={against!r} but it is missing)"
                 )
                 raise _PlanError(msg)
-            context = request.reference if against == "baseline" else None
-            plans: list[tuple[Order, PromptData]] = [
-                (
-                    "forward",
-                    PromptData(input=request.input, reference=context, response_a=request.candidate, response_b=other),
-                ),
-            ]
+            reference = request.reference if against == "baseline" else None
+            forward = PromptData(
+                input=request.input,
+                reference=reference,
+                context=request.context,
+                conversation=request.conversation,
+                response_a=request.candidate,
+                response_b=other,
+            )
+            plans: list[tuple[Order, PromptData]] = [("forward", forward)]
             if rubric.both_orders:
-                plans.append(
-                    (
-                        "swapped",
-                        PromptData(
-                            input=request.input, reference=context, response_a=other, response_b=request.candidate
-                        ),
-                    )
-                )
+                swapped = dataclasses.replace(forward, response_a=other, response_b=request.candidate)
+                plans.append(("swapped", swapped))
             return against, plans
-        data = PromptData(input=request.input, candidate=request.candidate, reference=request.reference)
+        data = PromptData(
+            input=request.input,
+            candidate=request.candidate,
+            reference=request.reference,
+            context=request.context,
+            conversation=request.conversation,
+        )
         plans = [("forward", data)]
         if rubric.both_orders and request.reference is not None:
             plans.append(("swapped", data))
         return ("reference" if request.reference is not None else None), plans
 
     async def _judge(self, rubric: Rubric, request: JudgeRequest) -> JudgeVerdict:
+        if "context" in rubric.needs and not request.context:
+            msg = f"rubric {rubric.name!r} needs retrieved context; pass context= to llm_gate.judge()"
+            return self._error_verdict(rubric, request, msg)
+        if rubric.mode == "claims":
+            return await self._judge_claims(rubric, request)
         try:
             against, plans = self._plan(rubric, request)
             prompts = [render(rubric, data, order) for order, data in plans]
@@ -522,13 +536,59 @@ class JudgeEngine:
                 break
         return _resolve(rubric, request, against, calls, self.provider_name)
 
+    async def _judge_claims(self, rubric: Rubric, request: JudgeRequest) -> JudgeVerdict:
+        """Claims mode: one extraction call, then the claims verified in batches."""
+        from pytest_llmgate.judge import claims as claims_mode
+
+        data = PromptData(
+            input=request.input, candidate=request.candidate, context=request.context, conversation=request.conversation
+        )
+        extraction = claims_mode.render_extraction(rubric, data)
+        outcome = await self._call(rubric, extraction)
+        calls = [_to_call(rubric, "forward", outcome)]
+        verdict = JudgeVerdict(
+            rubric=rubric.name,
+            rubric_version=rubric.version,
+            kind=rubric.kind,
+            metric=request.metric,
+            calls=calls,
+            provider=self.provider_name,
+            output_hash=_sha256(request.candidate),
+            context=list(request.context or ()),
+            context_hash=_context_hash(request.context),
+        )
+        if outcome.answer is None:
+            self._note_missing(request, rubric, [outcome])
+            verdict.error = outcome.error
+            return verdict
+        found = claims_mode.extracted_claims(outcome.answer)
+        prompts = [claims_mode.render_verification(rubric, data, batch) for batch in claims_mode.batches(found)]
+        outcomes = await asyncio.gather(*(self._call(rubric, prompt) for prompt in prompts))
+        verdict.calls = calls + [_to_call(rubric, "forward", o) for o in outcomes]
+        errors = [o.error for o in outcomes if o.answer is None]
+        if errors:
+            self._note_missing(request, rubric, list(outcomes))
+            verdict.error = "; ".join(e or "no answer" for e in errors)
+            return verdict
+        checked = []
+        for prompt, answered in zip(prompts, outcomes, strict=True):
+            assert answered.answer is not None and prompt.data.claims is not None
+            checked += claims_mode.claim_verdicts(list(prompt.data.claims), answered.answer)
+        verdict.claims = checked
+        verdict.value, verdict.label = claims_mode.score(checked)
+        return verdict
+
+    def _note_missing(self, request: JudgeRequest, rubric: Rubric, outcomes: list[_Outcome]) -> None:
+        if any(outcome.error == NOT_IN_CACHE for outcome in outcomes):
+            self.missing.append((request.suite, request.case_id, rubric.name))
+
     def _key(self, rubric: Rubric, prompt: RenderedPrompt) -> str:
         return cache_key(
             provider=self.provider_name,
             model=self._provider.model,
             system=prompt.system,
             user=prompt.user,
-            schema=_schema_json(rubric.kind),
+            schema=_schema_json(prompt.schema or rubric.kind),
             parameters=self._provider.parameters,
             rubric_version=rubric.version,
         )
@@ -654,6 +714,11 @@ class JudgeEngine:
                 epoch = await asyncio.wait_for(self._limiter.acquire(), remaining)
             except TimeoutError:
                 return self._past_deadline(outcome, "while this call waited for a free slot")
+            remaining = self._remaining()
+            if remaining is not None and remaining <= 0:
+                # A slot freed by a call the deadline cut off: too late to use it.
+                await self._limiter.release(epoch, "other")
+                return self._past_deadline(outcome, "while this call waited for a free slot")
             # Checked while holding a slot, so calls queued behind the limit see the
             # tokens spent by the calls ahead of them.
             if self.budget_tokens is not None and self.tokens_used >= self.budget_tokens:
@@ -742,6 +807,7 @@ class JudgeEngine:
                 if verdict.kind == "pairwise" and call.preference is not None:
                     tally.answered_pairwise_calls += 1
                     tally.first_position += call.preference == "A"
+            stats.no_claims += verdict.label == "no claims" and verdict.error is None
             if verdict.consistent is not None:
                 stats.swapped_pairs += 1
                 stats.consistent_pairs += verdict.consistent
@@ -768,6 +834,13 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _context_hash(context: tuple[str, ...] | None) -> str | None:
+    """sha256 over the chunks, each length-prefixed (so chunk boundaries count)."""
+    if context is None:
+        return None
+    return _sha256("".join(f"{len(chunk)}:{chunk}" for chunk in context))
+
+
 def _to_call(rubric: Rubric, order: Order, outcome: _Outcome) -> JudgeCall:
     call = JudgeCall(
         order=order,
@@ -780,6 +853,8 @@ def _to_call(rubric: Rubric, order: Order, outcome: _Outcome) -> JudgeCall:
     )
     if outcome.answer is not None:
         call.reason = str(outcome.answer.get("reason", ""))
+        if rubric.mode == "claims":
+            return call
         if rubric.kind == "pointwise":
             call.score = float(outcome.answer["score"])
         elif rubric.kind == "pass_fail":
@@ -813,6 +888,8 @@ def _resolve(
         calls=calls,
         provider=provider,
         output_hash=_sha256(request.candidate),
+        context=list(request.context) if request.context is not None else None,
+        context_hash=_context_hash(request.context),
     )
     errors = [f"{call.order}: {call.error}" if len(calls) > 1 else call.error for call in calls if call.error]
     if errors:

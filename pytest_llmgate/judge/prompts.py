@@ -1,10 +1,16 @@
 """Judge prompts: rubric text plus untrusted data in delimited, unforgeable data blocks.
 
-Every piece of untrusted text (input, candidate, reference, the other response) is put in
+Every piece of untrusted text (input, candidate, reference, the other response, each
+retrieved context chunk, each turn of a conversation, each claim to verify) is put in
 a block `<data-TAG name="...">` ... `</data-TAG>`. TAG is derived from a hash of all the
 data in the prompt, so a candidate cannot know it in advance, and any `<data-` or
 `</data-` sequence inside the data is neutralised, so no data can open or close a block.
 Data never passes through Jinja2 as template source: templates only see finished blocks.
+
+Context chunks are blocks `context_1` ... `context_N`; a conversation replaces the `input`
+block with blocks `turn_1_user`, `turn_2_assistant`, ... in order (roles kept). Templates
+see them joined as `{{ context }}` and `{{ conversation }}` (and `blocks.context`,
+`blocks.input`), besides `{{ data_blocks }}`, which holds every block.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import functools
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
@@ -44,6 +50,12 @@ Evaluate the candidate answer by these criteria:
 Give a score on a scale from {{ scale_min }} to {{ scale_max }}, where {{ scale_max }} is best \
 and {{ scale_min }} is worst.
 {%- if has_reference %} Use the reference answer as the ground truth.{% endif %}
+{%- if has_conversation %}
+The conversation so far is in the blocks named turn_N_ROLE, in order; the candidate answer is the next assistant turn.
+{%- endif %}
+{%- if has_context %}
+The retrieved context is in the blocks named context_1 to context_{{ n_context }}.
+{%- endif %}
 {%- if examples %}
 
 Examples of judgments:
@@ -60,6 +72,12 @@ Decide whether the candidate answer passes these criteria:
 {{ criteria }}
 {%- if has_reference %}
 Use the reference answer as the ground truth.{% endif %}
+{%- if has_conversation %}
+The conversation so far is in the blocks named turn_N_ROLE, in order; the candidate answer is the next assistant turn.
+{%- endif %}
+{%- if has_context %}
+The retrieved context is in the blocks named context_1 to context_{{ n_context }}.
+{%- endif %}
 {%- if examples %}
 
 Examples of judgments:
@@ -77,6 +95,12 @@ Compare response A and response B by these criteria:
 {%- if has_reference %}
 Use the reference answer as the ground truth.{% endif %}
 Judge the content only; the order in which the responses appear does not matter.
+{%- if has_conversation %}
+The conversation so far is in the blocks named turn_N_ROLE, in order; the candidate answer is the next assistant turn.
+{%- endif %}
+{%- if has_context %}
+The retrieved context is in the blocks named context_1 to context_{{ n_context }}.
+{%- endif %}
 {%- if examples %}
 
 Examples of judgments:
@@ -103,6 +127,12 @@ class PromptData:
     """Pairwise: whatever stands in the first position."""
     response_b: str | None = None
     """Pairwise: whatever stands in the second position."""
+    context: tuple[str, ...] | None = None
+    """Retrieved context chunks the answer should be grounded in, in retrieval order."""
+    conversation: tuple[tuple[str, str], ...] | None = None
+    """The conversation so far as (role, content) turns; replaces `input`."""
+    claims: tuple[str, ...] | None = None
+    """Claim verification: the claims to check against the context, numbered from 1."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +144,11 @@ class RenderedPrompt:
     tag: str
     order: Order
     data: PromptData
+    schema: str | None = None
+    """Name of the answer schema in `schemas.SCHEMAS` when it is not the rubric kind's
+    (the claim-extraction and claim-verification calls of claims mode)."""
+    expect_items: int | None = None
+    """Claim verification: how many verdicts the answer must hold."""
 
 
 def neutralise(text: str) -> str:
@@ -137,8 +172,15 @@ def block(tag: str, name: str, text: str) -> str:
 def _block_order(data: PromptData, order: Order) -> list[tuple[str, str]]:
     """Named data in prompt order; pointwise `swapped` puts the reference before the candidate."""
     parts: list[tuple[str, str]] = []
-    if data.input is not None:
+    if data.conversation is not None:
+        parts += [(f"turn_{i}_{role}", content) for i, (role, content) in enumerate(data.conversation, start=1)]
+    elif data.input is not None:
         parts.append(("input", data.input))
+    if data.context is not None:
+        parts += [(f"context_{i}", chunk) for i, chunk in enumerate(data.context, start=1)]
+    if data.claims is not None:
+        parts += [(f"claim_{i}", claim) for i, claim in enumerate(data.claims, start=1)]
+        return parts
     if data.response_a is not None or data.response_b is not None:
         if data.reference is not None:
             parts.append(("reference", data.reference))
@@ -210,36 +252,71 @@ def render(rubric: Rubric, data: PromptData, order: Order) -> RenderedPrompt:
     tag = data_tag(_example_parts(rubric.examples) + parts)
     blocks = {name: block(tag, name, text) for name, text in parts}
     template_source = rubric.template if rubric.template is not None else _BUILT_IN[rubric.kind]
+    return _finish(rubric, data, order, tag, blocks, template_source)
+
+
+def _finish(
+    rubric: Rubric,
+    data: PromptData,
+    order: Order,
+    tag: str,
+    blocks: dict[str, str],
+    template_source: str,
+    *,
+    schema: str | None = None,
+    expect_items: int | None = None,
+    **extra_variables: Any,
+) -> RenderedPrompt:
+    """Render a template over finished blocks (the built-in prompts and claims mode's)."""
+    context = "\n\n".join(text for name, text in blocks.items() if name.startswith("context_"))
+    conversation = "\n\n".join(text for name, text in blocks.items() if name.startswith("turn_"))
+    # `blocks.input` and `blocks.context` work for every case, so a template written for
+    # single prompts also shows a conversation, and one that names the context gets all of it.
+    variables = dict(blocks)
+    if conversation:
+        variables["input"] = conversation
+    if context:
+        variables["context"] = context
     user = _template(template_source).render(
         criteria=rubric.criteria.strip(),
+        context=context,
+        conversation=conversation,
+        has_context=bool(context),
+        has_conversation=bool(conversation),
+        n_context=len(data.context or ()),
         kind=rubric.kind,
         scale_min=rubric.scale_min,
         scale_max=rubric.scale_max,
         examples=_render_examples(tag, rubric),
-        blocks=blocks,
+        blocks=variables,
         data_blocks="\n\n".join(blocks.values()),
         has_reference=data.reference is not None,
         order=order,
+        **extra_variables,
     )
     system = _template(SYSTEM_TEMPLATE).render(tag=tag)
-    return RenderedPrompt(system=system, user=user, tag=tag, order=order, data=data)
+    return RenderedPrompt(
+        system=system, user=user, tag=tag, order=order, data=data, schema=schema, expect_items=expect_items
+    )
 
 
 def check_template(rubric: Rubric) -> str | None:
     """Why a rubric's own template is unusable, or None when it renders every data block."""
-    samples = [PromptData(input="q", candidate="c", reference="r")]
+    context = ("k1", "k2") if "context" in rubric.needs else None
+    samples = [PromptData(input="q", candidate="c", reference="r", context=context)]
     if rubric.kind == "pairwise":
-        samples = [PromptData(input="q", response_a="a", response_b="b", reference="r")]
+        samples = [PromptData(input="q", response_a="a", response_b="b", reference="r", context=context)]
     for data in samples:
         try:
             prompt = render(rubric, data, "forward")
         except jinja2.TemplateSyntaxError as exc:
             return f"Jinja2 syntax error at line {exc.lineno}: {exc.message}."
         except jinja2.TemplateError as exc:
-            return f"does not render: {exc}. Available variables: criteria, kind, scale_min, scale_max, examples, blocks, data_blocks, has_reference, order."
+            return f"does not render: {exc}. Available variables: criteria, kind, scale_min, scale_max, examples, blocks, data_blocks, context, conversation, has_reference, has_context, has_conversation, n_context, order."
         for name, _ in _block_order(data, "forward"):
             if f'<data-{prompt.tag} name="{name}">' not in prompt.user:
-                return f"must include every data block; use {{{{ data_blocks }}}} or {{{{ blocks.{name} }}}} (missing {name!r})."
+                shown = "context" if name.startswith("context_") else name
+                return f"must include every data block; use {{{{ data_blocks }}}} or {{{{ blocks.{shown} }}}} (missing {name!r})."
     return None
 
 

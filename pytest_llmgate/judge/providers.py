@@ -99,8 +99,17 @@ def retry_after_seconds(headers: Any) -> float | None:
         return max(0.0, email.utils.mktime_tz(parsed) - time.time())
 
 
-def check_answer(rubric: Rubric, answer: dict[str, Any]) -> None:
+def check_answer(rubric: Rubric, answer: dict[str, Any], prompt: RenderedPrompt | None = None) -> None:
     """Reject a well-formed answer that is out of the rubric's range (treated as malformed)."""
+    if prompt is not None and prompt.schema == "claims":
+        return
+    if prompt is not None and prompt.schema == "claim_verdicts":
+        from pytest_llmgate.judge.claims import check_verdicts
+
+        problem = check_verdicts(answer, prompt.expect_items or 0)
+        if problem is not None:
+            raise ProviderError(problem, malformed=True)
+        return
     if rubric.kind == "pointwise":
         score = answer.get("score")
         if not isinstance(score, int) or not rubric.scale_min <= score <= rubric.scale_max:
@@ -151,7 +160,7 @@ class AnthropicProvider:
         self._client = anthropic.AsyncAnthropic(max_retries=0, timeout=timeout)
 
     async def ask(self, rubric: Rubric, prompt: RenderedPrompt, timeout: float) -> ProviderAnswer:
-        schema = SCHEMAS[rubric.kind]
+        schema = SCHEMAS[prompt.schema or rubric.kind]
         try:
             message = await self._client.messages.parse(
                 model=self.model,
@@ -165,19 +174,21 @@ class AnthropicProvider:
             raise _classify(exc, self._sdk) from None
         usage = message.usage
         tokens = {"input_tokens": usage.input_tokens or 0, "output_tokens": usage.output_tokens or 0}
-        return _checked_answer(rubric, message.parsed_output, tokens)
+        return _checked_answer(rubric, prompt, message.parsed_output, tokens)
 
     async def aclose(self) -> None:
         await self._client.close()
 
 
-def _checked_answer(rubric: Rubric, parsed: pydantic.BaseModel | None, tokens: dict[str, int]) -> ProviderAnswer:
+def _checked_answer(
+    rubric: Rubric, prompt: RenderedPrompt, parsed: pydantic.BaseModel | None, tokens: dict[str, int]
+) -> ProviderAnswer:
     """The SDK's parsed answer, checked against the rubric; anything unusable is malformed output."""
     if parsed is None:
         raise ProviderError("malformed judge output: no structured answer in the reply", malformed=True, **tokens)
     answer = parsed.model_dump()
     try:
-        check_answer(rubric, answer)
+        check_answer(rubric, answer, prompt)
     except ProviderError as exc:
         raise ProviderError(str(exc), malformed=True, **tokens) from None
     return ProviderAnswer(answer=answer, **tokens)
@@ -204,7 +215,7 @@ class OpenAIProvider:
             self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
 
     async def ask(self, rubric: Rubric, prompt: RenderedPrompt, timeout: float) -> ProviderAnswer:
-        schema = SCHEMAS[rubric.kind]
+        schema = SCHEMAS[prompt.schema or rubric.kind]
         try:
             completion = await self._client.chat.completions.parse(
                 model=self.model,
@@ -229,7 +240,7 @@ class OpenAIProvider:
         message = completion.choices[0].message
         if message.refusal:
             raise ProviderError(f"the judge refused: {message.refusal[:200]}", malformed=True, **tokens)
-        return _checked_answer(rubric, message.parsed, tokens)
+        return _checked_answer(rubric, prompt, message.parsed, tokens)
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -11,6 +11,21 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 RubricKind = Literal["pointwise", "pass_fail", "pairwise"]
+RubricNeed = Literal["context", "reference"]
+RubricMode = Literal["single", "claims"]
+OfflineMethod = Literal["reference", "grounding", "relevance", "context_relevance", "none"]
+Aggregate = Literal["mean", "majority"]
+
+#: Fields added after rubrics were first fingerprinted: left out of the content hash while
+#: they hold their default, so the hash of an existing rubric file does not change.
+_LATER_DEFAULTS: dict[str, Any] = {
+    "needs": [],
+    "mode": "single",
+    "offline": "reference",
+    "aggregate": None,
+    "doc": "",
+    "show_reference": True,
+}
 
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 
@@ -60,6 +75,22 @@ class Rubric(BaseModel):
     """Offline judge only: token-overlap F1 at or above which a pass/fail rubric passes."""
     source: str = Field(default="", exclude=True)
     """File the rubric came from (for messages; not part of the content hash)."""
+    needs: list[RubricNeed] = Field(default_factory=list)
+    """What a case must supply: `context` (retrieved chunks) and/or `reference`."""
+    mode: RubricMode = "single"
+    """`single`: one judgment per order; `claims`: list the answer's claims, then verify
+    each against the context (score = supported / total)."""
+    offline: OfflineMethod = "reference"
+    """How the offline judge serves this rubric: token overlap with the `reference`,
+    `grounding` (share of the answer's words found in the context), `relevance` (overlap
+    with the input), `context_relevance` (the context's overlap with the input), or `none`."""
+    aggregate: Aggregate | None = None
+    """How a jury of several judges is combined (None: the `llm_gate_jury_aggregate` setting)."""
+    doc: str = ""
+    """One line saying what the rubric measures (listed by `llmgate rubrics list`)."""
+    show_reference: bool = True
+    """Show the case's reference to the judge when it has one; off for rubrics that judge
+    something else (faithfulness judges against the context only)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -73,12 +104,19 @@ class Rubric(BaseModel):
         if self.scale_max <= self.scale_min:
             msg = f"scale_max must be greater than scale_min (got {self.scale_min}, {self.scale_max})."
             raise ValueError(msg)
+        if self.mode == "claims" and (self.kind != "pointwise" or "context" not in self.needs):
+            msg = "claims mode needs kind 'pointwise' and needs: [context]."
+            raise ValueError(msg)
         return self
 
     @property
     def content_hash(self) -> str:
         """sha256 of the rubric's content (everything but its source path)."""
-        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        data = self.model_dump(mode="json")
+        for key, default in _LATER_DEFAULTS.items():
+            if data.get(key) == default:
+                del data[key]
+        payload = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return "sha256:" + hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
     @property

@@ -37,10 +37,39 @@ class PairwiseAnswer(BaseModel):
     preference: Literal["A", "B", "tie"]
 
 
+class ClaimList(BaseModel):
+    """Claims mode, first call: the answer's checkable factual claims (possibly none)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str
+    claims: list[str]
+
+
+class ClaimCheck(BaseModel):
+    """Claims mode, second call: the verdict on one numbered claim."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    claim: int
+    reason: str
+    verdict: Literal["supported", "unsupported", "contradicted"]
+
+
+class ClaimVerdicts(BaseModel):
+    """Claims mode, second call: one verdict per claim shown."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    verdicts: list[ClaimCheck]
+
+
 JudgeAnswer = PointwiseAnswer | PassFailAnswer | PairwiseAnswer
 
 SCHEMAS: dict[str, type[BaseModel]] = {
     "pointwise": PointwiseAnswer,
     "pass_fail": PassFailAnswer,
     "pairwise": PairwiseAnswer,
+    "claims": ClaimList,
+    "claim_verdicts": ClaimVerdicts,
 }

@@ -75,5 +75,7 @@ def report(results_file: Path, compare_file: Path | None, output: Path | None, m
     path = render_html(results, target, compare=compare)
     click.echo(f"Report written to {path}")
     if markdown_file is not None:
-        written = write_markdown(results, markdown_file, report_path=str(path))
+        from pytest_llmgate.report.links import relative_link
+
+        written = write_markdown(results, markdown_file, report_path=relative_link(path, markdown_file))
         click.echo(f"Markdown summary written to {written}")

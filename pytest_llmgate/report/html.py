@@ -25,7 +25,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from pytest_llmgate._files import atomic_write_text as _atomic_write_text
-from pytest_llmgate.gate.records import CaseResult, MetricSpec, RunResults
+from pytest_llmgate.gate.records import CaseResult, JudgeVerdict, MetricSpec, RunResults
 
 __all__ = ["atomic_write_text", "build_case_data", "read_case_data", "render_html", "render_html_string"]
 
@@ -185,38 +185,60 @@ def _retrieval(details: dict[str, Any]) -> dict[str, Any] | None:
     return {"ranks": rank_rows, "retrieved": retrieved_ids}
 
 
+def _conversation(value: Any, intern: Any) -> list[list[Any]] | None:
+    """A conversation input as [role, string index] turns, or None for any other input."""
+    if not isinstance(value, list) or not value:
+        return None
+    turns = []
+    for message in value:
+        if not (isinstance(message, dict) and isinstance(message.get("role"), str)):
+            return None
+        turns.append([message["role"], intern(as_text(message.get("content")))])
+    return turns
+
+
 def _judge_rows(case: CaseResult, intern: Any) -> list[dict[str, Any]]:
-    rows = []
-    for verdict in case.judge:
-        rows.append(
+    return [_judge_row(verdict, intern) for verdict in case.judge]
+
+
+def _judge_row(verdict: JudgeVerdict, intern: Any) -> dict[str, Any]:
+    """One verdict for the case view: the context the judge saw, claims, every juror's verdict."""
+    row = _verdict_row(verdict, intern)
+    row["ctx"] = None if verdict.context is None else [intern(chunk) for chunk in verdict.context]
+    row["claims"] = (
+        None if verdict.claims is None else [[intern(c.claim), c.verdict, intern(c.reason)] for c in verdict.claims]
+    )
+    row["jury"] = None if verdict.jury is None else [_judge_row(member, intern) for member in verdict.jury]
+    return row
+
+
+def _verdict_row(verdict: JudgeVerdict, intern: Any) -> dict[str, Any]:
+    return {
+        "rubric": verdict.rubric,
+        "version": verdict.rubric_version,
+        "kind": verdict.kind,
+        "against": verdict.against,
+        "metric": verdict.metric,
+        "value": _finite(verdict.value),
+        "label": verdict.label,
+        "consistent": verdict.consistent,
+        "error": intern(verdict.error),
+        "provider": verdict.provider,
+        "calls": [
             {
-                "rubric": verdict.rubric,
-                "version": verdict.rubric_version,
-                "kind": verdict.kind,
-                "against": verdict.against,
-                "metric": verdict.metric,
-                "value": _finite(verdict.value),
-                "label": verdict.label,
-                "consistent": verdict.consistent,
-                "error": intern(verdict.error),
-                "provider": verdict.provider,
-                "calls": [
-                    {
-                        "order": call.order,
-                        "score": _finite(call.score),
-                        "preference": call.preference,
-                        "reason": intern(call.reason),
-                        "cached": call.cached,
-                        "attempts": call.attempts,
-                        "tokens_in": call.input_tokens,
-                        "tokens_out": call.output_tokens,
-                        "error": intern(call.error),
-                    }
-                    for call in verdict.calls
-                ],
+                "order": call.order,
+                "score": _finite(call.score),
+                "preference": call.preference,
+                "reason": intern(call.reason),
+                "cached": call.cached,
+                "attempts": call.attempts,
+                "tokens_in": call.input_tokens,
+                "tokens_out": call.output_tokens,
+                "error": intern(call.error),
             }
-        )
-    return rows
+            for call in verdict.calls
+        ],
+    }
 
 
 def _reference_cases(results: RunResults, compare: RunResults | None, suite: str) -> dict[str, dict[str, Any]] | None:
@@ -327,6 +349,7 @@ def build_case_data(results: RunResults, compare: RunResults | None = None) -> d
                     "worst": worst,
                     "tags": tags,
                     "in": intern(as_text(input_value)) if input_key else None,
+                    "conv": _conversation(input_value, intern),
                     "ref": intern(as_text(reference_value)) if reference_key else None,
                     "case": intern(as_text(rest)) if rest else None,
                     "out": intern(as_text(case.output)),
@@ -737,6 +760,7 @@ def _view(results: RunResults, compare: RunResults | None) -> dict[str, Any]:
                 if s.swapped_pairs == 0
                 else f"{s.consistent_pairs / s.swapped_pairs:.0%} ({s.consistent_pairs}/{s.swapped_pairs})",
                 "first_position": "—" if s.first_position_rate is None else f"{s.first_position_rate:.0%}",
+                "no_claims": s.no_claims,
             }
         )
     consistency = _consistency_bars(
@@ -755,7 +779,29 @@ def _view(results: RunResults, compare: RunResults | None) -> dict[str, Any]:
         "judge_rows": judge_rows,
         "judge_consistency": consistency,
         "calibration": _calibration_view(results.calibration),
+        "jury": _jury_view(results.jury),
+        "judge_warnings": list(results.judge_warnings),
     }
+
+
+def _jury_view(jury: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for rubric, entry in sorted(jury.items()):
+        for pair in entry.get("pairs", []):
+            low, high = pair.get("low"), pair.get("high")
+            rows.append(
+                {
+                    "rubric": rubric,
+                    "aggregate": entry.get("aggregate", ""),
+                    "a": pair["a"],
+                    "b": pair["b"],
+                    "n": pair["n"],
+                    "agreement": "—" if pair.get("agreement") is None else f"{pair['agreement']:.0%}",
+                    "kappa": fmt(pair.get("kappa"), 2),
+                    "interval": "—" if low is None or high is None else f"[{low:.2f}, {high:.2f}]",
+                }
+            )
+    return rows
 
 
 # --------------------------------------------------------------------------- rendering

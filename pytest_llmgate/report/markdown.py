@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from urllib.parse import quote
 
 from pytest_llmgate.gate.records import RunResults
 from pytest_llmgate.report.html import atomic_write_text, fmt, fmt_p, fmt_signed
@@ -36,13 +37,18 @@ def md_escape(text: object, limit: int = 300) -> str:
 
 
 def render_markdown(results: RunResults, *, report_path: str | None = None) -> str:
-    """The run's verdict as markdown for a PR comment or `$GITHUB_STEP_SUMMARY`."""
+    """The run's verdict as markdown for a PR comment or `$GITHUB_STEP_SUMMARY`.
+
+    `report_path` is the HTML report's path relative to where the markdown is written.
+    """
     gate = results.gate
     lines = [f"## {_ICONS.get(gate.status, '')} LLM gate: {gate.status}".replace("  ", " "), ""]
     for reason in gate.reasons:
         lines.append(f"- {md_escape(reason)}")
     if gate.remedy:
         lines += ["", f"**Remedy:** {md_escape(gate.remedy)}"]
+    for warning in results.judge_warnings:
+        lines += ["", f"**Warning:** {md_escape(warning)}"]
     commit = results.git_commit or "unknown"
     meta = (
         f"Run {md_escape(results.created_at)} · commit {md_escape(commit)}{' (dirty)' if results.git_dirty else ''}"
@@ -50,7 +56,8 @@ def render_markdown(results: RunResults, *, report_path: str | None = None) -> s
     )
     lines += ["", meta]
     if report_path:
-        lines.append(f"Full report: {md_escape(report_path)}")
+        # A link relative to the markdown file, so it opens from the folder (or artifact) it sits in.
+        lines.append(f"Full report: [{md_escape(report_path)}]({quote(report_path)})")
     verdicts = {verdict.suite: verdict for verdict in results.verdicts}
     for suite_id in sorted(set(results.suites) | set(verdicts)):
         verdict = verdicts.get(suite_id)

@@ -123,7 +123,9 @@ def render(results: RunResults, *, width: int = 100, color: bool = False, extra:
             padding=(0, 1),
             header_style="bold",
         )
-        for column in ("rubric", "verdicts", "errors", "consistent", "1st-pos rate", "calls", "cache hits", "tokens"):
+        claims = any(stat.no_claims for stat in results.judge_stats.values())
+        columns = ["rubric", "verdicts", "errors", "consistent", "1st-pos rate", "calls", "cache hits", "tokens"]
+        for column in columns + (["no claims"] if claims else []):
             table.add_column(column, justify="left" if column == "rubric" else "right", no_wrap=True)
         for stat in results.judge_stats.values():
             consistent = (
@@ -140,13 +142,20 @@ def render(results: RunResults, *, width: int = 100, color: bool = False, extra:
                 str(stat.calls),
                 str(stat.cache_hits),
                 str(stat.input_tokens + stat.output_tokens),
+                *([str(stat.no_claims)] if claims else []),
             )
         console.print(table)
         console.print()
     for line in extra or []:
         console.print(line, markup=False)
+    for warning in results.judge_warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
     gate = results.gate
-    console.print(f"LLM gate: [{GATE_STYLE[gate.status]}]{gate.status}[/]")
+    shard = results.settings.get("shard")
+    if shard:
+        console.print(f"LLM gate: [bold]partial run[/] (shard {escape(str(shard))})")
+    else:
+        console.print(f"LLM gate: [{GATE_STYLE[gate.status]}]{gate.status}[/]")
     for reason in gate.reasons:
         console.print(f"  - {escape(reason)}")
     if gate.remedy:
@@ -157,16 +166,20 @@ def render(results: RunResults, *, width: int = 100, color: bool = False, extra:
 def write_summary(terminalreporter: Any, run: GateRun) -> None:
     """Write the gate's section; nothing when there is nothing to say."""
     tr = terminalreporter
-    if run.results is None and not run.warnings:
+    if run.results is None and not run.warnings and not run.stopped:
         return
     tr.write_sep("=", "LLM gate")
     for warning in run.warnings:
         tr.write_line(f"warning: {warning}", yellow=True)
     for note in run.notes:
         tr.write_line(note)
+    if run.stopped:
+        tr.write_line(f"LLM gate: {run.stopped}", yellow=True)
     if run.results is None:
         return
-    extra = _calibration_lines(run.results)
+    from pytest_llmgate.judge.jury import agreement_lines
+
+    extra = agreement_lines(run.results.jury) + _calibration_lines(run.results)
     text = render(run.results, width=max(tr._tw.fullwidth, 120), color=tr.hasmarkup, extra=extra)
     tr.write(text)
     root = run.settings.rootdir

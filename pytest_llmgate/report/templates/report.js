@@ -340,6 +340,23 @@
 
     var diffMode = "words";
 
+    function verdictBody(block, v) {
+      if (v.error !== null) pre(block, S(v.error), "judge-error");
+      if (v.calls.length) {
+        table(block, ["Order", "Answer", "Reason", "Cached", "Attempts", "Tokens in / out", "Error"], v.calls.map(function (call) {
+          var answer = call.preference !== null ? "prefers " + call.preference : call.score !== null ? fmt(call.score) : "—";
+          return [call.order, answer, S(call.reason), call.cached ? "yes" : "no", String(call.attempts),
+            call.tokens_in + " / " + call.tokens_out, S(call.error) || ""];
+        }));
+      }
+      if (v.claims) {
+        if (!v.claims.length) block.appendChild(el("p", "muted", "No checkable claim in the answer (counted as \u201cno claims\u201d, not scored)."));
+        else table(block, ["Claim", "Verdict", "Reason"], v.claims.map(function (cl) {
+          return [S(cl[0]), cl[1], S(cl[2])];
+        })).dataset.role = "claims";
+      }
+    }
+
     function showDetail(c) {
       state.selected = c;
       var box = document.getElementById("detail");
@@ -363,8 +380,21 @@
       head.appendChild(close);
       box.appendChild(head);
 
-      section(box, "Input");
-      pre(box, c.in === null ? "(no input field)" : S(c.in), "input");
+      if (c.conv) {
+        section(box, "Conversation");
+        var conv = el("div", "conversation");
+        conv.dataset.role = "conversation";
+        c.conv.forEach(function (turn) {
+          var t = el("div", "turn turn-" + turn[0]);
+          t.appendChild(el("div", "turn-role", turn[0]));
+          t.appendChild(el("pre", "box", S(turn[1])));
+          conv.appendChild(t);
+        });
+        box.appendChild(conv);
+      } else {
+        section(box, "Input");
+        pre(box, c.in === null ? "(no input field)" : S(c.in), "input");
+      }
       if (c.ref !== null) { section(box, "Reference"); pre(box, S(c.ref), "reference"); }
       if (c.case !== null) { section(box, "Other case fields"); pre(box, S(c.case), "case"); }
 
@@ -438,13 +468,26 @@
           if (v.consistent === true) line.appendChild(el("span", "badge ok", "orders agree"));
           if (v.error !== null) line.appendChild(el("span", "badge tag-judge_error", "error"));
           block.appendChild(line);
-          if (v.error !== null) pre(block, S(v.error), "judge-error");
-          if (v.calls.length) {
-            table(block, ["Order", "Answer", "Reason", "Cached", "Attempts", "Tokens in / out", "Error"], v.calls.map(function (call) {
-              var answer = call.preference !== null ? "prefers " + call.preference : fmt(call.score);
-              return [call.order, answer, S(call.reason), call.cached ? "yes" : "no", String(call.attempts),
-                call.tokens_in + " / " + call.tokens_out, S(call.error) || ""];
-            }));
+          verdictBody(block, v);
+          if (v.ctx && v.ctx.length) {
+            var det = el("details", "judge-context");
+            det.dataset.role = "judge-context";
+            det.appendChild(el("summary", null, "Context the judge saw (" + v.ctx.length + " chunk" + (v.ctx.length === 1 ? "" : "s") + ")"));
+            v.ctx.forEach(function (i, n) {
+              det.appendChild(el("div", "muted", "context_" + (n + 1)));
+              det.appendChild(el("pre", "box", S(i)));
+            });
+            block.appendChild(det);
+          }
+          if (v.jury) {
+            block.appendChild(el("div", "muted", "Every judge's verdict:"));
+            v.jury.forEach(function (m) {
+              var sub = el("div", "verdict-block juror");
+              sub.dataset.role = "juror";
+              sub.appendChild(el("div", null, m.provider + ": " + fmt(m.value) + (m.label ? " (" + m.label + ")" : "")));
+              verdictBody(sub, m);
+              block.appendChild(sub);
+            });
           }
           box.appendChild(block);
         });

@@ -1,0 +1,127 @@
+"""Checks of the gate's input files before anything runs: rubrics, human labels, the
+`llm_gate_min_agreement` names, golden-marker values and baselines.
+
+`pytest --llm-gate` runs them at session start (and at collection for markers, golden sets
+and baselines) and stops with exit 4 before any test; `llmgate validate`
+(`validate_command.py`) runs the same checks without running a test. Every problem is one
+line naming file, line and field.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pytest_llmgate.config import Settings
+    from pytest_llmgate.judge.rubric_model import Rubric
+
+#: Keys a golden marker accepts under `metrics={name: {...}}`.
+SPEC_OVERRIDES = ("tolerance", "alpha", "min_score", "higher_is_better")
+
+
+def shown_path(path: Path, rootdir: Path) -> str:
+    """`path` relative to the rootdir when inside it, for messages."""
+    try:
+        return path.relative_to(rootdir).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def label_choices(rubric: Rubric) -> list[object]:
+    """The values a human label may take on `rubric`'s scale."""
+    if rubric.kind == "pointwise":
+        return list(range(rubric.scale_min, rubric.scale_max + 1))
+    if rubric.kind == "pass_fail":
+        return ["pass", "fail"]
+    return ["A", "B", "tie"]
+
+
+def check_labels(labels_dir: Path, rubrics: dict[str, Rubric], broken: set[str], rootdir: Path) -> list[str]:
+    """Every labels file (`<labels_dir>/*.jsonl`): readable, known rubric, each label on its rubric's scale.
+
+    Labels of a rubric in `broken` (a rubric file that did not load) are not checked again.
+    """
+    from pytest_llmgate.calibration.labels import check_label_values
+
+    if not labels_dir.is_dir():
+        return []
+    choices: dict[str, list[object] | None] = dict.fromkeys(broken)
+    choices.update({name: label_choices(rubric) for name, rubric in rubrics.items()})
+    problems: list[str] = []
+    for path in sorted(labels_dir.glob("*.jsonl")):
+        problems += check_label_values(path, choices, shown=shown_path(path, rootdir))
+    return problems
+
+
+def check_min_agreement(min_agreement: dict[str, float], rubrics: set[str], rubrics_dir: str) -> list[str]:
+    """`llm_gate_min_agreement` names only rubrics that exist."""
+    problems = []
+    known = ", ".join(sorted(rubrics)) or "none"
+    for name in sorted(set(min_agreement) - rubrics):
+        problems.append(
+            f"'llm_gate_min_agreement': unknown rubric {name!r} (rubrics in {rubrics_dir}: {known}); "
+            f"fix the name or add {rubrics_dir}/{name}.yaml."
+        )
+    return problems
+
+
+def check_project(settings: Settings) -> tuple[dict[str, Rubric], list[str]]:
+    """The valid rubrics, and every problem of the rubrics, the labels and `min_agreement`."""
+    from pytest_llmgate.judge.rubrics import check_rubrics
+
+    rubrics, problems = check_rubrics(settings.rubrics_dir)
+    broken = {Path(problem.split(":", 1)[0]).stem for problem in problems}
+    problems += check_labels(settings.labels_dir, rubrics, broken, settings.rootdir)
+    shown = shown_path(settings.rubrics_dir, settings.rootdir)
+    problems += check_min_agreement(settings.min_agreement, set(rubrics) | broken, shown)
+    return rubrics, problems
+
+
+def _check_threshold(value: Any, name: str, *, low: float, high: float | None, open_low: bool) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return f"'{name}' must be a number (got {value!r})."
+    if (value <= low if open_low else value < low) or (high is not None and value >= high):
+        bounds = f"strictly between {low:g} and {high:g}" if high is not None else f">= {low:g}"
+        return f"'{name}' must be {bounds} (got {value!r})."
+    return None
+
+
+def check_marker(kwargs: dict[str, Any]) -> list[str]:
+    """Problems of a golden marker's `tolerance=`, `alpha=` and `metrics=` values."""
+    problems = []
+    for key, low, high, open_low in (("tolerance", 0.0, None, False), ("alpha", 0.0, 1.0, True)):
+        if kwargs.get(key) is not None:
+            problem = _check_threshold(kwargs[key], key, low=low, high=high, open_low=open_low)
+            if problem:
+                problems.append(problem)
+    metrics = kwargs.get("metrics")
+    if metrics is None:
+        return problems
+    if not isinstance(metrics, dict):
+        return [*problems, f"'metrics' must be a dict of metric name to settings (got {metrics!r})."]
+    for metric, settings in metrics.items():
+        if not isinstance(settings, dict):
+            problems.append(f"'metrics[{metric!r}]' must be a dict of settings (got {settings!r}).")
+            continue
+        for key in sorted(set(settings) - set(SPEC_OVERRIDES)):
+            close = difflib.get_close_matches(str(key), SPEC_OVERRIDES, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"use {', '.join(SPEC_OVERRIDES)}."
+            problems.append(f"'metrics[{metric!r}]' has unknown key {key!r}; {hint}")
+        value = settings.get("higher_is_better")
+        if value is not None and not isinstance(value, bool):
+            problems.append(f"'metrics[{metric!r}].higher_is_better' must be True or False (got {value!r}).")
+        limits = {"tolerance": (0.0, None, False), "alpha": (0.0, 1.0, True)}
+        for key, (low, high, open_low) in limits.items():
+            if settings.get(key) is not None:
+                problem = _check_threshold(
+                    settings[key], f"metrics[{metric!r}].{key}", low=low, high=high, open_low=open_low
+                )
+                if problem:
+                    problems.append(problem)
+        floor = settings.get("min_score")
+        if floor is not None and (isinstance(floor, bool) or not isinstance(floor, (int, float))):
+            problems.append(f"'metrics[{metric!r}].min_score' must be a number (got {floor!r}).")
+    return problems
