@@ -16,12 +16,14 @@ agent = SupportAgent()
 
 
 # Tolerances: a 5-point drop of a mean score is material. The pass rate of the checks gets 10
-# points: with 91 cases, the exact McNemar test cannot see a smaller drop (see its MDE column),
+# points: with 91 cases its exact McNemar test can FAIL only a drop of about 13 (its MDE column),
 # and the recall floor says the retriever must never fall below 0.7 whatever the baseline.
+# Primary metrics gate (one Holm family); the other retrieval and trajectory metrics are reported.
 @pytest.mark.golden(
     "datasets/support.jsonl",
     tolerance=0.05,
     metrics={"checks_passed": {"tolerance": 0.10}, "recall@5": {"min_score": 0.7}},
+    primary=["checks_passed", "judge:correctness", "judge:helpfulness", "recall@5", "trajectory_f1"],
 )
 def test_support_agent(case, llm_gate):
     result = agent.answer(case.input)

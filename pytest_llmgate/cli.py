@@ -1,19 +1,24 @@
-"""The `llmgate` command: label, labels import, calibrate, report, merge, promote, import, review,
-rubrics, github-comment, validate."""
+"""The `llmgate` command: label, labels import, calibrate, report, merge, plan, promote, import, review,
+rubrics, github-comment, validate, cache."""
 
 from __future__ import annotations
 
+import datetime as _dt
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from pytest_llmgate.calibration.commands import calibrate, label
-from pytest_llmgate.gate.commands import merge
+from pytest_llmgate.gate.commands import merge, plan
 from pytest_llmgate.github import github_comment
 from pytest_llmgate.golden.commands import import_command, promote_command, review_command
 from pytest_llmgate.judge.commands import rubrics
 from pytest_llmgate.report.commands import report
+
+if TYPE_CHECKING:
+    from pytest_llmgate.judge.cache import JudgeCache
 
 
 @click.group()
@@ -26,6 +31,7 @@ main.add_command(label)
 main.add_command(calibrate)
 main.add_command(report)
 main.add_command(merge)
+main.add_command(plan)
 main.add_command(promote_command)
 main.add_command(import_command)
 main.add_command(review_command)
@@ -97,3 +103,83 @@ def import_labels(csv_file: Path, results_file: Path, rubric: str | None, labels
     imported = import_labels(rows, labels_dir)
     for path, count in sorted(imported.counts.items()):
         click.echo(f"appended {count} label(s) to {path}")
+
+
+def _open_cache(directory: Path) -> JudgeCache:
+    from pytest_llmgate.judge.cache import CACHE_FILE, JudgeCache
+
+    if not (directory / CACHE_FILE).is_file():
+        msg = f"no judge cache at {directory / CACHE_FILE}; run `pytest --llm-gate` with a judge, or pass --dir."
+        raise click.ClickException(msg)
+    return JudgeCache(directory)
+
+
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "–"
+    return _dt.datetime.fromtimestamp(timestamp, _dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{count} B"
+
+
+_DIR_OPTION = click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".llmgate"),
+    show_default=True,
+    help="The judge cache folder (ini llm_gate_cache_dir).",
+)
+
+
+@main.group(invoke_without_command=True)
+@_DIR_OPTION
+@click.pass_context
+def cache(ctx: click.Context, directory: Path) -> None:
+    """Show the judge cache: its path, size, entries and hit rate."""
+    ctx.obj = directory
+    if ctx.invoked_subcommand is not None:
+        return
+    store = _open_cache(directory)
+    try:
+        summary = store.summary()
+    finally:
+        store.close()
+    rate = "–" if summary.hit_rate is None else f"{summary.hit_rate:.1%}"
+    click.echo(f"judge cache: {summary.path}")
+    click.echo(f"size:        {_size(summary.size_bytes)}")
+    click.echo(f"entries:     {summary.entries}")
+    click.echo(f"hit rate:    {rate} ({summary.hits} hits, {summary.misses} misses)")
+    click.echo(f"last used:   oldest entry {_when(summary.oldest_use)}, newest {_when(summary.newest_use)}")
+
+
+@cache.command()
+@click.option(
+    "--older-than",
+    "days",
+    type=click.FloatRange(min=0, min_open=True),
+    required=True,
+    metavar="DAYS",
+    help="Remove entries not used for this many days.",
+)
+@click.pass_obj
+def prune(directory: Path, days: float) -> None:
+    """Remove judge-cache entries not used for DAYS days (then compact the file)."""
+    store = _open_cache(directory)
+    try:
+        before = store.summary()
+        removed = store.prune(days)
+        after = store.summary()
+    finally:
+        store.close()
+    click.echo(
+        f"removed {removed} of {before.entries} entries not used for {days:g} days; "
+        f"{after.entries} left, {_size(after.size_bytes)}"
+    )

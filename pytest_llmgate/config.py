@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 DEFAULT_ALPHA = 0.05
-DEFAULT_TOLERANCE = 0.05
+DEFAULT_TOLERANCE = 0.03
 DEFAULT_JUDGE = "offline"
 DEFAULT_CONCURRENCY = 16
 DEFAULT_MAX_JUDGE_ERROR_RATE = 0.05
@@ -66,6 +66,11 @@ class Settings:
     """`--llm-gate-batch`: send judge calls through the provider's batch API, then gate."""
     batch_poll_interval: float = DEFAULT_BATCH_POLL_INTERVAL
     """Seconds between two status checks of a submitted batch."""
+    # gate statistics v2: primary metrics and inconclusive runs
+    primary: tuple[str, ...] = ()
+    """ini `llm_gate_primary`: metrics that gate when a marker names none; empty = the default set."""
+    fail_inconclusive: bool = False
+    """`--llm-gate-fail-inconclusive`: an INCONCLUSIVE gate fails the build (release branches)."""
     # judge timeouts, retries, deadline
     judge_timeout: float = DEFAULT_JUDGE_TIMEOUT
     """Seconds one judge request may take before it is retried (or counted as an error)."""
@@ -80,6 +85,13 @@ class Settings:
     """How a jury's verdicts combine when the rubric does not say: `mean` or `majority`."""
     sut_model: str | None = None
     """Model of the system under test (`llm_gate_sut_model`), to warn about self-preference."""
+    # judge economics: dollars, prompt caching, re-judging the baseline
+    budget_usd: float | None = None
+    """`--llm-gate-budget-usd`: stop issuing judge calls once this many dollars were spent."""
+    judge_price: str | None = None
+    """ini `llm_gate_judge_price`: `input=.. output=.. [cache_read=..] [cache_write=..]`, $ per million tokens."""
+    rejudge_baseline: bool = False
+    """`--llm-gate-rejudge-baseline`: judge the baseline's outputs with the current judge."""
 
     def public(self) -> dict[str, Any]:
         """Settings as written into the results file (paths relative, no secrets)."""
@@ -97,12 +109,17 @@ class Settings:
             "shard": f"{self.shard[0]}/{self.shard[1]}" if self.shard else None,
             "cache": self.cache_dir is not None,
             "batch": self.batch,
+            "primary": list(self.primary),
+            "fail_inconclusive": self.fail_inconclusive,
             "judge_timeout": self.judge_timeout,
             "judge_retries": self.judge_retries,
             "judge_deadline": self.judge_deadline,
             "judges": list(self.judges) or [self.judge],
             "jury_aggregate": self.jury_aggregate,
             "sut_model": self.sut_model,
+            "budget_usd": self.budget_usd,
+            "judge_price": self.judge_price,
+            "rejudge_baseline": self.rejudge_baseline,
         }
 
 
@@ -227,6 +244,22 @@ def add_options(parser: pytest.Parser) -> None:
         help="Send judge calls through the Anthropic or OpenAI batch API, wait for them, then gate "
         "(default: off, or ini llm_gate_batch).",
     )
+    # judge economics: dollars, prompt caching, re-judging the baseline
+    group.addoption(
+        "--llm-gate-budget-usd",
+        dest="llm_gate_budget_usd",
+        default=None,
+        type=float,
+        help="Stop issuing judge calls once this many dollars were spent (default: no budget).",
+    )
+    group.addoption(
+        "--llm-gate-rejudge-baseline",
+        action="store_true",
+        dest="llm_gate_rejudge_baseline",
+        default=False,
+        help="When the judge or a rubric changed, judge the baseline's stored outputs with the current "
+        "judge so the comparison stays paired (default: off).",
+    )
 
     parser.addini("llm_gate_baseline_dir", "Folder of committed baselines.", default="baselines")
     parser.addini("llm_gate_results", "Results JSON path.", default="reports/llm-gate.json")
@@ -259,6 +292,24 @@ def add_options(parser: pytest.Parser) -> None:
         "Seconds between two status checks of a submitted judge batch.",
         default=str(DEFAULT_BATCH_POLL_INTERVAL),
     )
+    # gate statistics v2: primary metrics and inconclusive runs
+    group.addoption(
+        "--llm-gate-fail-inconclusive",
+        action="store_true",
+        dest="llm_gate_fail_inconclusive",
+        default=None,
+        help="Fail the build when the gate is INCONCLUSIVE, e.g. on release branches "
+        "(default: ini llm_gate_fail_inconclusive or off).",
+    )
+    parser.addini(
+        "llm_gate_fail_inconclusive", "Fail the build when the gate is INCONCLUSIVE.", type="bool", default=False
+    )
+    parser.addini(
+        "llm_gate_primary",
+        "Metrics that gate when a golden marker names none (primary=), one or more per line.",
+        type="linelist",
+        default=[],
+    )
     # Growing the golden set: read by `llmgate import` / `llmgate promote`, registered so pytest knows the key.
     parser.addini(
         "llm_gate_scrubber",
@@ -274,6 +325,12 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini(
         "llm_gate_sut_model",
         "Model of the system under test (e.g. anthropic:claude-sonnet-4-5), to warn about judge self-preference.",
+        default="",
+    )
+    # judge economics: dollars, prompt caching, re-judging the baseline
+    parser.addini(
+        "llm_gate_judge_price",
+        "Judge price in dollars per million tokens: input=.. output=.. [cache_read=..] [cache_write=..].",
         default="",
     )
 
@@ -465,8 +522,11 @@ def read_settings(config: pytest.Config) -> Settings:
     budget = config.getoption("llm_gate_budget_tokens")
     batch = bool(config.getoption("llm_gate_batch")) or bool(config.getini("llm_gate_batch"))
     if batch:
-        _check_batch(replay=replay, no_cache=no_cache, budget=budget)
+        _check_batch(
+            replay=replay, no_cache=no_cache, budget=budget, budget_usd=config.getoption("llm_gate_budget_usd")
+        )
     judge_timeout, judge_retries, judge_deadline = _judge_limits(config)
+    budget_usd = config.getoption("llm_gate_budget_usd")
     return Settings(
         enabled=enabled,
         update=update,
@@ -497,16 +557,23 @@ def read_settings(config: pytest.Config) -> Settings:
         batch_poll_interval=_number(
             config.getini("llm_gate_batch_poll_interval"), "llm_gate_batch_poll_interval", float, low=0.0
         ),
+        primary=tuple(name for line in config.getini("llm_gate_primary") for name in line.split()),
+        fail_inconclusive=bool(
+            config.getoption("llm_gate_fail_inconclusive") or config.getini("llm_gate_fail_inconclusive")
+        ),
         judge_timeout=judge_timeout,
         judge_retries=judge_retries,
         judge_deadline=judge_deadline,
         judges=judges,
         jury_aggregate=aggregate,
         sut_model=str(config.getini("llm_gate_sut_model")).strip() or None,
+        budget_usd=None if budget_usd is None else _number(budget_usd, "llm_gate_budget_usd", float, low=-1e-12),
+        judge_price=_judge_price(str(config.getini("llm_gate_judge_price") or "")),
+        rejudge_baseline=bool(config.getoption("llm_gate_rejudge_baseline")),
     )
 
 
-def _check_batch(*, replay: bool, no_cache: bool, budget: int | None) -> None:
+def _check_batch(*, replay: bool, no_cache: bool, budget: int | None, budget_usd: float | None) -> None:
     """Batch mode delivers answers through the cache and pays for a batch as a whole."""
     if replay:
         msg = "'--llm-gate-batch' and '--llm-gate-replay' cannot be combined: replay makes no judge calls."
@@ -520,6 +587,26 @@ def _check_batch(*, replay: bool, no_cache: bool, budget: int | None) -> None:
             "as a whole, so a token budget cannot stop it midway."
         )
         raise pytest.UsageError(msg)
+    if budget_usd is not None:
+        msg = (
+            "'--llm-gate-batch' and '--llm-gate-budget-usd' cannot be combined: a submitted batch is paid "
+            "as a whole, so a dollar budget cannot stop it midway."
+        )
+        raise pytest.UsageError(msg)
+
+
+def _judge_price(raw: str) -> str | None:
+    """The ini price, checked now so a typo stops the run before any test."""
+    text = " ".join(raw.split())
+    if not text:
+        return None
+    from pytest_llmgate.judge.pricing import PriceError, parse_price
+
+    try:
+        parse_price(text)
+    except PriceError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    return text
 
 
 def _judge_specs(config: pytest.Config) -> tuple[str, ...]:

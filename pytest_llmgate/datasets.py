@@ -89,6 +89,9 @@ class Case(BaseModel):
     """Free labels for selecting and slicing cases."""
     metadata: dict[str, Any] = Field(default_factory=dict)
     """Free-form data that the loader does not check."""
+    cluster: str | None = None
+    """Cases that share noise (paraphrases of one question, turns of one conversation, questions
+    on one document) name one cluster: the gate flips or resamples them together."""
 
     @field_validator("id")
     @classmethod

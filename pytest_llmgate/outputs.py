@@ -22,3 +22,12 @@ def output_text(output: Any) -> str:
 def content_hash(value: Any) -> str:
     """sha256 of an output's judged text: human labels apply to exactly that output."""
     return hashlib.sha256(output_text(value).encode("utf-8")).hexdigest()
+
+
+def display_text(value: Any) -> str:
+    """A value as a person reads it in a page: text as is, nothing as "", anything else as indented JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)

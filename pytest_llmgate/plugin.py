@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from pytest_llmgate.run import GateRun
 
 SKIP_REASON = "LLM gate evals run with --llm-gate"
-MARKER_KWARGS = ("model", "tolerance", "alpha", "metrics")
+MARKER_KWARGS = ("model", "tolerance", "alpha", "metrics", "primary", "slices")
 CHECK_FAILED = "check failed"
 USAGE_PREFIX = "LLM gate usage error: "
 run_key = pytest.StashKey["GateRun"]()
@@ -30,7 +30,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "golden(path, *, model=Case, tolerance=None, alpha=None, metrics=None): parametrize the test with the "
+        "golden(path, *, model=Case, tolerance=None, alpha=None, metrics=None, primary=None, slices=None): parametrize the test with the "
         "cases of a golden JSONL set, one item per case, and gate on its metrics with --llm-gate.",
     )
     settings = read_settings(config)
@@ -60,6 +60,9 @@ def pytest_configure(config: pytest.Config) -> None:
         if problems and not config.option.collectonly:
             raise pytest.UsageError(*problems)
     run = GateRun(settings)
+    budget_problem = run.budget_problem()
+    if budget_problem:
+        raise pytest.UsageError(budget_problem)
     run.problems += problems  # --collect-only (llmgate validate): listed with the collection's problems
     config.stash[run_key] = run
     config.pluginmanager.register(InterruptHook(run), "llmgate-interrupt")
@@ -80,7 +83,14 @@ def _golden_problems(marker: pytest.Mark, where: str) -> list[str]:
     unknown = sorted(set(marker.kwargs) - set(MARKER_KWARGS))
     if unknown:
         return [f"{where}: @pytest.mark.golden got unknown argument(s) {unknown}; use {', '.join(MARKER_KWARGS)}."]
-    return [f"{where}: @pytest.mark.golden {problem}" for problem in check_marker(dict(marker.kwargs))]
+    from pytest_llmgate.gate.verdict import gating_options
+
+    problems = [f"{where}: @pytest.mark.golden {problem}" for problem in check_marker(dict(marker.kwargs))]
+    try:
+        gating_options(marker.kwargs.get("primary"), marker.kwargs.get("slices"))
+    except ValueError as exc:
+        problems.append(f"{where}: @pytest.mark.golden: {exc}")
+    return problems
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

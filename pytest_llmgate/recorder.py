@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Literal
 
-from pytest_llmgate.gate.records import CaseResult, JudgeVerdict, MetricSpec
+from pytest_llmgate.gate.records import CaseResult, JudgeVerdict, MetricKind, MetricSpec
 from pytest_llmgate.outputs import output_text
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ class LLMGate:
         ks = (k,) if isinstance(k, int) else tuple(k)
         values = retrieval.evaluate(list(retrieved), relevant, ks=ks, metrics=metrics or retrieval.METRICS)
         for name, value in values.items():
-            kind = "binary" if name.split("@")[0] in BINARY_RETRIEVAL else "continuous"
+            kind: MetricKind = "binary" if name.split("@")[0] in BINARY_RETRIEVAL else "continuous"
             self._run.declare_metric(self._suite, MetricSpec(name=name, kind=kind))
             self._record.metrics[name] = value
         self._record.details["retrieval"] = {

@@ -6,6 +6,7 @@ collects (cases, metrics, judge verdicts) and what it does at the end (verdict, 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import subprocess
@@ -27,10 +28,12 @@ from pytest_llmgate.gate.baseline import (
 )
 from pytest_llmgate.gate.records import (
     FORMAT_VERSION,
+    Against,
     Baseline,
     CaseResult,
     GateResult,
     JudgeVerdict,
+    MetricKind,
     MetricSpec,
     RubricStats,
     RunResults,
@@ -78,12 +81,15 @@ class GateRun:
         self.baseline_errors: dict[str, str] = {}
         self._newer: set[str] = set()
         self._engines: list[Any] = []
+        self._requests: dict[tuple[str, str, str], Any] = {}
+        """The judge request of each (suite, case id, metric), kept for re-judging the baseline."""
         self.rubrics: dict[str, Any] = {}
         self.judge_missing: list[str] = []
         """Replay mode: `suite::case_id (rubric)` of judge calls not in the cache."""
         self.budget_exhausted = False
         self.unjudged_by_deadline = 0
         """Judge calls the run's deadline left unmade or cut off (their verdicts are judge errors)."""
+        self.budget_usd_exhausted = False
         self._pending: list[tuple[str, str, Future[JudgeVerdict]]] = []
         self.judge_stats: dict[str, RubricStats] = {}
         self.results: RunResults | None = None
@@ -91,6 +97,11 @@ class GateRun:
         self.warnings: list[str] = []
         self.notes: list[str] = []
         """Lines for the terminal summary that are neither warnings nor verdicts (batch mode)."""
+        self.judge_price: str | None = None
+        """Where the judge's prices came from (set when the engine starts)."""
+        self.rejudged: dict[str, dict[str, Any]] = {}
+        """Per suite re-judged with `--llm-gate-rejudge-baseline`: `note`, `metrics` (names) and
+        `values` (case id -> metric -> the baseline output's value under this run's judge, or None)."""
         self.problems: list[str] = []
         """Usage errors found at collection (golden sets, markers, baselines): exit 4 before any test."""
         self.errored: list[str] = []
@@ -111,11 +122,17 @@ class GateRun:
         pending: int = 0,
     ) -> None:
         """Called once per golden test function, at collection; `pending` cases await review and are not run."""
+        from pytest_llmgate.gate.verdict import gating_options
+
+        primary, slices = gating_options(overrides.get("primary"), overrides.get("slices"))
         self.suites[suite] = SuiteResult(
             suite=suite,
             dataset=dataset,
             pending_review=pending,
             fingerprints={"dataset": fingerprint, "format": str(FORMAT_VERSION)},
+            primary=primary,
+            thresholded=sorted(overrides.get("metrics") or {}),
+            slices=slices,
         )
         self.dataset_ids[suite] = case_ids
         self.overrides[suite] = overrides
@@ -188,6 +205,28 @@ class GateRun:
         stat.verdicts += 1
         stat.errors += int(error)
 
+    def pricer(self, spec: str) -> Any:
+        """A judge's pricer (`pytest_llmgate.judge.pricing`), from its spec and the ini price."""
+        from pytest_llmgate.judge.pricing import parse_price, pricer_for
+        from pytest_llmgate.judge.providers import parse_spec
+
+        kind, model, _ = parse_spec(spec)
+        override = parse_price(self.settings.judge_price) if self.settings.judge_price else None
+        return pricer_for(kind, model, override)
+
+    def budget_problem(self) -> str | None:
+        """Why `--llm-gate-budget-usd` cannot be kept with this judge (its price is unknown)."""
+        if self.settings.budget_usd is None:
+            return None
+        for spec in self.settings.judges or (self.settings.judge,):
+            pricer = self.pricer(spec)
+            if not (pricer.known or pricer.free):
+                return (
+                    f"'--llm-gate-budget-usd' needs the judge's price, and {spec} has none: "
+                    f"{pricer.source}. Set llm_gate_judge_price or use --llm-gate-budget-tokens."
+                )
+        return None
+
     def engine(self) -> Any:
         """The (first) judge engine, started on first use (so a run without judges imports no SDK)."""
         return self.engines()[0]
@@ -217,8 +256,11 @@ class GateRun:
                             max_retries=self.settings.judge_retries,
                             deadline=self._deadline_left(),
                             batch=self._batch_options(),
+                            pricer=self.pricer(spec),
+                            budget_usd=self.settings.budget_usd,
                         )
                     )
+                self.judge_price = "; ".join(dict.fromkeys(engine.pricer.source for engine in engines))
             except (JudgeConfigError, RubricError) as exc:
                 for engine in engines:
                     engine.close()
@@ -265,7 +307,7 @@ class GateRun:
         case: Any,
         record: CaseResult,
         rubric_name: str,
-        against: str | None,
+        against: Against | None,
         candidate: Any,
         context: list[str] | None = None,
     ) -> Future[JudgeVerdict]:
@@ -290,7 +332,7 @@ class GateRun:
         if against is None and reference is not None and rubric.mode != "claims":
             against = "reference"
         result = self.suites[suite]
-        result.fingerprints["judge"] = " + ".join(engine.provider_name for engine in engines)
+        result.fingerprints["judge"] = " + ".join(engine.identity for engine in engines)
         known = result.fingerprints.get(f"rubric:{rubric.name}")
         if known is not None and known != rubric.content_hash:
             msg = (
@@ -300,7 +342,7 @@ class GateRun:
             raise ValueError(msg)
         result.fingerprints[f"rubric:{rubric.name}"] = rubric.content_hash
         self_value = 0.5 if against == "baseline" else None
-        kind = "binary" if rubric.kind == "pass_fail" else "continuous"
+        kind: MetricKind = "binary" if rubric.kind == "pass_fail" else "continuous"
         self.declare_metric(suite, MetricSpec(name=metric, kind=kind, self_value=self_value))
 
         text = output_text(candidate)
@@ -344,16 +386,21 @@ class GateRun:
             candidate=text,
             reference=reference,
             other=other,
-            against=against,  # type: ignore[arg-type]
+            against=against,
             context=tuple(context) if context else None,
             conversation=tuple(turns) if turns is not None else None,
         )
-        if len(engines) == 1:
-            future = engines[0].submit(request)
-        else:
-            future = self._jury(rubric, [engine.submit(request) for engine in engines], engines)
+        self._requests[(suite, case.id, metric)] = request
+        future = self._submit(rubric, request)
         self._pending.append((suite, case.id, future))
         return future
+
+    def _submit(self, rubric: Any, request: Any) -> Future[JudgeVerdict]:
+        """One request to the judge, or to every judge of the jury."""
+        engines = self.engines()
+        if len(engines) == 1:
+            return engines[0].submit(request)
+        return self._jury(rubric, [engine.submit(request) for engine in engines], engines)
 
     def _jury(self, rubric: Any, members: list[Future[JudgeVerdict]], engines: list[Any]) -> Future[JudgeVerdict]:
         """A future of the jury's verdict, set when every judge's verdict is in."""
@@ -380,7 +427,7 @@ class GateRun:
         record: CaseResult,
         rubric: Any,
         metric: str,
-        against: str | None,
+        against: Against | None,
         text: str,
         *,
         value: float | None,
@@ -442,15 +489,110 @@ class GateRun:
             if verdict.error is None and verdict.value is not None:
                 record.metrics[verdict.metric] = verdict.value
         self._pending.clear()
+        if self._engines and self.settings.rejudge_baseline:
+            self._rejudge_baselines()
         for engine in self._engines:
             for rubric, stat in engine.stats().items():
                 self.judge_stats[rubric] = merge_rubric_stats(self.judge_stats.get(rubric), stat)
             self.judge_missing += [f"{suite}::{case_id} ({rubric})" for suite, case_id, rubric in engine.missing]
             self.budget_exhausted = self.budget_exhausted or engine.budget_exhausted
             self.notes += [note for note in engine.notes() if note not in self.notes]
+            self.budget_usd_exhausted = self.budget_usd_exhausted or engine.budget_usd_exhausted
             self.unjudged_by_deadline += engine.unjudged_calls
             engine.close()
         self._engines = []
+
+    def _rejudge_baselines(self) -> None:
+        """Judge each baseline's stored outputs with this run's judge, where the judge or a rubric
+        changed, so old and new outputs are compared under the same judge (cached like any call)."""
+        from pytest_llmgate.gate.verdict import judge_keys_changed
+
+        engines = self._engines
+        identity = " + ".join(engine.identity for engine in engines)
+        jobs: list[tuple[str, str, str, Future[JudgeVerdict]]] = []
+        for name, suite in sorted(self.suites.items()):
+            base = self.baseline(name)
+            changed = judge_keys_changed(suite, base) if base is not None else []
+            if base is None or not changed:
+                continue
+            entry = self.rejudged.setdefault(name, {"note": "", "metrics": [], "values": {}})
+            metrics: set[str] = set(entry["metrics"])
+            for case_id, record in sorted(suite.cases.items()):
+                base_case = base.cases.get(case_id)
+                for verdict in record.judge:
+                    spec = suite.metrics.get(verdict.metric)
+                    affected = "judge" in changed or f"rubric:{verdict.rubric}" in changed
+                    # A pairwise verdict against the baseline's output is a tie by definition there.
+                    if spec is None or spec.self_value is not None or not affected:
+                        continue
+                    metrics.add(verdict.metric)
+                    asked = self._requests.get((name, case_id, verdict.metric))
+                    if base_case is None or base_case.output is None or asked is None:
+                        continue
+                    # The same request (input, reference, context, conversation), the baseline's output judged.
+                    request = dataclasses.replace(asked, candidate=output_text(base_case.output))
+                    jobs.append((name, case_id, verdict.metric, self._submit(self.rubrics[asked.rubric], request)))
+            entry["metrics"] = sorted(metrics)
+            old = ", ".join(f"{key} {base.fingerprints.get(key, 'absent')}" for key in changed)
+            entry["note"] = f"baseline re-judged with {identity} (it was judged with {old})"
+        for engine in engines:
+            engine.wait(progress=self.settings.progress)
+        for name, case_id, metric, future in jobs:
+            verdict = future.result()
+            value = verdict.value if verdict.error is None else None
+            self.rejudged[name]["values"].setdefault(case_id, {})[metric] = value
+
+    def _apply_rejudged(self, baselines: dict[str, Baseline | None]) -> dict[str, str]:
+        """Baselines with the re-judged values in place of the old judge's; returns the notes.
+
+        Values of an affected metric that were not re-judged (no stored output, a judge error,
+        a case not run) are dropped: they come from the old judge and would pair unlike with like."""
+        from pytest_llmgate.gate.verdict import judge_keys_changed
+
+        notes: dict[str, str] = {}
+        for name, entry in sorted(self.rejudged.items()):
+            base = baselines.get(name)
+            if base is None:
+                continue
+            base = base.model_copy(deep=True)
+            values: dict[str, dict[str, float | None]] = entry["values"]
+            judged = 0
+            for case_id, base_case in base.cases.items():
+                for metric in entry["metrics"]:
+                    value = values.get(case_id, {}).get(metric)
+                    if value is None:
+                        base_case.metrics.pop(metric, None)
+                    else:
+                        base_case.metrics[metric] = round(value, 6)
+                        judged += 1
+            suite = self.suites[name]
+            for key in judge_keys_changed(suite, base):
+                base.fingerprints[key] = suite.fingerprints[key]
+            for metric in entry["metrics"]:
+                if metric in suite.metrics:
+                    base.metrics.setdefault(metric, suite.metrics[metric])
+            for metric in entry["metrics"]:
+                found = [c.metrics[metric] for c in base.cases.values() if metric in c.metrics]
+                if found:
+                    base.aggregates[metric] = {"mean": round(sum(found) / len(found), 6), "n": float(len(found))}
+                else:
+                    base.aggregates.pop(metric, None)
+            baselines[name] = base
+            notes[name] = f"{entry['note']}: {judged} value(s) of {', '.join(entry['metrics']) or 'no metric'}"
+        return notes
+
+    def _url_fingerprint_notes(self, baselines: dict[str, Baseline | None]) -> None:
+        """Older baselines recorded an OpenAI-compatible judge with its URL: accepted, and said."""
+        from pytest_llmgate.judge.providers import judge_identity
+
+        for name, base in sorted(baselines.items()):
+            old = base.fingerprints.get("judge") if base is not None else None
+            new = self.suites[name].fingerprints.get("judge")
+            if old and new and old != new and judge_identity(old) == new:
+                self.warnings.append(
+                    f"{name}: the baseline's judge fingerprint {old!r} includes a server URL; accepted as "
+                    f"{new!r} (same provider and model). Run --llm-gate-update to record it without the URL."
+                )
 
     # -- xdist ------------------------------------------------------------------------------
     def worker_payload(self) -> str:
@@ -465,6 +607,9 @@ class GateRun:
                 "notes": self.notes,
                 "errored": self.errored,
                 "unjudged_by_deadline": self.unjudged_by_deadline,
+                "judge_price": self.judge_price,
+                "rejudged": self.rejudged,
+                "budget_usd_exhausted": self.budget_usd_exhausted,
             }
         )
 
@@ -489,6 +634,12 @@ class GateRun:
         self.budget_exhausted = self.budget_exhausted or data.get("budget_exhausted", False)
         self.notes += [note for note in data.get("notes", []) if note not in self.notes]
         self.unjudged_by_deadline += int(data.get("unjudged_by_deadline", 0))
+        self.judge_price = self.judge_price or data.get("judge_price")
+        self.budget_usd_exhausted = self.budget_usd_exhausted or data.get("budget_usd_exhausted", False)
+        for suite_name, entry in data.get("rejudged", {}).items():
+            rejudged = self.rejudged.setdefault(suite_name, {"note": entry["note"], "metrics": [], "values": {}})
+            rejudged["metrics"] = sorted(set(rejudged["metrics"]) | set(entry["metrics"]))
+            rejudged["values"].update(entry["values"])
         for rubric, raw in data["judge_stats"].items():
             stat = RubricStats.model_validate(raw)
             self.judge_stats[rubric] = merge_rubric_stats(self.judge_stats.get(rubric), stat)
@@ -501,6 +652,13 @@ class GateRun:
             suite.cases = dict(sorted(suite.cases.items()))
             suite.metrics = dict(sorted(suite.metrics.items()))
         baselines = {name: self.baseline(name) for name in sorted(self.suites)}
+        self._url_fingerprint_notes(baselines)
+        rejudged = self._apply_rejudged(baselines)
+        if settings.rejudge_baseline and not rejudged:
+            self.warnings.append(
+                "--llm-gate-rejudge-baseline: every baseline was judged by this run's judge and rubrics; "
+                "nothing was re-judged."
+            )
         commit, dirty = _git_state(settings.rootdir)
         results = RunResults(
             plugin_version=plugin_version(),
@@ -517,6 +675,8 @@ class GateRun:
             verdicts=[],
             judge_stats=dict(sorted(self.judge_stats.items())),
             gate=GateResult(status="PASS", passed=True),
+            judge_price=self.judge_price,
+            rejudged=rejudged,
         )
         self._jury_and_warnings(results)
         paths = {name: self._relative(self.baseline_file(name)) for name in self.suites}
@@ -566,7 +726,7 @@ class GateRun:
                 return self.results
             for verdict in results.verdicts:
                 verdict.problems = [_in_update_terms(problem) for problem in verdict.problems]
-            written = self._write_baselines()
+            written = self._write_baselines(results.baselines)
             results = results.model_copy(
                 update={
                     "gate": GateResult(
@@ -644,6 +804,11 @@ class GateRun:
                 f"the judge token budget ({self.settings.budget_tokens}) ran out: verdicts after it "
                 f"are judge errors. Raise --llm-gate-budget-tokens or judge fewer cases."
             )
+        if self.budget_usd_exhausted:
+            reasons.append(
+                f"the judge dollar budget (${self.settings.budget_usd:g}) ran out: verdicts after it "
+                f"are judge errors. Raise --llm-gate-budget-usd or judge fewer cases."
+            )
         if self.unjudged_by_deadline:
             reasons.append(
                 f"the judge deadline ({self.settings.judge_deadline:g} s) was reached: "
@@ -665,13 +830,15 @@ class GateRun:
         results.calibration.update(calibration)
         return reasons
 
-    def _write_baselines(self) -> list[Path]:
+    def _write_baselines(self, compared: dict[str, Baseline | None]) -> list[Path]:
+        """Write every suite's baseline; deselected cases are kept from the baseline compared with
+        (re-judged, when it was: so no value of the old judge survives under the new fingerprint)."""
         written = []
         for name, result in sorted(self.suites.items()):
             if not result.cases:
                 continue  # every case deselected: the committed file stays as it is
             path = self.baseline_file(name)
-            previous = None if name in self.baseline_errors else self._baselines.get(name)
+            previous = None if name in self.baseline_errors else compared.get(name, self._baselines.get(name))
             baseline = build_baseline(result, previous, set(self.dataset_ids.get(name, [])))
             write_baseline(path, baseline)
             written.append(path)
@@ -717,7 +884,7 @@ def merge_rubric_stats(a: RubricStats | None, b: RubricStats) -> RubricStats:
     """Sum two processes' judge statistics for one rubric."""
     if a is None:
         return b
-    total = {
+    total: dict[str, Any] = {
         f: getattr(a, f) + getattr(b, f)
         for f in (
             "verdicts",
@@ -729,9 +896,14 @@ def merge_rubric_stats(a: RubricStats | None, b: RubricStats) -> RubricStats:
             "swapped_pairs",
             "consistent_pairs",
             "batched",
+            "cache_read_tokens",
+            "cache_write_tokens",
             "no_claims",
         )
     }
+    for name in ("cost_usd", "list_cost_usd", "cache_savings_usd"):
+        first, second = getattr(a, name), getattr(b, name)
+        total[name] = None if first is None or second is None else first + second
     rates = [(s.first_position_rate, s.verdicts) for s in (a, b) if s.first_position_rate is not None]
     weight = sum(w for _, w in rates)
     rate = sum(r * w for r, w in rates) / weight if weight else None

@@ -115,6 +115,7 @@ class FakeProvider:
         self.in_flight = 0
         self.max_in_flight = 0
         self._seen_bodies: dict[str, int] = {}
+        self._seen_prefixes: set[str] = set()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.batches: dict[str, FakeBatch] = {}
@@ -171,6 +172,7 @@ class FakeProvider:
             self.bodies = []
             self.max_in_flight = 0
             self._seen_bodies = {}
+            self._seen_prefixes = set()
 
     @property
     def request_count(self) -> int:
@@ -190,6 +192,13 @@ class FakeProvider:
             self._seen_bodies[digest] = n + 1
         seed = hashlib.sha256(f"{self.config.seed}|{digest}|{n}".encode()).digest()
         return random.Random(int.from_bytes(seed[:8], "big"))
+
+    def prefix_seen(self, prefix: str) -> bool:
+        """Whether this system prompt was seen before (a prompt-cache hit); records it."""
+        with self._lock:
+            seen = prefix in self._seen_prefixes
+            self._seen_prefixes.add(prefix)
+        return seen
 
     def _script_status(self) -> int | None:
         with self._lock:
@@ -216,7 +225,7 @@ class FakeProvider:
         if batched:
             if rng.random() < config.batch_rate_errored:
                 return 500, _error_body(api, "api_error", "Internal error."), {}
-            return 200, _reply(api, body, rng, config.batch_rate_malformed, config.position_bias, offset), {}
+            return 200, _reply(self, api, body, rng, config.batch_rate_malformed, config.position_bias, offset), {}
         if config.latency:
             time.sleep(config.latency)
         forced = self._script_status()
@@ -236,7 +245,7 @@ class FakeProvider:
         if status >= 500:
             return status, _error_body(api, "api_error", "Overloaded."), {}
         rate_malformed = config.rate_malformed if forced is None else None
-        return 200, _reply(api, body, rng, rate_malformed, config.position_bias, offset), {}
+        return 200, _reply(self, api, body, rng, rate_malformed, config.position_bias, offset), {}
 
     # -- batch APIs ------------------------------------------------------------------
 
@@ -307,6 +316,23 @@ def _user_text(body: dict[str, Any], api: str) -> str:
     return ""
 
 
+def _system_text(body: dict[str, Any], api: str) -> str:
+    if api == "anthropic":
+        system = body.get("system", "")
+        if isinstance(system, list):
+            return "".join(part.get("text", "") for part in system)
+        return str(system)
+    for message in body.get("messages", []):
+        if message.get("role") == "system":
+            return str(message.get("content"))
+    return ""
+
+
+def _anthropic_cache_marked(body: dict[str, Any]) -> bool:
+    system = body.get("system")
+    return isinstance(system, list) and any(part.get("cache_control") for part in system)
+
+
 def _quality(text: str, reference: str | None) -> float:
     """How good a response is, as the fake judge sees it."""
     if reference is not None:
@@ -350,7 +376,7 @@ def judge(
         f1 = 0.5
     if "verdict" in properties:
         return {"reason": f"overlap {f1:.2f}", "verdict": "pass" if f1 >= 0.5 else "fail"}
-    match = re.search(r"scale from (\d+) to (\d+)", text)
+    match = re.search(r"scale from (\d+) to (\d+)", _system_text(body, api) + text)
     low, high = (int(match.group(1)), int(match.group(2))) if match else (1, 5)
     score = min(high, max(low, scale_score(f1, low, high) + score_offset))
     return {"reason": f"overlap {f1:.2f}", "score": score}
@@ -474,6 +500,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _reply(
+    fake: FakeProvider,
     api: str,
     body: dict[str, Any],
     rng: random.Random,
@@ -487,8 +514,23 @@ def _reply(
         text = rng.choice(["I would say A is better.", '{"reason": "missing the judgment"}', '{"score": '])
     else:
         text = json.dumps(judge(body, api, rng, position_bias, score_offset))
+    # Usage like the real APIs': the system prompt is a cacheable prefix. Anthropic caches it
+    # only when marked with cache_control and reports cache reads and writes apart from
+    # `input_tokens`; OpenAI caches every repeated prefix and counts it inside prompt_tokens.
     prompt = _user_text(body, api)
+    system = _system_text(body, api)
+    prefix_tokens = len(system) // 4
     usage_in, usage_out = len(prompt) // 4 + 10, len(text) // 4 + 1
+    cache_read = cache_write = 0
+    if api == "openai" or _anthropic_cache_marked(body):
+        if fake.prefix_seen(system):
+            cache_read = prefix_tokens
+        elif api == "anthropic":
+            cache_write = prefix_tokens
+        else:
+            usage_in += prefix_tokens
+    else:
+        usage_in += prefix_tokens
     model = body.get("model", "fake")
     if api == "anthropic":
         return {
@@ -499,7 +541,12 @@ def _reply(
             "content": [{"type": "text", "text": text}],
             "stop_reason": "end_turn",
             "stop_sequence": None,
-            "usage": {"input_tokens": usage_in, "output_tokens": usage_out},
+            "usage": {
+                "input_tokens": usage_in,
+                "output_tokens": usage_out,
+                "cache_read_input_tokens": cache_read,
+                "cache_creation_input_tokens": cache_write,
+            },
         }
     return {
         "id": "chatcmpl-fake",
@@ -514,7 +561,12 @@ def _reply(
                 "logprobs": None,
             }
         ],
-        "usage": {"prompt_tokens": usage_in, "completion_tokens": usage_out, "total_tokens": usage_in + usage_out},
+        "usage": {
+            "prompt_tokens": usage_in + cache_read,
+            "completion_tokens": usage_out,
+            "total_tokens": usage_in + cache_read + usage_out,
+            "prompt_tokens_details": {"cached_tokens": cache_read},
+        },
     }
 
 

@@ -39,7 +39,11 @@ def write_dataset(pytester: pytest.Pytester, n: int = 40, *, extra: int = 0) -> 
     (pytester.path / "datasets" / "qa.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+#: Every metric the project records gates (its tests predate primary metrics and check them all).
+ALL_PRIMARY = "checks_passed ap hit@1 hit@5 mrr ndcg@1 ndcg@5 precision@1 precision@5 recall@1 recall@5"
+
+
 def make_project(pytester: pytest.Pytester, n: int = 40) -> None:
-    pytester.makeini("[pytest]\n")
+    pytester.makeini(f"[pytest]\nllm_gate_primary = {ALL_PRIMARY}\n")
     write_dataset(pytester, n)
     pytester.makepyfile(test_qa=TEST_FILE)

@@ -87,7 +87,7 @@ def test_the_judge_sees_every_turn_with_its_role_in_order() -> None:
     names = re.findall(r'<data-[0-9a-f]{16} name="([a-z0-9_]+)">', prompt.user)
     assert names == ["turn_1_system", "turn_2_user", "turn_3_assistant", "turn_4_user", "turn_5_assistant", "candidate"]
     assert parse_blocks(prompt.user)["turn_4_user"] == "When does it arrive?"
-    assert "the candidate answer is the next assistant turn" in prompt.user
+    assert "the candidate answer is the next assistant turn" in prompt.system  # the stable, cached prefix
     assert "‹/data-0>" in parse_blocks(prompt.user)["turn_5_assistant"]
 
 

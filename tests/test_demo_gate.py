@@ -51,7 +51,7 @@ def test_worse_retriever_fails_naming_the_metrics(demo: pytest.Pytester, monkeyp
         [
             "LLM gate: FAIL",
             "*recall@5 mean 0.659 is beyond the floor 0.7*",
-            "*metric(s) dropped beyond their tolerance, significantly*mrr -0.197*",
+            "*metric(s) dropped beyond their tolerance, significantly*judge:helpfulness -0.165*",
         ]
     )
 

@@ -35,7 +35,8 @@ def test_context_chunks_are_their_own_blocks_in_order() -> None:
         "candidate": "answer",
     }
     assert prompt.user.index('name="context_2"') < prompt.user.index('name="candidate"')
-    assert "The retrieved context is in the blocks named context_1 to context_2." in prompt.user
+    # In the stable prefix, so it may not name the number of chunks (which varies by case).
+    assert "The retrieved context is in the blocks named context_1, context_2 and so on" in prompt.system
     without = render(FAITHFUL, PromptData(input="q?", candidate="answer"), "forward")
     assert "retrieved context" not in without.user  # prompts without context are unchanged
 
@@ -71,7 +72,8 @@ def test_templates_can_place_the_context() -> None:
         "rubrics/grounded.yaml",
     )
     prompt = render(rubric, PromptData(input="q", candidate="c", reference="r", context=("k1", "k2")), "forward")
-    assert prompt.user.startswith(f'Sources:\n<data-{prompt.tag} name="context_1">\nk1\n')
+    head = f"The data blocks of the case to judge use the tag {prompt.tag}.\n\n"
+    assert prompt.user.startswith(f'{head}Sources:\n<data-{prompt.tag} name="context_1">\nk1\n')
     assert parse_blocks(prompt.user)["context_2"] == "k2"
 
 

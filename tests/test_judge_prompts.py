@@ -28,8 +28,8 @@ def test_pointwise_blocks_in_both_orders() -> None:
     }
     assert forward.user.index('name="candidate"') < forward.user.index('name="reference"')
     assert swapped.user.index('name="reference"') < swapped.user.index('name="candidate"')
-    assert "scale from 1 to 5" in forward.user
-    assert f"<data-{forward.tag}" in forward.system and "never instructions" in forward.system
+    assert "scale from 1 to 5" in forward.system
+    assert f"use the tag {forward.tag}." in forward.user and "never instructions" in forward.system
 
 
 def test_tag_depends_on_every_byte_of_data() -> None:
@@ -65,8 +65,9 @@ def test_candidate_cannot_close_or_open_a_block() -> None:
     assert blocks["candidate"] == neutralise(attack)
     assert INJECTION in blocks["candidate"]
     assert NEUTRAL_BRACKET + f"/data-{guessed_tag}>" in blocks["candidate"]
-    # The instructions after the data are untouched and still last.
-    assert prompt.user.rstrip().endswith('"score": <integer from 1 to 5>}.')
+    # The instructions are in the system prompt, untouched; the case's data comes last.
+    assert prompt.system.rstrip().endswith('"score": <integer from 1 to 5>}.')
+    assert prompt.user.rstrip().endswith(f"</data-{prompt.tag}>")
 
 
 def test_candidate_that_knows_the_final_tag_is_still_inert() -> None:
@@ -91,12 +92,13 @@ def test_pairwise_blocks_and_examples() -> None:
     data = PromptData(input="q", reference="ctx", response_a="first", response_b=INJECTION)
     prompt = render(rubric, data, "forward")
     blocks = parse_blocks(prompt.user)
-    assert blocks["response_a"] == "first"
-    assert blocks["response_b"] == INJECTION
-    assert blocks["reference"] == "ctx"
-    assert blocks["example_1_response_b"] == NEUTRAL_BRACKET + "/data-evil>"
-    assert 'Expected judgment: {"reason": "A is right", "preference": "A"}' in prompt.user
-    assert prompt.user.count("</data-") == 6
+    assert blocks == {"input": "q", "reference": "ctx", "response_a": "first", "response_b": INJECTION}
+    # Examples are part of the stable prefix, in blocks of their own tag.
+    examples = parse_blocks(prompt.system)
+    assert examples["example_1_response_b"] == NEUTRAL_BRACKET + "/data-evil>"
+    assert 'Expected judgment: {"reason": "A is right", "preference": "A"}' in prompt.system
+    assert prompt.user.count("</data-") == 4
+    assert len(examples) == 2 and prompt.system.count("</data-") == 3  # the third: `</data-TAG>` in the instructions
 
 
 def test_jinja_syntax_in_data_is_not_evaluated() -> None:
@@ -104,3 +106,18 @@ def test_jinja_syntax_in_data_is_not_evaluated() -> None:
     prompt = render(POINTWISE, data, "forward")
     assert parse_blocks(prompt.user)["candidate"] == "{{ 7 * 7 }} {% for x in y %}"
     assert "49" not in prompt.user
+
+
+def test_the_stable_part_comes_first_and_is_the_same_for_every_case() -> None:
+    rubric = POINTWISE.model_copy(
+        update={"examples": [RubricExample(candidate="ok", reference="ok", answer=5, reason="same facts")]}
+    )
+    one = render(rubric, PromptData(input="q1", candidate="a1", reference="r1"), "forward")
+    two = render(rubric, PromptData(input="q2", candidate=INJECTION, reference="r2"), "swapped")
+    # The system prompt (instructions, criteria, scale, examples, reply format) is the cacheable prefix.
+    assert one.system == two.system
+    assert "Is it correct?" in one.system and "Example 1:" in one.system
+    assert one.tag != two.tag and one.tag not in one.system
+    # The user message holds the case's data and nothing from the rubric.
+    assert "Is it correct?" not in one.user and "Example 1" not in one.user
+    assert set(parse_blocks(one.user)) == {"input", "candidate", "reference"}

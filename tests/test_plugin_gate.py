@@ -51,14 +51,8 @@ def test_update_writes_a_deterministic_baseline_and_the_next_run_passes(project:
     assert (project.path / BASELINE).read_text(encoding="utf-8") == first
     result = project.runpytest(*GATE)
     assert result.ret == 0, result.stdout.str()
-    # 40 cases cannot show a 0.05 drop of a pass rate: honest, and not a failure.
-    result.stdout.fnmatch_lines(
-        [
-            "*known failing (failed in the baseline too): q-7*",
-            "LLM gate: UNDERPOWERED",
-            "*3 metric(s) cannot see a drop of their tolerance with 40 paired cases*",
-        ]
-    )
+    # Nothing changed: every metric is shown non-inferior, whatever the set's size.
+    result.stdout.fnmatch_lines(["*known failing (failed in the baseline too): q-7*", "LLM gate: PASS"])
     result.stdout.fnmatch_lines(["*39 passed, 1 check failed*"])
     loose = project.runpytest(*GATE, "--llm-gate-tolerance", "0.2")
     assert loose.ret == 0
@@ -75,7 +69,7 @@ def test_planted_regression_fails_naming_metrics_and_cases(
     out = result.stdout.str()
     assert "LLM gate: FAIL" in out
     assert "test_qa.py::test_qa: 7 metric(s) dropped beyond their tolerance, significantly" in out
-    assert "recall@1 -0.500 (p=3.9e-05)" in out and "mrr -0.400" in out
+    assert "recall@1 -0.500 (p=1.3e-06)" in out and "mrr -0.400" in out
     assert "recall@5 -" not in out  # the relevant id is still within the top 5
     results = RunResults.model_validate_json((project.path / "reports/llm-gate.json").read_text())
     statuses = {m.metric: m.status for m in results.verdicts[0].metrics}

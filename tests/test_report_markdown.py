@@ -22,7 +22,7 @@ def test_summary_has_verdict_table_and_newly_failing_ids():
     assert "**Remedy:** Fix the regression, or re-run with --llm-gate-update to accept the new scores." in lines
     assert "Run 2025-05-01T12:00:00Z · commit 0123abcd (dirty) · judge offline:overlap · 42.5 s" in lines
     assert "| judge:correctness | 11 | 0.500 | 0.410 | −0.090 | −0.200 … −0.010 | 0.036 | **fail** |" in lines
-    assert "| checks\\_passed | 12 | 0.833 | 0.750 | −0.083 | −0.250 … +0.050 | 0.500 | underpowered |" in lines
+    assert "| checks\\_passed | 12 | 0.833 | 0.750 | −0.083 | −0.250 … +0.050 | 0.500 | inconclusive |" in lines
     assert "**Newly failing (2):** refund-001, refund-007" in lines
     assert "Known failing: 0 · fixed: 2" in text
     assert "- ❌ No baseline for this suite. Re-run with --llm-gate-update to create it." in lines

@@ -156,4 +156,4 @@ def test_the_fingerprint_follows_the_content_whether_built_in_or_copied(
     edited = pytester.runpytest(*args)
     assert edited.ret == pytest.ExitCode.TESTS_FAILED
     edited.stdout.fnmatch_lines(["*rubric:faithfulness*"])
-    edited.stdout.fnmatch_lines(["*--llm-gate-update*"])
+    edited.stdout.fnmatch_lines(["*--llm-gate-rejudge-baseline*"])

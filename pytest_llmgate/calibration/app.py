@@ -16,7 +16,6 @@ and token checks, a strict Content-Security-Policy) is `pytest_llmgate.localapp`
 
 from __future__ import annotations
 
-import json
 import random
 import secrets
 import threading
@@ -27,6 +26,7 @@ from typing import Any, ClassVar
 
 from pytest_llmgate import localapp
 from pytest_llmgate.gate.records import JudgeVerdict, RunResults
+from pytest_llmgate.outputs import display_text
 
 from .labels import Label, append_label, append_undo, load_labels
 from .sampling import SampleItem, rubric_verdicts, sample_for_labeling
@@ -34,14 +34,6 @@ from .scales import RubricInfo
 
 HOST = localapp.HOST
 TOKEN_HEADER = localapp.TOKEN_HEADER
-
-
-def _as_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
 
 
 @dataclass
@@ -110,14 +102,14 @@ class LabelSession:
     def _build_item(self, index: int, sample: SampleItem, verdict: JudgeVerdict, order: random.Random) -> _Item:
         case = self.results.suites[sample.suite].cases[sample.case_id]
         data = case.case
-        reference = _as_text(data.get("reference", data.get("expected")))
-        outputs = [_as_text(case.output)]
+        reference = display_text(data.get("reference", data.get("expected")))
+        outputs = [display_text(case.output)]
         candidate_first = True
         if self.info.kind == "pairwise":
             if verdict.against == "baseline":
                 baseline = self.results.baselines.get(sample.suite)
                 other = baseline.cases.get(sample.case_id) if baseline else None
-                other_text = _as_text(other.output) if other else "(baseline output missing)"
+                other_text = display_text(other.output) if other else "(baseline output missing)"
             else:
                 other_text = reference
                 reference = ""  # it is one of the two outputs shown
@@ -127,7 +119,7 @@ class LabelSession:
             index=index,
             sample=sample,
             verdict=verdict,
-            input=_as_text(data.get("input", data.get("question"))),
+            input=display_text(data.get("input", data.get("question"))),
             reference=reference,
             outputs=outputs,
             candidate_first=candidate_first,

@@ -29,7 +29,7 @@ def _rubric_info(name: str, rubrics_dir: Path, results: RunResults) -> RubricInf
             if verdict.rubric == name
         }
         if kinds and kinds <= {"pass_fail", "pairwise"} and len(kinds) == 1:
-            return RubricInfo(name=name, kind=kinds.pop())  # type: ignore[arg-type]
+            return RubricInfo(name=name, kind=kinds.pop())
         msg = f"rubric {name!r} not found in {rubrics_dir}; pass --rubrics-dir with its YAML (a pointwise scale is needed)."
         raise click.ClickException(msg) from None
     except ValueError as exc:

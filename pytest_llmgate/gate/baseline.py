@@ -88,9 +88,9 @@ def build_baseline(result: SuiteResult, previous: Baseline | None, dataset_ids: 
         metrics = {}
         for name, value in case.metrics.items():
             spec = result.metrics.get(name)
-            kept = spec.self_value if spec is not None and spec.self_value is not None else value
+            stored = spec.self_value if spec is not None and spec.self_value is not None else value
             # Six decimals keep the committed diff readable; no test statistic moves at that scale.
-            metrics[name] = round(kept, 6)
+            metrics[name] = round(stored, 6)
         cases[case_id] = BaselineCase(passed=case.passed, metrics=metrics, output=case.output)
     aggregates: dict[str, dict[str, float]] = {}
     for name in sorted(result.metrics):
@@ -105,6 +105,7 @@ def build_baseline(result: SuiteResult, previous: Baseline | None, dataset_ids: 
         metrics=dict(result.metrics),
         aggregates=aggregates,
         cases=dict(sorted(cases.items())),
+        judge_cost=result.judge_cost(),
     )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from pytest_llmgate._files import atomic_write_text, dumps
-from pytest_llmgate.gate.records import GateResult, RunResults
+from pytest_llmgate.gate.records import GateResult, RubricStats, RunResults
 from pytest_llmgate.report.commands import load_results
 
 
@@ -20,7 +20,7 @@ def merge_results(parts: list[RunResults]) -> RunResults:
     first = parts[0]
     suites = {}
     baselines = dict(first.baselines)
-    stats = {}
+    stats: dict[str, RubricStats] = {}
     paths: dict[str, str] = {}
     for part in parts:
         for name, suite in part.suites.items():
@@ -88,13 +88,92 @@ def merge(results: tuple[Path, ...], output: Path, html_path: Path) -> None:
 
     merged = merge_results([load_results(path) for path in results])
     atomic_write_text(output, dumps(merged.model_dump(mode="json"), compact=True))
-    try:
-        from pytest_llmgate.report.html import render_html
-    except ImportError:
-        render_html = None
-    if render_html is not None:
-        render_html(merged, html_path)
+    from pytest_llmgate.report.html import render_html
+
+    render_html(merged, html_path)
     click.echo(render(merged, width=120, color=sys.stdout.isatty()), nl=False)
     click.echo(f"wrote {output}")
     if not merged.gate.passed:
         sys.exit(1)
+
+
+@click.command()
+@click.argument(
+    "results_file", metavar="[RESULTS.json]", required=False, type=click.Path(path_type=Path, dir_okay=False)
+)
+@click.option("--drop", type=float, required=True, help="The drop of the mean to catch, e.g. 0.05.")
+@click.option("--metric", default=None, help="Plan this metric (default: every primary metric).")
+@click.option("--power", type=float, default=0.8, show_default=True, help="Chance of catching the drop.")
+@click.option(
+    "--discordance",
+    type=float,
+    default=None,
+    help="Without a results file: the share of cases whose pass/fail flips between runs.",
+)
+@click.option(
+    "--sd", type=float, default=None, help="Without a results file: the sd of the per-case change of a score."
+)
+@click.option(
+    "--tolerance", type=float, default=None, help="Without a results file: the tolerance (default: the gate's)."
+)
+@click.option("--alpha", type=float, default=None, help="Without a results file: alpha (default: the gate's).")
+@click.option("--primaries", type=int, default=1, show_default=True, help="Without a results file: primary metrics.")
+def plan(
+    results_file: Path | None,
+    drop: float,
+    metric: str | None,
+    power: float,
+    discordance: float | None,
+    sd: float | None,
+    tolerance: float | None,
+    alpha: float | None,
+    primaries: int,
+) -> None:
+    """How many cases the gate needs to catch a drop of --drop, from RESULTS.json or from assumptions."""
+    from pytest_llmgate.config import DEFAULT_ALPHA, DEFAULT_TOLERANCE
+    from pytest_llmgate.gate.plan import PlanRow, cases_needed, plan_from_results
+
+    if not 0 < power < 1:
+        raise click.BadParameter(f"'--power' must lie between 0 and 1 (got {power!r}).", param_hint="--power")
+    if not 0 < drop < 1e9:
+        raise click.BadParameter(f"'--drop' must be a number above 0 (got {drop!r}).", param_hint="--drop")
+    if results_file is not None:
+        if discordance is not None or sd is not None:
+            msg = "give a results file or --discordance/--sd, not both: the file's spread is the observed one."
+            raise click.UsageError(msg)
+        rows = plan_from_results(load_results(results_file), drop, metric=metric, power=power)
+        if not rows:
+            msg = f"no {'metric ' + repr(metric) if metric else 'primary metric'} with paired cases in {results_file}."
+            raise click.ClickException(msg)
+    else:
+        if (discordance is None) == (sd is None):
+            msg = "give a results file, or exactly one of --discordance (pass rates) and --sd (scores)."
+            raise click.UsageError(msg)
+        kind = "binary" if discordance is not None else "continuous"
+        spread = float(discordance if discordance is not None else sd)  # type: ignore[arg-type]
+        tol = DEFAULT_TOLERANCE if tolerance is None else tolerance
+        level = DEFAULT_ALPHA if alpha is None else alpha
+        try:
+            needed = cases_needed(drop, kind, spread, tolerance=tol, alpha=level, family=primaries, power=power)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        rows = [PlanRow("assumed", metric or kind, kind, None, spread, None, drop, needed, tol)]  # type: ignore[arg-type]
+    click.echo(f"cases needed to FAIL a true drop of {drop:g} with {power:.0%} power (the gate's whole rule):")
+    header = f"{'suite':<30} {'metric':<22} {'kind':<10} {'spread':>7} {'n now':>6} {'detects now':>11} {'needed':>9}"
+    click.echo(header)
+    for row in rows:
+        spread_label = f"{row.spread:.3f}"
+        now = "–" if row.n is None else str(row.n)
+        detects = "–" if row.detectable_now is None else f"{row.detectable_now:.3f}"
+        needed_text = (
+            str(row.needed) if row.needed is not None else ("never" if drop <= row.tolerance else f">{1_000_000}")
+        )
+        click.echo(
+            f"{row.suite[-30:]:<30} {row.metric[:22]:<22} {row.kind:<10} {spread_label:>7} {now:>6} "
+            f"{detects:>11} {needed_text:>9}"
+        )
+    if any(drop <= row.tolerance for row in rows):
+        click.echo(
+            "never: the drop is not beyond the tolerance; the gate FAILs only drops beyond it. Lower the tolerance."
+        )
+    click.echo("spread: share of cases that flip (pass rates) or sd of the per-case change (scores).")

@@ -9,22 +9,29 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: Bumped when the layout of a baseline or results file changes incompatibly.
 FORMAT_VERSION = 1
 
 MetricKind = Literal["binary", "continuous"]
+#: What a judged output is compared with: the case's reference, or the baseline's output.
+Against = Literal["reference", "baseline"]
 MetricStatus = Literal[
-    "pass",  # no material and significant drop
-    "fail",  # material and significant drop
-    "improved",  # material and significant gain
-    "underpowered",  # no drop seen, but the set is too small to see one of the tolerance
+    "pass",  # non-inferiority established: the drop is shown smaller than the tolerance
+    "fail",  # a material drop is established: significant and beyond the tolerance
+    "improved",  # non-inferior, and a significant gain beyond the tolerance
+    "inconclusive",  # neither: the set cannot tell a material drop from none
     "below_floor",  # current mean below the metric's absolute floor
     "new",  # metric has no baseline values to compare with
     "no_data",  # no case has a value for this metric in both runs
 ]
-GateStatus = Literal["PASS", "FAIL", "UNDERPOWERED"]
+GateStatus = Literal["PASS", "FAIL", "INCONCLUSIVE"]
+
+#: Statuses written by format-1 files before INCONCLUSIVE replaced UNDERPOWERED (same meaning:
+#: no drop established, none ruled out).
+_OLD_METRIC_STATUS = {"underpowered": "inconclusive"}
+_OLD_GATE_STATUS = {"UNDERPOWERED": "INCONCLUSIVE"}
 
 
 class _Record(BaseModel):
@@ -37,7 +44,7 @@ class MetricSpec(_Record):
     name: str
     """Metric name, e.g. `recall@5`, `checks_passed`, `judge:correctness`."""
     kind: MetricKind = "continuous"
-    """`binary` (0/1 per case: exact McNemar) or `continuous` (Wilcoxon signed-rank)."""
+    """`binary` (0/1 per case: exact McNemar) or `continuous` (sign-flip or studentized test of the mean)."""
     higher_is_better: bool = True
     """Direction in which a change is an improvement."""
     tolerance: float | None = None
@@ -67,11 +74,23 @@ class JudgeCall(_Record):
     attempts: int = 0
     """Provider requests made for this call (0 when cached)."""
     input_tokens: int = 0
+    """Input tokens spent in this run, prompt-cache reads and writes included (0 when cached)."""
     output_tokens: int = 0
     error: str | None = None
     """Why this call produced no usable answer, after bounded retries."""
     batch: bool = False
     """True when one of its requests went through a batch API (billed at the batch price)."""
+    cache_read_tokens: int = 0
+    """Of the input tokens, those the provider served from its prompt cache."""
+    cache_write_tokens: int = 0
+    """Of the input tokens, those the provider wrote to its prompt cache."""
+    cost_usd: float | None = 0.0
+    """Dollars spent on this call in this run (0 when cached or offline; None: price unknown)."""
+    list_cost_usd: float | None = 0.0
+    """Dollars the answer costs without our cache (a cache hit is priced from its stored usage):
+    the basis of the comparison with the baseline's cost. None: price unknown."""
+    cache_savings_usd: float | None = 0.0
+    """Dollars the provider's prompt cache saved on this call. None: price unknown."""
 
 
 class ClaimVerdict(_Record):
@@ -90,7 +109,7 @@ class JudgeVerdict(_Record):
     rubric: str
     rubric_version: str
     kind: Literal["pointwise", "pass_fail", "pairwise"]
-    against: Literal["reference", "baseline"] | None = None
+    against: Against | None = None
     """What the candidate was compared with (pairwise, or pointwise with a reference)."""
     metric: str
     """Metric this verdict fills, e.g. `judge:correctness`."""
@@ -145,6 +164,15 @@ class CaseResult(_Record):
     """Seconds spent in the test call."""
 
 
+class SliceSpec(_Record):
+    """A gated slice: the cases carrying one tag, compared on the suite's primary metrics."""
+
+    tolerance: float | None = None
+    """Largest drop of the slice's mean that is not material; None means each metric's own."""
+    alpha: float | None = None
+    """Significance level for the slice; None means each metric's own."""
+
+
 class SuiteResult(_Record):
     """One suite (a test function marked `golden`) in one run."""
 
@@ -153,11 +181,31 @@ class SuiteResult(_Record):
     dataset: str
     """Golden set path, relative to the rootdir."""
     fingerprints: dict[str, str] = Field(default_factory=dict)
-    """`dataset`, `format`, and (with a judge) `judge`, `rubric:<name>`."""
+    """`dataset`, `format`, and (with a judge) `judge` (`provider:model`), `rubric:<name>`."""
     metrics: dict[str, MetricSpec] = Field(default_factory=dict)
     cases: dict[str, CaseResult] = Field(default_factory=dict)
+    primary: list[str] | None = None
+    """Metrics that gate, from the marker's `primary=`; None: ini `llm_gate_primary`, else the default."""
+    thresholded: list[str] = Field(default_factory=list)
+    """Metrics given their own settings in the marker's `metrics=` (primary by default)."""
+    slices: dict[str, SliceSpec] = Field(default_factory=dict)
+    """Tags whose cases are gated as a slice of their own, from the marker's `slices=`."""
     pending_review: int = 0
     """Cases of the golden set waiting for a person's review (`llmgate review`): not run, not gated."""
+
+    def judge_cost(self) -> dict[str, float]:
+        """Judging cost of this suite's verdicts at list price (see `Baseline.judge_cost`)."""
+        calls = [call for case in self.cases.values() for verdict in case.judge for call in verdict.calls]
+        if not calls:
+            return {}
+        result = {
+            "calls": float(len(calls)),
+            "input_tokens": float(sum(c.input_tokens for c in calls)),
+            "output_tokens": float(sum(c.output_tokens for c in calls)),
+        }
+        if all(c.list_cost_usd is not None for c in calls):
+            result["usd"] = round(sum(c.list_cost_usd or 0.0 for c in calls), 6)
+        return result
 
 
 class BaselineCase(_Record):
@@ -181,6 +229,10 @@ class Baseline(_Record):
     aggregates: dict[str, dict[str, float]] = Field(default_factory=dict)
     """Per metric: `mean` and `n` (for readers of the diff; the gate pairs per case)."""
     cases: dict[str, BaselineCase] = Field(default_factory=dict)
+    judge_cost: dict[str, float] = Field(default_factory=dict)
+    """What judging this suite cost in the run that wrote the baseline: `calls`, `input_tokens`,
+    `output_tokens` and (when priced) `usd` at list price, cache hits included. Not a
+    fingerprint: a run compares its own cost with it."""
 
 
 class MetricVerdict(_Record):
@@ -203,21 +255,38 @@ class MetricVerdict(_Record):
     ci_low: float | None = None
     ci_high: float | None = None
     ci_level: float = 0.9
-    """Two-sided level of the interval, 1 - 2*alpha (matches the one-sided test)."""
+    """Two-sided level of the interval, 1 - 2*alpha: each end is the one-sided bound that
+    inverts the test, so it agrees with `p_value` and `p_noninferior`."""
     p_value: float | None = None
     """One-sided p-value for a drop (in the metric's bad direction), unadjusted."""
     p_adjusted: float | None = None
-    """Holm-adjusted across every compared metric of the run."""
+    """Holm-adjusted across the run's primary metrics (and gated slices); None for a secondary."""
+    p_noninferior: float | None = None
+    """One-sided p-value for "the drop is at least the tolerance"; below alpha the metric PASSes."""
     test: str = ""
-    """Which test produced the p-value, e.g. `mcnemar-exact`, `wilcoxon`."""
+    """Which test produced the p-values: `mcnemar-exact`, `sign-flip-exact`, `t-paired`, `t-cluster`, `none`."""
     tolerance: float
+    """Largest drop of the mean that is not material."""
     alpha: float
+    """Significance level of the one-sided tests."""
     min_score: float | None = None
+    """Absolute floor on the current mean, if any."""
     mde: float | None = None
-    """Minimum detectable drop at the run's alpha with 80% power."""
+    """Detectable drop: the true drop this gate (test, Holm, tolerance) FAILs with 80% power
+    on this set; None when no drop can FAIL with this many cases or clusters."""
     status: MetricStatus
+    """The metric's outcome (see `MetricStatus`)."""
     reason: str = ""
     """One sentence saying why the status is what it is."""
+    primary: bool = True
+    """Whether this metric gates (primary) or is only reported (secondary)."""
+    clusters: int | None = None
+    """Independent units the test used: declared clusters, else paired cases."""
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _old_status(cls, value: Any) -> Any:
+        return _OLD_METRIC_STATUS.get(value, value) if isinstance(value, str) else value
 
 
 class CaseChange(_Record):
@@ -230,13 +299,30 @@ class CaseChange(_Record):
     failure: str | None = None
 
 
+class SliceVerdict(_Record):
+    """The primary metrics of one suite over the cases carrying one tag."""
+
+    tag: str
+    """The tag that defines the slice."""
+    n_cases: int
+    """Cases of this run carrying the tag."""
+    gated: bool = False
+    """Declared in the marker's `slices=`: its metrics join the Holm family and can FAIL the run."""
+    metrics: list[MetricVerdict] = Field(default_factory=list)
+    """One verdict per primary metric, over the slice's paired cases."""
+
+
 class SuiteVerdict(_Record):
+    """One suite's comparison with its baseline: problems, metrics, case changes, slices."""
+
     suite: str
     baseline_path: str
     problems: list[str] = Field(default_factory=list)
     """Suite-level failures: missing baseline, fingerprint mismatch (with the remedy)."""
     metrics: list[MetricVerdict] = Field(default_factory=list)
     cases: list[CaseChange] = Field(default_factory=list)
+    slices: list[SliceVerdict] = Field(default_factory=list)
+    """Per tag: the suite's primary metrics over the cases carrying it."""
 
 
 class RubricStats(_Record):
@@ -260,14 +346,35 @@ class RubricStats(_Record):
     """Calls that went through a batch API (`--llm-gate-batch`)."""
     no_claims: int = 0
     """Claims mode: verdicts whose answer made no checkable claim (counted, not scored)."""
+    cache_read_tokens: int = 0
+    """Input tokens the provider served from its prompt cache."""
+    cache_write_tokens: int = 0
+    """Input tokens the provider wrote to its prompt cache."""
+    cost_usd: float | None = 0.0
+    """Dollars spent in this run (cache hits cost nothing; None: price unknown)."""
+    list_cost_usd: float | None = 0.0
+    """Dollars these verdicts cost without our cache (None: price unknown)."""
+    cache_savings_usd: float | None = 0.0
+    """Dollars the provider's prompt cache saved (None: price unknown)."""
 
 
 class GateResult(_Record):
+    """The run's outcome: FAIL, INCONCLUSIVE or PASS, and whether the build passes."""
+
     status: GateStatus
+    """FAIL: a material drop (or another failure); INCONCLUSIVE: a primary metric could tell
+    neither; PASS: every primary metric is shown non-inferior."""
     passed: bool
+    """Whether the build passes: not on FAIL, and not on INCONCLUSIVE with `fail_inconclusive`."""
     reasons: list[str] = Field(default_factory=list)
-    """Why the gate failed or is underpowered, one line each."""
+    """Why the gate failed or is inconclusive, one line each."""
     remedy: str | None = None
+    """The one thing to do about it."""
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _old_status(cls, value: Any) -> Any:
+        return _OLD_GATE_STATUS.get(value, value) if isinstance(value, str) else value
 
 
 class RunResults(_Record):
@@ -282,6 +389,11 @@ class RunResults(_Record):
     git_dirty: bool | None = None
     judge_provider: str | None = None
     """`provider:model` of the judge, or None when no rubric was used."""
+    judge_price: str | None = None
+    """Where the judge's prices came from (`genai-prices 0.2.3`, `llm_gate_judge_price (...)`,
+    `offline judge: free`, or `price unknown (...)`); None when no judge call was made."""
+    rejudged: dict[str, str] = Field(default_factory=dict)
+    """Per suite whose baseline was re-judged (`--llm-gate-rejudge-baseline`): what changed."""
     settings: dict[str, Any] = Field(default_factory=dict)
     """The gate's effective settings (alpha, tolerance, strict, ...), never secrets."""
     suites: dict[str, SuiteResult] = Field(default_factory=dict)

@@ -1,10 +1,22 @@
 """Paired statistics for the gate: one metric, the same cases, baseline run vs current run.
 
-The gate fails a metric only when its drop is both material (worse than a tolerance) and
-significant (a one-sided test in the metric's bad direction, Holm-adjusted across metrics).
-Pass/fail metrics use the exact McNemar test, scored metrics the Wilcoxon signed-rank test;
-each comparison also carries an interval for the mean difference and the minimum detectable
-drop (MDE), so a reviewer can tell "no drop" from "too few cases to see one".
+Every metric is tested about its MEAN difference, the quantity its tolerance is about, with
+one family of one-sided tests whose inversion is the printed interval, so the p-value, the
+interval and the decision always agree:
+
+- pass/fail metrics, cases independent: the exact sign-flip test, which for 0/1 values is the
+  exact McNemar test (binomial on the flipped cases) at "no change"; the interval inverts the
+  same sign-flip test at every shift of the mean (three binomials convolved, exact);
+- up to `EXACT_MAX_CLUSTERS` independent units (cases, or declared clusters): the exact
+  sign-flip permutation test of the mean, by enumeration; its interval is Hartigan's
+  subset-means interval (the exact inversion of that test);
+- more units: the studentized paired t-test with a cluster-robust standard error
+  (clusters of one case when none are declared), df = clusters - 1, and its t interval.
+
+Declared clusters are flipped or resampled whole: cases that share noise (paraphrases of one
+question, turns of one conversation) count as one unit, so their correlation cannot fake a
+change. The detectable drop (`detectable_drop`) is the true drop that the gate's whole rule
+(test, Holm over the primary metrics, the tolerance) FAILs with the requested power.
 
 numpy and scipy are imported inside the functions: the plugin imports this module lazily and
 only under `--llm-gate`, and even then nothing heavy loads until a comparison is made.
@@ -13,8 +25,7 @@ only under `--llm-gate`, and even then nothing heavy loads until a comparison is
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -23,26 +34,33 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PairedComparison",
+    "compare",
     "compare_binary",
     "compare_continuous",
     "decide",
+    "detectable_drop",
     "holm",
     "min_discordant_pairs",
 ]
 
-Decision = Literal["fail", "improved", "underpowered", "pass"]
+Decision = Literal["fail", "improved", "inconclusive", "pass"]
+Kind = Literal["binary", "continuous"]
 
-#: Upper bound on the per-case correlation between two runs assumed by the continuous MDE.
-#: Floors the spread of the paired differences at sd(values) * sqrt(2 * (1 - 0.95)) ~= 0.32 sd,
+#: Upper bound on the per-case correlation between two runs assumed by the detectable drop of
+#: a score: floors the spread of the paired differences at sd(values) * sqrt(2 * (1 - 0.95)),
 #: so identical runs of non-constant values do not claim they could see any drop at all.
 RHO_MAX = 0.95
 
-#: Largest n for which the Wilcoxon p-value is computed by enumerating all 2**n sign flips
-#: (scipy's own threshold for its exact permutation test).
-_EXACT_SIGN_FLIP_MAX_N = 13
+#: Most independent units (cases or clusters) for which the sign-flip test enumerates all
+#: 2**G flips (65,536 at 16); above, the studentized test is used.
+EXACT_MAX_CLUSTERS = 16
 
-#: Largest number of bootstrap indices drawn at once (bounds memory for large sets).
-_BOOT_CHUNK_ELEMENTS = 2_000_000
+#: Most flipped cases for which the exact McNemar interval is computed by convolution;
+#: above, the binomial is normal to within display precision and the t interval is used.
+EXACT_MAX_DISCORDANT = 400
+
+#: Relative tolerance for ties between a permuted statistic and the observed one (scipy's).
+_TIE = 1e-10
 
 
 @dataclass(frozen=True)
@@ -52,34 +70,145 @@ class PairedComparison:
     n: int
     """Number of paired cases."""
     baseline_mean: float
+    """Mean over the paired cases in the baseline."""
     current_mean: float
+    """Mean over the paired cases now."""
     diff: float
     """current_mean - baseline_mean."""
     ci_low: float
+    """Lower end of the two-sided (1 - 2*alpha) interval for `diff` (-inf: no bound)."""
     ci_high: float
-    """Two-sided (1 - 2*alpha) interval for `diff`, the level that matches a one-sided
-    level-alpha test (it is a different method, so the two can disagree at the margin)."""
+    """Upper end of that interval (+inf: no bound). Each end is the one-sided level-alpha
+    bound that inverts the same test as `p_value`, so `p_value < alpha` exactly when the
+    interval lies wholly on the bad side of 0."""
     p_value: float
-    """One-sided p-value for a change in the bad direction; 1.0 when there is no evidence."""
+    """One-sided p-value for H0 "no drop" against a drop in the metric's bad direction."""
     p_value_better: float
-    """One-sided p-value for a change in the good direction (for `improved`)."""
+    """One-sided p-value for H0 "no gain" against a gain (for `improved`)."""
+    p_noninferior: float
+    """One-sided p-value for H0 "the drop is at least `tolerance`"; below alpha the drop is
+    shown smaller than the tolerance (non-inferiority)."""
+    tolerance: float
+    """The tolerance `p_noninferior` was computed for."""
     test: str
-    """`mcnemar-exact`, `wilcoxon`, or `none` (no discordant pairs / all differences zero)."""
-    mde: float
-    """Minimum detectable drop (absolute, in the metric's units) at `alpha` with `power`;
-    `inf` when n is too small for any result to be significant."""
+    """`mcnemar-exact`, `sign-flip-exact`, `t-paired`, `t-cluster`, or `none` (no case changed)."""
+    n_changed: int
+    """Cases whose value differs between the runs."""
+    clusters: int
+    """Independent units the test used: declared clusters, else cases."""
+    se: float
+    """Standard error of `diff` (cluster-robust when clusters are declared)."""
+    se_floor: float
+    """Smallest standard error the detectable drop assumes (see `RHO_MAX`); 0 for pass rates."""
+    discordance: float
+    """Share of paired cases whose value changed (pass rates: the discordant pairs)."""
+    kind: Kind
     alpha: float
     higher_is_better: bool
 
 
 def min_discordant_pairs(alpha: float) -> int:
-    """Fewest informative pairs that can give a one-sided p < alpha.
+    """Fewest independent changed units that can give a one-sided p < alpha.
 
-    With every one of d discordant pairs (or nonzero differences) in the bad direction, both
-    exact McNemar and exact Wilcoxon give p = 0.5**d; p < alpha needs d > log2(1/alpha).
+    With every one of d changed units in the bad direction, the exact sign-flip test (and so
+    exact McNemar) gives p = 0.5**d; p < alpha needs d > log2(1/alpha).
     """
     _check_alpha(alpha)
     return math.floor(math.log2(1.0 / alpha)) + 1
+
+
+def compare(
+    baseline: Sequence[float],
+    current: Sequence[float],
+    *,
+    kind: Kind = "continuous",
+    higher_is_better: bool = True,
+    alpha: float = 0.05,
+    tolerance: float = 0.0,
+    clusters: Sequence[str] | None = None,
+) -> PairedComparison:
+    """Compare one metric across two runs, case by case (see the module docstring for the tests).
+
+    `clusters` names each case's cluster (None: every case is its own); cases of one cluster
+    are flipped together and the standard error is cluster-robust (CR1, as statsmodels'
+    `cov_type="cluster"`).
+    """
+    import numpy as np
+
+    _check_alpha(alpha)
+    _check_tolerance(tolerance)
+    base, cur = _paired_arrays(baseline, current)
+    if kind == "binary":
+        for name, values in (("baseline", base), ("current", cur)):
+            bad = values[(values != 0.0) & (values != 1.0)]
+            if bad.size:
+                msg = (
+                    f"binary metric values must be 0 or 1 (got {float(bad[0])!r} in {name}); "
+                    "compare scores with kind='continuous'."
+                )
+                raise ValueError(msg)
+    elif kind != "continuous":
+        msg = f"'kind' must be 'binary' or 'continuous' (got {kind!r})."
+        raise ValueError(msg)
+    n = int(base.size)
+    sign = 1.0 if higher_is_better else -1.0
+    # g: the per-case change in the good direction; a drop is a negative mean of g.
+    g = sign * (cur - base)
+    labels = _cluster_index(clusters, n)
+    totals = np.bincount(labels, weights=g)
+    sizes = np.bincount(labels).astype(float)
+    n_clusters = int(totals.size)
+    changed = int(np.count_nonzero(g))
+    mean = float(g.mean())
+    se = _cluster_se(g, labels, totals, sizes, mean)
+    se_floor = 0.0 if kind == "binary" else _se_floor(base, cur, n)
+
+    if changed == 0:
+        test = "none"
+        p_worse = p_better = 1.0
+        p_ni = 0.0 if tolerance > 0 else 1.0
+        low = high = 0.0
+    elif kind == "binary" and n_clusters == n and changed <= EXACT_MAX_DISCORDANT:
+        test = "mcnemar-exact"
+        worse, better = int(np.sum(g < 0)), int(np.sum(g > 0))
+        flips = _BinarySignFlip(n - worse - better, worse, better)
+        p_worse, p_better = flips.p_less(0.0), flips.p_greater(0.0)
+        p_ni = flips.p_greater(-tolerance)
+        low, high = flips.lower_bound(alpha), flips.upper_bound(alpha)
+    elif n_clusters <= EXACT_MAX_CLUSTERS:
+        test = "sign-flip-exact"
+        means = _subset_means(totals, sizes)
+        p_worse = float((1 + np.sum(means >= -_TIE * _scale(means))) / (means.size + 1))
+        p_better = float((1 + np.sum(means <= _TIE * _scale(means))) / (means.size + 1))
+        p_ni = float((1 + np.sum(means <= -tolerance + _TIE * _scale(means))) / (means.size + 1))
+        low, high = _hartigan_bounds(means, alpha)
+    else:
+        test = "t-cluster" if n_clusters < n else "t-paired"
+        p_worse, p_better, p_ni, low, high = _t_test(mean, se, n_clusters - 1, alpha, tolerance)
+
+    diff = float(cur.mean() - base.mean())
+    ci_low, ci_high = (low, high) if higher_is_better else (-high, -low)
+    return PairedComparison(
+        n=n,
+        baseline_mean=float(base.mean()),
+        current_mean=float(cur.mean()),
+        diff=diff,
+        ci_low=float(ci_low),
+        ci_high=float(ci_high),
+        p_value=min(1.0, p_worse),
+        p_value_better=min(1.0, p_better),
+        p_noninferior=min(1.0, p_ni),
+        tolerance=tolerance,
+        test=test,
+        n_changed=changed,
+        clusters=n_clusters,
+        se=se,
+        se_floor=se_floor,
+        discordance=changed / n,
+        kind=kind,
+        alpha=alpha,
+        higher_is_better=higher_is_better,
+    )
 
 
 def compare_binary(
@@ -88,85 +217,19 @@ def compare_binary(
     *,
     higher_is_better: bool = True,
     alpha: float = 0.05,
-    power: float = 0.8,
+    tolerance: float = 0.0,
+    clusters: Sequence[str] | None = None,
 ) -> PairedComparison:
-    """Compare a 0/1 metric across two runs with the exact one-sided McNemar test.
-
-    Among discordant pairs, b got worse and c got better; p = P(X >= b), X ~ Binomial(b + c, 1/2).
-    The interval is the Agresti-Min (2005) adjusted Wald interval for the difference of paired
-    proportions: add 1/2 to each of the four cells, then use the Wald formula. It has good
-    coverage at small n and stays non-degenerate when no pair is discordant.
-    """
-    import numpy as np
-    from scipy import stats
-
-    _check_alpha(alpha)
-    _check_power(power)
-    base, cur = _paired_arrays(baseline, current)
-    for name, values in (("baseline", base), ("current", cur)):
-        bad = values[(values != 0.0) & (values != 1.0)]
-        if bad.size:
-            msg = (
-                f"binary metric values must be 0 or 1 (got {float(bad[0])!r} in {name}); "
-                "compare scores with compare_continuous."
-            )
-            raise ValueError(msg)
-    n = int(base.size)
-    # "Worse" is a 1 -> 0 flip when higher is better, a 0 -> 1 flip otherwise.
-    down = int(np.sum((base == 1.0) & (cur == 0.0)))
-    up = int(np.sum((base == 0.0) & (cur == 1.0)))
-    worse, better = (down, up) if higher_is_better else (up, down)
-    discordant = worse + better
-    if discordant == 0:
-        p_worse = p_better = 1.0
-        test = "none"
-    else:
-        p_worse = float(stats.binomtest(worse, discordant, 0.5, alternative="greater").pvalue)
-        p_better = float(stats.binomtest(better, discordant, 0.5, alternative="greater").pvalue)
-        test = "mcnemar-exact"
-
-    z = float(stats.norm.ppf(1.0 - alpha))
-    n_adj = n + 2.0
-    up_adj, down_adj = up + 0.5, down + 0.5
-    diff_adj = (up_adj - down_adj) / n_adj
-    var_adj = ((up_adj + down_adj) - (up_adj - down_adj) ** 2 / n_adj) / n_adj**2
-    half = z * math.sqrt(var_adj)
-    ci_low = max(-1.0, diff_adj - half)
-    ci_high = min(1.0, diff_adj + half)
-
-    return PairedComparison(
-        n=n,
-        baseline_mean=float(base.mean()),
-        current_mean=float(cur.mean()),
-        diff=float(cur.mean() - base.mean()),
-        ci_low=ci_low,
-        ci_high=ci_high,
-        p_value=p_worse,
-        p_value_better=p_better,
-        test=test,
-        mde=_binary_mde(n, discordant / n, alpha, power),
-        alpha=alpha,
+    """`compare` for a 0/1 metric (exact McNemar when cases are independent)."""
+    return compare(
+        baseline,
+        current,
+        kind="binary",
         higher_is_better=higher_is_better,
+        alpha=alpha,
+        tolerance=tolerance,
+        clusters=clusters,
     )
-
-
-def _binary_mde(n: int, discordance: float, alpha: float, power: float) -> float:
-    """Smallest drop in a pass rate this n can flag, at `alpha` with `power`.
-
-    mde = max(d_min / n, z^2 / n, z * sqrt(psi / n)), z = z_{1-alpha} + z_{power}, psi the
-    observed discordance rate. The last term is the normal approximation to McNemar's power
-    (Connor 1987, dropping the delta^2 term, which makes it slightly conservative). Because a
-    drop of delta needs at least a delta share of discordant pairs, psi >= delta, which gives
-    the z^2 / n floor when no pair is discordant. d_min / n is the exact-test floor (see
-    `min_discordant_pairs`); below d_min cases nothing can be flagged and the MDE is inf.
-    """
-    from scipy import stats
-
-    d_min = min_discordant_pairs(alpha)
-    if n < d_min:
-        return math.inf
-    z = float(stats.norm.ppf(1.0 - alpha) + stats.norm.ppf(power))
-    return max(d_min / n, z * z / n, z * math.sqrt(discordance / n))
 
 
 def compare_continuous(
@@ -175,132 +238,302 @@ def compare_continuous(
     *,
     higher_is_better: bool = True,
     alpha: float = 0.05,
-    power: float = 0.8,
-    n_boot: int = 2000,
-    seed: int = 0,
+    tolerance: float = 0.0,
+    clusters: Sequence[str] | None = None,
 ) -> PairedComparison:
-    """Compare a scored metric across two runs with the one-sided Wilcoxon signed-rank test.
-
-    The p-values are those of `scipy.stats.wilcoxon(current - baseline, zero_method="wilcox")`
-    (zero differences dropped): exact by sign-flip enumeration for n <= 13, scipy's exact
-    distribution up to n = 50 without ties or zeros, its normal approximation otherwise.
-    The interval is a seeded paired bootstrap percentile interval of the mean difference,
-    so the same input always gives the same interval.
-    """
-    import numpy as np
-    from scipy import stats
-
-    _check_alpha(alpha)
-    _check_power(power)
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
-        msg = f"'n_boot' must be a positive integer (got {n_boot!r})."
-        raise ValueError(msg)
-    base, cur = _paired_arrays(baseline, current)
-    n = int(base.size)
-    diffs = cur - base
-
-    if not np.any(diffs != 0.0):
-        # scipy would divide 0 by 0 and warn; all-zero differences are simply no evidence.
-        p_worse = p_better = 1.0
-        test = "none"
-    else:
-        if n <= _EXACT_SIGN_FLIP_MAX_N:
-            p_less, p_greater = _signed_rank_exact(diffs)
-        else:
-            with warnings.catch_warnings():
-                # scipy may warn that the normal approximation is rough; the p-value is
-                # still the one we want and the MDE reports the small-sample limit.
-                warnings.simplefilter("ignore", category=UserWarning)
-                p_less = float(stats.wilcoxon(diffs, zero_method="wilcox", alternative="less").pvalue)
-                p_greater = float(stats.wilcoxon(diffs, zero_method="wilcox", alternative="greater").pvalue)
-        p_worse, p_better = (p_less, p_greater) if higher_is_better else (p_greater, p_less)
-        test = "wilcoxon"
-
-    means = _bootstrap_means(diffs, n_boot, seed)
-    ci_low, ci_high = (float(q) for q in np.quantile(means, [alpha, 1.0 - alpha]))
-
-    return PairedComparison(
-        n=n,
-        baseline_mean=float(base.mean()),
-        current_mean=float(cur.mean()),
-        diff=float(diffs.mean()),
-        ci_low=ci_low,
-        ci_high=ci_high,
-        p_value=p_worse,
-        p_value_better=p_better,
-        test=test,
-        mde=_continuous_mde(base, cur, alpha, power),
-        alpha=alpha,
+    """`compare` for a scored metric (sign-flip test of the mean, or the studentized test)."""
+    return compare(
+        baseline,
+        current,
+        kind="continuous",
         higher_is_better=higher_is_better,
+        alpha=alpha,
+        tolerance=tolerance,
+        clusters=clusters,
     )
 
 
-def _signed_rank_exact(diffs: np.ndarray) -> tuple[float, float]:
-    """One-sided Wilcoxon p-values (less, greater) by enumerating every sign flip.
-
-    This is what `scipy.stats.wilcoxon(diffs, zero_method="wilcox")` computes for
-    n <= 13 (its exact distribution, or with ties or zeros its deterministic permutation
-    test), with the same comparison tolerance, but vectorised: scipy's permutation test
-    takes about half a second per call, and judge scores on a small scale tie often.
-    """
-    import numpy as np
-    from scipy import stats
-
-    nonzero = diffs[diffs != 0.0]
-    ranks = stats.rankdata(np.abs(nonzero))  # average ranks for ties, as scipy does
-    observed = float(ranks[nonzero > 0].sum())
-    m = nonzero.size
-    # Flipping a zero changes nothing, so the 2**m flips of the nonzero differences give
-    # the same p-values as all 2**n flips.
-    positive = (np.arange(2**m)[:, None] >> np.arange(m)) & 1
-    null = positive @ ranks
-    gamma = abs(observed) * 100 * np.finfo(float).eps
-    return float(np.mean(null <= observed + gamma)), float(np.mean(null >= observed - gamma))
+# --------------------------------------------------------------------------- the tests
 
 
-def _bootstrap_means(diffs: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
-    """Means of `n_boot` resamples (with replacement) of the paired differences, seeded."""
+def _cluster_index(clusters: Sequence[str] | None, n: int) -> np.ndarray:
     import numpy as np
 
-    rng = np.random.default_rng(seed)
-    n = diffs.size
-    rows = max(1, _BOOT_CHUNK_ELEMENTS // n)
-    chunks = []
-    for start in range(0, n_boot, rows):
-        size = min(rows, n_boot - start)
-        chunks.append(diffs[rng.integers(0, n, size=(size, n))].mean(axis=1))
-    return np.concatenate(chunks)
+    if clusters is None:
+        return np.arange(n)
+    if len(clusters) != n:
+        msg = f"'clusters' must name one cluster per case (got {len(clusters)} for {n} cases)."
+        raise ValueError(msg)
+    _, index = np.unique(np.asarray([str(c) for c in clusters], dtype=object), return_inverse=True)
+    return np.asarray(index, dtype=int)
 
 
-def _continuous_mde(base: np.ndarray, cur: np.ndarray, alpha: float, power: float) -> float:
-    """Smallest mean drop this n can flag: (z_{1-alpha} + z_{power}) * sigma / sqrt(n).
-
-    sigma is the sd of the paired differences, floored at sd(all values of both runs) *
-    sqrt(2 * (1 - RHO_MAX)): two runs of an LLM app never agree per case more closely than a
-    correlation of RHO_MAX, so identical runs do not report a zero MDE. It is 0 only when
-    every value in both runs is the same number (then any change at all is a real change).
-    This is the paired t-test approximation; Wilcoxon's efficiency relative to it is 0.95
-    under normality and higher for heavy tails. Below `min_discordant_pairs(alpha)` cases no
-    result can be significant and the MDE is inf.
-    """
+def _cluster_se(g: np.ndarray, labels: np.ndarray, totals: np.ndarray, sizes: np.ndarray, mean: float) -> float:
+    """Standard error of mean(g): CR1 over clusters, which is the usual paired SE without clusters."""
     import numpy as np
-    from scipy import stats
 
-    n = base.size
-    if n < min_discordant_pairs(alpha):
-        return math.inf
-    sd_diff = float(np.std(cur - base, ddof=1))
+    n, n_clusters = g.size, totals.size
+    if n_clusters < 2:
+        return math.inf if np.any(g != mean) else 0.0
+    scores = totals - sizes * mean
+    return float(math.sqrt(n_clusters / (n_clusters - 1) * float(np.sum(scores**2))) / n)
+
+
+def _se_floor(base: np.ndarray, cur: np.ndarray, n: int) -> float:
+    import numpy as np
+
+    if n < 2:
+        return 0.0
     sd_values = float(np.std(np.concatenate([base, cur]), ddof=1))
-    sigma = max(sd_diff, sd_values * math.sqrt(2.0 * (1.0 - RHO_MAX)))
-    z = float(stats.norm.ppf(1.0 - alpha) + stats.norm.ppf(power))
-    return z * sigma / math.sqrt(n)
+    return sd_values * math.sqrt(2.0 * (1.0 - RHO_MAX)) / math.sqrt(n)
+
+
+def _scale(values: np.ndarray) -> float:
+    import numpy as np
+
+    return float(np.max(np.abs(values))) if values.size else 1.0
+
+
+def _subset_means(totals: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Mean of g over the cases of every nonempty subset of clusters (2**G - 1 of them).
+
+    Flipping the signs of a subset F of clusters leaves the observed sum S >= the permuted
+    one exactly when mean(g over F) >= 0; shifted by mu, when it is >= mu. So the sign-flip
+    p-values and their inversion (Hartigan 1969) are counts over these means.
+    """
+    import numpy as np
+
+    g_count = totals.size
+    masks = (np.arange(1, 2**g_count)[:, None] >> np.arange(g_count)) & 1
+    means: np.ndarray = (masks @ totals) / (masks @ sizes)
+    return means
+
+
+def _hartigan_bounds(means: np.ndarray, alpha: float) -> tuple[float, float]:
+    """One-sided level-alpha bounds (low, high) of mean(g), inverting the exact sign-flip test."""
+    import numpy as np
+
+    total = means.size + 1
+    # p_less(mu) = (1 + #{means >= mu}) / total >= alpha  <=>  #{means >= mu} >= k.
+    k = math.ceil(alpha * total - 1e-12) - 1
+    if k < 1:
+        return -math.inf, math.inf
+    ordered = np.sort(means)
+    return float(ordered[k - 1]), float(ordered[-k])
+
+
+def _t_test(
+    mean: float, se: float, df: int, alpha: float, tolerance: float
+) -> tuple[float, float, float, float, float]:
+    """Studentized one-sided p-values (worse, better, non-inferior) and bounds of mean(g)."""
+    from scipy import stats
+
+    if se == 0.0:
+        # Every case changed by the same amount: the data leave no doubt about the mean.
+        p_worse = 0.0 if mean < 0 else 1.0
+        p_better = 0.0 if mean > 0 else 1.0
+        p_ni = 0.0 if mean > -tolerance else 1.0
+        return p_worse, p_better, p_ni, mean, mean
+    t = mean / se
+    q = float(stats.t.ppf(1.0 - alpha, df))
+    return (
+        float(stats.t.cdf(t, df)),
+        float(stats.t.sf(t, df)),
+        float(stats.t.sf((mean + tolerance) / se, df)),
+        mean - q * se,
+        mean + q * se,
+    )
+
+
+class _BinarySignFlip:
+    """The exact sign-flip distribution of the mean of 0/1 differences, at any shift mu.
+
+    n0 cases unchanged (g = 0), `worse` with g = -1, `better` with g = +1. Flipping k0, kw, kb
+    of them (each Binomial(., 1/2)) leaves S(mu) >= the permuted statistic exactly when
+    (kb - kw) >= mu * (k0 + kw + kb): a sum over (kw, kb) of one binomial tail in k0. At mu = 0
+    this is exact McNemar: P(Binomial(worse + better, 1/2) >= worse).
+    """
+
+    def __init__(self, n0: int, worse: int, better: int) -> None:
+        import numpy as np
+        from scipy import stats
+
+        self.n0, self.worse, self.better = n0, worse, better
+        self.n = n0 + worse + better
+        kw = np.arange(worse + 1)
+        kb = np.arange(better + 1)
+        self.kw, self.kb = np.meshgrid(kw, kb, indexing="ij")
+        self.weight = stats.binom.pmf(kw, worse, 0.5)[:, None] * stats.binom.pmf(kb, better, 0.5)[None, :]
+        self.k0 = np.arange(n0 + 1)
+        self.pmf0 = stats.binom.pmf(self.k0, n0, 0.5)
+        self.cdf0 = np.cumsum(self.pmf0)
+
+    def _p_ge_zero(self, mu: float, a_sign: float) -> float:
+        """P(a_sign * ((kb - kw) - mu * (k0 + kw + kb)) >= 0) over the flip distribution."""
+        import numpy as np
+
+        a = a_sign * ((self.kb - self.kw) - mu * (self.kw + self.kb))  # the part without k0
+        c = -a_sign * mu  # coefficient of k0
+        tie = _TIE * max(1.0, abs(mu) * self.n)
+        if abs(c) < 1e-15:
+            return float(np.sum(self.weight * (a >= -tie)))
+        # a + c * k0 >= 0  <=>  k0 >= -a / c (c > 0) or k0 <= -a / c (c < 0).
+        edge = -a / c
+        if c > 0:
+            first = np.ceil(edge - tie / c).astype(int)
+            first = np.clip(first, 0, self.n0 + 1)
+            tail = 1.0 - np.where(first > 0, self.cdf0[np.clip(first - 1, 0, self.n0)], 0.0)
+        else:
+            last = np.floor(edge + tie / -c).astype(int)
+            tail = np.where(last >= 0, self.cdf0[np.clip(last, 0, self.n0)], 0.0)
+        return float(np.sum(self.weight * np.clip(tail, 0.0, 1.0)))
+
+    def p_less(self, mu: float) -> float:
+        """P(permuted S <= observed S) at shift mu: small when the mean is below mu."""
+        return self._p_ge_zero(mu, 1.0)
+
+    def p_greater(self, mu: float) -> float:
+        """P(permuted S >= observed S) at shift mu: small when the mean is above mu."""
+        return self._p_ge_zero(mu, -1.0)
+
+    def upper_bound(self, alpha: float) -> float:
+        """sup{mu : p_less(mu) >= alpha} (p_less falls as mu rises), by bisection."""
+        mean = (self.better - self.worse) / self.n
+        if self.p_less(1.0) >= alpha:
+            return 1.0
+        found = _bisect(lambda mu: self.p_less(mu) >= alpha, mean, 1.0)
+        return self._snap(found, lambda mu: self.p_less(mu) >= alpha)
+
+    def lower_bound(self, alpha: float) -> float:
+        """inf{mu : p_greater(mu) >= alpha}, by bisection."""
+        mean = (self.better - self.worse) / self.n
+        if self.p_greater(-1.0) >= alpha:
+            return -1.0
+        found = -_bisect(lambda mu: self.p_greater(-mu) >= alpha, -mean, 1.0)
+        return self._snap(found, lambda mu: self.p_greater(mu) >= alpha)
+
+    def _snap(self, found: float, holds: Callable[[float], bool]) -> float:
+        """The exact bound: p jumps only where mu = (kb - kw) / (k0 + kw + kb), a fraction with
+        denominator <= n, and the bound is attained there (ties count); bisection stops just short."""
+        from fractions import Fraction
+
+        if self.n > 5000:  # fractions with denominator <= n are then too dense to tell apart
+            return found
+        exact = float(Fraction(found).limit_denominator(self.n))
+        return exact if abs(exact - found) < 1e-8 and holds(exact) else found
+
+
+def _bisect(holds: Callable[[float], bool], inside: float, outside: float, steps: int = 34) -> float:
+    """Boundary between `inside` (where `holds`) and `outside` (where it does not)."""
+    for _ in range(steps):
+        middle = (inside + outside) / 2.0
+        if holds(middle):
+            inside = middle
+        else:
+            outside = middle
+    return inside
+
+
+# --------------------------------------------------------------------------- power
+
+
+def detectable_drop(
+    cmp: PairedComparison,
+    *,
+    tolerance: float,
+    alpha: float,
+    family: int = 1,
+    power: float = 0.8,
+) -> float:
+    """The true drop of the mean that the gate FAILs with probability `power` on this set.
+
+    The gate's whole rule: the one-sided test at alpha / `family` (Holm's first step, the
+    strictest) and the estimated drop beyond `tolerance`. Pass rates of independent cases: the
+    power of that rule under exact McNemar, summed over every outcome (the discordance stays
+    the observed one, and at least the drop itself). Otherwise the normal approximation with
+    the observed standard error (floored, see `RHO_MAX`): tolerance-or-critical-value plus
+    z_power standard errors. `inf` when no outcome on this many units can FAIL.
+    """
+    _check_alpha(alpha)
+    _check_power(power)
+    _check_tolerance(tolerance)
+    if family < 1:
+        msg = f"'family' must be a positive integer (got {family!r})."
+        raise ValueError(msg)
+    level = alpha / family
+    if cmp.clusters < min_discordant_pairs(level):
+        return math.inf
+    # The exact sum is cheap while the flipped cases stay few (the exact McNemar regime).
+    if (
+        cmp.kind == "binary"
+        and cmp.clusters == cmp.n
+        and cmp.n * max(cmp.discordance, tolerance) <= EXACT_MAX_DISCORDANT
+    ):
+        return binary_detectable_drop(cmp.n, cmp.discordance, tolerance=tolerance, level=level, power=power)
+    return continuous_detectable_drop(
+        max(cmp.se, cmp.se_floor), cmp.clusters, tolerance=tolerance, level=level, power=power
+    )
+
+
+def continuous_detectable_drop(se: float, clusters: int, *, tolerance: float, level: float, power: float) -> float:
+    """max(t_{1-level} * se, tolerance) + t_{power} * se, df = clusters - 1."""
+    from scipy import stats
+
+    if not math.isfinite(se):
+        return math.inf
+    df = max(clusters - 1, 1)
+    crit = float(stats.t.ppf(1.0 - level, df)) * se
+    return max(crit, tolerance) + float(stats.t.ppf(power, df)) * se
+
+
+def binary_power(n: int, discordance: float, drop: float, *, tolerance: float, level: float) -> float:
+    """Exact probability that a pass rate over n independent cases FAILs the gate.
+
+    A case gets worse with probability (psi + drop) / 2 and better with (psi - drop) / 2,
+    psi = max(discordance, drop); FAIL is exact McNemar p < level and (worse - better) / n
+    beyond the tolerance.
+    """
+    import numpy as np
+    from scipy import stats
+
+    psi = min(1.0, max(discordance, drop))
+    p_worse, p_better = (psi + drop) / 2.0, max(0.0, (psi - drop) / 2.0)
+    w_hi = int(stats.binom.ppf(1 - 1e-9, n, p_worse)) if p_worse > 0 else 0
+    w = np.arange(w_hi + 1)
+    pmf_w = stats.binom.pmf(w, n, p_worse)
+    cond = p_better / (1.0 - p_worse) if p_worse < 1 else 0.0
+    v_hi = int(stats.binom.ppf(1 - 1e-9, n, cond)) if cond > 0 else 0
+    v = np.arange(v_hi + 1)
+    ww, vv = np.meshgrid(w, v, indexing="ij")
+    pmf = pmf_w[:, None] * stats.binom.pmf(vv, n - ww, cond)
+    d = ww + vv
+    p = np.where(d > 0, stats.binom.sf(ww - 1, np.maximum(d, 1), 0.5), 1.0)
+    fails = (p < level) & ((ww - vv) / n > tolerance)
+    return float(np.sum(pmf * fails))
+
+
+def binary_detectable_drop(n: int, discordance: float, *, tolerance: float, level: float, power: float) -> float:
+    """Smallest drop at which `binary_power` reaches `power` (bisection; power rises with the drop)."""
+    if binary_power(n, discordance, 1.0, tolerance=tolerance, level=level) < power:
+        return math.inf
+    low, high = 0.0, 1.0
+    for _ in range(30):
+        middle = (low + high) / 2.0
+        if binary_power(n, discordance, middle, tolerance=tolerance, level=level) >= power:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+# --------------------------------------------------------------------------- decisions
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
     """Holm step-down adjusted p-values (same order as given), monotone and capped at 1.
 
-    Controls the family-wise error rate across every metric the gate compares, without
-    assuming the metrics are independent (they rarely are: they share cases).
+    Controls the family-wise error rate across the primary metrics, without assuming the
+    metrics are independent (they rarely are: they share cases).
     """
     import numpy as np
 
@@ -321,46 +554,29 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return [float(x) for x in adjusted]
 
 
-def decide(
-    cmp: PairedComparison,
-    *,
-    tolerance: float,
-    alpha: float,
-    higher_is_better: bool,
-    p_adjusted: float,
-    p_better_adjusted: float | None = None,
-) -> Decision:
-    """The gate's status for one metric: `fail`, `improved`, `underpowered` or `pass`.
+def decide(cmp: PairedComparison, *, alpha: float, p_adjusted: float) -> Decision:
+    """The gate's status for one metric.
 
-    `fail`: the mean dropped by more than `tolerance` and `p_adjusted` < alpha. `improved`:
-    the mean rose by more than `tolerance` and the good-direction p (`p_better_adjusted`
-    when given, else the unadjusted `cmp.p_value_better`) < alpha. `underpowered`: neither,
-    and the set is too small to see a drop of `tolerance` (mde > tolerance). Else `pass`.
+    `fail`: a material drop is established: the drop is significant (`p_adjusted`, the
+    Holm-adjusted one-sided p of "no drop", below alpha) and the estimated drop exceeds the
+    tolerance. `pass`: non-inferiority is established (`p_noninferior` < alpha: the interval's
+    bad end is within the tolerance), or no case changed at all; `improved` when moreover the
+    gain is significant and beyond the tolerance. `inconclusive`: neither.
     """
     _check_alpha(alpha)
-    if not (math.isfinite(tolerance) and tolerance >= 0.0):
-        msg = f"'tolerance' must be a finite number >= 0 (got {tolerance!r})."
+    if not (0.0 <= p_adjusted <= 1.0):
+        msg = f"'p_adjusted' must lie in [0, 1] (got {p_adjusted!r})."
         raise ValueError(msg)
-    for name, value in (("p_adjusted", p_adjusted), ("p_better_adjusted", p_better_adjusted)):
-        if value is not None and not (0.0 <= value <= 1.0):
-            msg = f"'{name}' must lie in [0, 1] (got {value!r})."
-            raise ValueError(msg)
-    if higher_is_better != cmp.higher_is_better:
-        msg = (
-            f"'higher_is_better' is {higher_is_better} but the comparison was made with "
-            f"{cmp.higher_is_better}; compare again with the metric's direction."
-        )
-        raise ValueError(msg)
-
-    drop = -cmp.diff if higher_is_better else cmp.diff
-    p_better = cmp.p_value_better if p_better_adjusted is None else p_better_adjusted
-    if drop > tolerance and p_adjusted < alpha:
+    gain = cmp.diff if cmp.higher_is_better else -cmp.diff
+    if cmp.n_changed == 0:
+        return "pass"
+    if p_adjusted < alpha and -gain > cmp.tolerance:
         return "fail"
-    if -drop > tolerance and p_better < alpha:
-        return "improved"
-    if cmp.mde > tolerance:
-        return "underpowered"
-    return "pass"
+    if cmp.p_noninferior < alpha:
+        if cmp.p_value_better < alpha and gain > cmp.tolerance:
+            return "improved"
+        return "pass"
+    return "inconclusive"
 
 
 def _paired_arrays(baseline: Sequence[float], current: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -397,4 +613,10 @@ def _check_alpha(alpha: float) -> None:
 def _check_power(power: float) -> None:
     if not (0.0 < power < 1.0):
         msg = f"'power' must lie in (0, 1) (got {power!r})."
+        raise ValueError(msg)
+
+
+def _check_tolerance(tolerance: float) -> None:
+    if not (math.isfinite(tolerance) and tolerance >= 0.0):
+        msg = f"'tolerance' must be a finite number >= 0 (got {tolerance!r})."
         raise ValueError(msg)

@@ -22,19 +22,12 @@ from typing import Any, ClassVar
 
 from pytest_llmgate._files import atomic_write_text
 from pytest_llmgate.datasets import REVIEW_KEY, Case, ToolCall, load_cases
+from pytest_llmgate.outputs import display_text
 
 __all__ = ["ReviewSession"]
 
 #: Longest reference accepted from the page (the request body is capped at 64 KiB anyway).
 MAX_REFERENCE = 20_000
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
 
 
 @dataclass
@@ -71,11 +64,11 @@ class ReviewSession:
         shown = {k: v for k, v in provenance.items() if k not in ("failing_output", "output", "source_reference")}
         return {
             "id": case.id,
-            "input": _text(case.input),
+            "input": display_text(case.input),
             "tags": case.tags,
-            "seen_output": _text(provenance.get("failing_output", provenance.get("output"))),
-            "source_reference": _text(provenance.get("source_reference")),
-            "provenance": _text(shown),
+            "seen_output": display_text(provenance.get("failing_output", provenance.get("output"))),
+            "source_reference": display_text(provenance.get("source_reference")),
+            "provenance": display_text(shown),
             "candidate_tool_calls": case.metadata.get("candidate_tool_calls") or [],
             "reference": case.reference or "",
             "relevant_ids": case.relevant_ids if isinstance(case.relevant_ids, list) else [],

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import pydantic
 
-from pytest_llmgate.judge.providers import MAX_TOKENS, ProviderError, check_answer
+from pytest_llmgate.judge.providers import CACHE_CONTROL, MAX_TOKENS, ProviderError, check_answer
 from pytest_llmgate.judge.schemas import SCHEMAS
 
 if TYPE_CHECKING:
@@ -174,7 +174,7 @@ class AnthropicBatches:
         params = {
             "model": self._model,
             "max_tokens": MAX_TOKENS,
-            "system": prompt.system,
+            "system": [{"type": "text", "text": prompt.system, "cache_control": CACHE_CONTROL}],
             "messages": [{"role": "user", "content": prompt.user}],
             "output_config": {"format": self._format(rubric.kind)},
         }

@@ -1,9 +1,14 @@
 """On-disk judge cache: SQLite in WAL mode, shared safely by concurrent processes.
 
-Keys are sha256 hashes of everything that determines an answer (provider, model, rendered
-prompt, schema, parameters, rubric version); values are the parsed answer and its token
-usage. Only successful answers are stored. A cache that cannot be read or written costs
-calls, never the run: failures become one warning and the cache turns itself off.
+Keys are sha256 hashes of everything that determines an answer (the judge's identity
+`provider:model`, never a server URL; the rendered prompt, schema, parameters, rubric
+version); values are the parsed answer and its token usage. Only successful answers are
+stored. A cache that cannot be read or written costs calls, never the run: failures become
+one warning and the cache turns itself off.
+
+Use is recorded cheaply: hits and misses are counted in memory and written once, at
+`close`, with the last-used time of every entry that was hit (one transaction per process),
+so `llmgate cache` can show a hit rate and prune entries nobody used for N days.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import sqlite3
 import threading
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +32,39 @@ CACHE_FILE = "judge-cache.sqlite"
 
 class JudgeCacheWarning(UserWarning):
     """The judge cache could not be used; the run goes on without it."""
+
+
+@dataclass(frozen=True)
+class CacheHit:
+    """A stored answer and the usage of the call that produced it."""
+
+    answer: dict[str, Any]
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class CacheSummary:
+    """What `llmgate cache` shows."""
+
+    path: Path
+    size_bytes: int
+    """The database and its write-ahead log, on disk."""
+    entries: int
+    hits: int
+    """Lookups answered from the cache, over its lifetime."""
+    misses: int
+    """Lookups that had to call the judge, over its lifetime."""
+    oldest_use: float | None
+    """Unix time of the least recently used entry."""
+    newest_use: float | None
+
+    @property
+    def hit_rate(self) -> float | None:
+        lookups = self.hits + self.misses
+        return self.hits / lookups if lookups else None
 
 
 def cache_key(
@@ -74,6 +113,10 @@ class JudgeCache:
         self._conn: sqlite3.Connection | None = None
         self._busy_timeout = busy_timeout
         self.disabled_reason: str | None = None
+        self.hits = 0
+        """Lookups answered by this instance (not yet written until `close`)."""
+        self.misses = 0
+        self._used: set[str] = set()
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             _ensure_gitignore(self.directory)
@@ -91,6 +134,7 @@ class JudgeCache:
             " key TEXT PRIMARY KEY, answer TEXT NOT NULL, input_tokens INTEGER NOT NULL,"
             " output_tokens INTEGER NOT NULL, created REAL NOT NULL)"
         )
+        _migrate(conn)
         return conn
 
     def _disable(self, reason: str) -> None:
@@ -101,40 +145,81 @@ class JudgeCache:
                 self._conn.close()
             self._conn = None
 
-    def get(self, key: str) -> tuple[dict[str, Any], int, int] | None:
-        """The stored (answer, input_tokens, output_tokens), or None on a miss."""
+    def lookup(self, key: str) -> CacheHit | None:
+        """The stored answer and its usage, or None on a miss (counted either way)."""
         with self._lock:
             if self._conn is None:
                 return None
             try:
                 row = self._conn.execute(
-                    "SELECT answer, input_tokens, output_tokens FROM judge_cache WHERE key = ?", (key,)
+                    "SELECT answer, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens"
+                    " FROM judge_cache WHERE key = ?",
+                    (key,),
                 ).fetchone()
             except sqlite3.Error as exc:
                 self._disable(f"cannot read {self.path}: {exc}")
                 return None
-        if row is None:
-            return None
-        try:
-            answer = json.loads(row[0])
-        except ValueError:
-            return None
-        return answer, int(row[1]), int(row[2])
+            try:
+                answer = json.loads(row[0]) if row is not None else None
+            except ValueError:
+                answer = None
+            if answer is None:
+                self.misses += 1
+                return None
+            self.hits += 1
+            self._used.add(key)
+        return CacheHit(answer, int(row[1]), int(row[2]), int(row[3] or 0), int(row[4] or 0))
 
-    def put(self, key: str, answer: dict[str, Any], input_tokens: int, output_tokens: int) -> None:
+    def get(self, key: str) -> tuple[dict[str, Any], int, int] | None:
+        """The stored (answer, input_tokens, output_tokens), or None on a miss."""
+        hit = self.lookup(key)
+        return None if hit is None else (hit.answer, hit.input_tokens, hit.output_tokens)
+
+    def put(
+        self,
+        key: str,
+        answer: dict[str, Any],
+        input_tokens: int,
+        output_tokens: int,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+    ) -> None:
         """Store a successful answer; a failure is a warning, not an error."""
         text = json.dumps(answer, sort_keys=True, ensure_ascii=False)
+        now = time.time()
         with self._lock:
             if self._conn is None:
                 return
             try:
                 self._conn.execute(
-                    "INSERT OR REPLACE INTO judge_cache (key, answer, input_tokens, output_tokens, created)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (key, text, input_tokens, output_tokens, time.time()),
+                    "INSERT OR REPLACE INTO judge_cache (key, answer, input_tokens, output_tokens, created,"
+                    " last_used, cache_read_tokens, cache_write_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (key, text, input_tokens, output_tokens, now, now, cache_read_tokens, cache_write_tokens),
                 )
             except sqlite3.Error as exc:
                 self._disable(f"cannot write {self.path}: {exc}")
+
+    def _flush_use(self) -> None:
+        """Write this instance's hit and miss counts and last-used times (one transaction)."""
+        if self._conn is None or not (self.hits or self.misses):
+            return
+        now = time.time()
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.executemany("UPDATE judge_cache SET last_used = ? WHERE key = ?", [(now, k) for k in self._used])
+            for name, count in (("hits", self.hits), ("misses", self.misses)):
+                self._conn.execute(
+                    "INSERT INTO cache_use (name, count) VALUES (?, ?)"
+                    " ON CONFLICT(name) DO UPDATE SET count = count + excluded.count",
+                    (name, count),
+                )
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+            warnings.warn(f"judge cache: cannot record its use in {self.path}: {exc}", JudgeCacheWarning, stacklevel=3)
+        self.hits = self.misses = 0
+        self._used.clear()
 
     def __len__(self) -> int:
         with self._lock:
@@ -142,8 +227,54 @@ class JudgeCache:
                 return 0
             return int(self._conn.execute("SELECT COUNT(*) FROM judge_cache").fetchone()[0])
 
+    def summary(self) -> CacheSummary:
+        """Size, entries and lifetime hit rate of the cache on disk."""
+        with self._lock:
+            if self._conn is None:
+                msg = f"the judge cache is unusable: {self.disabled_reason}"
+                raise RuntimeError(msg)
+            entries, oldest, newest = self._conn.execute(
+                "SELECT COUNT(*), MIN(COALESCE(last_used, created)), MAX(COALESCE(last_used, created)) FROM judge_cache"
+            ).fetchone()
+            counts = dict(self._conn.execute("SELECT name, count FROM cache_use").fetchall())
+        size = sum(p.stat().st_size for p in self.directory.glob(CACHE_FILE + "*") if p.is_file())
+        return CacheSummary(
+            path=self.path,
+            size_bytes=size,
+            entries=int(entries),
+            hits=int(counts.get("hits", 0)),
+            misses=int(counts.get("misses", 0)),
+            oldest_use=oldest,
+            newest_use=newest,
+        )
+
+    def prune(self, older_than_days: float) -> int:
+        """Delete entries not used for `older_than_days` days; returns how many; compacts the file."""
+        cutoff = time.time() - older_than_days * 86400
+        with self._lock:
+            if self._conn is None:
+                msg = f"the judge cache is unusable: {self.disabled_reason}"
+                raise RuntimeError(msg)
+            removed = self._conn.execute(
+                "DELETE FROM judge_cache WHERE COALESCE(last_used, created) < ?", (cutoff,)
+            ).rowcount
+            if removed:
+                self._conn.execute("VACUUM")
+            return int(removed)
+
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
+                self._flush_use()
                 self._conn.close()
                 self._conn = None
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Add the columns and table of newer versions to a cache file written by an older one."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(judge_cache)")}
+    for name, kind in (("last_used", "REAL"), ("cache_read_tokens", "INTEGER"), ("cache_write_tokens", "INTEGER")):
+        if name not in columns:
+            with contextlib.suppress(sqlite3.OperationalError):  # another process added it first
+                conn.execute(f"ALTER TABLE judge_cache ADD COLUMN {name} {kind}")
+    conn.execute("CREATE TABLE IF NOT EXISTS cache_use (name TEXT PRIMARY KEY, count INTEGER NOT NULL)")

@@ -23,16 +23,20 @@ from typing import Any, Literal
 
 import jinja2
 
-from pytest_llmgate.gate.records import JudgeCall, JudgeVerdict, RubricStats
+from pytest_llmgate.gate.records import Against, JudgeCall, JudgeVerdict, RubricStats
 from pytest_llmgate.judge.batch import BatchCollector, BatchOptions, BatchResult, make_batch_api
 from pytest_llmgate.judge.cache import JudgeCache, cache_key
+from pytest_llmgate.judge.pricing import Pricer, Usage
 from pytest_llmgate.judge.prompts import Order, PromptData, RenderedPrompt, render
 from pytest_llmgate.judge.providers import Provider, ProviderError, make_provider
 from pytest_llmgate.judge.rubrics import Rubric
 from pytest_llmgate.judge.schemas import SCHEMAS
 
 NOT_IN_CACHE = "not in cache (replay-only mode)"
+#: What a batch answer costs against the same call online: both batch APIs bill half.
+BATCH_PRICE_FACTOR = 0.5
 BUDGET_EXHAUSTED = "token budget exhausted"
+BUDGET_USD_EXHAUSTED = "dollar budget exhausted"
 DEADLINE_REACHED = "judge deadline reached"
 
 
@@ -50,7 +54,7 @@ class JudgeRequest:
     reference: str | None = None
     other: str | None = None
     """The output compared against in a pairwise judgment vs the baseline."""
-    against: Literal["reference", "baseline"] | None = None
+    against: Against | None = None
     """Pairwise: compare with the reference or with `other` (the baseline's output).
     None means `baseline` when `other` is given, else `reference`."""
     context: tuple[str, ...] | None = None
@@ -75,6 +79,13 @@ class _Outcome:
     attempts: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float | None = 0.0
+    """Dollars spent on this call in this run (None when the price is unknown)."""
+    list_cost_usd: float | None = 0.0
+    """Dollars the answer costs without our cache (a cache hit: priced from its stored usage)."""
+    cache_savings_usd: float | None = 0.0
     cached: bool = False
     batched: bool = False
 
@@ -194,6 +205,8 @@ class JudgeEngine:
         timeout: float = 60.0,
         budget_tokens: int | None = None,
         replay_only: bool = False,
+        pricer: Pricer | None = None,
+        budget_usd: float | None = None,
         malformed_retries: int = 2,
         backoff_base: float = 0.5,
         backoff_max: float = 60.0,
@@ -218,8 +231,20 @@ class JudgeEngine:
         if budget_tokens is not None and budget_tokens < 0:
             msg = f"'budget_tokens' must be a non-negative integer (got {budget_tokens})."
             raise ValueError(msg)
+        if budget_usd is not None and budget_usd < 0:
+            msg = f"'budget_usd' must be a non-negative number (got {budget_usd})."
+            raise ValueError(msg)
         self._provider: Provider = make_provider(provider, timeout)
         self.provider_name: str = self._provider.name
+        self.identity: str = self._provider.identity
+        """`provider:model` without a server URL: the baseline fingerprint and the cache key's judge."""
+        from pytest_llmgate.judge.pricing import pricer_for
+
+        self.pricer: Pricer = pricer or pricer_for(self._provider.kind, self._provider.model)
+        if budget_usd is not None and not self.pricer.known:
+            msg = f"'budget_usd' needs a price for the judge {self.identity}: {self.pricer.source}."
+            raise ValueError(msg)
+        self.budget_usd = budget_usd
         self._rubrics = dict(rubrics)
         self._cache = JudgeCache(Path(cache_dir)) if cache_dir is not None and self._provider.remote else None
         self.concurrency = concurrency
@@ -237,8 +262,12 @@ class JudgeEngine:
 
         self.tokens_used = 0
         """Tokens spent by provider requests in this run (cache hits cost none)."""
+        self.cost_used = 0.0
+        """Dollars spent by provider requests in this run (0 while the price is unknown)."""
         self.budget_exhausted = False
         """True once a call was refused because the token budget was reached."""
+        self.budget_usd_exhausted = False
+        """True once a call was refused because the dollar budget was reached."""
         self.deduplicated = 0
         """Calls answered by an identical call already in flight."""
         self.missing: list[tuple[str, str, str]] = []
@@ -475,10 +504,10 @@ class JudgeEngine:
             context_hash=_context_hash(request.context),
         )
 
-    def _plan(self, rubric: Rubric, request: JudgeRequest) -> tuple[str | None, list[tuple[Order, PromptData]]]:
+    def _plan(self, rubric: Rubric, request: JudgeRequest) -> tuple[Against | None, list[tuple[Order, PromptData]]]:
         """What the candidate is compared with, and the data of each call in each order."""
         if rubric.kind == "pairwise":
-            against = request.against or ("baseline" if request.other is not None else "reference")
+            against: Against = request.against or ("baseline" if request.other is not None else "reference")
             other = request.other if against == "baseline" else (request.other or request.reference)
             if other is None:
                 msg = (
@@ -584,7 +613,7 @@ class JudgeEngine:
 
     def _key(self, rubric: Rubric, prompt: RenderedPrompt) -> str:
         return cache_key(
-            provider=self.provider_name,
+            provider=self.identity,
             model=self._provider.model,
             system=prompt.system,
             user=prompt.user,
@@ -600,7 +629,16 @@ class JudgeEngine:
         if leader is not None:
             self.deduplicated += 1
             outcome = await asyncio.shield(leader)
-            return dataclasses.replace(outcome, attempts=0, input_tokens=0, output_tokens=0)
+            return dataclasses.replace(
+                outcome,
+                attempts=0,
+                input_tokens=0,
+                output_tokens=0,
+                cache_read_tokens=0,
+                cache_write_tokens=0,
+                cost_usd=0.0,
+                cache_savings_usd=0.0,
+            )
         task = asyncio.get_running_loop().create_task(self._fetch(key, rubric, prompt))
         self._inflight[key] = task
         return await asyncio.shield(task)
@@ -609,16 +647,23 @@ class JudgeEngine:
         """Cache, then the provider with bounded retries; errors are returned, not raised."""
         try:
             if self._cache is not None:
-                hit = await asyncio.to_thread(self._cache.get, key)
+                hit = await asyncio.to_thread(self._cache.lookup, key)
                 if hit is not None:
-                    answer, _, _ = hit
-                    return _Outcome(answer=answer, cached=True)
+                    stored = Usage(hit.input_tokens, hit.output_tokens, hit.cache_read_tokens, hit.cache_write_tokens)
+                    return _Outcome(answer=hit.answer, cached=True, list_cost_usd=self.pricer.cost(stored))
             if self.replay_only:
                 return _Outcome(error=NOT_IN_CACHE)
             outcome = await self._ask_with_retries(rubric, prompt)
+            outcome.list_cost_usd = outcome.cost_usd
             if outcome.answer is not None and self._cache is not None:
                 await asyncio.to_thread(
-                    self._cache.put, key, outcome.answer, outcome.input_tokens, outcome.output_tokens
+                    self._cache.put,
+                    key,
+                    outcome.answer,
+                    outcome.input_tokens,
+                    outcome.output_tokens,
+                    outcome.cache_read_tokens,
+                    outcome.cache_write_tokens,
                 )
             return outcome
         finally:
@@ -632,9 +677,10 @@ class JudgeEngine:
         parked = {}
         for index, prompt in enumerate(prompts):
             key = self._key(rubric, prompt)
-            hit = await asyncio.to_thread(self._cache.get, key) if self._cache is not None else None
+            hit = await asyncio.to_thread(self._cache.lookup, key) if self._cache is not None else None
             if hit is not None:
-                outcomes[index] = _Outcome(answer=hit[0], cached=True)
+                stored = Usage(hit.input_tokens, hit.output_tokens, hit.cache_read_tokens, hit.cache_write_tokens)
+                outcomes[index] = _Outcome(answer=hit.answer, cached=True, list_cost_usd=self.pricer.cost(stored))
             else:
                 parked[index] = self._batch.park(key, rubric, prompt)
         self._batch.arrive(_REQUEST_TOKEN.get())
@@ -659,9 +705,21 @@ class JudgeEngine:
                 online = await asyncio.shield(task)
                 outcome = dataclasses.replace(online, attempts=online.attempts + 1, batched=True)
                 if not first:
-                    outcome = dataclasses.replace(outcome, attempts=0, input_tokens=0, output_tokens=0, batched=False)
+                    outcome = dataclasses.replace(
+                        outcome,
+                        attempts=0,
+                        input_tokens=0,
+                        output_tokens=0,
+                        cache_read_tokens=0,
+                        cache_write_tokens=0,
+                        cost_usd=0.0,
+                        cache_savings_usd=0.0,
+                        batched=False,
+                    )
             if first:
-                self._spend(outcome, result.input_tokens, result.output_tokens)
+                usage = Usage(result.input_tokens, result.output_tokens)
+                self._spend(outcome, usage, price_factor=BATCH_PRICE_FACTOR)
+                outcome.list_cost_usd = outcome.cost_usd
             outcomes[index] = outcome
         return [outcome for outcome in outcomes if outcome is not None]
 
@@ -673,8 +731,17 @@ class JudgeEngine:
         if result.malformed and self.malformed_retries < 1:
             return _Outcome(error=f"malformed judge output after 1 attempts ({result.error})")
         outcome = await self._ask_with_retries(rubric, prompt, malformed=int(result.malformed))
+        outcome.list_cost_usd = outcome.cost_usd
         if outcome.answer is not None and self._cache is not None:
-            await asyncio.to_thread(self._cache.put, key, outcome.answer, outcome.input_tokens, outcome.output_tokens)
+            await asyncio.to_thread(
+                self._cache.put,
+                key,
+                outcome.answer,
+                outcome.input_tokens,
+                outcome.output_tokens,
+                outcome.cache_read_tokens,
+                outcome.cache_write_tokens,
+            )
         return outcome
 
     def _backoff(self, retry: int, retry_after: float | None) -> float:
@@ -682,7 +749,7 @@ class JudgeEngine:
         up to `backoff_max`."""
         if retry_after is not None:
             return min(self.backoff_max, retry_after * self._random.uniform(1.0, 1.1))
-        delay = min(self.backoff_max, self.backoff_base * (2**retry))
+        delay = min(self.backoff_max, self.backoff_base * 2.0**retry)
         return delay * self._random.uniform(0.5, 1.0)
 
     def _remaining(self) -> float | None:
@@ -729,6 +796,14 @@ class JudgeEngine:
                     "this judge call was not made. Raise the budget to judge every case."
                 )
                 return outcome
+            if self.budget_usd is not None and self.cost_used >= self.budget_usd:
+                await self._limiter.release(epoch, "other")
+                self.budget_usd_exhausted = True
+                outcome.error = (
+                    f"{BUDGET_USD_EXHAUSTED} (${self.cost_used:.4f} of ${self.budget_usd:g} spent); "
+                    "this judge call was not made. Raise the budget to judge every case."
+                )
+                return outcome
             status: Literal["ok", "rate_limited", "other"] = "other"
             retry_after: float | None = None
             problem: ProviderError | None = None
@@ -756,11 +831,21 @@ class JudgeEngine:
             if status != "ok" and problem is None:
                 return self._past_deadline(outcome, "while this call was in flight")
             if status == "ok":
-                self._spend(outcome, answer.input_tokens, answer.output_tokens)
+                self._spend(
+                    outcome,
+                    Usage(
+                        answer.input_tokens, answer.output_tokens, answer.cache_read_tokens, answer.cache_write_tokens
+                    ),
+                )
                 outcome.answer = answer.answer
                 return outcome
             assert problem is not None
-            self._spend(outcome, problem.input_tokens, problem.output_tokens)
+            self._spend(
+                outcome,
+                Usage(
+                    problem.input_tokens, problem.output_tokens, problem.cache_read_tokens, problem.cache_write_tokens
+                ),
+            )
             if problem.malformed:
                 malformed += 1
                 if malformed > self.malformed_retries:
@@ -787,10 +872,26 @@ class JudgeEngine:
             outcome.error = str(problem)
             return outcome
 
-    def _spend(self, outcome: _Outcome, input_tokens: int, output_tokens: int) -> None:
-        outcome.input_tokens += input_tokens
-        outcome.output_tokens += output_tokens
-        self.tokens_used += input_tokens + output_tokens
+    def _spend(self, outcome: _Outcome, usage: Usage, *, price_factor: float = 1.0) -> None:
+        """`price_factor`: batch answers are billed at half the online price (both batch APIs)."""
+        outcome.input_tokens += usage.input_tokens
+        outcome.output_tokens += usage.output_tokens
+        outcome.cache_read_tokens += usage.cache_read_tokens
+        outcome.cache_write_tokens += usage.cache_write_tokens
+        self.tokens_used += usage.input_tokens + usage.output_tokens
+        if not (usage.input_tokens or usage.output_tokens):
+            return
+        cost = self.pricer.cost(usage)
+        saved = self.pricer.saved_by_cache(usage)
+        if price_factor != 1.0:
+            cost = None if cost is None else cost * price_factor
+            saved = None if saved is None else saved * price_factor
+        outcome.cost_usd = None if cost is None or outcome.cost_usd is None else outcome.cost_usd + cost
+        outcome.cache_savings_usd = (
+            None if saved is None or outcome.cache_savings_usd is None else outcome.cache_savings_usd + saved
+        )
+        if cost is not None:
+            self.cost_used += cost
 
     def _record(self, verdict: JudgeVerdict, request: JudgeRequest) -> None:
         with self._stats_lock:
@@ -804,6 +905,11 @@ class JudgeEngine:
                 stats.batched += call.batch
                 stats.input_tokens += call.input_tokens
                 stats.output_tokens += call.output_tokens
+                stats.cache_read_tokens += call.cache_read_tokens
+                stats.cache_write_tokens += call.cache_write_tokens
+                stats.cost_usd = _add(stats.cost_usd, call.cost_usd)
+                stats.list_cost_usd = _add(stats.list_cost_usd, call.list_cost_usd)
+                stats.cache_savings_usd = _add(stats.cache_savings_usd, call.cache_savings_usd)
                 if verdict.kind == "pairwise" and call.preference is not None:
                     tally.answered_pairwise_calls += 1
                     tally.first_position += call.preference == "A"
@@ -817,6 +923,11 @@ _REASK_NOTE = (
     "\n\nYour previous reply could not be used: it did not match the required JSON schema "
     "or range. Reply again with only the JSON object."
 )
+
+
+def _add(total: float | None, value: float | None) -> float | None:
+    """A running dollar sum that becomes unknown once any part is."""
+    return None if total is None or value is None else total + value
 
 
 @functools.cache
@@ -848,6 +959,11 @@ def _to_call(rubric: Rubric, order: Order, outcome: _Outcome) -> JudgeCall:
         attempts=outcome.attempts,
         input_tokens=outcome.input_tokens,
         output_tokens=outcome.output_tokens,
+        cache_read_tokens=outcome.cache_read_tokens,
+        cache_write_tokens=outcome.cache_write_tokens,
+        cost_usd=outcome.cost_usd,
+        list_cost_usd=outcome.list_cost_usd,
+        cache_savings_usd=outcome.cache_savings_usd,
         error=outcome.error,
         batch=outcome.batched,
     )
@@ -876,7 +992,7 @@ _PAIRWISE_VALUE = {"win": 1.0, "tie": 0.5, "loss": 0.0}
 
 
 def _resolve(
-    rubric: Rubric, request: JudgeRequest, against: str | None, calls: list[JudgeCall], provider: str
+    rubric: Rubric, request: JudgeRequest, against: Against | None, calls: list[JudgeCall], provider: str
 ) -> JudgeVerdict:
     """Combine the calls of one request into a verdict (see README: order swap)."""
     verdict = JudgeVerdict(

@@ -12,7 +12,7 @@ import email.utils
 import os
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 import pydantic
 
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 #: Largest judge reply, in tokens.
 MAX_TOKENS = 1024
+#: Anthropic's prompt-cache marker on the stable prefix (a five-minute cache).
+CACHE_CONTROL: Any = {"type": "ephemeral"}
 
 
 class JudgeConfigError(ValueError):
@@ -44,6 +46,8 @@ class ProviderError(Exception):
         retry_after: float | None = None,
         input_tokens: int = 0,
         output_tokens: int = 0,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
@@ -52,6 +56,8 @@ class ProviderError(Exception):
         self.retry_after = retry_after
         self.input_tokens = input_tokens
         self.output_tokens = output_tokens
+        self.cache_read_tokens = cache_read_tokens
+        self.cache_write_tokens = cache_write_tokens
 
 
 @dataclass(frozen=True)
@@ -60,12 +66,55 @@ class ProviderAnswer:
 
     answer: dict[str, Any]
     input_tokens: int = 0
+    """Every input token, prompt-cache reads and writes included (as OpenAI counts them)."""
     output_tokens: int = 0
+    cache_read_tokens: int = 0
+    """Input tokens served from the provider's prompt cache (billed at a discount)."""
+    cache_write_tokens: int = 0
+    """Input tokens written to the provider's prompt cache (Anthropic bills a premium)."""
+
+
+class Tokens(TypedDict):
+    """Token counts of one reply, as `ProviderAnswer` and `ProviderError` take them."""
+
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+
+
+def anthropic_usage(usage: Any) -> Tokens:
+    """Token counts of an Anthropic reply; its `input_tokens` excludes cache reads and writes."""
+    read = getattr(usage, "cache_read_input_tokens", None) or 0
+    write = getattr(usage, "cache_creation_input_tokens", None) or 0
+    return {
+        "input_tokens": (usage.input_tokens or 0) + read + write,
+        "output_tokens": usage.output_tokens or 0,
+        "cache_read_tokens": read,
+        "cache_write_tokens": write,
+    }
+
+
+def openai_usage(usage: Any) -> Tokens:
+    """Token counts of an OpenAI reply; `prompt_tokens` already includes the cached ones."""
+    if usage is None:
+        return {"input_tokens": 0, "output_tokens": 0, "cache_read_tokens": 0, "cache_write_tokens": 0}
+    details = getattr(usage, "prompt_tokens_details", None)
+    return {
+        "input_tokens": usage.prompt_tokens or 0,
+        "output_tokens": usage.completion_tokens or 0,
+        "cache_read_tokens": (getattr(details, "cached_tokens", None) or 0) if details is not None else 0,
+        "cache_write_tokens": 0,
+    }
 
 
 class Provider(Protocol):
     name: str
-    """`provider:model`, shown in every report."""
+    """`provider:model` (with the base URL for an OpenAI-compatible server), shown in every report."""
+    identity: str
+    """`provider:model` without any URL: the judge's fingerprint and part of every cache key."""
+    kind: str
+    """`anthropic`, `openai`, `openai-compatible` or `offline` (which price table applies)."""
     model: str
     remote: bool
     """True when calls cost money and time (cached, counted, budgeted)."""
@@ -145,7 +194,9 @@ def _short(exc: BaseException) -> str:
 class AnthropicProvider:
     """Claude through `AsyncAnthropic().messages.parse(output_format=...)`.
 
-    The installed SDK's Messages API takes no `temperature`; only `max_tokens` is sent.
+    The installed SDK's Messages API takes no `temperature`; only `max_tokens` is sent. The
+    system prompt (the part of the prompt every case of a rubric shares) is marked with
+    `cache_control`, so Anthropic serves it from its prompt cache after the first call.
     """
 
     remote = True
@@ -156,7 +207,8 @@ class AnthropicProvider:
 
         self._sdk = anthropic
         self.model = model
-        self.name = f"anthropic:{model}"
+        self.name = self.identity = f"anthropic:{model}"
+        self.kind = "anthropic"
         self._client = anthropic.AsyncAnthropic(max_retries=0, timeout=timeout)
 
     async def ask(self, rubric: Rubric, prompt: RenderedPrompt, timeout: float) -> ProviderAnswer:
@@ -165,23 +217,21 @@ class AnthropicProvider:
             message = await self._client.messages.parse(
                 model=self.model,
                 max_tokens=MAX_TOKENS,
-                system=prompt.system,
+                system=[{"type": "text", "text": prompt.system, "cache_control": CACHE_CONTROL}],
                 messages=[{"role": "user", "content": prompt.user}],
                 output_format=schema,
                 timeout=timeout,
             )
         except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a typed error
             raise _classify(exc, self._sdk) from None
-        usage = message.usage
-        tokens = {"input_tokens": usage.input_tokens or 0, "output_tokens": usage.output_tokens or 0}
-        return _checked_answer(rubric, prompt, message.parsed_output, tokens)
+        return _checked_answer(rubric, prompt, message.parsed_output, anthropic_usage(message.usage))
 
     async def aclose(self) -> None:
         await self._client.close()
 
 
 def _checked_answer(
-    rubric: Rubric, prompt: RenderedPrompt, parsed: pydantic.BaseModel | None, tokens: dict[str, int]
+    rubric: Rubric, prompt: RenderedPrompt, parsed: pydantic.BaseModel | None, tokens: Tokens
 ) -> ProviderAnswer:
     """The SDK's parsed answer, checked against the rubric; anything unusable is malformed output."""
     if parsed is None:
@@ -205,6 +255,8 @@ class OpenAIProvider:
 
         self._sdk = openai
         self.model = model
+        self.kind = "openai" if base_url is None else "openai-compatible"
+        self.identity = f"{self.kind}:{model}"
         if base_url is None:
             self.name = f"openai:{model}"
             self._client = openai.AsyncOpenAI(max_retries=0, timeout=timeout)
@@ -230,11 +282,7 @@ class OpenAIProvider:
             )
         except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a typed error
             raise _classify(exc, self._sdk) from None
-        usage = completion.usage
-        tokens = {
-            "input_tokens": (usage.prompt_tokens or 0) if usage else 0,
-            "output_tokens": (usage.completion_tokens or 0) if usage else 0,
-        }
+        tokens = openai_usage(completion.usage)
         if not completion.choices:
             raise ProviderError("malformed judge output: no choices in the reply", malformed=True, **tokens)
         message = completion.choices[0].message
@@ -252,7 +300,8 @@ class OfflineProvider:
     remote = False
     parameters: dict[str, Any] = {}
     model = "overlap-v1"
-    name = offline.OFFLINE_NAME
+    name = identity = offline.OFFLINE_NAME
+    kind = "offline"
 
     async def ask(self, rubric: Rubric, prompt: RenderedPrompt, timeout: float) -> ProviderAnswer:
         try:
@@ -286,6 +335,14 @@ def parse_spec(spec: str | None) -> tuple[str, str, str | None]:
             raise JudgeConfigError(msg)
         return provider, model, base_url
     return provider, rest, None
+
+
+def judge_identity(fingerprint: str) -> str:
+    """The model identity in a judge fingerprint: `openai-compatible:m@http://host:port/v1`
+    (as older baselines recorded it) becomes `openai-compatible:m`; others are unchanged."""
+    # A jury's fingerprint joins its judges with " + ".
+    parts = fingerprint.split(" + ")
+    return " + ".join(p.split("@", 1)[0] if p.startswith("openai-compatible:") else p for p in parts)
 
 
 def make_provider(spec: str | None, timeout: float) -> Provider:

@@ -279,6 +279,14 @@ def _case_changes(
     return changes
 
 
+def _primary_names(results: RunResults, suite_id: str) -> list[str]:
+    """The suite's primary metrics as the verdict decided them (all recorded ones when there is no verdict)."""
+    for verdict in results.verdicts:
+        if verdict.suite == suite_id:
+            return [m.metric for m in verdict.metrics if m.primary]
+    return list(results.suites[suite_id].metrics)
+
+
 def build_case_data(results: RunResults, compare: RunResults | None = None) -> dict[str, Any]:
     """The JSON the page's script renders the case table and case details from."""
     # Long texts go into one pool, each distinct string once: a reference often equals the
@@ -293,6 +301,7 @@ def build_case_data(results: RunResults, compare: RunResults | None = None) -> d
     cases: list[dict[str, Any]] = []
     directions: dict[str, dict[str, bool]] = {}
     all_metrics: list[str] = []
+    primary_columns: list[str] = []
     for suite_id in sorted(results.suites):
         suite = results.suites[suite_id]
         reference = _reference_cases(results, compare, suite_id)
@@ -302,12 +311,17 @@ def build_case_data(results: RunResults, compare: RunResults | None = None) -> d
         for name in names:
             if name not in all_metrics:
                 all_metrics.append(name)
+        gating = _primary_names(results, suite_id)
+        for name in gating:
+            if name not in primary_columns:
+                primary_columns.append(name)
         for case_id in sorted(suite.cases):
             case = suite.cases[case_id]
             before = (reference or {}).get(case_id)
             now_metrics = {k: v for k, v in ((k, _finite(v)) for k, v in case.metrics.items()) if v is not None}
             before_metrics = None
             worst: float | None = None
+            worst_metric: str | None = None
             tags: list[str] = []
             if before is not None:
                 before_metrics = {
@@ -317,12 +331,14 @@ def build_case_data(results: RunResults, compare: RunResults | None = None) -> d
                 for name, value in now_metrics.items():
                     if name in before_metrics:
                         delta = value - before_metrics[name]
-                        signed.append(delta if directions[suite_id].get(name, True) else -delta)
+                        signed.append((delta if directions[suite_id].get(name, True) else -delta, name))
+                # The worst change among the primary metrics only: one unit per column, named.
+                ranked = [item for item in signed if item[1] in gating] or signed
                 if signed:
-                    worst = min(signed)
-                    if worst < -EPS:
+                    worst, worst_metric = min(ranked)
+                    if min(value for value, _ in signed) < -EPS:
                         tags.append("regressed")
-                    elif max(signed) > EPS:
+                    elif max(value for value, _ in signed) > EPS:
                         tags.append("improved")
             change = changes.get(case_id)
             if change is not None:
@@ -347,6 +363,7 @@ def build_case_data(results: RunResults, compare: RunResults | None = None) -> d
                     "m": now_metrics,
                     "b": before_metrics,
                     "worst": worst,
+                    "wm": worst_metric,
                     "tags": tags,
                     "in": intern(as_text(input_value)) if input_key else None,
                     "conv": _conversation(input_value, intern),
@@ -363,6 +380,7 @@ def build_case_data(results: RunResults, compare: RunResults | None = None) -> d
     return {
         "against": "before" if compare is not None else "baseline",
         "metrics": all_metrics,
+        "primary": primary_columns or all_metrics,
         "directions": directions,
         "cases": cases,
         "strings": list(pool),
@@ -501,8 +519,13 @@ def _suite_charts(
 ) -> dict[str, Any]:
     suite = results.suites[suite_id]
     names = _metric_names(suite.metrics, [case.metrics for case in suite.cases.values()])
-    distributions, differences = [], []
+    gating = set(_primary_names(results, suite_id))
+    distributions: list[tuple[str, dict[str, Any]]] = []
+    differences: list[tuple[str, dict[str, Any]]] = []
+    folded: list[tuple[str, dict[str, Any]]] = []
     for name in names:
+        # Primary metrics are drawn first; the others go into a folded block after them.
+        into = (distributions, differences) if name in gating else (folded, folded)
         spec = suite.metrics.get(name)
         kind = spec.kind if spec is not None else "continuous"
         higher = _higher_is_better(suite.metrics, name)
@@ -512,7 +535,7 @@ def _suite_charts(
             if reference
             else []
         )
-        distributions.append(_distribution_chart(name, kind, now, before))
+        into[0].append(("distribution", _distribution_chart(name, kind, now, before)))
         diffs = []
         for case_id, case in suite.cases.items():
             other = (reference or {}).get(case_id)
@@ -521,7 +544,7 @@ def _suite_charts(
             if a is not None and b is not None:
                 diffs.append((a - b) if higher else (b - a))
         if diffs:
-            differences.append(_difference_chart(name, diffs))
+            into[1].append(("difference", _difference_chart(name, diffs)))
     per_rubric: dict[str, list[int]] = {}
     for case in suite.cases.values():
         for verdict in case.judge:
@@ -530,7 +553,12 @@ def _suite_charts(
                 counts[1] += 1
                 counts[0] += int(verdict.consistent)
     consistency = _consistency_bars([(rubric, c[0], c[1]) for rubric, c in sorted(per_rubric.items())])
-    return {"distributions": distributions, "differences": differences, "consistency": consistency}
+    return {
+        "distributions": [c for _, c in distributions],
+        "differences": [c for _, c in differences],
+        "folded": [{"kind": k, "chart": c} for k, c in folded],
+        "consistency": consistency,
+    }
 
 
 def _comparison_rows(results: RunResults, compare: RunResults, suite_id: str) -> dict[str, Any]:
@@ -559,7 +587,7 @@ def _comparison_rows(results: RunResults, compare: RunResults, suite_id: str) ->
                 "n": n,
                 "before": fmt(before_mean),
                 "now": fmt(now_mean),
-                "diff": fmt_signed(None if n == 0 else now_mean - before_mean),
+                "diff": fmt_signed(None if now_mean is None or before_mean is None else now_mean - before_mean),
                 "worse": sum(1 for d in signed if d < -EPS),
                 "better": sum(1 for d in signed if d > EPS),
             }
@@ -692,7 +720,19 @@ def _run_meta(results: RunResults) -> dict[str, Any]:
         "tokens_in": sum(s.input_tokens for s in stats),
         "tokens_out": sum(s.output_tokens for s in stats),
         "gate": results.gate.status,
+        "cost": _cost_text(results),
     }
+
+
+def _cost_text(results: RunResults) -> str | None:
+    from pytest_llmgate.judge.pricing import cost_line, run_cost
+
+    cost = run_cost(results)
+    if cost is None:
+        return None
+    line = cost_line(cost).removeprefix("judge cost: ")
+    notes = [f"{suite}: {note}" for suite, note in sorted(results.rejudged.items())]
+    return "; ".join([line, *notes])
 
 
 def _view(results: RunResults, compare: RunResults | None) -> dict[str, Any]:
@@ -728,8 +768,33 @@ def _view(results: RunResults, compare: RunResults | None) -> dict[str, Any]:
                     "mde": fmt(mv.mde),
                     "status": mv.status,
                     "reason": mv.reason,
+                    "primary": mv.primary,
                 }
             )
+        slice_rows = []
+        for piece in verdict.slices if verdict is not None else []:
+            for mv in piece.metrics:
+                slice_rows.append(
+                    {
+                        "tag": piece.tag,
+                        "gated": piece.gated,
+                        "n_cases": piece.n_cases,
+                        "metric": mv.metric,
+                        "n": mv.n_paired,
+                        "baseline": fmt(mv.baseline_mean),
+                        "now": fmt(mv.current_mean),
+                        "diff": fmt_signed(mv.diff),
+                        "interval": "—"
+                        if mv.diff is None
+                        else f"[{fmt_signed(mv.ci_low) if mv.ci_low is not None else '−∞'}, "
+                        f"{fmt_signed(mv.ci_high) if mv.ci_high is not None else '+∞'}]",
+                        "p": fmt_p(mv.p_adjusted if mv.primary else mv.p_value),
+                        "mde": fmt(mv.mde),
+                        "status": mv.status,
+                        "reason": mv.reason,
+                        "flag": piece.gated or mv.status not in ("pass", "new"),
+                    }
+                )
         suites.append(
             {
                 "id": suite_id,
@@ -739,12 +804,16 @@ def _view(results: RunResults, compare: RunResults | None) -> dict[str, Any]:
                 "baseline_path": verdict.baseline_path if verdict is not None else None,
                 "has_reference": reference is not None,
                 "problems": verdict.problems if verdict is not None else [],
-                "metrics": metric_rows,
+                "metrics": [row for row in metric_rows if row["primary"]],
+                "secondary": [row for row in metric_rows if not row["primary"]],
+                "slices": slice_rows,
                 "changes": counts,
                 "charts": _suite_charts(results, compare, suite_id, reference),
                 "comparison": _comparison_rows(results, compare, suite_id) if compare is not None else None,
             }
         )
+    from pytest_llmgate.judge.pricing import describe_dollars
+
     judge_rows = []
     for rubric in sorted(results.judge_stats):
         s = results.judge_stats[rubric]
@@ -756,6 +825,8 @@ def _view(results: RunResults, compare: RunResults | None) -> dict[str, Any]:
                 "calls": s.calls,
                 "cache_hits": s.cache_hits,
                 "tokens": f"{s.input_tokens} / {s.output_tokens}",
+                "cache_read": s.cache_read_tokens,
+                "cost": "—" if s.cost_usd is None else describe_dollars(s.cost_usd),
                 "consistency": "—"
                 if s.swapped_pairs == 0
                 else f"{s.consistent_pairs / s.swapped_pairs:.0%} ({s.consistent_pairs}/{s.swapped_pairs})",

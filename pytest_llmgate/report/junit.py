@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from pytest_llmgate._files import atomic_write_text
-from pytest_llmgate.gate.records import RunResults
+from pytest_llmgate.gate.records import CaseResult, RunResults
 
 PREFIX = "llm_gate."
 
@@ -22,10 +22,10 @@ def _junit_key(nodeid: str) -> tuple[str, str]:
 def add_metric_properties(xml_path: Path, results: RunResults) -> None:
     """Add every case metric missing from its <testcase> as a property `llm_gate.<metric>`."""
     tree = ET.parse(xml_path)
-    by_key = {}
+    by_key: dict[tuple[str, str], CaseResult] = {}
     for suite in results.suites.values():
-        for case in suite.cases.values():
-            by_key[_junit_key(case.nodeid)] = case
+        for case_result in suite.cases.values():
+            by_key[_junit_key(case_result.nodeid)] = case_result
     changed = False
     for testcase in tree.getroot().iter("testcase"):
         case = by_key.get((testcase.get("classname", ""), testcase.get("name", "")))

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from urllib.parse import quote
 
-from pytest_llmgate.gate.records import RunResults
+from pytest_llmgate.gate.records import MetricVerdict, RunResults
 from pytest_llmgate.report.html import atomic_write_text, fmt, fmt_p, fmt_signed
 
 __all__ = ["append_github_step_summary", "render_markdown", "write_markdown"]
@@ -22,7 +22,7 @@ MAX_CASE_IDS = 20
 MAX_CHARS = 60_000
 #: Inline markdown syntax; line-start syntax (`-`, `+`, `1.`) cannot occur: text never starts a line.
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]|~!#$])")
-_ICONS = {"PASS": "✅", "FAIL": "❌", "UNDERPOWERED": "⚠️"}
+_ICONS = {"PASS": "✅", "FAIL": "❌", "INCONCLUSIVE": "⚠️"}
 
 
 def md_escape(text: object, limit: int = 300) -> str:
@@ -55,6 +55,13 @@ def render_markdown(results: RunResults, *, report_path: str | None = None) -> s
         f" · judge {md_escape(results.judge_provider or 'none')} · {results.duration:.1f} s"
     )
     lines += ["", meta]
+    from pytest_llmgate.judge.pricing import cost_line, run_cost
+
+    cost = run_cost(results)
+    if cost is not None:
+        lines.append(md_escape(cost_line(cost)))
+    for suite_id, note in sorted(results.rejudged.items()):
+        lines.append(f"{md_escape(suite_id)}: {md_escape(note)}")
     if report_path:
         # A link relative to the markdown file, so it opens from the folder (or artifact) it sits in.
         lines.append(f"Full report: [{md_escape(report_path)}]({quote(report_path)})")
@@ -81,19 +88,31 @@ def render_markdown(results: RunResults, *, report_path: str | None = None) -> s
                 "| Metric | n | Baseline | Now | Δ | Interval | p (Holm) | Verdict |",
                 "|---|--:|--:|--:|--:|--:|--:|---|",
             ]
-            for mv in verdict.metrics:
-                interval = (
-                    "—"
-                    if mv.ci_low is None or mv.ci_high is None
-                    else f"{fmt_signed(mv.ci_low)} … {fmt_signed(mv.ci_high)}"
-                )
-                status = mv.status.replace("_", " ")
-                if mv.status in ("fail", "below_floor"):
-                    status = f"**{status}**"
-                lines.append(
-                    f"| {md_escape(mv.metric, 80)} | {mv.n_paired} | {fmt(mv.baseline_mean)} | {fmt(mv.current_mean)}"
-                    f" | {fmt_signed(mv.diff)} | {interval} | {fmt_p(mv.p_adjusted)} | {status} |"
-                )
+            for mv in [m for m in verdict.metrics if m.primary]:
+                lines.append(_metric_line(mv, mv.metric))
+            secondary = [m for m in verdict.metrics if not m.primary]
+            if secondary:
+                lines += [
+                    "",
+                    f"<details><summary>{len(secondary)} secondary metric(s), reported, not gated</summary>",
+                    "",
+                    "| Metric | n | Baseline | Now | Δ | Interval | p | Verdict |",
+                    "|---|--:|--:|--:|--:|--:|--:|---|",
+                ]
+                lines += [_metric_line(m, m.metric) for m in secondary]
+                lines += ["", "</details>"]
+        flagged = [(p, m) for p in verdict.slices for m in p.metrics if p.gated or m.status not in ("pass", "new")]
+        if flagged:
+            lines += [
+                "",
+                "Slices (tags) that are gated or not shown non-inferior:",
+                "",
+                "| Slice | Metric | n | Baseline | Now | Δ | Interval | p | Verdict |",
+                "|---|---|--:|--:|--:|--:|--:|--:|---|",
+            ]
+            for piece, mv in flagged:
+                tag = md_escape(piece.tag, 60) + (" (gated)" if piece.gated else "")
+                lines.append(f"| {tag} " + _metric_line(mv, mv.metric))
         newly = [change for change in verdict.cases if change.kind == "newly_failing"]
         known = sum(1 for change in verdict.cases if change.kind == "known_failing")
         fixed = sum(1 for change in verdict.cases if change.kind == "fixed")
@@ -108,6 +127,24 @@ def render_markdown(results: RunResults, *, report_path: str | None = None) -> s
         cut = text.rfind("\n", 0, MAX_CHARS - 200)
         text = text[:cut] + "\n\n_Summary truncated; see the HTML report for the rest._\n"
     return text
+
+
+def _metric_line(mv: MetricVerdict, name: str) -> str:
+    """One metric row; a primary shows its Holm-adjusted p, a secondary its own."""
+    if mv.diff is None:
+        interval = "—"
+    else:
+        low = "−∞" if mv.ci_low is None else fmt_signed(mv.ci_low)
+        high = "+∞" if mv.ci_high is None else fmt_signed(mv.ci_high)
+        interval = f"{low} … {high}"
+    status = mv.status.replace("_", " ")
+    if mv.status in ("fail", "below_floor"):
+        status = f"**{status}**"
+    p = mv.p_adjusted if mv.primary else mv.p_value
+    return (
+        f"| {md_escape(name, 80)} | {mv.n_paired} | {fmt(mv.baseline_mean)} | {fmt(mv.current_mean)}"
+        f" | {fmt_signed(mv.diff)} | {interval} | {fmt_p(p)} | {status} |"
+    )
 
 
 def write_markdown(results: RunResults, path: Path, *, report_path: str | None = None) -> Path:

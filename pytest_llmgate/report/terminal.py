@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_llmgate.gate.records import MetricVerdict, RunResults
+from pytest_llmgate.gate.records import MetricVerdict, RunResults, SliceVerdict
 
 if TYPE_CHECKING:
     from pytest_llmgate.run import GateRun
@@ -17,12 +17,14 @@ STATUS_STYLE = {
     "improved": "green bold",
     "fail": "red bold",
     "below_floor": "red bold",
-    "underpowered": "yellow",
+    "inconclusive": "yellow",
     "new": "cyan",
     "no_data": "dim",
 }
-GATE_STYLE = {"PASS": "green bold", "FAIL": "red bold", "UNDERPOWERED": "yellow bold"}
+GATE_STYLE = {"PASS": "green bold", "FAIL": "red bold", "INCONCLUSIVE": "yellow bold"}
 MAX_CASES_SHOWN = 15
+#: Slice rows printed per suite before "and N more (see the report)".
+MAX_SLICE_ROWS = 30
 
 
 def _num(value: float | None, fmt: str = ".3f") -> str:
@@ -33,10 +35,19 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}" + ("" if count == 1 else "s")
 
 
+def _interval(m: MetricVerdict) -> str:
+    if m.diff is None:
+        return "–"
+    low = "-inf" if m.ci_low is None else f"{m.ci_low:+.3f}"
+    high = "+inf" if m.ci_high is None else f"{m.ci_high:+.3f}"
+    return f"[{low}, {high}]"
+
+
 def _metric_row(m: MetricVerdict) -> list[str]:
-    interval = "–" if m.ci_low is None else f"[{m.ci_low:+.3f}, {m.ci_high:+.3f}]"
+    interval = _interval(m)
     diff = "–" if m.diff is None else f"{m.diff:+.3f}"
-    p = "–" if m.p_adjusted is None else f"{m.p_adjusted:.3g}"
+    shown_p = m.p_adjusted if m.primary else m.p_value
+    p = "–" if shown_p is None else f"{shown_p:.3g}"
     arrow = "↑" if m.higher_is_better else "↓"
     style = STATUS_STYLE.get(m.status, "")
     status = m.status.upper().replace("_", " ")
@@ -51,6 +62,53 @@ def _metric_row(m: MetricVerdict) -> list[str]:
         str(m.n_paired),
         f"[{style}]{status}[/]",
     ]
+
+
+def _metric_table(metrics: list[MetricVerdict], level: float, p_header: str) -> Any:
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold")
+    for column, justify in (
+        ("metric", "left"),
+        ("baseline", "right"),
+        ("now", "right"),
+        ("diff", "right"),
+        (f"{level:.0%} CI", "right"),
+        (p_header, "right"),
+        ("MDE", "right"),
+        ("n", "right"),
+        ("verdict", "left"),
+    ):
+        table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for metric in metrics:
+        table.add_row(*[escape(c) if i == 0 else c for i, c in enumerate(_metric_row(metric))])
+    return table
+
+
+def _slice_table(rows: list[tuple[SliceVerdict, MetricVerdict]], level: float) -> Any:
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold")
+    for column, justify in (
+        ("  slice", "left"),
+        ("metric", "left"),
+        ("baseline", "right"),
+        ("now", "right"),
+        ("diff", "right"),
+        (f"{level:.0%} CI", "right"),
+        ("p", "right"),
+        ("MDE", "right"),
+        ("n", "right"),
+        ("verdict", "left"),
+    ):
+        table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for piece, m in rows:
+        cells = _metric_row(m)
+        name = f"  {piece.tag}" + (" (gated)" if piece.gated else "")
+        table.add_row(escape(name), *[escape(c) if i == 0 else c for i, c in enumerate(cells)])
+    return table
 
 
 def render(results: RunResults, *, width: int = 100, color: bool = False, extra: list[str] | None = None) -> str:
@@ -81,22 +139,25 @@ def render(results: RunResults, *, width: int = 100, color: bool = False, extra:
         for problem in verdict.problems:
             console.print(f"  [red]✗[/] {escape(problem)}")
         level = verdict.metrics[0].ci_level if verdict.metrics else 0.9
-        table = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold")
-        for column, justify in (
-            ("metric", "left"),
-            ("baseline", "right"),
-            ("now", "right"),
-            ("diff", "right"),
-            (f"{level:.0%} CI", "right"),
-            ("p (Holm)", "right"),
-            ("MDE", "right"),
-            ("n", "right"),
-            ("verdict", "left"),
-        ):
-            table.add_column(column, justify=justify, no_wrap=True)
-        for metric in verdict.metrics:
-            table.add_row(*[escape(c) if i == 0 else c for i, c in enumerate(_metric_row(metric))])
-        console.print(table)
+        primary = [m for m in verdict.metrics if m.primary]
+        secondary = [m for m in verdict.metrics if not m.primary]
+        if primary:
+            console.print(_metric_table(primary, level, "p (Holm)"))
+        if secondary:
+            console.print("  [dim]secondary metrics (reported, not gated):[/]")
+            console.print(_metric_table(secondary, level, "p"))
+        if verdict.slices:
+            shown = [(p, m) for p in verdict.slices for m in p.metrics if p.gated or m.status not in ("pass", "new")]
+            quiet = sum(len(p.metrics) for p in verdict.slices) - len(shown)
+            console.print(
+                f"  slices ({_plural(len(verdict.slices), 'tag')}; primary metrics over the cases carrying the tag; "
+                f"only those marked (gated) gate"
+                f"{f', {quiet} passing rows not shown' if quiet else ''}):"
+            )
+            if shown:
+                console.print(_slice_table(shown[:MAX_SLICE_ROWS], level))
+            if len(shown) > MAX_SLICE_ROWS:
+                console.print(f"    … and {len(shown) - MAX_SLICE_ROWS} more (see the report)")
         newly = [c for c in verdict.cases if c.kind == "newly_failing"]
         known = [c for c in verdict.cases if c.kind == "known_failing"]
         fixed = [c for c in verdict.cases if c.kind == "fixed"]
@@ -123,9 +184,11 @@ def render(results: RunResults, *, width: int = 100, color: bool = False, extra:
             padding=(0, 1),
             header_style="bold",
         )
+        from pytest_llmgate.judge.pricing import cost_line, describe_dollars, run_cost
+
         claims = any(stat.no_claims for stat in results.judge_stats.values())
         columns = ["rubric", "verdicts", "errors", "consistent", "1st-pos rate", "calls", "cache hits", "tokens"]
-        for column in columns + (["no claims"] if claims else []):
+        for column in [*columns, "cache read", "cost"] + (["no claims"] if claims else []):
             table.add_column(column, justify="left" if column == "rubric" else "right", no_wrap=True)
         for stat in results.judge_stats.values():
             consistent = (
@@ -142,9 +205,16 @@ def render(results: RunResults, *, width: int = 100, color: bool = False, extra:
                 str(stat.calls),
                 str(stat.cache_hits),
                 str(stat.input_tokens + stat.output_tokens),
+                str(stat.cache_read_tokens),
+                "–" if stat.cost_usd is None else describe_dollars(stat.cost_usd),
                 *([str(stat.no_claims)] if claims else []),
             )
         console.print(table)
+        cost = run_cost(results)
+        if cost is not None:
+            console.print(escape(cost_line(cost)))
+        for suite_id, note in results.rejudged.items():
+            console.print(f"{escape(suite_id)}: {escape(note)}")
         console.print()
     for line in extra or []:
         console.print(line, markup=False)

@@ -83,9 +83,10 @@
       { key: "id", label: "Case", value: function (c) { return c.id; } },
       { key: "ok", label: "Checks", value: function (c) { return c.ok ? 1 : 0; } },
       { key: "tags", label: "Status", value: function (c) { return c.tags.length ? tagRank(c) : null; } },
-      { key: "worst", label: "Worst Δ", value: function (c) { return c.worst; } }
+      { key: "worst", label: "Worst Δ (primary)", value: function (c) { return c.worst; } }
     ];
-    DATA.metrics.forEach(function (m) {
+    var SHOWN = DATA.primary || DATA.metrics;
+    SHOWN.forEach(function (m) {
       COLUMNS.push({ key: "m:" + m, label: m, metric: m, value: function (c) { var v = c.m[m]; return v === undefined ? null : v; } });
     });
 
@@ -194,9 +195,10 @@
         c.tags.forEach(function (t) { box.appendChild(el("span", "badge tag-" + t, TAG_LABELS[t] || t)); });
         tags.appendChild(box);
         tr.appendChild(tags);
-        var worst = el("td", "num", c.worst === null ? "—" : signed(c.worst));
+        var worst = el("td", "num worst", c.worst === null ? "—" : signed(c.worst));
+        if (c.wm) { worst.appendChild(el("span", "muted metric-name", " " + c.wm)); worst.title = c.wm; }
         tr.appendChild(worst);
-        DATA.metrics.forEach(function (m) { tr.appendChild(metricCell(c, m)); });
+        SHOWN.forEach(function (m) { tr.appendChild(metricCell(c, m)); });
         var open = function () { showDetail(c); };
         tr.addEventListener("click", open);
         tr.addEventListener("keydown", function (e) { if (e.key === "Enter") { e.preventDefault(); open(); } });

@@ -1,0 +1,215 @@
+"""The gate's error rates and power, by simulation on its own functions (compare, holm, decide).
+
+Each check runs hundreds of seeded runs of the whole rule (test, Holm over the primary
+metrics, tolerance) at the defaults, so the figures in the README are the suite's.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from pytest_llmgate.config import DEFAULT_ALPHA, DEFAULT_TOLERANCE
+from pytest_llmgate.gate.stats import compare, decide, detectable_drop, holm
+
+ALPHA, TOL = DEFAULT_ALPHA, DEFAULT_TOLERANCE
+
+
+def _margin(rate: float, reps: int) -> float:
+    """Three Monte Carlo standard errors of a rate estimated from `reps` runs."""
+    return 3 * math.sqrt(rate * (1 - rate) / reps)
+
+
+def _gate(
+    base: np.ndarray,
+    cur: np.ndarray,
+    kind: str,
+    rng: np.random.Generator,
+    *,
+    family: int = 1,
+    clusters: list[str] | None = None,
+) -> str:
+    """The status of one primary metric beside `family - 1` unchanged ones (uniform p-values)."""
+    cmp = compare(base.tolist(), cur.tolist(), kind=kind, alpha=ALPHA, tolerance=TOL, clusters=clusters)  # type: ignore[arg-type]
+    p_adj = holm([cmp.p_value] + rng.random(family - 1).tolist())[0]
+    return decide(cmp, alpha=ALPHA, p_adjusted=p_adj)
+
+
+def _pass_rate_runs(rng: np.random.Generator, n: int, drop: float, discordance: float) -> tuple[np.ndarray, np.ndarray]:
+    """A pass rate over n cases: a share `discordance` of cases flips, worse - better = drop."""
+    base = (rng.random(n) < 0.8).astype(float)
+    u = rng.random(n)
+    worse = u < (discordance + drop) / 2
+    better = (u >= (discordance + drop) / 2) & (u < discordance)
+    # A worse case goes 1 -> 0 and a better one 0 -> 1, whatever the baseline drew.
+    flipped = worse | better
+    return np.where(flipped, worse.astype(float), base), np.where(flipped, better.astype(float), base)
+
+
+# --- false alarms at no change ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind,n", [("binary", 250), ("binary", 40), ("continuous", 250), ("continuous", 12)])
+def test_no_change_fails_at_most_alpha_independent(kind: str, n: int) -> None:
+    rng = np.random.default_rng(n)
+    reps, rejected, failed = 600, 0, 0
+    for _ in range(reps):
+        if kind == "binary":
+            base, cur = _pass_rate_runs(rng, n, 0.0, 0.10)
+        else:
+            quality = rng.random(n)
+            base = quality + rng.normal(0, 0.1, n)
+            cur = quality + rng.normal(0, 0.1, n)
+        cmp = compare(base.tolist(), cur.tolist(), kind=kind, alpha=ALPHA, tolerance=0.0)  # type: ignore[arg-type]
+        rejected += cmp.p_value < ALPHA
+        failed += decide(cmp, alpha=ALPHA, p_adjusted=cmp.p_value) == "fail"
+    # The test alone (tolerance 0) keeps its level; the tolerance rule can only lower it.
+    assert rejected / reps <= ALPHA + _margin(ALPHA, reps)
+    assert failed <= rejected
+
+
+def _clustered_noise(rng: np.random.Generator, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two runs whose per-case change shares noise within each cluster (no real change)."""
+    g = groups.max() + 1
+    quality = rng.random(groups.size)
+    shared = rng.normal(0, 0.12, g)[groups]
+    return quality, quality + shared + rng.normal(0, 0.05, groups.size)
+
+
+def test_clustered_noise_fails_at_most_alpha_with_clusters_declared() -> None:
+    rng = np.random.default_rng(2026)
+    groups = np.repeat(np.arange(25), 10)  # 25 documents, 10 questions each: n = 250
+    labels = [f"doc-{g}" for g in groups]
+    reps, declared, ignored, fails = 600, 0, 0, 0
+    for _ in range(reps):
+        base, cur = _clustered_noise(rng, groups)
+        with_clusters = compare(base.tolist(), cur.tolist(), alpha=ALPHA, tolerance=0.0, clusters=labels)
+        without = compare(base.tolist(), cur.tolist(), alpha=ALPHA, tolerance=0.0)
+        declared += with_clusters.p_value < ALPHA
+        ignored += without.p_value < ALPHA
+        fails += _gate(base, cur, "continuous", rng, clusters=labels) == "fail"
+    assert declared / reps <= ALPHA + _margin(ALPHA, reps)
+    assert fails / reps <= ALPHA + _margin(ALPHA, reps)
+    # Why clusters matter: treated as independent, the same noise looks like a change far too often.
+    assert ignored / reps > 2 * ALPHA
+
+
+def test_few_clusters_use_the_exact_test_and_keep_the_level() -> None:
+    rng = np.random.default_rng(8)
+    groups = np.repeat(np.arange(10), 6)
+    labels = [str(g) for g in groups]
+    reps = 500
+    rejected = 0
+    for _ in range(reps):
+        base, cur = _clustered_noise(rng, groups)
+        rejected += compare(base.tolist(), cur.tolist(), alpha=ALPHA, clusters=labels).p_value < ALPHA
+    assert rejected / reps <= ALPHA + _margin(ALPHA, reps)
+
+
+# --- power at the defaults ----------------------------------------------------------------
+
+
+def test_defaults_catch_a_five_point_drop_of_a_pass_rate_on_250_cases() -> None:
+    # One primary metric, a pass rate; a true 5-point drop with 10 % of cases discordant.
+    rng = np.random.default_rng(77)
+    reps = 1000
+    caught = sum(_gate(*_pass_rate_runs(rng, 250, 0.05, 0.10), "binary", rng) == "fail" for _ in range(reps))
+    assert caught / reps >= 0.75
+
+
+@pytest.mark.parametrize("family", [1, 3])
+def test_detectable_drop_of_a_pass_rate_has_80_percent_power(family: int) -> None:
+    rng = np.random.default_rng(family)
+    base, cur = _pass_rate_runs(rng, 250, 0.0, 0.10)
+    observed = compare(base.tolist(), cur.tolist(), kind="binary", tolerance=TOL)
+    mde = detectable_drop(observed, tolerance=TOL, alpha=ALPHA, family=family)
+    psi = max(observed.discordance, mde)
+    reps = 1000
+    caught = sum(
+        _gate(*_pass_rate_runs(rng, 250, mde, psi), "binary", rng, family=family) == "fail" for _ in range(reps)
+    )
+    assert abs(caught / reps - 0.80) < 0.04, (mde, caught / reps)
+
+
+@pytest.mark.parametrize("family", [1, 3])
+def test_detectable_drop_of_a_score_has_80_percent_power(family: int) -> None:
+    rng = np.random.default_rng(10 + family)
+    n, sd = 200, 0.2
+    quality = rng.random(n)
+    observed = compare(quality.tolist(), (quality + rng.normal(0, sd, n)).tolist(), tolerance=TOL)
+    mde = detectable_drop(observed, tolerance=TOL, alpha=ALPHA, family=family)
+    reps = 1000
+    caught = 0
+    for _ in range(reps):
+        cur = quality + rng.normal(-mde, observed.se * math.sqrt(n), n)
+        caught += _gate(quality, cur, "continuous", rng, family=family) == "fail"
+    assert abs(caught / reps - 0.80) < 0.04, (mde, caught / reps)
+
+
+def test_detectable_drop_with_clusters_has_80_percent_power() -> None:
+    rng = np.random.default_rng(99)
+    groups = np.repeat(np.arange(40), 5)
+    labels = [f"c{g}" for g in groups]
+    base, cur = _clustered_noise(rng, groups)
+    observed = compare(base.tolist(), cur.tolist(), tolerance=TOL, clusters=labels)
+    mde = detectable_drop(observed, tolerance=TOL, alpha=ALPHA)
+    reps = 800
+    caught = 0
+    for _ in range(reps):
+        b, c = _clustered_noise(rng, groups)
+        caught += _gate(b, c - mde, "continuous", rng, clusters=labels) == "fail"
+    assert abs(caught / reps - 0.80) < 0.05, (mde, caught / reps)
+
+
+# --- the three outcomes ----------------------------------------------------------------
+
+
+def test_non_inferiority_at_a_drop_of_the_tolerance_passes_at_most_alpha() -> None:
+    # PASS claims the drop is below the tolerance: when it equals it, that claim is false.
+    rng = np.random.default_rng(5)
+    reps, passed = 600, 0
+    for _ in range(reps):
+        quality = rng.random(300)
+        cur = quality + rng.normal(-TOL, 0.15, 300)
+        passed += _gate(quality, cur, "continuous", rng) in ("pass", "improved")
+    assert passed / reps <= ALPHA + _margin(ALPHA, reps)
+
+
+def test_an_improvement_never_fails() -> None:
+    rng = np.random.default_rng(13)
+    for _ in range(300):
+        n = int(rng.integers(1, 80))
+        kind = "binary" if rng.random() < 0.5 else "continuous"
+        if kind == "binary":
+            base = rng.integers(0, 2, n).astype(float)
+            cur = np.where(rng.random(n) < 0.3, 1.0, base)  # only 0 -> 1 flips
+        else:
+            base = rng.random(n)
+            cur = base + rng.uniform(0, 0.3, n) * (rng.random(n) < 0.5)
+        for higher in (True, False):
+            b, c = (base, cur) if higher else (1 - base, 1 - cur)
+            cmp = compare(b.tolist(), c.tolist(), kind=kind, higher_is_better=higher, tolerance=TOL)  # type: ignore[arg-type]
+            assert decide(cmp, alpha=ALPHA, p_adjusted=cmp.p_value) != "fail"
+
+
+def test_every_case_getting_worse_never_passes() -> None:
+    rng = np.random.default_rng(17)
+    for _ in range(300):
+        n = int(rng.integers(1, 120))
+        if rng.random() < 0.5:
+            base, cur, kind = np.ones(n), np.zeros(n), "binary"
+        else:
+            base = rng.uniform(0.5, 1.0, n)
+            cur, kind = base - rng.uniform(TOL, 0.5, n), "continuous"
+        cmp = compare(base.tolist(), cur.tolist(), kind=kind, tolerance=TOL)  # type: ignore[arg-type]
+        assert decide(cmp, alpha=ALPHA, p_adjusted=cmp.p_value) in ("fail", "inconclusive")
+
+
+def test_a_real_drop_beyond_the_tolerance_fails_and_noise_passes_on_a_big_set() -> None:
+    rng = np.random.default_rng(21)
+    quality = rng.random(2000)
+    same = quality + rng.normal(0, 0.05, 2000)
+    assert _gate(quality, same, "continuous", rng) == "pass"
+    assert _gate(quality, quality + rng.normal(-0.1, 0.05, 2000), "continuous", rng) == "fail"
