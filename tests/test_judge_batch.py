@@ -289,3 +289,23 @@ def _now() -> str:
     import datetime as dt
 
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_batch_answer_costs_half_the_online_price(fake_provider: FakeProvider, tmp_path: Path, provider: str) -> None:
+    from pytest_llmgate.judge.pricing import Pricer, Usage, parse_price
+
+    pricer = Pricer("test prices", price=parse_price("input=3 output=15"))
+    requests = cases(2, "correctness")
+    engine = JudgeEngine(
+        provider=provider,
+        rubrics=RUBRICS,
+        cache_dir=tmp_path / ".llmgate",
+        pricer=pricer,
+        batch=BatchOptions(state_dir=tmp_path / ".llmgate", poll_interval=0.01),
+    )
+    verdicts = judge_all(engine, requests)
+    for call in (call for v in verdicts for call in v.calls):
+        online = pricer.cost(Usage(call.input_tokens, call.output_tokens))
+        assert call.batch and online is not None and online > 0
+        assert call.cost_usd == pytest.approx(online / 2)
