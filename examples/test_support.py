@@ -15,28 +15,36 @@ from pytest_llmgate import checks
 agent = SupportAgent()
 
 
+def answer(case):
+    """The system under test: the agent's reply to the case's question, as the gate records it.
+
+    The plugin calls it concurrently for every selected case (a thread pool: it is a plain
+    function) and hands each test its case's return value as `output`.
+    """
+    return agent.answer(case.input).to_dict()
+
+
 # Tolerances: a 5-point drop of a mean score is material. The pass rate of the checks gets 10
 # points: with 91 cases its exact McNemar test can FAIL only a drop of about 13 (its MDE column),
 # and the recall floor says the retriever must never fall below 0.7 whatever the baseline.
 # Primary metrics gate (one Holm family); the other retrieval and trajectory metrics are reported.
 @pytest.mark.golden(
     "datasets/support.jsonl",
+    sut=answer,
     tolerance=0.05,
     metrics={"checks_passed": {"tolerance": 0.10}, "recall@5": {"min_score": 0.7}},
     primary=["checks_passed", "judge:correctness", "judge:helpfulness", "recall@5", "trajectory_f1"],
 )
-def test_support_agent(case, llm_gate):
-    result = agent.answer(case.input)
-    llm_gate.output(result.to_dict())
-
+def test_support_agent(case, output, llm_gate):
     # Layer 3: ranking quality of the handbook chunks against the case's relevant ids; their
     # texts are the context that the faithfulness rubric checks the answer against.
-    context = agent.chunk_texts(result.retrieved_ids)
-    llm_gate.retrieval(result.retrieved_ids, k=5, metrics=("recall", "precision", "ndcg", "mrr"), texts=context)
+    context = agent.chunk_texts(output["retrieved_ids"])
+    llm_gate.retrieval(output["retrieved_ids"], k=5, metrics=("recall", "precision", "ndcg", "mrr"), texts=context)
     # The agent's tool calls against the expected ones. The exact match is a check below (it
     # counts in checks_passed): 32 cases are too few for a 0/1 metric to see a 5-point drop.
+    tool_calls = output["tool_calls"]
     if case.expected_tool_calls is not None:
-        llm_gate.trajectory(result.tool_calls, metrics=("precision", "recall", "f1"))
+        llm_gate.trajectory(tool_calls, metrics=("precision", "recall", "f1"))
 
     # Layer 2: deferred judge verdicts, against the reference, the baseline's answer and the
     # retrieved context (the built-in llmgate:faithfulness; offline it is a lexical proxy).
@@ -45,16 +53,16 @@ def test_support_agent(case, llm_gate):
     llm_gate.judge("llmgate:faithfulness")
 
     # Layer 1: programmatic checks; a failure marks this case failed and the gate decides.
-    checks.length(result.answer, min_words=5, max_words=120)
-    checks.no_banned_phrases(result.answer, ["as an AI", "I cannot help", "language model"])
-    checks.max_steps(result.tool_calls, 3)
-    checks.no_loops(result.tool_calls)
+    checks.length(output["answer"], min_words=5, max_words=120)
+    checks.no_banned_phrases(output["answer"], ["as an AI", "I cannot help", "language model"])
+    checks.max_steps(tool_calls, 3)
+    checks.no_loops(tool_calls)
     if case.expected_tool_calls is not None:
-        checks.trajectory(result.tool_calls, case.expected_tool_calls, mode="exact")
-    if any(call["name"] == "issue_refund" for call in result.tool_calls):
-        checks.tools_called_in_order(result.tool_calls, ["lookup_order", "issue_refund"])
+        checks.trajectory(tool_calls, case.expected_tool_calls, mode="exact")
+    if any(call["name"] == "issue_refund" for call in tool_calls):
+        checks.tools_called_in_order(tool_calls, ["lookup_order", "issue_refund"])
         checks.tool_argument_constraint(
-            result.tool_calls,
+            tool_calls,
             "issue_refund",
             agent.refund_within_limit,
             description="refund amount <= what is left to refund on the order",

@@ -23,6 +23,9 @@ DEFAULT_BATCH_POLL_INTERVAL = 30.0
 DEFAULT_JUDGE_TIMEOUT = 60.0
 DEFAULT_JUDGE_RETRIES = 4
 DEFAULT_JURY_AGGREGATE = "mean"
+# SUT runner: peers default to 4 (promptfoo) and 10 (Inspect AI) requests in flight; a SUT call
+# is often several provider requests (an agent loop), so 8 stays under low rate-limit tiers.
+DEFAULT_SUT_CONCURRENCY = 8
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,17 @@ class Settings:
     """ini `llm_gate_judge_price`: `input=.. output=.. [cache_read=..] [cache_write=..]`, $ per million tokens."""
     rejudge_baseline: bool = False
     """`--llm-gate-rejudge-baseline`: judge the baseline's outputs with the current judge."""
+    # concurrent SUT calls, repeats, outputs from a file
+    sut_concurrency: int = DEFAULT_SUT_CONCURRENCY
+    """SUT calls in flight at most, per process (`--llm-gate-sut-concurrency`)."""
+    sut_timeout: float | None = None
+    """Seconds one SUT call may take before its item fails; None waits as long as it takes."""
+    repeat: int | None = None
+    """`--llm-gate-repeat K`: run every case K times (wins over the marker's `repeat=`)."""
+    outputs_path: Path | None = None
+    """`--llm-gate-outputs FILE.jsonl`: feed the `output` fixture from this file, call no SUT."""
+    save_outputs_path: Path | None = None
+    """`--llm-gate-save-outputs FILE.jsonl`: write this run's outputs in the outputs-file format."""
 
     def public(self) -> dict[str, Any]:
         """Settings as written into the results file (paths relative, no secrets)."""
@@ -120,6 +134,10 @@ class Settings:
             "budget_usd": self.budget_usd,
             "judge_price": self.judge_price,
             "rejudge_baseline": self.rejudge_baseline,
+            "sut_concurrency": self.sut_concurrency,
+            "sut_timeout": self.sut_timeout,
+            "repeat": self.repeat,
+            "outputs": self.outputs_path.name if self.outputs_path else None,
         }
 
 
@@ -233,6 +251,45 @@ def add_options(parser: pytest.Parser) -> None:
         dest="llm_gate_progress",
         default=True,
         help="Do not draw the judge progress bar (default: drawn on a terminal).",
+    )
+    # concurrent SUT calls, repeats, outputs from a file
+    group.addoption(
+        "--llm-gate-sut-concurrency",
+        dest="llm_gate_sut_concurrency",
+        default=None,
+        type=int,
+        metavar="N",
+        help=f"SUT calls in flight at most, per process (default: {DEFAULT_SUT_CONCURRENCY}).",
+    )
+    group.addoption(
+        "--llm-gate-sut-timeout",
+        dest="llm_gate_sut_timeout",
+        default=None,
+        type=float,
+        metavar="SECONDS",
+        help="Fail a case whose SUT call takes longer than this (default: no timeout).",
+    )
+    group.addoption(
+        "--llm-gate-repeat",
+        dest="llm_gate_repeat",
+        default=None,
+        type=int,
+        metavar="K",
+        help="Run every case K times; report pass@k, pass^k and flaky cases (default: the marker's repeat, else 1).",
+    )
+    group.addoption(
+        "--llm-gate-outputs",
+        dest="llm_gate_outputs",
+        default=None,
+        metavar="FILE.jsonl",
+        help="Feed the output fixture from this file instead of calling the SUT (default: call the SUT).",
+    )
+    group.addoption(
+        "--llm-gate-save-outputs",
+        dest="llm_gate_save_outputs",
+        default=None,
+        metavar="FILE.jsonl",
+        help="Write this run's outputs to FILE.jsonl, the --llm-gate-outputs format (default: not written).",
     )
 
     # batch mode (issue 9, item 2)
@@ -362,6 +419,10 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("llm_gate_judge_timeout", "Seconds one judge request may take.", default=f"{DEFAULT_JUDGE_TIMEOUT:g}")
     parser.addini("llm_gate_judge_retries", "Retries of a failed judge request.", default=str(DEFAULT_JUDGE_RETRIES))
     parser.addini("llm_gate_judge_deadline", "Seconds after session start to stop issuing judge calls.", default="")
+    parser.addini(
+        "llm_gate_sut_concurrency", "SUT calls in flight at most, per process.", default=str(DEFAULT_SUT_CONCURRENCY)
+    )
+    parser.addini("llm_gate_sut_timeout", "Seconds one SUT call may take (empty: no timeout).", default="")
 
 
 def _number(
@@ -525,6 +586,13 @@ def read_settings(config: pytest.Config) -> Settings:
         _check_batch(
             replay=replay, no_cache=no_cache, budget=budget, budget_usd=config.getoption("llm_gate_budget_usd")
         )
+    sut_concurrency = config.getoption("llm_gate_sut_concurrency")
+    sut_timeout = config.getoption("llm_gate_sut_timeout")
+    if sut_timeout is None and str(config.getini("llm_gate_sut_timeout")).strip():
+        sut_timeout = config.getini("llm_gate_sut_timeout")
+    repeat = config.getoption("llm_gate_repeat")
+    outputs_raw = config.getoption("llm_gate_outputs")
+    save_raw = config.getoption("llm_gate_save_outputs")
     judge_timeout, judge_retries, judge_deadline = _judge_limits(config)
     budget_usd = config.getoption("llm_gate_budget_usd")
     return Settings(
@@ -570,6 +638,18 @@ def read_settings(config: pytest.Config) -> Settings:
         budget_usd=None if budget_usd is None else _number(budget_usd, "llm_gate_budget_usd", float, low=-1e-12),
         judge_price=_judge_price(str(config.getini("llm_gate_judge_price") or "")),
         rejudge_baseline=bool(config.getoption("llm_gate_rejudge_baseline")),
+        sut_concurrency=_number(
+            sut_concurrency if sut_concurrency is not None else config.getini("llm_gate_sut_concurrency"),
+            "--llm-gate-sut-concurrency" if sut_concurrency is not None else "llm_gate_sut_concurrency",
+            int,
+            low=1,
+        ),
+        sut_timeout=None
+        if sut_timeout is None
+        else _number(sut_timeout, "--llm-gate-sut-timeout", float, low=0.0, low_open=True),
+        repeat=None if repeat is None else _number(repeat, "--llm-gate-repeat", int, low=1),
+        outputs_path=_file_option(outputs_raw, rootdir),
+        save_outputs_path=_file_option(save_raw, rootdir),
     )
 
 
@@ -607,6 +687,14 @@ def _judge_price(raw: str) -> str | None:
     except PriceError as exc:
         raise pytest.UsageError(str(exc)) from None
     return text
+
+
+def _file_option(raw: str | None, rootdir: Path) -> Path | None:
+    """A path flag, relative to the rootdir like the other path options."""
+    if not raw:
+        return None
+    value = Path(raw).expanduser()
+    return value if value.is_absolute() else rootdir / value
 
 
 def _judge_specs(config: pytest.Config) -> tuple[str, ...]:

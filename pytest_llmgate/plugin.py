@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from pytest_llmgate.run import GateRun
 
 SKIP_REASON = "LLM gate evals run with --llm-gate"
-MARKER_KWARGS = ("model", "tolerance", "alpha", "metrics", "primary", "slices")
+MARKER_KWARGS = ("model", "tolerance", "alpha", "metrics", "primary", "slices", "sut", "repeat")
 CHECK_FAILED = "check failed"
 USAGE_PREFIX = "LLM gate usage error: "
 run_key = pytest.StashKey["GateRun"]()
@@ -30,8 +30,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "golden(path, *, model=Case, tolerance=None, alpha=None, metrics=None, primary=None, slices=None): parametrize the test with the "
-        "cases of a golden JSONL set, one item per case, and gate on its metrics with --llm-gate.",
+        "golden(path, *, model=Case, tolerance=None, alpha=None, metrics=None, primary=None, slices=None, sut=None, "
+        "repeat=1): parametrize the test with the cases of a golden JSONL set, one item per case, and gate on its "
+        "metrics with --llm-gate; sut= (a callable or a fixture name) is called concurrently for the cases and feeds "
+        "the 'output' fixture.",
     )
     settings = read_settings(config)
     if not settings.enabled:
@@ -45,6 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = replace(settings, progress=False, concurrency=share)
     from pytest_llmgate.judge.providers import JudgeConfigError, parse_spec
     from pytest_llmgate.run import GateRun
+    from pytest_llmgate.sut import OutputsFileError
 
     try:
         for spec in settings.judges or (settings.judge,):
@@ -59,7 +62,10 @@ def pytest_configure(config: pytest.Config) -> None:
         _, problems = check_project(settings)
         if problems and not config.option.collectonly:
             raise pytest.UsageError(*problems)
-    run = GateRun(settings)
+    try:
+        run = GateRun(settings)
+    except OutputsFileError as exc:
+        raise pytest.UsageError(f"--llm-gate-outputs: {exc}") from None
     budget_problem = run.budget_problem()
     if budget_problem:
         raise pytest.UsageError(budget_problem)
@@ -115,6 +121,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     path, kwargs = str(marker.args[0]), dict(marker.kwargs)
     model = kwargs.pop("model", None) or Case
+    sut, repeat = kwargs.pop("sut", None), kwargs.pop("repeat", None)
+    problems = _sut_problems(where, sut, repeat, "output" in metafunc.fixturenames, run.outputs_file is not None)
+    if problems:
+        _defer(run, metafunc, problems)
+        return
     problem = None
     try:
         every_case = load_cases(path, model=model, rootdir=run.settings.rootdir, include_inactive=True)
@@ -133,10 +144,29 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if newer:
         _defer(run, metafunc, [newer])
         return
+    from_file = run.outputs_count(suite, [c.id for c in cases]) if "output" in metafunc.fixturenames else None
+    run.register_sut(suite, sut, run.settings.repeat or repeat or from_file or 1)
     if run.settings.shard:
         index, count = run.settings.shard
         cases = [c for i, c in enumerate(cases) if i % count == index - 1]
     metafunc.parametrize("case", cases, ids=[c.id for c in cases])
+
+
+def _sut_problems(where: str, sut: Any, repeat: Any, takes_output: bool, outputs_file: bool) -> list[str]:
+    """What is wrong with a golden marker's `sut=` and `repeat=`, for the test's signature."""
+    where = f"{where}: @pytest.mark.golden"
+    problems = []
+    if repeat is not None and (isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1):
+        problems.append(f"{where}: 'repeat' must be a positive integer (got {repeat!r}).")
+    if sut is not None and not (callable(sut) or isinstance(sut, str)):
+        problems.append(
+            f"{where}: 'sut' must be a callable or the name of a fixture returning one (got {type(sut).__name__})."
+        )
+    elif sut is not None and not takes_output:
+        problems.append(f"{where}(sut=...): the test must take an 'output' argument to receive the SUT's output.")
+    if takes_output and sut is None and not outputs_file:
+        problems.append(f"{where}: the 'output' argument needs sut= on the marker (or --llm-gate-outputs FILE.jsonl).")
+    return problems
 
 
 def _defer(run: GateRun, metafunc: pytest.Metafunc, problems: list[str]) -> None:
@@ -199,6 +229,47 @@ def llm_gate(request: pytest.FixtureRequest) -> Any:
     return LLMGate(run, suite, case, run.case_record(suite, case, request.node.nodeid))
 
 
+@pytest.fixture
+def output(request: pytest.FixtureRequest) -> Any:
+    """The case's output from the marker's `sut=` (called concurrently) or from --llm-gate-outputs."""
+    run = request.config.stash.get(run_key, None)
+    if run is None:
+        pytest.skip(SKIP_REASON)
+    case = _golden_case(request.node)
+    if case is None:
+        msg = "the output fixture needs a test marked @pytest.mark.golden(..., sut=...) that takes a 'case' argument."
+        raise pytest.UsageError(msg)
+    return run.case_outputs(request, _suite_of(request.node), case)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    run = config.stash.get(run_key, None)
+    # An xdist worker cannot stop the session here: its items fail one by one instead (run.case_outputs).
+    if run is None or run.outputs_file is None or _is_worker(config):
+        return
+    wanted = [
+        (_suite_of(item), case.id)
+        for item in items
+        if "output" in getattr(item, "fixturenames", ()) and (case := _golden_case(item)) is not None
+    ]
+    problem = run.check_outputs_file(wanted)
+    if problem and problem not in run.problems:
+        run.problems.append(problem)  # raised by pytest_collection_finish with the others, exit 4
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
+    __tracebackhide__ = True
+    run = pyfuncitem.config.stash.get(run_key, None)
+    if run is None:
+        return None
+    case = _golden_case(pyfuncitem)
+    if case is None:
+        return None
+    return run.call_test(pyfuncitem, _suite_of(pyfuncitem), case)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
@@ -244,6 +315,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run = session.config.stash.get(run_key, None)
     if run is None:
         return
+    run.close_sut()
     if run.interrupted:
         run.stop()
     elif exitstatus in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.INTERRUPTED):

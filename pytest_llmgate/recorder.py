@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Literal
 
-from pytest_llmgate.gate.records import CaseResult, JudgeVerdict, MetricKind, MetricSpec
+from pytest_llmgate.gate.records import CaseResult, JudgeVerdict, MetricKind, MetricSpec, RepeatResult
 from pytest_llmgate.outputs import output_text
 
 if TYPE_CHECKING:
@@ -48,8 +48,15 @@ class LLMGate:
         self._run = run
         self._suite = suite
         self._case = case
-        self._record = record
+        self._record: CaseResult | RepeatResult = record
+        self._repeat: int | None = None
         self._context: list[str] | None = None
+
+    def use_run(self, record: RepeatResult, index: int) -> None:
+        """With repeat=K: record what follows into run `index` of the case (the plugin calls this)."""
+        self._record = record
+        self._repeat = index
+        self._context = None
 
     @property
     def case(self) -> Case:
@@ -185,7 +192,9 @@ class LLMGate:
         chunks = _texts(context, "context") if context is not None else None
         if chunks is None and self._context is not None and _uses_context(self._run, rubric):
             chunks = self._context
-        future = self._run.submit_judge(self._suite, self._case, self._record, rubric, against, candidate, chunks)
+        future = self._run.submit_judge(
+            self._suite, self._case, self._record, rubric, against, candidate, chunks, repeat=self._repeat
+        )
         return JudgeHandle(future, batch=self._run.batching())
 
     def trajectory(

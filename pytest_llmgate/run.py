@@ -35,15 +35,29 @@ from pytest_llmgate.gate.records import (
     JudgeVerdict,
     MetricKind,
     MetricSpec,
+    RepeatResult,
     RubricStats,
     RunResults,
     SuiteResult,
 )
+from pytest_llmgate.gate.repeats import aggregate_case, prepare_suite
 from pytest_llmgate.gate.verdict import CHECKS_METRIC, evaluate
 from pytest_llmgate.outputs import content_hash, output_text
 from pytest_llmgate.report.links import relative_link
+from pytest_llmgate.sut import (
+    OutputsFile,
+    SutCall,
+    SutError,
+    SutRunner,
+    check_output,
+    failure_message,
+    load_outputs,
+    process_items,
+)
 from pytest_llmgate.validate import SPEC_OVERRIDES
 
+#: The per-case SUT duration; recorded as a metric only when a suite's marker names it in `metrics=`.
+SUT_SECONDS_METRIC = "sut_seconds"
 INTERRUPTED_LINE = (
     "interrupted: nothing gated, no file written; {cancelled} pending judge call(s) cancelled, "
     "{finished} finished and cached: a rerun pays only for what is missing."
@@ -90,7 +104,7 @@ class GateRun:
         self.unjudged_by_deadline = 0
         """Judge calls the run's deadline left unmade or cut off (their verdicts are judge errors)."""
         self.budget_usd_exhausted = False
-        self._pending: list[tuple[str, str, Future[JudgeVerdict]]] = []
+        self._pending: list[tuple[str, str, int | None, Future[JudgeVerdict]]] = []
         self.judge_stats: dict[str, RubricStats] = {}
         self.results: RunResults | None = None
         self.written: list[Path] = []
@@ -102,6 +116,16 @@ class GateRun:
         self.rejudged: dict[str, dict[str, Any]] = {}
         """Per suite re-judged with `--llm-gate-rejudge-baseline`: `note`, `metrics` (names) and
         `values` (case id -> metric -> the baseline output's value under this run's judge, or None)."""
+        # concurrent SUT calls, repeats, outputs from a file
+        self.sut_specs: dict[str, Any] = {}
+        """Per suite: the marker's `sut=` (a callable, or the name of a fixture returning one)."""
+        self.outputs_file: OutputsFile | None = (
+            load_outputs(settings.outputs_path) if settings.outputs_path is not None else None
+        )
+        self._sut_runner: SutRunner | None = None
+        self._sut_fns: dict[str, Any] = {}
+        self._sut_all_submitted: set[str] = set()
+        self._item_calls: dict[str, list[SutCall]] = {}
         self.problems: list[str] = []
         """Usage errors found at collection (golden sets, markers, baselines): exit 4 before any test."""
         self.errored: list[str] = []
@@ -192,6 +216,180 @@ class GateRun:
         record.failure = failure
         record.duration = round(duration, 6)
         record.metrics[CHECKS_METRIC] = 1.0 if passed else 0.0
+
+    # -- the system under test --------------------------------------------------------------
+    def register_sut(self, suite: str, sut: Any, repeat: int) -> None:
+        """Called at collection, after `register_suite`: the suite's SUT (if any) and its runs per case."""
+        self.suites[suite].repeat = repeat
+        if sut is not None:
+            self.sut_specs[suite] = sut
+        if SUT_SECONDS_METRIC in self.overrides.get(suite, {}).get("metrics", {}):
+            self.declare_metric(suite, MetricSpec(name=SUT_SECONDS_METRIC, higher_is_better=False))
+
+    def outputs_count(self, suite: str, case_ids: list[str]) -> int | None:
+        """The runs per case an outputs file holds for a suite (the most any of its cases has)."""
+        if self.outputs_file is None:
+            return None
+        counts = [len(found) for cid in case_ids if (found := self.outputs_file.get(suite, cid)) is not None]
+        return max(counts) if counts else None
+
+    def check_outputs_file(self, wanted: list[tuple[str, str]]) -> str | None:
+        """Before any test runs: the first selected (suite, case id) the outputs file cannot feed."""
+        if self.outputs_file is None:
+            return None
+        path = self.outputs_file.path
+        for suite, case_id in wanted:
+            found = self.outputs_file.get(suite, case_id)
+            runs = self.suites[suite].repeat
+            if found is None:
+                return (
+                    f"--llm-gate-outputs {path}: no output for case '{case_id}' of {suite}. "
+                    f'Add a line {{"id": "{case_id}", "output": ...}} to the file, or deselect the case.'
+                )
+            if len(found) != runs:
+                return (
+                    f"--llm-gate-outputs {path}: case '{case_id}' of {suite} has {len(found)} output(s), "
+                    f"the suite runs each case {runs} time(s). Give {runs} output(s) for every case."
+                )
+        return None
+
+    def sut_runner(self) -> SutRunner:
+        if self._sut_runner is None:
+            self._sut_runner = SutRunner(concurrency=self.settings.sut_concurrency, timeout=self.settings.sut_timeout)
+        return self._sut_runner
+
+    def case_outputs(self, request: Any, suite: str, case: Any) -> Any:
+        """The `output` fixture: this case's output(s), from the outputs file or the SUT runner.
+
+        On first use in a suite the SUT calls of every item of the suite this process will run
+        are submitted; this item waits for its own case only. Failures are raised later, in
+        the call phase (`call_test`), so they fail the item rather than erroring its setup.
+        """
+        import pytest
+
+        runs = self.suites[suite].repeat
+        if self.outputs_file is not None:
+            problem = self.check_outputs_file([(suite, case.id)])
+            if problem:
+                pytest.fail(problem, pytrace=False)
+            found = self.outputs_file.get(suite, case.id) or []
+            calls = [SutCall(output=value) for value in found[:runs]]
+        else:
+            runner = self.sut_runner()
+            fn = self._sut_callable(request, suite)
+            key = (suite, case.id)
+            runner.submit(key, fn, case, runs)
+            self._submit_ahead(request.session, suite, fn, runs)
+            capture = request.config.pluginmanager.getplugin("capturemanager")
+            suspend = capture.global_and_fixture_disabled if capture is not None else None
+            calls = runner.wait(key, progress=self.settings.progress, suspend=suspend)
+            runner.forget(key)
+        if not calls:
+            pytest.fail(f"no output for case '{case.id}' of {suite}.", pytrace=False)
+        self._item_calls[request.node.nodeid] = calls
+        return None if calls[0].failed else calls[0].output
+
+    def _sut_callable(self, request: Any, suite: str) -> Any:
+        import pytest
+
+        fn = self._sut_fns.get(suite)
+        if fn is None:
+            spec = self.sut_specs.get(suite)
+            fn = request.getfixturevalue(spec) if isinstance(spec, str) else spec
+            if not callable(fn):
+                msg = f"{suite}: sut={spec!r} must be a callable or name a fixture returning one (got {type(fn).__name__})."
+                pytest.fail(msg, pytrace=False)
+            self._sut_fns[suite] = fn
+        return fn
+
+    def _submit_ahead(self, session: Any, suite: str, fn: Any, runs: int) -> None:
+        """Submit the suite's other items this process will run (on xdist: those queued to it so far)."""
+        if suite in self._sut_all_submitted:
+            return
+        runner = self.sut_runner()
+        for item in process_items(session):
+            callspec = getattr(item, "callspec", None)
+            if callspec is None or item.nodeid.split("[", 1)[0] != suite:
+                continue
+            case = callspec.params.get("case")
+            if case is not None:
+                runner.submit((suite, case.id), fn, case, runs)
+        if not hasattr(session.config, "workerinput"):
+            self._sut_all_submitted.add(suite)
+
+    def call_test(self, item: Any, suite: str, case: Any) -> bool | None:
+        """Call a golden test: once with its output, or once per run with repeat=K (True: called here)."""
+        __tracebackhide__ = True
+        calls = self._item_calls.pop(item.nodeid, None)
+        runs = self.suites[suite].repeat
+        record = self.case_record(suite, case, item.nodeid)
+        if runs == 1:
+            if calls is not None:
+                timed = SUT_SECONDS_METRIC in self.suites[suite].metrics
+                self._record_call(record, calls[0], case.id, None, timed=timed)
+            return None
+        return self._call_runs(item, suite, case, record, calls, runs)
+
+    def _record_call(
+        self, record: CaseResult | RepeatResult, call: SutCall, case_id: str, run: int | None, *, timed: bool
+    ) -> None:
+        __tracebackhide__ = True
+        if call.seconds is not None:
+            record.sut_seconds = round(call.seconds, 6)
+        if call.failed:
+            raise SutError(failure_message(call, case_id, self.settings.sut_timeout, run)) from call.error
+        check_output(call.output, case_id)
+        record.output = call.output
+        if timed and record.sut_seconds is not None:
+            record.metrics[SUT_SECONDS_METRIC] = record.sut_seconds
+
+    def _call_runs(
+        self, item: Any, suite: str, case: Any, record: CaseResult, calls: list[SutCall] | None, runs: int
+    ) -> bool:
+        """repeat=K: the test body once per run, each with its own output and records; a failed
+        check in one run does not stop the others; the first one is raised at the end."""
+        __tracebackhide__ = True
+        import inspect
+
+        import pytest
+
+        function = item.obj
+        if inspect.iscoroutinefunction(function):
+            pytest.fail(f"{suite}: repeat={runs} needs a plain (not async) test function.", pytrace=False)
+        args = {name: item.funcargs[name] for name in item._fixtureinfo.argnames}
+        gate = args.get("llm_gate")
+        timed = SUT_SECONDS_METRIC in self.suites[suite].metrics
+        record.repeats = []
+        first_failure: AssertionError | None = None
+        for index in range(runs):
+            result = RepeatResult()
+            record.repeats.append(result)
+            try:
+                if calls is not None:
+                    self._record_call(result, calls[index], case.id, index, timed=timed)
+                    args["output"] = result.output
+                if gate is not None and hasattr(gate, "use_run"):  # the llm_gate fixture's LLMGate
+                    gate.use_run(result, index)
+                function(**args)
+            except AssertionError as exc:
+                result.passed, result.failure = False, failure_text(exc)
+                result.metrics[CHECKS_METRIC] = 0.0
+                first_failure = first_failure or exc
+            except Exception as exc:
+                result.passed, result.failure = False, failure_text(exc)
+                result.metrics[CHECKS_METRIC] = 0.0
+                raise
+            else:
+                result.metrics[CHECKS_METRIC] = 1.0
+        if first_failure is not None:
+            raise first_failure
+        return True
+
+    def close_sut(self) -> None:
+        """Stop the SUT runner's threads (at the end of the session)."""
+        if self._sut_runner is not None:
+            self._sut_runner.close()
+            self._sut_runner = None
 
     def note_error(self, suite: str, case_id: str) -> None:
         """A case errored outside its checks (fixture error, the SUT raising): an update must not use this run."""
@@ -305,11 +503,13 @@ class GateRun:
         self,
         suite: str,
         case: Any,
-        record: CaseResult,
+        record: CaseResult | RepeatResult,
         rubric_name: str,
         against: Against | None,
         candidate: Any,
         context: list[str] | None = None,
+        *,
+        repeat: int | None = None,
     ) -> Future[JudgeVerdict]:
         from pytest_llmgate.conversations import as_turns
         from pytest_llmgate.judge.engine import JudgeRequest
@@ -354,7 +554,8 @@ class GateRun:
                 # Compared with itself (update) or with nothing: no call, no value unless it is a self-comparison.
                 return self._settled(
                     suite,
-                    record,
+                    case.id,
+                    repeat,
                     rubric,
                     metric,
                     against,
@@ -367,7 +568,8 @@ class GateRun:
             if other == text:
                 return self._settled(
                     suite,
-                    record,
+                    case.id,
+                    repeat,
                     rubric,
                     metric,
                     against,
@@ -392,7 +594,7 @@ class GateRun:
         )
         self._requests[(suite, case.id, metric)] = request
         future = self._submit(rubric, request)
-        self._pending.append((suite, case.id, future))
+        self._pending.append((suite, case.id, repeat, future))
         return future
 
     def _submit(self, rubric: Any, request: Any) -> Future[JudgeVerdict]:
@@ -424,7 +626,8 @@ class GateRun:
     def _settled(
         self,
         suite: str,
-        record: CaseResult,
+        case_id: str,
+        repeat: int | None,
         rubric: Any,
         metric: str,
         against: Against | None,
@@ -449,12 +652,12 @@ class GateRun:
         )
         future: Future[JudgeVerdict] = Future()
         future.set_result(verdict)
-        self._pending.append((suite, record.case_id, future))
+        self._pending.append((suite, case_id, repeat, future))
         return future
 
     def cancel_judges(self) -> tuple[int, int]:
         """Cancel every pending judge call at once (finished ones are already cached): (cancelled, finished)."""
-        cancelled = sum(1 for _, _, future in self._pending if not future.done())
+        cancelled = sum(1 for _, _, _, future in self._pending if not future.done())
         finished = len(self._pending) - cancelled
         for engine in self._engines:
             engine.close()
@@ -482,15 +685,20 @@ class GateRun:
             self.interrupted = True
             self.stop()
             return
-        for suite, case_id, future in self._pending:
+        for suite, case_id, repeat, future in self._pending:
             verdict = future.result()
-            record = self.suites[suite].cases[case_id]
+            case = self.suites[suite].cases[case_id]
+            record: CaseResult | RepeatResult = case if repeat is None else case.repeats[repeat]
             record.judge.append(verdict)
             if verdict.error is None and verdict.value is not None:
                 record.metrics[verdict.metric] = verdict.value
         self._pending.clear()
         if self._engines and self.settings.rejudge_baseline:
             self._rejudge_baselines()
+        for result in self.suites.values():
+            if result.repeat > 1:
+                for case in result.cases.values():
+                    aggregate_case(case)
         for engine in self._engines:
             for rubric, stat in engine.stats().items():
                 self.judge_stats[rubric] = merge_rubric_stats(self.judge_stats.get(rubric), stat)
@@ -623,6 +831,7 @@ class GateRun:
                 continue
             mine.cases.update(incoming.cases)
             mine.fingerprints.update(incoming.fingerprints)
+            mine.repeat = max(mine.repeat, incoming.repeat)
             for metric, spec in incoming.metrics.items():
                 mine.metrics.setdefault(metric, spec)
         for name, ids in data["dataset_ids"].items():
@@ -650,6 +859,7 @@ class GateRun:
         settings = self.settings
         for suite in self.suites.values():
             suite.cases = dict(sorted(suite.cases.items()))
+            prepare_suite(suite)
             suite.metrics = dict(sorted(suite.metrics.items()))
         baselines = {name: self.baseline(name) for name in sorted(self.suites)}
         self._url_fingerprint_notes(baselines)
@@ -853,6 +1063,11 @@ class GateRun:
         self.written.append(settings.results_path)
         if only_results:
             return
+        if settings.save_outputs_path is not None:
+            from pytest_llmgate.sut import outputs_lines
+
+            atomic_write_text(settings.save_outputs_path, outputs_lines(results.suites))
+            self.written.append(settings.save_outputs_path)
         try:
             from pytest_llmgate.report.html import render_html
             from pytest_llmgate.report.markdown import append_github_step_summary, render_markdown
@@ -871,6 +1086,15 @@ class GateRun:
             return path.relative_to(self.settings.rootdir).as_posix()
         except ValueError:
             return path.as_posix()
+
+
+def failure_text(exc: BaseException) -> str:
+    """How a failed check reads in the results: a CheckFailed's message, else the exception's line."""
+    import traceback
+
+    if type(exc).__name__ == "CheckFailed":
+        return str(exc)[:4000]
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()[:4000]
 
 
 def _in_update_terms(problem: str) -> str:

@@ -3,7 +3,9 @@
 It speaks enough of Anthropic's `POST /v1/messages` and OpenAI's `POST /v1/chat/completions`
 for the SDKs' structured-output parse calls, and of both batch APIs (Anthropic Message
 Batches: create, retrieve, results; OpenAI: file upload, batch create and retrieve, file
-content) for batch mode. It judges by reading the delimited data blocks
+content) for batch mode, and plays a model behind a system under test at
+`POST /sut` (`{"input", "reference", "flaky"}` -> `{"answer"}`: the reference, or with
+probability `flaky` a wrong answer). It judges by reading the delimited data blocks
 of the prompt (token overlap with the reference), so its answers are meaningful, and it can
 misbehave on purpose: latency, 429 with or without Retry-After, 5xx, malformed output,
 position bias, and hanging (a request that is never answered until the server stops). Every random choice is drawn from a generator seeded by (seed, request body, how many
@@ -228,6 +230,10 @@ class FakeProvider:
             return 200, _reply(self, api, body, rng, config.batch_rate_malformed, config.position_bias, offset), {}
         if config.latency:
             time.sleep(config.latency)
+        if api == "sut":
+            wrong = rng.random() < float(body.get("flaky", 0.0))
+            answer = "I am not sure, please ask support." if wrong else str(body.get("reference", ""))
+            return 200, {"answer": answer}, {}
         forced = self._script_status()
         if forced == HANG or (forced is None and config.rate_hang and rng.random() < config.rate_hang):
             self.stopping.wait()
@@ -450,6 +456,8 @@ class _Handler(BaseHTTPRequestHandler):
             return fake.respond("anthropic", raw)
         if method == "POST" and path.endswith("/chat/completions"):
             return fake.respond("openai", raw)
+        if method == "POST" and path == "/sut":
+            return fake.respond("sut", raw)
         refused = fake.config.batch_create_status != 200
         if method == "POST" and path.endswith(("/v1/messages/batches", "/v1/batches")) and refused:
             api = "anthropic" if path.endswith("/v1/messages/batches") else "openai"

@@ -106,6 +106,7 @@ def build_baseline(result: SuiteResult, previous: Baseline | None, dataset_ids: 
         aggregates=aggregates,
         cases=dict(sorted(cases.items())),
         judge_cost=result.judge_cost(),
+        repeat=result.repeat,
     )
 
 

@@ -14,6 +14,7 @@ from pytest_llmgate.report.commands import load_results
 
 def merge_results(parts: list[RunResults]) -> RunResults:
     """One run from several shards: cases united per suite, judge statistics summed, verdict recomputed."""
+    from pytest_llmgate.gate.repeats import prepare_suite
     from pytest_llmgate.gate.verdict import evaluate
     from pytest_llmgate.run import merge_rubric_stats
 
@@ -42,6 +43,8 @@ def merge_results(parts: list[RunResults]) -> RunResults:
             mine.fingerprints.update(suite.fingerprints)
             for metric, spec in suite.metrics.items():
                 mine.metrics.setdefault(metric, spec)
+            mine.repeat = max(mine.repeat, suite.repeat)
+            mine.repeat_binary = sorted(set(mine.repeat_binary) | set(suite.repeat_binary))
         for name, baseline in part.baselines.items():
             if baselines.get(name) is None:
                 baselines[name] = baseline
@@ -49,6 +52,8 @@ def merge_results(parts: list[RunResults]) -> RunResults:
             stats[rubric] = merge_rubric_stats(stats.get(rubric), stat)
         for verdict in part.verdicts:
             paths.setdefault(verdict.suite, verdict.baseline_path)
+    for suite in suites.values():
+        prepare_suite(suite)
     settings = dict(first.settings, shard=None)
     merged = first.model_copy(
         update={

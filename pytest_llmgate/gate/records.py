@@ -141,6 +141,25 @@ class JudgeVerdict(_Record):
     this verdict is their aggregate."""
 
 
+class RepeatResult(_Record):
+    """One of a case's K runs (repeat=K): what that run's output measured."""
+
+    output: Any = None
+    """The system's output in this run (untrusted)."""
+    passed: bool = True
+    """Whether this run's programmatic checks passed."""
+    failure: str | None = None
+    """The check failure message of this run when `passed` is False."""
+    metrics: dict[str, float] = Field(default_factory=dict)
+    """Metric name to value for this run."""
+    details: dict[str, Any] = Field(default_factory=dict)
+    """Per-metric details of this run."""
+    judge: list[JudgeVerdict] = Field(default_factory=list)
+    """Judge verdicts on this run's output."""
+    sut_seconds: float | None = None
+    """Seconds the SUT took for this run; None when the output came from a file or the test body."""
+
+
 class CaseResult(_Record):
     """Everything measured for one case in one run."""
 
@@ -162,6 +181,32 @@ class CaseResult(_Record):
     judge: list[JudgeVerdict] = Field(default_factory=list)
     duration: float = 0.0
     """Seconds spent in the test call."""
+    # concurrent SUT calls and repeats
+    sut_seconds: float | None = None
+    """Seconds the plugin's SUT call took (mean over repeats); None when the SUT ran in the test body
+    or the output came from `--llm-gate-outputs`."""
+    repeats: list[RepeatResult] = Field(default_factory=list)
+    """With repeat=K > 1, each run's record. The case's `metrics` are then means over the runs,
+    `passed` is True only if every run passed, and `output`/`judge` are the first run's."""
+
+
+class RepeatStats(_Record):
+    """What repeating every case K times shows about a suite (computed from the runs' records)."""
+
+    k: int
+    """Runs per case."""
+    cases: int
+    """Cases with at least one run."""
+    pass_at_k: dict[str, dict[str, float]] = Field(default_factory=dict)
+    """Per 0/1 metric, for k = 1..K: mean over cases of the chance that at least one of k runs
+    passes (the unbiased estimator 1 - C(n-c, k) / C(n, k) of Chen et al. 2021, n runs, c passed)."""
+    pass_hat_k: dict[str, dict[str, float]] = Field(default_factory=dict)
+    """Per 0/1 metric, for k = 1..K: mean over cases of the chance that all of k runs pass
+    (pass^k, the unbiased estimator C(c, k) / C(n, k) of tau-bench)."""
+    within_variance: dict[str, float] = Field(default_factory=dict)
+    """Per metric: mean over cases of the sample variance of its value across runs (ddof=1)."""
+    flaky: dict[str, list[str]] = Field(default_factory=dict)
+    """Per 0/1 metric: ids of the cases whose outcome differs across runs."""
 
 
 class SliceSpec(_Record):
@@ -192,6 +237,13 @@ class SuiteResult(_Record):
     """Tags whose cases are gated as a slice of their own, from the marker's `slices=`."""
     pending_review: int = 0
     """Cases of the golden set waiting for a person's review (`llmgate review`): not run, not gated."""
+    # repeats
+    repeat: int = 1
+    """Runs per case (repeat=K). With K > 1, pass/fail metrics are gated as per-case pass rates."""
+    repeat_binary: list[str] = Field(default_factory=list)
+    """With K > 1: the metrics that are 0/1 per run (their pass@k and pass^k are reported)."""
+    repeat_stats: RepeatStats | None = None
+    """With K > 1: pass@k, pass^k, within-case variance and flaky cases."""
 
     def judge_cost(self) -> dict[str, float]:
         """Judging cost of this suite's verdicts at list price (see `Baseline.judge_cost`)."""
@@ -233,6 +285,8 @@ class Baseline(_Record):
     """What judging this suite cost in the run that wrote the baseline: `calls`, `input_tokens`,
     `output_tokens` and (when priced) `usd` at list price, cache hits included. Not a
     fingerprint: a run compares its own cost with it."""
+    repeat: int = 1
+    """Runs per case the baseline's values are means over (repeat=K)."""
 
 
 class MetricVerdict(_Record):

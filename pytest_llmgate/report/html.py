@@ -25,7 +25,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from pytest_llmgate._files import atomic_write_text as _atomic_write_text
-from pytest_llmgate.gate.records import CaseResult, JudgeVerdict, MetricSpec, RunResults
+from pytest_llmgate.gate.records import CaseResult, JudgeVerdict, MetricSpec, RepeatStats, RunResults
 
 __all__ = ["atomic_write_text", "build_case_data", "read_case_data", "render_html", "render_html_string"]
 
@@ -735,6 +735,14 @@ def _cost_text(results: RunResults) -> str | None:
     return "; ".join([line, *notes])
 
 
+def _repeats_view(stats: RepeatStats | None) -> dict[str, Any] | None:
+    if stats is None:
+        return None
+    from pytest_llmgate.gate.repeats import FLAKY_METRIC, summary_rows
+
+    return {"k": stats.k, "rows": summary_rows(stats), "flaky": stats.flaky.get(FLAKY_METRIC, [])}
+
+
 def _view(results: RunResults, compare: RunResults | None) -> dict[str, Any]:
     verdicts = {verdict.suite: verdict for verdict in results.verdicts}
     suites = []
@@ -810,6 +818,7 @@ def _view(results: RunResults, compare: RunResults | None) -> dict[str, Any]:
                 "changes": counts,
                 "charts": _suite_charts(results, compare, suite_id, reference),
                 "comparison": _comparison_rows(results, compare, suite_id) if compare is not None else None,
+                "repeats": _repeats_view(suite.repeat_stats),
             }
         )
     from pytest_llmgate.judge.pricing import describe_dollars

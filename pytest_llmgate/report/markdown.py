@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from urllib.parse import quote
 
-from pytest_llmgate.gate.records import MetricVerdict, RunResults
+from pytest_llmgate.gate.records import MetricVerdict, RepeatStats, RunResults
 from pytest_llmgate.report.html import atomic_write_text, fmt, fmt_p, fmt_signed
 
 __all__ = ["append_github_step_summary", "render_markdown", "write_markdown"]
@@ -122,11 +122,37 @@ def render_markdown(results: RunResults, *, report_path: str | None = None) -> s
             lines += ["", f"**Newly failing ({len(newly)}):** {shown}{more}"]
         if known or fixed:
             lines += ["", f"Known failing: {known} · fixed: {fixed}"]
+        if suite is not None and suite.repeat_stats is not None:
+            lines += _repeat_lines(suite.repeat_stats)
     text = "\n".join(lines).rstrip() + "\n"
     if len(text) > MAX_CHARS:
         cut = text.rfind("\n", 0, MAX_CHARS - 200)
         text = text[:cut] + "\n\n_Summary truncated; see the HTML report for the rest._\n"
     return text
+
+
+def _repeat_lines(stats: RepeatStats) -> list[str]:
+    from pytest_llmgate.gate.repeats import FLAKY_METRIC, summary_rows
+
+    k = stats.k
+    lines = [
+        "",
+        f"Repeats: every case run {k} times",
+        "",
+        f"| Metric | pass@1 | pass@{k} | pass^{k} | Within-case variance | Flaky |",
+        "|---|--:|--:|--:|--:|--:|",
+    ]
+    for row in summary_rows(stats):
+        lines.append(
+            f"| {md_escape(row['metric'], 80)} | {row['pass_at_1']} | {row['pass_at_k']} | {row['pass_hat_k']}"
+            f" | {row['variance']} | {row['flaky']} |"
+        )
+    flaky = stats.flaky.get(FLAKY_METRIC, [])
+    if flaky:
+        shown = ", ".join(md_escape(case_id, 80) for case_id in flaky[:MAX_CASE_IDS])
+        more = f" and {len(flaky) - MAX_CASE_IDS} more" if len(flaky) > MAX_CASE_IDS else ""
+        lines += ["", f"**Flaky ({len(flaky)}):** {shown}{more}"]
+    return lines
 
 
 def _metric_line(mv: MetricVerdict, name: str) -> str:

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_llmgate.gate.records import MetricVerdict, RunResults, SliceVerdict
+from pytest_llmgate.gate.records import MetricVerdict, RepeatStats, RunResults, SliceVerdict
 
 if TYPE_CHECKING:
     from pytest_llmgate.run import GateRun
@@ -174,6 +174,8 @@ def render(results: RunResults, *, width: int = 100, color: bool = False, extra:
             console.print(f"  known failing (failed in the baseline too): {escape(ids)}{more}")
         if fixed:
             console.print(f"  [green]fixed[/]: {escape(', '.join(c.case_id for c in fixed[:MAX_CASES_SHOWN]))}")
+        if suite is not None and suite.repeat_stats is not None:
+            _print_repeats(console, suite.repeat_stats)
         console.print()
     if results.judge_stats:
         table = Table(
@@ -231,6 +233,36 @@ def render(results: RunResults, *, width: int = 100, color: bool = False, extra:
     if gate.remedy:
         console.print(f"  {escape(gate.remedy)}")
     return buffer.getvalue()
+
+
+def _print_repeats(console: Any, stats: RepeatStats) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from pytest_llmgate.gate.repeats import FLAKY_METRIC, summary_rows
+
+    k = stats.k
+    console.print(f"  repeats: every case run {k} times ({_plural(stats.cases, 'case')})")
+    table = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold")
+    for column in ("  metric", "pass@1", f"pass@{k}", f"pass^{k}", "within-case var", "flaky"):
+        table.add_column(column, justify="left" if column == "  metric" else "right", no_wrap=True)
+    for row in summary_rows(stats):
+        table.add_row(
+            "  " + escape(row["metric"]),
+            row["pass_at_1"],
+            row["pass_at_k"],
+            row["pass_hat_k"],
+            row["variance"],
+            row["flaky"],
+        )
+    console.print(table)
+    flaky = stats.flaky.get(FLAKY_METRIC, [])
+    if flaky:
+        more = f" and {len(flaky) - MAX_CASES_SHOWN} more" if len(flaky) > MAX_CASES_SHOWN else ""
+        shown = ", ".join(flaky[:MAX_CASES_SHOWN])
+        console.print(
+            f"  [yellow]{_plural(len(flaky), 'flaky case')}[/] (checks differ across runs): {escape(shown)}{more}"
+        )
 
 
 def write_summary(terminalreporter: Any, run: GateRun) -> None:
