@@ -24,7 +24,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import pydantic
 
-from pytest_llmgate.judge.providers import CACHE_CONTROL, MAX_TOKENS, ProviderError, check_answer
+from pytest_llmgate.judge.providers import (
+    CACHE_CONTROL,
+    MAX_TOKENS,
+    ProviderError,
+    anthropic_usage,
+    check_answer,
+    openai_usage,
+)
 from pytest_llmgate.judge.schemas import SCHEMAS
 
 if TYPE_CHECKING:
@@ -73,7 +80,10 @@ class BatchResult:
     malformed: bool = False
     """The judge answered but the answer is unusable: re-asked online with the re-ask note."""
     input_tokens: int = 0
+    """Input tokens, prompt-cache reads and writes included (as online calls count them)."""
     output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
     deadline: bool = False
     """No answer because the judge deadline passed: `error` says when; the call is left unjudged."""
 
@@ -111,8 +121,11 @@ class BatchApi(Protocol):
     async def aclose(self) -> None: ...
 
 
-def _parse_answer(rubric: Rubric, text: str | None, input_tokens: int, output_tokens: int) -> BatchResult:
-    """The answer in a reply's text, validated like the SDKs' parse helpers do."""
+def _parse_answer(rubric: Rubric, text: str | None, tokens: Any) -> BatchResult:
+    """The answer in a reply's text, validated like the SDKs' parse helpers do; `tokens` as
+    `providers.anthropic_usage` / `openai_usage` count them."""
+    input_tokens, output_tokens = tokens["input_tokens"], tokens["output_tokens"]
+    cache = {"cache_read_tokens": tokens["cache_read_tokens"], "cache_write_tokens": tokens["cache_write_tokens"]}
     problem: str
     if text is None:
         problem = "no text in the reply"
@@ -120,7 +133,7 @@ def _parse_answer(rubric: Rubric, text: str | None, input_tokens: int, output_to
         try:
             answer = SCHEMAS[rubric.kind].model_validate_json(text).model_dump()
             check_answer(rubric, answer)
-            return BatchResult(answer=answer, input_tokens=input_tokens, output_tokens=output_tokens)
+            return BatchResult(answer=answer, input_tokens=input_tokens, output_tokens=output_tokens, **cache)
         except pydantic.ValidationError as exc:
             problem = str(exc.errors()[0]["msg"])
         except ProviderError as exc:
@@ -130,6 +143,7 @@ def _parse_answer(rubric: Rubric, text: str | None, input_tokens: int, output_to
         malformed=True,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
+        **cache,
     )
 
 
@@ -213,10 +227,7 @@ class AnthropicBatches:
                 if result.type == "succeeded":
                     message = result.message
                     text = next((block.text for block in message.content if block.type == "text"), None)
-                    usage = message.usage
-                    results[entry.custom_id] = _parse_answer(
-                        rubric, text, usage.input_tokens or 0, usage.output_tokens or 0
-                    )
+                    results[entry.custom_id] = _parse_answer(rubric, text, anthropic_usage(message.usage))
                 elif result.type == "errored":
                     error = result.error.error
                     results[entry.custom_id] = BatchResult(error=f"error inside the batch: {error.type}")
@@ -315,9 +326,9 @@ class OpenAIBatches:
                 status = response.get("status_code") or (line.get("error") or {}).get("code") or "unknown"
                 results[key] = BatchResult(error=f"error inside the batch: {status}")
                 continue
-            usage = body.get("usage") or {}
-            input_tokens = int(usage.get("prompt_tokens") or 0)
-            output_tokens = int(usage.get("completion_tokens") or 0)
+            raw_usage = body.get("usage")
+            tokens = openai_usage(_namespace(raw_usage) if isinstance(raw_usage, dict) else None)
+            input_tokens, output_tokens = tokens["input_tokens"], tokens["output_tokens"]
             choices = body.get("choices") or []
             message = (choices[0].get("message") or {}) if choices else {}
             if message.get("refusal"):
@@ -329,11 +340,18 @@ class OpenAIBatches:
                     output_tokens=output_tokens,
                 )
                 continue
-            results[key] = _parse_answer(rubric, message.get("content"), input_tokens, output_tokens)
+            results[key] = _parse_answer(rubric, message.get("content"), tokens)
         return results
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _namespace(data: dict[str, Any]) -> Any:
+    """A JSON object read like an SDK model (attribute access), nested objects too."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(**{k: _namespace(v) if isinstance(v, dict) else v for k, v in data.items()})
 
 
 def make_batch_api(spec: str, timeout: float) -> BatchApi | None:
@@ -656,7 +674,14 @@ class BatchCollector:
         assert self.cache is not None
         for key, result in answered:
             assert result.answer is not None
-            self.cache.put(key, result.answer, result.input_tokens, result.output_tokens)
+            self.cache.put(
+                key,
+                result.answer,
+                result.input_tokens,
+                result.output_tokens,
+                result.cache_read_tokens,
+                result.cache_write_tokens,
+            )
 
     def _past_deadline(self) -> bool:
         left = self._left()

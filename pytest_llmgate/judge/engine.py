@@ -717,7 +717,9 @@ class JudgeEngine:
                         batched=False,
                     )
             if first:
-                usage = Usage(result.input_tokens, result.output_tokens)
+                usage = Usage(
+                    result.input_tokens, result.output_tokens, result.cache_read_tokens, result.cache_write_tokens
+                )
                 self._spend(outcome, usage, price_factor=BATCH_PRICE_FACTOR)
                 outcome.list_cost_usd = outcome.cost_usd
             outcomes[index] = outcome
