@@ -19,6 +19,7 @@ DEFAULT_JUDGE = "offline"
 DEFAULT_CONCURRENCY = 16
 DEFAULT_MAX_JUDGE_ERROR_RATE = 0.05
 JUDGE_ENV = "LLM_GATE_JUDGE"
+DEFAULT_BATCH_POLL_INTERVAL = 30.0
 DEFAULT_JUDGE_TIMEOUT = 60.0
 DEFAULT_JUDGE_RETRIES = 4
 DEFAULT_JURY_AGGREGATE = "mean"
@@ -63,6 +64,11 @@ class Settings:
     shard: tuple[int, int] | None = None
     """(index, count), 1-based index, from `--llm-gate-shard I/N`."""
     progress: bool = True
+    # batch mode (issue 9, item 2)
+    batch: bool = False
+    """`--llm-gate-batch`: send judge calls through the provider's batch API, then gate."""
+    batch_poll_interval: float = DEFAULT_BATCH_POLL_INTERVAL
+    """Seconds between two status checks of a submitted batch."""
     # gate statistics v2: primary metrics and inconclusive runs
     primary: tuple[str, ...] = ()
     """ini `llm_gate_primary`: metrics that gate when a marker names none; empty = the default set."""
@@ -116,6 +122,7 @@ class Settings:
             "min_agreement": dict(sorted(self.min_agreement.items())),
             "shard": f"{self.shard[0]}/{self.shard[1]}" if self.shard else None,
             "cache": self.cache_dir is not None,
+            "batch": self.batch,
             "primary": list(self.primary),
             "fail_inconclusive": self.fail_inconclusive,
             "judge_timeout": self.judge_timeout,
@@ -285,6 +292,15 @@ def add_options(parser: pytest.Parser) -> None:
         help="Write this run's outputs to FILE.jsonl, the --llm-gate-outputs format (default: not written).",
     )
 
+    # batch mode (issue 9, item 2)
+    group.addoption(
+        "--llm-gate-batch",
+        action="store_true",
+        dest="llm_gate_batch",
+        default=False,
+        help="Send judge calls through the Anthropic or OpenAI batch API, wait for them, then gate "
+        "(default: off, or ini llm_gate_batch).",
+    )
     # judge economics: dollars, prompt caching, re-judging the baseline
     group.addoption(
         "--llm-gate-budget-usd",
@@ -325,6 +341,13 @@ def add_options(parser: pytest.Parser) -> None:
         "Per rubric lower bound of judge-human kappa, as RUBRIC=VALUE lines.",
         type="linelist",
         default=[],
+    )
+    # batch mode (issue 9, item 2)
+    parser.addini("llm_gate_batch", "Send judge calls through the provider's batch API.", type="bool", default=False)
+    parser.addini(
+        "llm_gate_batch_poll_interval",
+        "Seconds between two status checks of a submitted judge batch.",
+        default=str(DEFAULT_BATCH_POLL_INTERVAL),
     )
     # gate statistics v2: primary metrics and inconclusive runs
     group.addoption(
@@ -558,6 +581,11 @@ def read_settings(config: pytest.Config) -> Settings:
         return config.getini(ini), ini
 
     budget = config.getoption("llm_gate_budget_tokens")
+    batch = bool(config.getoption("llm_gate_batch")) or bool(config.getini("llm_gate_batch"))
+    if batch:
+        _check_batch(
+            replay=replay, no_cache=no_cache, budget=budget, budget_usd=config.getoption("llm_gate_budget_usd")
+        )
     sut_concurrency = config.getoption("llm_gate_sut_concurrency")
     sut_timeout = config.getoption("llm_gate_sut_timeout")
     if sut_timeout is None and str(config.getini("llm_gate_sut_timeout")).strip():
@@ -593,6 +621,10 @@ def read_settings(config: pytest.Config) -> Settings:
         min_agreement=_parse_agreement(config.getini("llm_gate_min_agreement")),
         shard=shard,
         progress=bool(config.getoption("llm_gate_progress")),
+        batch=batch,
+        batch_poll_interval=_number(
+            config.getini("llm_gate_batch_poll_interval"), "llm_gate_batch_poll_interval", float, low=0.0
+        ),
         primary=tuple(name for line in config.getini("llm_gate_primary") for name in line.split()),
         fail_inconclusive=bool(
             config.getoption("llm_gate_fail_inconclusive") or config.getini("llm_gate_fail_inconclusive")
@@ -619,6 +651,28 @@ def read_settings(config: pytest.Config) -> Settings:
         outputs_path=_file_option(outputs_raw, rootdir),
         save_outputs_path=_file_option(save_raw, rootdir),
     )
+
+
+def _check_batch(*, replay: bool, no_cache: bool, budget: int | None, budget_usd: float | None) -> None:
+    """Batch mode delivers answers through the cache and pays for a batch as a whole."""
+    if replay:
+        msg = "'--llm-gate-batch' and '--llm-gate-replay' cannot be combined: replay makes no judge calls."
+        raise pytest.UsageError(msg)
+    if no_cache:
+        msg = "'--llm-gate-batch' and '--llm-gate-no-cache' cannot be combined: batch answers arrive through the cache."
+        raise pytest.UsageError(msg)
+    if budget is not None:
+        msg = (
+            "'--llm-gate-batch' and '--llm-gate-budget-tokens' cannot be combined: a submitted batch is paid "
+            "as a whole, so a token budget cannot stop it midway."
+        )
+        raise pytest.UsageError(msg)
+    if budget_usd is not None:
+        msg = (
+            "'--llm-gate-batch' and '--llm-gate-budget-usd' cannot be combined: a submitted batch is paid "
+            "as a whole, so a dollar budget cannot stop it midway."
+        )
+        raise pytest.UsageError(msg)
 
 
 def _judge_price(raw: str) -> str | None:

@@ -23,14 +23,21 @@ TRAJECTORY_METRICS = ("precision", "recall", "f1", "match")
 class JudgeHandle:
     """A pending judge verdict: the test goes on; `.result()` blocks only if it needs the verdict."""
 
-    def __init__(self, future: Future[JudgeVerdict]):
+    def __init__(self, future: Future[JudgeVerdict], *, batch: bool = False):
         self._future = future
+        self._batch = batch
 
     def done(self) -> bool:
         return self._future.done()
 
     def result(self, timeout: float | None = None) -> JudgeVerdict:
         """Wait for the verdict (it carries `error` rather than raising on judge trouble)."""
+        if self._batch and not self._future.done():
+            msg = (
+                "a judge verdict cannot be waited for inside a test with --llm-gate-batch: batch verdicts "
+                "arrive at the end of the session. Do not call .result() in batch mode, or run without the flag."
+            )
+            raise RuntimeError(msg)
         return self._future.result(timeout)
 
 
@@ -188,7 +195,7 @@ class LLMGate:
         future = self._run.submit_judge(
             self._suite, self._case, self._record, rubric, against, candidate, chunks, repeat=self._repeat
         )
-        return JudgeHandle(future)
+        return JudgeHandle(future, batch=self._run.batching())
 
     def trajectory(
         self,

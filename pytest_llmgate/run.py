@@ -109,6 +109,8 @@ class GateRun:
         self.results: RunResults | None = None
         self.written: list[Path] = []
         self.warnings: list[str] = []
+        self.notes: list[str] = []
+        """Lines for the terminal summary that are neither warnings nor verdicts (batch mode)."""
         self.judge_price: str | None = None
         """Where the judge's prices came from (set when the engine starts)."""
         self.rejudged: dict[str, dict[str, Any]] = {}
@@ -451,6 +453,7 @@ class GateRun:
                             timeout=self.settings.judge_timeout,
                             max_retries=self.settings.judge_retries,
                             deadline=self._deadline_left(),
+                            batch=self._batch_options(),
                             pricer=self.pricer(spec),
                             budget_usd=self.settings.budget_usd,
                         )
@@ -465,6 +468,17 @@ class GateRun:
                 engine.start()
             self._engines = engines
         return self._engines
+
+    def _batch_options(self) -> Any:
+        if not self.settings.batch or self.settings.cache_dir is None:
+            return None
+        from pytest_llmgate.judge.batch import BatchOptions
+
+        return BatchOptions(state_dir=self.settings.cache_dir, poll_interval=self.settings.batch_poll_interval)
+
+    def batching(self) -> bool:
+        """True when verdicts arrive only at the end of the session (batch mode)."""
+        return any(engine.batching for engine in self._engines)
 
     def _deadline_left(self) -> float | None:
         """Seconds left of the judge deadline, which counts from the start of the session."""
@@ -690,6 +704,7 @@ class GateRun:
                 self.judge_stats[rubric] = merge_rubric_stats(self.judge_stats.get(rubric), stat)
             self.judge_missing += [f"{suite}::{case_id} ({rubric})" for suite, case_id, rubric in engine.missing]
             self.budget_exhausted = self.budget_exhausted or engine.budget_exhausted
+            self.notes += [note for note in engine.notes() if note not in self.notes]
             self.budget_usd_exhausted = self.budget_usd_exhausted or engine.budget_usd_exhausted
             self.unjudged_by_deadline += engine.unjudged_calls
             engine.close()
@@ -797,6 +812,7 @@ class GateRun:
                 "judge_stats": {k: v.model_dump(mode="json") for k, v in self.judge_stats.items()},
                 "judge_missing": self.judge_missing,
                 "budget_exhausted": self.budget_exhausted,
+                "notes": self.notes,
                 "errored": self.errored,
                 "unjudged_by_deadline": self.unjudged_by_deadline,
                 "judge_price": self.judge_price,
@@ -825,6 +841,7 @@ class GateRun:
             if key not in self.errored:
                 self.errored.append(key)
         self.budget_exhausted = self.budget_exhausted or data.get("budget_exhausted", False)
+        self.notes += [note for note in data.get("notes", []) if note not in self.notes]
         self.unjudged_by_deadline += int(data.get("unjudged_by_deadline", 0))
         self.judge_price = self.judge_price or data.get("judge_price")
         self.budget_usd_exhausted = self.budget_usd_exhausted or data.get("budget_usd_exhausted", False)
@@ -1014,6 +1031,9 @@ class GateRun:
         """Agreement of the judge with human labels, when labels exist (and the gate on it)."""
         if not results.judge_stats and not self.settings.min_agreement:
             return []
+        labels_dir = self.settings.labels_dir
+        if not self.settings.min_agreement and not (labels_dir.is_dir() and any(labels_dir.glob("*.jsonl"))):
+            return []  # no labels, no threshold: nothing to calibrate, and scipy.stats stays unimported
         from pytest_llmgate.calibration.integration import calibrate_run
 
         calibration, reasons = calibrate_run(results, self.settings)
@@ -1099,6 +1119,7 @@ def merge_rubric_stats(a: RubricStats | None, b: RubricStats) -> RubricStats:
             "output_tokens",
             "swapped_pairs",
             "consistent_pairs",
+            "batched",
             "cache_read_tokens",
             "cache_write_tokens",
             "no_claims",

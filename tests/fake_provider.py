@@ -1,7 +1,9 @@
 """A fake LLM provider on 127.0.0.1 that the real `anthropic` and `openai` SDKs talk to.
 
 It speaks enough of Anthropic's `POST /v1/messages` and OpenAI's `POST /v1/chat/completions`
-for the SDKs' structured-output parse calls, and plays a model behind a system under test at
+for the SDKs' structured-output parse calls, and of both batch APIs (Anthropic Message
+Batches: create, retrieve, results; OpenAI: file upload, batch create and retrieve, file
+content) for batch mode, and plays a model behind a system under test at
 `POST /sut` (`{"input", "reference", "flaky"}` -> `{"answer"}`: the reference, or with
 probability `flaky` a wrong answer). It judges by reading the delimited data blocks
 of the prompt (token overlap with the reference), so its answers are meaningful, and it can
@@ -57,6 +59,18 @@ class FakeConfig:
     score_offset: dict[str, int] = field(default_factory=dict)
     """Points added to pointwise scores per API (`anthropic`, `openai`), clamped to the scale:
     two judges that disagree, for juries."""
+    batch_polls: int = 1
+    """Batch API: how many retrievals of a batch report it in progress before it has ended."""
+    batch_hold: bool = False
+    """Batch API: while True, every batch stays in progress (to interrupt a wait)."""
+    batch_rate_malformed: float = 0.0
+    """Batch API: probability that a request's answer inside a batch is malformed."""
+    batch_rate_errored: float = 0.0
+    """Batch API: probability that a request inside a batch ends as an error (HTTP 500 inside)."""
+    batch_expire: bool = False
+    """Batch API: batches end with every request expired (the 24-hour window ran out)."""
+    batch_create_status: int = 200
+    """Batch API: the status of every batch creation (e.g. 500 to refuse them all)."""
 
 
 @dataclass
@@ -67,6 +81,28 @@ class Seen:
     start: float
     end: float
     status: int
+
+
+@dataclass
+class FakeBatch:
+    """One batch submitted through the Anthropic Message Batches or the OpenAI Batch API."""
+
+    api: str
+    """`anthropic` or `openai`."""
+    id: str
+    requests: list[tuple[str, dict[str, Any]]]
+    """(custom_id, request body) in submission order."""
+    created: float
+    input_file_id: str | None = None
+    polls: int = 0
+    """Retrievals answered so far."""
+    results: list[dict[str, Any]] | None = None
+    """Per request, set when the batch ends: {custom_id, status, body} (body: reply or error)."""
+    ended: float | None = None
+    output_file_id: str | None = None
+    """OpenAI: the file of successful results, once ended."""
+    error_file_id: str | None = None
+    """OpenAI: the file of failed requests, once ended."""
 
 
 class FakeProvider:
@@ -82,10 +118,14 @@ class FakeProvider:
         self.max_in_flight = 0
         self._seen_bodies: dict[str, int] = {}
         self._seen_prefixes: set[str] = set()
-        self.bodies: list[dict[str, Any]] = []
-        """Every request body received, in order of arrival."""
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.batches: dict[str, FakeBatch] = {}
+        """Batches created through either batch API, by id."""
+        self.files: dict[str, bytes] = {}
+        """Files uploaded or produced through the OpenAI files API, by id."""
+        self.batch_log: list[tuple[str, str]] = []
+        """Batch API operations in order: (create | retrieve | results | upload | content, id)."""
         self.stopping = threading.Event()
         """Set by `stop()`: releases hanging requests."""
 
@@ -125,16 +165,16 @@ class FakeProvider:
         }
 
     def reset(self, config: FakeConfig | None = None) -> None:
-        """Forget what was observed (and optionally change the behaviour)."""
+        """Forget what was observed (and optionally change the behaviour); batches and files stay."""
         with self._lock:
             if config is not None:
                 self.config = config
+            self.batch_log = []
             self.requests = []
             self.bodies = []
             self.max_in_flight = 0
             self._seen_bodies = {}
             self._seen_prefixes = set()
-            self.bodies = []
 
     @property
     def request_count(self) -> int:
@@ -167,6 +207,101 @@ class FakeProvider:
             if self.config.script:
                 return self.config.script.pop(0)
         return None
+
+    def respond(
+        self, api: str, raw: bytes, *, batched: bool = False
+    ) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+        """Status, body and headers of one messages / chat completions request; None when it
+        hung until the server stopped.
+
+        Inside a batch (`batched`) there is no latency, script, 429 or 5xx roll: a request
+        errors with `batch_rate_errored` and is malformed with `batch_rate_malformed`.
+        """
+        config = self.config
+        body = json.loads(raw)
+        if not batched:
+            with self._lock:
+                self.bodies.append(body)
+        rng = self._rng(raw)
+        offset = config.score_offset.get(api, 0)
+        if batched:
+            if rng.random() < config.batch_rate_errored:
+                return 500, _error_body(api, "api_error", "Internal error."), {}
+            return 200, _reply(self, api, body, rng, config.batch_rate_malformed, config.position_bias, offset), {}
+        if config.latency:
+            time.sleep(config.latency)
+        if api == "sut":
+            wrong = rng.random() < float(body.get("flaky", 0.0))
+            answer = "I am not sure, please ask support." if wrong else str(body.get("reference", ""))
+            return 200, {"answer": answer}, {}
+        forced = self._script_status()
+        if forced == HANG or (forced is None and config.rate_hang and rng.random() < config.rate_hang):
+            self.stopping.wait()
+            return None
+        roll = rng.random()
+        status = forced if forced is not None else 200
+        if forced is None:
+            if roll < config.rate_429:
+                status = 429
+            elif roll < config.rate_429 + config.rate_5xx:
+                status = 503
+        if status == 429:
+            headers = {} if config.retry_after is None else {"Retry-After": f"{config.retry_after:g}"}
+            return 429, _error_body(api, "rate_limit_error", "Rate limited."), headers
+        if status >= 500:
+            return status, _error_body(api, "api_error", "Overloaded."), {}
+        rate_malformed = config.rate_malformed if forced is None else None
+        return 200, _reply(self, api, body, rng, rate_malformed, config.position_bias, offset), {}
+
+    # -- batch APIs ------------------------------------------------------------------
+
+    def create_batch(
+        self, api: str, requests: list[tuple[str, dict[str, Any]]], input_file_id: str | None
+    ) -> FakeBatch:
+        with self._lock:
+            prefix = "msgbatch_" if api == "anthropic" else "batch_"
+            batch = FakeBatch(api, f"{prefix}{len(self.batches) + 1:04d}", requests, time.time(), input_file_id)
+            self.batches[batch.id] = batch
+            self.batch_log.append(("create", batch.id))
+        return batch
+
+    def poll_batch(self, batch_id: str) -> FakeBatch | None:
+        """A retrieval: counts as a poll; the batch ends after `batch_polls` polls unless held."""
+        with self._lock:
+            batch = self.batches.get(batch_id)
+            if batch is None:
+                return None
+            self.batch_log.append(("retrieve", batch_id))
+            batch.polls += 1
+            ready = batch.results is None and batch.polls > self.config.batch_polls and not self.config.batch_hold
+        if ready:
+            self._finish_batch(batch)
+        return batch
+
+    def _finish_batch(self, batch: FakeBatch) -> None:
+        results: list[dict[str, Any]] = []
+        path = "anthropic" if batch.api == "anthropic" else "openai"
+        for custom_id, body in batch.requests:
+            if self.config.batch_expire:
+                results.append({"custom_id": custom_id, "status": "expired", "body": None})
+                continue
+            answer = self.respond(path, json.dumps(body).encode("utf-8"), batched=True)
+            assert answer is not None  # a request inside a batch never hangs
+            status, payload, _ = answer
+            results.append({"custom_id": custom_id, "status": status, "body": payload})
+        with self._lock:
+            batch.results = results
+            batch.ended = time.time()
+            if batch.api == "openai":
+                ok = [r for r in results if r["status"] == 200]
+                bad = [r for r in results if r["status"] != 200]
+                batch.output_file_id = self._store_file(_openai_lines(batch, ok)) if ok else None
+                batch.error_file_id = self._store_file(_openai_lines(batch, bad)) if bad else None
+
+    def _store_file(self, data: bytes) -> str:
+        file_id = f"file-{len(self.files) + 1:04d}"
+        self.files[file_id] = data
+        return file_id
 
 
 def _schema_properties(body: dict[str, Any], api: str) -> dict[str, Any]:
@@ -270,10 +405,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         return None
 
-    def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode("utf-8")
+    def _send(self, status: int, payload: dict[str, Any] | bytes, headers: dict[str, str] | None = None) -> None:
+        binary = isinstance(payload, bytes)
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode("utf-8")
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", "application/octet-stream" if binary else "application/json")
         self.send_header("Content-Length", str(len(data)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
@@ -282,30 +418,26 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        self._handle("POST")
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        self._handle("GET")
+
+    def _handle(self, method: str) -> None:
         fake = self.fake
         start = time.monotonic()
         with fake._lock:
             fake.in_flight += 1
             fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
         length = int(self.headers.get("Content-Length", "0"))
-        raw = self.rfile.read(length)
+        raw = self.rfile.read(length) if length else b""
         decremented = False
         try:
-            if self.path.rstrip("/").endswith("/v1/messages"):
-                api = "anthropic"
-            elif self.path.rstrip("/").endswith("/chat/completions"):
-                api = "openai"
-            elif self.path.rstrip("/") == "/sut":
-                api = "sut"
-            else:
-                status, payload, headers = 404, {"error": {"message": f"no route {self.path}"}}, {}
-                api = ""
-            if api:
-                answer = self._respond(api, raw)
-                if answer is None:  # hung until the server stopped: never answered, not recorded
-                    self.close_connection = True
-                    return
-                status, payload, headers = answer
+            answer = self._route(method, self.path.split("?", 1)[0].rstrip("/"), raw)
+            if answer is None:  # hung until the server stopped: never answered, not recorded
+                self.close_connection = True
+                return
+            status, payload, headers = answer
             # Leave the in-flight count before answering, so the server never counts a
             # request the client already considers finished.
             with fake._lock:
@@ -318,102 +450,218 @@ class _Handler(BaseHTTPRequestHandler):
                 with fake._lock:
                     fake.in_flight -= 1
 
-    def _respond(self, api: str, raw: bytes) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+    def _route(self, method: str, path: str, raw: bytes) -> tuple[int, dict[str, Any] | bytes, dict[str, str]] | None:
         fake = self.fake
-        config = fake.config
-        body = json.loads(raw)
-        with fake._lock:
-            fake.bodies.append(body)
-        rng = fake._rng(raw)
-        if config.latency:
-            time.sleep(config.latency)
-        if api == "sut":
-            wrong = rng.random() < float(body.get("flaky", 0.0))
-            answer = "I am not sure, please ask support." if wrong else str(body.get("reference", ""))
-            return 200, {"answer": answer}, {}
-        forced = fake._script_status()
-        if forced == HANG or (forced is None and config.rate_hang and rng.random() < config.rate_hang):
-            fake.stopping.wait()
-            return None
-        roll = rng.random()
-        status = forced if forced is not None else 200
-        if forced is None:
-            if roll < config.rate_429:
-                status = 429
-            elif roll < config.rate_429 + config.rate_5xx:
-                status = 503
-        if status == 429:
-            headers = {} if config.retry_after is None else {"Retry-After": f"{config.retry_after:g}"}
-            return 429, _error_body(api, "rate_limit_error", "Rate limited."), headers
-        if status >= 500:
-            return status, _error_body(api, "api_error", "Overloaded."), {}
-        malformed = forced is None and rng.random() < config.rate_malformed
-        if malformed:
-            text = rng.choice(["I would say A is better.", '{"reason": "missing the judgment"}', '{"score": '])
-        else:
-            text = json.dumps(judge(body, api, rng, config.position_bias, config.score_offset.get(api, 0)))
-        # Usage like the real APIs': the system prompt is a cacheable prefix. Anthropic caches it
-        # only when marked with cache_control and reports cache reads and writes apart from
-        # `input_tokens`; OpenAI caches every repeated prefix and counts it inside prompt_tokens.
-        prompt = _user_text(body, api)
-        system = _system_text(body, api)
-        prefix_tokens = len(system) // 4
-        usage_in, usage_out = len(prompt) // 4 + 10, len(text) // 4 + 1
-        cache_read = cache_write = 0
-        if api == "openai" or _anthropic_cache_marked(body):
-            if fake.prefix_seen(system):
-                cache_read = prefix_tokens
-            elif api == "anthropic":
-                cache_write = prefix_tokens
-            else:
-                usage_in += prefix_tokens
+        if method == "POST" and path.endswith("/v1/messages"):
+            return fake.respond("anthropic", raw)
+        if method == "POST" and path.endswith("/chat/completions"):
+            return fake.respond("openai", raw)
+        if method == "POST" and path == "/sut":
+            return fake.respond("sut", raw)
+        refused = fake.config.batch_create_status != 200
+        if method == "POST" and path.endswith(("/v1/messages/batches", "/v1/batches")) and refused:
+            api = "anthropic" if path.endswith("/v1/messages/batches") else "openai"
+            return fake.config.batch_create_status, _error_body(api, "api_error", "Batch refused."), {}
+        if method == "POST" and path.endswith("/v1/messages/batches"):
+            requests = [(r["custom_id"], r["params"]) for r in json.loads(raw)["requests"]]
+            return 200, _anthropic_batch(fake.create_batch("anthropic", requests, None), fake.url), {}
+        match = re.fullmatch(r".*/v1/messages/batches/([\w-]+)(/results)?", path)
+        if method == "GET" and match:
+            if match.group(2):
+                batch = fake.batches.get(match.group(1))
+                if batch is None or batch.results is None:
+                    return 404, _error_body("anthropic", "not_found_error", "No results yet."), {}
+                with fake._lock:
+                    fake.batch_log.append(("results", batch.id))
+                return 200, _anthropic_results(batch), {}
+            polled = fake.poll_batch(match.group(1))
+            if polled is None:
+                return 404, _error_body("anthropic", "not_found_error", "No such batch."), {}
+            return 200, _anthropic_batch(polled, fake.url), {}
+        if method == "POST" and path.endswith("/v1/files"):
+            data = _multipart_file(self.headers.get("Content-Type", ""), raw)
+            with fake._lock:
+                file_id = fake._store_file(data)
+                fake.batch_log.append(("upload", file_id))
+            info = {"id": file_id, "object": "file", "bytes": len(data), "created_at": int(time.time())}
+            return 200, {**info, "filename": "batch.jsonl", "purpose": "batch", "status": "processed"}, {}
+        if method == "POST" and path.endswith("/v1/batches"):
+            body = json.loads(raw)
+            content = fake.files.get(body.get("input_file_id", ""))
+            if content is None or body.get("endpoint") != "/v1/chat/completions":
+                return 400, _error_body("openai", "invalid_request_error", "Bad input file or endpoint."), {}
+            lines = [json.loads(line) for line in content.decode("utf-8").splitlines() if line.strip()]
+            requests = [(line["custom_id"], line["body"]) for line in lines]
+            return 200, _openai_batch(fake.create_batch("openai", requests, body["input_file_id"])), {}
+        match = re.fullmatch(r".*/v1/batches/([\w-]+)", path)
+        if method == "GET" and match:
+            polled = fake.poll_batch(match.group(1))
+            if polled is None:
+                return 404, _error_body("openai", "not_found_error", "No such batch."), {}
+            return 200, _openai_batch(polled), {}
+        match = re.fullmatch(r".*/v1/files/([\w-]+)/content", path)
+        if method == "GET" and match and match.group(1) in fake.files:
+            with fake._lock:
+                fake.batch_log.append(("content", match.group(1)))
+            return 200, fake.files[match.group(1)], {}
+        return 404, {"error": {"message": f"no route {method} {path}"}}, {}
+
+
+def _reply(
+    fake: FakeProvider,
+    api: str,
+    body: dict[str, Any],
+    rng: random.Random,
+    rate_malformed: float | None,
+    position_bias: float,
+    score_offset: int = 0,
+) -> dict[str, Any]:
+    """A message (Anthropic) or chat completion (OpenAI) answering a judge prompt (no malformed
+    roll when `rate_malformed` is None)."""
+    if rate_malformed is not None and rng.random() < rate_malformed:
+        text = rng.choice(["I would say A is better.", '{"reason": "missing the judgment"}', '{"score": '])
+    else:
+        text = json.dumps(judge(body, api, rng, position_bias, score_offset))
+    # Usage like the real APIs': the system prompt is a cacheable prefix. Anthropic caches it
+    # only when marked with cache_control and reports cache reads and writes apart from
+    # `input_tokens`; OpenAI caches every repeated prefix and counts it inside prompt_tokens.
+    prompt = _user_text(body, api)
+    system = _system_text(body, api)
+    prefix_tokens = len(system) // 4
+    usage_in, usage_out = len(prompt) // 4 + 10, len(text) // 4 + 1
+    cache_read = cache_write = 0
+    if api == "openai" or _anthropic_cache_marked(body):
+        if fake.prefix_seen(system):
+            cache_read = prefix_tokens
+        elif api == "anthropic":
+            cache_write = prefix_tokens
         else:
             usage_in += prefix_tokens
-        model = body.get("model", "fake")
-        if api == "anthropic":
-            return (
-                200,
-                {
-                    "id": "msg_fake",
-                    "type": "message",
-                    "role": "assistant",
-                    "model": model,
-                    "content": [{"type": "text", "text": text}],
-                    "stop_reason": "end_turn",
-                    "stop_sequence": None,
-                    "usage": {
-                        "input_tokens": usage_in,
-                        "output_tokens": usage_out,
-                        "cache_read_input_tokens": cache_read,
-                        "cache_creation_input_tokens": cache_write,
-                    },
-                },
-                {},
-            )
-        return (
-            200,
-            {
-                "id": "chatcmpl-fake",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": text, "refusal": None},
-                        "finish_reason": "stop",
-                        "logprobs": None,
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": usage_in + cache_read,
-                    "completion_tokens": usage_out,
-                    "total_tokens": usage_in + cache_read + usage_out,
-                    "prompt_tokens_details": {"cached_tokens": cache_read},
-                },
+    else:
+        usage_in += prefix_tokens
+    model = body.get("model", "fake")
+    if api == "anthropic":
+        return {
+            "id": "msg_fake",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": usage_in,
+                "output_tokens": usage_out,
+                "cache_read_input_tokens": cache_read,
+                "cache_creation_input_tokens": cache_write,
             },
-            {},
-        )
+        }
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": usage_in + cache_read,
+            "completion_tokens": usage_out,
+            "total_tokens": usage_in + cache_read + usage_out,
+            "prompt_tokens_details": {"cached_tokens": cache_read},
+        },
+    }
+
+
+def _iso(timestamp: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _anthropic_batch(batch: FakeBatch, base_url: str) -> dict[str, Any]:
+    counts = {"processing": len(batch.requests), "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
+    if batch.results is not None:
+        counts["processing"] = 0
+        counts["succeeded"] = sum(r["status"] == 200 for r in batch.results)
+        counts["expired"] = sum(r["status"] == "expired" for r in batch.results)
+        counts["errored"] = len(batch.results) - counts["succeeded"] - counts["expired"]
+    return {
+        "id": batch.id,
+        "type": "message_batch",
+        "processing_status": "ended" if batch.results is not None else "in_progress",
+        "request_counts": counts,
+        "created_at": _iso(batch.created),
+        "expires_at": _iso(batch.created + 86400),
+        "ended_at": _iso(batch.ended) if batch.ended else None,
+        "archived_at": None,
+        "cancel_initiated_at": None,
+        "results_url": f"{base_url}/v1/messages/batches/{batch.id}/results" if batch.results is not None else None,
+    }
+
+
+def _anthropic_results(batch: FakeBatch) -> bytes:
+    lines = []
+    for result in batch.results or []:
+        if result["status"] == 200:
+            entry = {"type": "succeeded", "message": result["body"]}
+        elif result["status"] == "expired":
+            entry = {"type": "expired"}
+        else:
+            entry = {"type": "errored", "error": result["body"]}
+        lines.append(json.dumps({"custom_id": result["custom_id"], "result": entry}))
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _openai_batch(batch: FakeBatch) -> dict[str, Any]:
+    done = batch.results is not None
+    return {
+        "id": batch.id,
+        "object": "batch",
+        "endpoint": "/v1/chat/completions",
+        "input_file_id": batch.input_file_id,
+        "completion_window": "24h",
+        "status": ("expired" if any(r["status"] == "expired" for r in batch.results or []) else "completed")
+        if done
+        else "in_progress",
+        "created_at": int(batch.created),
+        "completed_at": int(batch.ended) if batch.ended else None,
+        "output_file_id": batch.output_file_id,
+        "error_file_id": batch.error_file_id,
+        "request_counts": {
+            "total": len(batch.requests),
+            "completed": sum(r["status"] == 200 for r in batch.results or []),
+            "failed": sum(r["status"] != 200 for r in batch.results or []),
+        },
+    }
+
+
+def _openai_lines(batch: FakeBatch, results: list[dict[str, Any]]) -> bytes:
+    lines = []
+    for i, r in enumerate(results):
+        line: dict[str, Any] = {"id": f"batch_req_{i}", "custom_id": r["custom_id"]}
+        if r["status"] == "expired":
+            line.update(response=None, error={"code": "batch_expired", "message": "This request expired."})
+        else:
+            response = {"status_code": r["status"], "request_id": f"req_{i}", "body": r["body"]}
+            line.update(response=response, error=None)
+        lines.append(json.dumps(line))
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _multipart_file(content_type: str, raw: bytes) -> bytes:
+    """The `file` part of a multipart/form-data body."""
+    boundary = content_type.split("boundary=", 1)[1].strip().strip('"').encode("ascii")
+    for part in raw.split(b"--" + boundary):
+        head, _, data = part.partition(b"\r\n\r\n")
+        if b'name="file"' in head:
+            return data[: -len(b"\r\n")] if data.endswith(b"\r\n") else data
+    return b""
 
 
 def _error_body(api: str, kind: str, message: str) -> dict[str, Any]:

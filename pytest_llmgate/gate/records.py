@@ -78,6 +78,8 @@ class JudgeCall(_Record):
     output_tokens: int = 0
     error: str | None = None
     """Why this call produced no usable answer, after bounded retries."""
+    batch: bool = False
+    """True when one of its requests went through a batch API (billed at the batch price)."""
     cache_read_tokens: int = 0
     """Of the input tokens, those the provider served from its prompt cache."""
     cache_write_tokens: int = 0
@@ -394,6 +396,8 @@ class RubricStats(_Record):
     """Of those, how many agreed across orders."""
     first_position_rate: float | None = None
     """Share of answered calls that preferred the first position (pairwise)."""
+    batched: int = 0
+    """Calls that went through a batch API (`--llm-gate-batch`)."""
     no_claims: int = 0
     """Claims mode: verdicts whose answer made no checkable claim (counted, not scored)."""
     cache_read_tokens: int = 0

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import contextvars
 import dataclasses
 import functools
+import itertools
 import random
 import threading
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from typing import Any, Literal
 import jinja2
 
 from pytest_llmgate.gate.records import Against, JudgeCall, JudgeVerdict, RubricStats
+from pytest_llmgate.judge.batch import BatchCollector, BatchOptions, BatchResult, make_batch_api
 from pytest_llmgate.judge.cache import JudgeCache, cache_key
 from pytest_llmgate.judge.pricing import Pricer, Usage
 from pytest_llmgate.judge.prompts import Order, PromptData, RenderedPrompt, render
@@ -30,6 +33,8 @@ from pytest_llmgate.judge.rubrics import Rubric
 from pytest_llmgate.judge.schemas import SCHEMAS
 
 NOT_IN_CACHE = "not in cache (replay-only mode)"
+#: What a batch answer costs against the same call online: both batch APIs bill half.
+BATCH_PRICE_FACTOR = 0.5
 BUDGET_EXHAUSTED = "token budget exhausted"
 BUDGET_USD_EXHAUSTED = "dollar budget exhausted"
 DEADLINE_REACHED = "judge deadline reached"
@@ -82,6 +87,11 @@ class _Outcome:
     """Dollars the answer costs without our cache (a cache hit: priced from its stored usage)."""
     cache_savings_usd: float | None = 0.0
     cached: bool = False
+    batched: bool = False
+
+
+#: Batch mode: which request the running task judges (each submit runs in its own task).
+_REQUEST_TOKEN: contextvars.ContextVar[int] = contextvars.ContextVar("llmgate_request_token", default=-1)
 
 
 class _AimdLimiter:
@@ -119,7 +129,13 @@ class _AimdLimiter:
     async def acquire(self) -> int:
         while True:
             async with self._cond:
-                await self._cond.wait_for(lambda: self.in_flight < self.limit)
+                try:
+                    await self._cond.wait_for(lambda: self.in_flight < self.limit)
+                except asyncio.CancelledError:
+                    # Releases wake only as many waiters as there are free slots: a waiter
+                    # cancelled after its wake-up passes it on, so no free slot goes unused.
+                    self._cond.notify(max(0, self.limit - self.in_flight))
+                    raise
                 wait = self._resume_at - self._now()
                 if wait <= 0:
                     self.in_flight += 1
@@ -159,7 +175,9 @@ class _AimdLimiter:
                 if self._successes >= self._recover_after:
                     self._set_limit(self.limit + 1)
                     self._successes = 0
-            self._cond.notify_all()
+            # Wake only as many waiters as there are free slots: with a thousand calls queued,
+            # waking all of them on every release costs more CPU than the calls themselves.
+            self._cond.notify(max(0, self.limit - self.in_flight))
 
     def finish(self) -> None:
         """Close the lost-capacity integral at the end of the run."""
@@ -196,6 +214,7 @@ class JudgeEngine:
         # one window (as TCP's slow start), instead of collapsing under steady 429s.
         recover_after: int = 1,
         deadline: float | None = None,
+        batch: BatchOptions | None = None,
     ) -> None:
         if concurrency < 1:
             msg = f"'concurrency' must be a positive integer (got {concurrency})."
@@ -270,6 +289,22 @@ class JudgeEngine:
         self._closed = False
         self._random = random.Random()
 
+        # Batch mode (judge/batch.py): cache misses wait for a batch instead of going online.
+        self._batch: BatchCollector | None = None
+        self._batch_notes: list[str] = []
+        self._fallbacks: dict[str, asyncio.Task[_Outcome]] = {}
+        self._tokens = itertools.count()
+        self.reasked_online = 0
+        """Batch mode: calls whose batch result was unusable and that were asked online."""
+        if batch is not None and not self.replay_only:
+            api = make_batch_api(provider, timeout) if self._provider.remote else None
+            if api is not None:
+                self._batch = BatchCollector(api, self.provider_name, batch, self._cache)
+            elif self._provider.remote:
+                self._batch_notes.append(f"batch: {self.provider_name} has no batch API; its calls were made online.")
+            else:
+                self._batch_notes.append("batch: the offline judge makes no API calls; there is nothing to batch.")
+
     # -- lifecycle -------------------------------------------------------------------
 
     def start(self) -> None:
@@ -321,6 +356,8 @@ class JudgeEngine:
         await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(Exception):  # closing a client must not fail the run
             await self._provider.aclose()
+            if self._batch is not None:
+                await self._batch.api.aclose()
 
     def __enter__(self) -> JudgeEngine:
         self.start()
@@ -348,8 +385,37 @@ class JudgeEngine:
         self._futures.append(future)
         return future
 
+    @property
+    def batching(self) -> bool:
+        """True when cache misses go through a batch API (verdicts arrive in `wait`)."""
+        return self._batch is not None
+
+    def notes(self) -> list[str]:
+        """Batch mode: what happened, one line each, for the terminal summary."""
+        notes = list(self._batch_notes)
+        if self._batch is not None:
+            notes += self._batch.notes
+            if self.reasked_online:
+                notes.append(
+                    f"batch: {self.reasked_online} call(s) came back malformed or failed from the batch "
+                    "and were asked online."
+                )
+        return notes
+
     def wait(self, *, progress: bool = True) -> None:
-        """Block until every submitted request has a verdict; a rich progress bar on stderr."""
+        """Block until every submitted request has a verdict; a rich progress bar on stderr.
+
+        In batch mode the parked calls are first sent as batches and collected."""
+        if self._batch is not None and self._loop is not None:
+            batch_run = self._batch.run(len(self._futures), self._remaining)
+            run = asyncio.run_coroutine_threadsafe(batch_run, self._loop)
+            self._batch.show(run, progress=progress)
+            try:
+                run.result()
+            except concurrent.futures.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a broken batch must not lose the verdicts: they go online
+                self._batch_notes.append(f"batch: failed ({type(exc).__name__}: {exc}); its calls were asked online.")
         futures = list(self._futures)
         pending = [f for f in futures if not f.done()]
         if not pending:
@@ -410,12 +476,17 @@ class JudgeEngine:
 
     async def _judge_safely(self, request: JudgeRequest) -> JudgeVerdict:
         rubric = self._rubrics[request.rubric]
+        token = next(self._tokens)
+        _REQUEST_TOKEN.set(token)
         try:
             verdict = await self._judge(rubric, request)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a bug must still yield a counted error verdict
             verdict = self._error_verdict(rubric, request, f"internal judge error: {type(exc).__name__}: {exc}")
+        finally:
+            if self._batch is not None:
+                self._batch.arrive(token)
         self._record(verdict, request)
         return verdict
 
@@ -483,7 +554,10 @@ class JudgeEngine:
             return self._error_verdict(rubric, request, str(exc))
         except jinja2.TemplateError as exc:
             return self._error_verdict(rubric, request, f"rubric {rubric.name!r} template failed: {exc}")
-        outcomes = await asyncio.gather(*(self._call(rubric, prompt) for prompt in prompts))
+        if self._batch is not None:
+            outcomes = await self._batched(rubric, prompts)
+        else:
+            outcomes = list(await asyncio.gather(*(self._call(rubric, prompt) for prompt in prompts)))
         calls = [_to_call(rubric, prompt.order, outcome) for prompt, outcome in zip(prompts, outcomes, strict=True)]
         for outcome in outcomes:
             if outcome.error == NOT_IN_CACHE:
@@ -537,9 +611,8 @@ class JudgeEngine:
         if any(outcome.error == NOT_IN_CACHE for outcome in outcomes):
             self.missing.append((request.suite, request.case_id, rubric.name))
 
-    async def _call(self, rubric: Rubric, prompt: RenderedPrompt) -> _Outcome:
-        """One call, deduplicated against identical calls in flight."""
-        key = cache_key(
+    def _key(self, rubric: Rubric, prompt: RenderedPrompt) -> str:
+        return cache_key(
             provider=self.identity,
             model=self._provider.model,
             system=prompt.system,
@@ -548,6 +621,10 @@ class JudgeEngine:
             parameters=self._provider.parameters,
             rubric_version=rubric.version,
         )
+
+    async def _call(self, rubric: Rubric, prompt: RenderedPrompt) -> _Outcome:
+        """One call, deduplicated against identical calls in flight."""
+        key = self._key(rubric, prompt)
         leader = self._inflight.get(key)
         if leader is not None:
             self.deduplicated += 1
@@ -592,6 +669,83 @@ class JudgeEngine:
         finally:
             self._inflight.pop(key, None)
 
+    async def _batched(self, rubric: Rubric, prompts: list[RenderedPrompt]) -> list[_Outcome]:
+        """Batch mode: the cache answers what it can; the rest waits for the batch (deduplicated
+        by cache key); an unusable batch result is asked online under the online rules."""
+        assert self._batch is not None
+        outcomes: list[_Outcome | None] = [None] * len(prompts)
+        parked = {}
+        for index, prompt in enumerate(prompts):
+            key = self._key(rubric, prompt)
+            hit = await asyncio.to_thread(self._cache.lookup, key) if self._cache is not None else None
+            if hit is not None:
+                stored = Usage(hit.input_tokens, hit.output_tokens, hit.cache_read_tokens, hit.cache_write_tokens)
+                outcomes[index] = _Outcome(answer=hit.answer, cached=True, list_cost_usd=self.pricer.cost(stored))
+            else:
+                parked[index] = self._batch.park(key, rubric, prompt)
+        self._batch.arrive(_REQUEST_TOKEN.get())
+        for index, entry in parked.items():
+            result = await asyncio.shield(entry.future)
+            first = not entry.claimed
+            entry.claimed = True
+            if result.deadline:
+                outcome = _Outcome()
+                if first:
+                    self._past_deadline(outcome, result.error or "while waiting for the batch")
+                else:
+                    outcome.error = f"{DEADLINE_REACHED} {result.error}; this call was left unjudged."
+            elif result.answer is not None:
+                outcome = _Outcome(answer=result.answer, attempts=int(first), batched=first)
+            else:
+                task = self._fallbacks.get(entry.key)
+                if task is None:
+                    follow_up = self._online_after_batch(entry.key, rubric, entry.prompt, result)
+                    task = asyncio.get_running_loop().create_task(follow_up)
+                    self._fallbacks[entry.key] = task
+                online = await asyncio.shield(task)
+                outcome = dataclasses.replace(online, attempts=online.attempts + 1, batched=True)
+                if not first:
+                    outcome = dataclasses.replace(
+                        outcome,
+                        attempts=0,
+                        input_tokens=0,
+                        output_tokens=0,
+                        cache_read_tokens=0,
+                        cache_write_tokens=0,
+                        cost_usd=0.0,
+                        cache_savings_usd=0.0,
+                        batched=False,
+                    )
+            if first:
+                usage = Usage(
+                    result.input_tokens, result.output_tokens, result.cache_read_tokens, result.cache_write_tokens
+                )
+                self._spend(outcome, usage, price_factor=BATCH_PRICE_FACTOR)
+                outcome.list_cost_usd = outcome.cost_usd
+            outcomes[index] = outcome
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    async def _online_after_batch(
+        self, key: str, rubric: Rubric, prompt: RenderedPrompt, result: BatchResult
+    ) -> _Outcome:
+        """The online follow-up of a batch result without a usable answer (see README: batch mode)."""
+        self.reasked_online += 1
+        if result.malformed and self.malformed_retries < 1:
+            return _Outcome(error=f"malformed judge output after 1 attempts ({result.error})")
+        outcome = await self._ask_with_retries(rubric, prompt, malformed=int(result.malformed))
+        outcome.list_cost_usd = outcome.cost_usd
+        if outcome.answer is not None and self._cache is not None:
+            await asyncio.to_thread(
+                self._cache.put,
+                key,
+                outcome.answer,
+                outcome.input_tokens,
+                outcome.output_tokens,
+                outcome.cache_read_tokens,
+                outcome.cache_write_tokens,
+            )
+        return outcome
+
     def _backoff(self, retry: int, retry_after: float | None) -> float:
         """Exponential backoff with jitter; a Retry-After is honoured (waited at least),
         up to `backoff_max`."""
@@ -615,12 +769,12 @@ class JudgeEngine:
         )
         return outcome
 
-    async def _ask_with_retries(self, rubric: Rubric, prompt: RenderedPrompt) -> _Outcome:
+    async def _ask_with_retries(self, rubric: Rubric, prompt: RenderedPrompt, *, malformed: int = 0) -> _Outcome:
+        """`malformed`: answers already found malformed (a batch result); the next ask is a re-ask."""
         assert self._limiter is not None
         outcome = _Outcome()
         retries = 0
-        malformed = 0
-        asked = prompt
+        asked = prompt if not malformed else dataclasses.replace(prompt, user=prompt.user + _REASK_NOTE)
         while True:
             remaining = self._remaining()
             if remaining is not None and remaining <= 0:
@@ -720,7 +874,8 @@ class JudgeEngine:
             outcome.error = str(problem)
             return outcome
 
-    def _spend(self, outcome: _Outcome, usage: Usage) -> None:
+    def _spend(self, outcome: _Outcome, usage: Usage, *, price_factor: float = 1.0) -> None:
+        """`price_factor`: batch answers are billed at half the online price (both batch APIs)."""
         outcome.input_tokens += usage.input_tokens
         outcome.output_tokens += usage.output_tokens
         outcome.cache_read_tokens += usage.cache_read_tokens
@@ -730,6 +885,9 @@ class JudgeEngine:
             return
         cost = self.pricer.cost(usage)
         saved = self.pricer.saved_by_cache(usage)
+        if price_factor != 1.0:
+            cost = None if cost is None else cost * price_factor
+            saved = None if saved is None else saved * price_factor
         outcome.cost_usd = None if cost is None or outcome.cost_usd is None else outcome.cost_usd + cost
         outcome.cache_savings_usd = (
             None if saved is None or outcome.cache_savings_usd is None else outcome.cache_savings_usd + saved
@@ -746,6 +904,7 @@ class JudgeEngine:
             for call in verdict.calls:
                 stats.calls += call.attempts
                 stats.cache_hits += call.cached
+                stats.batched += call.batch
                 stats.input_tokens += call.input_tokens
                 stats.output_tokens += call.output_tokens
                 stats.cache_read_tokens += call.cache_read_tokens
@@ -808,6 +967,7 @@ def _to_call(rubric: Rubric, order: Order, outcome: _Outcome) -> JudgeCall:
         list_cost_usd=outcome.list_cost_usd,
         cache_savings_usd=outcome.cache_savings_usd,
         error=outcome.error,
+        batch=outcome.batched,
     )
     if outcome.answer is not None:
         call.reason = str(outcome.answer.get("reason", ""))

@@ -273,6 +273,8 @@ def write_summary(terminalreporter: Any, run: GateRun) -> None:
     tr.write_sep("=", "LLM gate")
     for warning in run.warnings:
         tr.write_line(f"warning: {warning}", yellow=True)
+    for note in run.notes:
+        tr.write_line(note)
     if run.stopped:
         tr.write_line(f"LLM gate: {run.stopped}", yellow=True)
     if run.results is None:
