@@ -655,16 +655,7 @@ class JudgeEngine:
                 return _Outcome(error=NOT_IN_CACHE)
             outcome = await self._ask_with_retries(rubric, prompt)
             outcome.list_cost_usd = outcome.cost_usd
-            if outcome.answer is not None and self._cache is not None:
-                await asyncio.to_thread(
-                    self._cache.put,
-                    key,
-                    outcome.answer,
-                    outcome.input_tokens,
-                    outcome.output_tokens,
-                    outcome.cache_read_tokens,
-                    outcome.cache_write_tokens,
-                )
+            await self._store(key, outcome)
             return outcome
         finally:
             self._inflight.pop(key, None)
@@ -734,6 +725,11 @@ class JudgeEngine:
             return _Outcome(error=f"malformed judge output after 1 attempts ({result.error})")
         outcome = await self._ask_with_retries(rubric, prompt, malformed=int(result.malformed))
         outcome.list_cost_usd = outcome.cost_usd
+        await self._store(key, outcome)
+        return outcome
+
+    async def _store(self, key: str, outcome: _Outcome) -> None:
+        """Cache an answered call with its usage (errors are never cached)."""
         if outcome.answer is not None and self._cache is not None:
             await asyncio.to_thread(
                 self._cache.put,
@@ -744,7 +740,6 @@ class JudgeEngine:
                 outcome.cache_read_tokens,
                 outcome.cache_write_tokens,
             )
-        return outcome
 
     def _backoff(self, retry: int, retry_after: float | None) -> float:
         """Exponential backoff with jitter; a Retry-After is honoured (waited at least),
