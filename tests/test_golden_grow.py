@@ -16,7 +16,7 @@ from pytest_llmgate.datasets import dataset_fingerprint, load_cases
 from pytest_llmgate.golden.scrub import default_scrub, load_scrubber
 from pytest_llmgate.golden.sets import new_id, normalize_input
 
-SECRET = "sk-ant-api03-" + "Q" * 40
+FAKE_KEY = "sk-ant-api03-" + "Q" * 40
 
 
 def _read(path: Path) -> list[dict]:
@@ -158,7 +158,7 @@ LOG = [
     {"ts": 3, "request": {"question": "Where is my order?"}, "answer": "Shipped.", "feedback": "positive"},
     {
         "ts": 4,
-        "request": {"question": f"My key {SECRET} leaked, mail me at bo@corp.io"},
+        "request": {"question": f"My key {FAKE_KEY} leaked, mail me at bo@corp.io"},
         "answer": "Rotate it.",
         "feedback": "negative",
     },
@@ -212,7 +212,7 @@ def test_import_jsonl_filters_deduplicates_scrubs_and_flags_tool_calls(tmp_path:
     assert cases[0]["metadata"]["candidate_tool_calls"] == [{"name": "lookup_user", "arguments": {"email": "[email]"}}]
     assert cases[0]["metadata"]["provenance"]["output"] == "Click reset."
     assert cases[0]["metadata"]["provenance"]["where"] == "log.jsonl:1"
-    assert SECRET not in target.read_text(encoding="utf-8")
+    assert FAKE_KEY not in target.read_text(encoding="utf-8")
     # The same import again adds nothing: every input is already in the set.
     code, out = _cli(*args, cwd=tmp_path)
     assert "nothing appended" in out and len(_read(target)) == 4
@@ -429,7 +429,7 @@ def test_a_broken_target_set_is_named_and_left_alone(tmp_path: Path) -> None:
 
 def test_default_scrubber_masks_planted_secrets_and_emails() -> None:
     text = (
-        f"keys {SECRET} sk-proj-{'a' * 30} AKIAABCDEFGHIJKLMNOP ghp_{'b' * 36} xoxb-1234567890-abcdef "
+        f"keys {FAKE_KEY} sk-proj-{'a' * 30} AKIAABCDEFGHIJKLMNOP ghp_{'b' * 36} xoxb-1234567890-abcdef "
         "Authorization: Bearer abcdefghijklmnopqrstuvwxyz012345 eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJl "
         "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY----- mail ana.b+tag@mail.example.org "
         "call me at 555-0100"
