@@ -6,6 +6,7 @@ Thin on purpose: logic lives in `run`, `datasets`, `gate` and `report`, imported
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -300,8 +301,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         else:
             run.note_error(_suite_of(item), case.id)
     run.finish_case(record, passed=excinfo is None, failure=failure, duration=call.duration)
-    for name, value in sorted(record.metrics.items()):
-        item.user_properties.append((f"llm_gate.{name}", value))
+    if getattr(item.config.option, "xmlpath", None):  # junitxml is their only reader; they cost memory per case
+        for name, value in sorted(record.metrics.items()):
+            item.user_properties.append((sys.intern(f"llm_gate.{name}"), value))
     return report
 
 

@@ -310,3 +310,27 @@ def test_bad_inputs_raise_clear_errors() -> None:
         compare_continuous([0.1, float("nan")], [0.1, 0.2])
     with pytest.raises(ValueError, match="'kind' must be 'binary' or 'continuous'"):
         compare([1], [1], kind="ordinal")  # type: ignore[arg-type]
+
+
+def test_distribution_helpers_give_scipy_stats_numbers() -> None:
+    """The gate computes t and binomial tails without importing scipy.stats (half a second of a
+    small session); the numbers must stay scipy.stats' own, edges included."""
+    from pytest_llmgate.gate import stats as gate_stats
+
+    for df in (1, 2, 7, 39, 1000):
+        for x in (-3.5, -0.2, 0.0, 1.7, 40.0):
+            assert gate_stats._t_cdf(x, df) == pytest.approx(stats.t.cdf(x, df), rel=1e-14, abs=1e-300)
+            assert gate_stats._t_sf(x, df) == pytest.approx(stats.t.sf(x, df), rel=1e-14, abs=1e-300)
+        for q in (0.05, 0.2, 0.8, 0.95, 0.999):
+            assert gate_stats._t_ppf(q, df) == pytest.approx(stats.t.ppf(q, df), rel=1e-14)
+    k = np.arange(-2, 25)
+    for n in (0, 1, 5, 20):
+        for p in (0.0, 0.03, 0.5, 0.97, 1.0):
+            np.testing.assert_allclose(gate_stats._binom_pmf(k, n, p), stats.binom.pmf(k, n, p), rtol=1e-14)
+            np.testing.assert_allclose(gate_stats._binom_sf(k, n, p), stats.binom.sf(k, n, p), rtol=1e-14)
+            if n and 0 < p < 1:
+                assert gate_stats._binom_ppf(1 - 1e-9, n, p) == stats.binom.ppf(1 - 1e-9, n, p)
+    grid_n = np.array([[3, 8], [0, 12]])
+    grid_k = np.array([[4, 2], [0, 13]])
+    np.testing.assert_allclose(gate_stats._binom_pmf(grid_k, grid_n, 0.4), stats.binom.pmf(grid_k, grid_n, 0.4))
+    np.testing.assert_allclose(gate_stats._binom_sf(grid_k - 1, grid_n, 0.5), stats.binom.sf(grid_k - 1, grid_n, 0.5))

@@ -322,12 +322,60 @@ def _hartigan_bounds(means: np.ndarray, alpha: float) -> tuple[float, float]:
     return float(ordered[k - 1]), float(ordered[-k])
 
 
+# --------------------------------------------------------------------------- distributions
+# scipy.stats costs about half a second to import, most of a small gated session's fixed cost;
+# its t and binomial distributions are thin wrappers over these scipy.special ufuncs (the same
+# calls, so the same numbers; tests/test_stats.py checks them against scipy.stats).
+
+
+def _t_cdf(x: float, df: int) -> float:
+    from scipy import special
+
+    return float(special.stdtr(df, x))
+
+
+def _t_sf(x: float, df: int) -> float:
+    from scipy import special
+
+    return float(special.stdtr(df, -x))
+
+
+def _t_ppf(q: float, df: int) -> float:
+    from scipy import special
+
+    return float(special.stdtrit(df, q))
+
+
+def _binom_pmf(k: np.ndarray, n: np.ndarray | int, p: float) -> np.ndarray:
+    """scipy.stats.binom.pmf: 0 outside 0..n."""
+    import numpy as np
+    from scipy.special import _ufuncs
+
+    k, n = np.broadcast_arrays(np.asarray(k), np.asarray(n))
+    inside = (k >= 0) & (k <= n)
+    return np.where(inside, _ufuncs._binom_pmf(np.clip(k, 0, n), n, p), 0.0)
+
+
+def _binom_sf(k: np.ndarray, n: np.ndarray | int, p: float) -> np.ndarray:
+    """scipy.stats.binom.sf: P(X > k), 1 below the support and 0 from n up."""
+    import numpy as np
+    from scipy.special import _ufuncs
+
+    k, n = np.broadcast_arrays(np.floor(np.asarray(k, dtype=float)), np.asarray(n))
+    return np.where(k < 0, 1.0, np.where(k >= n, 0.0, _ufuncs._binom_sf(np.clip(k, 0, n), n, p)))
+
+
+def _binom_ppf(q: float, n: int, p: float) -> int:
+    """scipy.stats.binom.ppf for 0 < q < 1."""
+    from scipy.special import _ufuncs
+
+    return int(_ufuncs._binom_ppf(q, n, p))
+
+
 def _t_test(
     mean: float, se: float, df: int, alpha: float, tolerance: float
 ) -> tuple[float, float, float, float, float]:
     """Studentized one-sided p-values (worse, better, non-inferior) and bounds of mean(g)."""
-    from scipy import stats
-
     if se == 0.0:
         # Every case changed by the same amount: the data leave no doubt about the mean.
         p_worse = 0.0 if mean < 0 else 1.0
@@ -335,11 +383,11 @@ def _t_test(
         p_ni = 0.0 if mean > -tolerance else 1.0
         return p_worse, p_better, p_ni, mean, mean
     t = mean / se
-    q = float(stats.t.ppf(1.0 - alpha, df))
+    q = _t_ppf(1.0 - alpha, df)
     return (
-        float(stats.t.cdf(t, df)),
-        float(stats.t.sf(t, df)),
-        float(stats.t.sf((mean + tolerance) / se, df)),
+        _t_cdf(t, df),
+        _t_sf(t, df),
+        _t_sf((mean + tolerance) / se, df),
         mean - q * se,
         mean + q * se,
     )
@@ -356,16 +404,15 @@ class _BinarySignFlip:
 
     def __init__(self, n0: int, worse: int, better: int) -> None:
         import numpy as np
-        from scipy import stats
 
         self.n0, self.worse, self.better = n0, worse, better
         self.n = n0 + worse + better
         kw = np.arange(worse + 1)
         kb = np.arange(better + 1)
         self.kw, self.kb = np.meshgrid(kw, kb, indexing="ij")
-        self.weight = stats.binom.pmf(kw, worse, 0.5)[:, None] * stats.binom.pmf(kb, better, 0.5)[None, :]
+        self.weight = _binom_pmf(kw, worse, 0.5)[:, None] * _binom_pmf(kb, better, 0.5)[None, :]
         self.k0 = np.arange(n0 + 1)
-        self.pmf0 = stats.binom.pmf(self.k0, n0, 0.5)
+        self.pmf0 = _binom_pmf(self.k0, n0, 0.5)
         self.cdf0 = np.cumsum(self.pmf0)
 
     def _p_ge_zero(self, mu: float, a_sign: float) -> float:
@@ -477,13 +524,11 @@ def detectable_drop(
 
 def continuous_detectable_drop(se: float, clusters: int, *, tolerance: float, level: float, power: float) -> float:
     """max(t_{1-level} * se, tolerance) + t_{power} * se, df = clusters - 1."""
-    from scipy import stats
-
     if not math.isfinite(se):
         return math.inf
     df = max(clusters - 1, 1)
-    crit = float(stats.t.ppf(1.0 - level, df)) * se
-    return max(crit, tolerance) + float(stats.t.ppf(power, df)) * se
+    crit = _t_ppf(1.0 - level, df) * se
+    return max(crit, tolerance) + _t_ppf(power, df) * se
 
 
 def binary_power(n: int, discordance: float, drop: float, *, tolerance: float, level: float) -> float:
@@ -494,20 +539,19 @@ def binary_power(n: int, discordance: float, drop: float, *, tolerance: float, l
     beyond the tolerance.
     """
     import numpy as np
-    from scipy import stats
 
     psi = min(1.0, max(discordance, drop))
     p_worse, p_better = (psi + drop) / 2.0, max(0.0, (psi - drop) / 2.0)
-    w_hi = int(stats.binom.ppf(1 - 1e-9, n, p_worse)) if p_worse > 0 else 0
+    w_hi = _binom_ppf(1 - 1e-9, n, p_worse) if p_worse > 0 else 0
     w = np.arange(w_hi + 1)
-    pmf_w = stats.binom.pmf(w, n, p_worse)
+    pmf_w = _binom_pmf(w, n, p_worse)
     cond = p_better / (1.0 - p_worse) if p_worse < 1 else 0.0
-    v_hi = int(stats.binom.ppf(1 - 1e-9, n, cond)) if cond > 0 else 0
+    v_hi = _binom_ppf(1 - 1e-9, n, cond) if cond > 0 else 0
     v = np.arange(v_hi + 1)
     ww, vv = np.meshgrid(w, v, indexing="ij")
-    pmf = pmf_w[:, None] * stats.binom.pmf(vv, n - ww, cond)
+    pmf = pmf_w[:, None] * _binom_pmf(vv, n - ww, cond)
     d = ww + vv
-    p = np.where(d > 0, stats.binom.sf(ww - 1, np.maximum(d, 1), 0.5), 1.0)
+    p = np.where(d > 0, _binom_sf(ww - 1, np.maximum(d, 1), 0.5), 1.0)
     fails = (p < level) & ((ww - vv) / n > tolerance)
     return float(np.sum(pmf * fails))
 
