@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     import numpy as np
@@ -349,27 +349,36 @@ def _t_ppf(q: float, df: int) -> float:
 def _binom_pmf(k: np.ndarray, n: np.ndarray | int, p: float) -> np.ndarray:
     """scipy.stats.binom.pmf: 0 outside 0..n."""
     import numpy as np
-    from scipy.special import _ufuncs
 
     k, n = np.broadcast_arrays(np.asarray(k), np.asarray(n))
     inside = (k >= 0) & (k <= n)
-    return np.where(inside, _ufuncs._binom_pmf(np.clip(k, 0, n), n, p), 0.0)
+    return np.where(inside, _binom_ufuncs()[0](np.clip(k, 0, n), n, p), 0.0)
 
 
 def _binom_sf(k: np.ndarray, n: np.ndarray | int, p: float) -> np.ndarray:
     """scipy.stats.binom.sf: P(X > k), 1 below the support and 0 from n up."""
     import numpy as np
-    from scipy.special import _ufuncs
 
     k, n = np.broadcast_arrays(np.floor(np.asarray(k, dtype=float)), np.asarray(n))
-    return np.where(k < 0, 1.0, np.where(k >= n, 0.0, _ufuncs._binom_sf(np.clip(k, 0, n), n, p)))
+    return np.where(k < 0, 1.0, np.where(k >= n, 0.0, _binom_ufuncs()[1](np.clip(k, 0, n), n, p)))
 
 
 def _binom_ppf(q: float, n: int, p: float) -> int:
     """scipy.stats.binom.ppf for 0 < q < 1."""
-    from scipy.special import _ufuncs
+    return int(_binom_ufuncs()[2](q, n, p))
 
-    return int(_ufuncs._binom_ppf(q, n, p))
+
+def _binom_ufuncs() -> tuple[Any, Any, Any]:
+    """Binomial pmf, sf and ppf: the ufuncs `scipy.stats.binom` itself calls, without importing
+    `scipy.stats` (about half a second of a small session's start-up). They are private to scipy,
+    so a release that moves them falls back to `scipy.stats.binom`, slower to import, same numbers."""
+    try:
+        from scipy.special._ufuncs import _binom_pmf, _binom_ppf, _binom_sf
+    except ImportError:  # pragma: no cover - depends on the installed scipy
+        from scipy.stats import binom
+
+        return binom.pmf, binom.sf, binom.ppf
+    return _binom_pmf, _binom_sf, _binom_ppf
 
 
 def _t_test(
