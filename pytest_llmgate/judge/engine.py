@@ -191,6 +191,20 @@ class _Tally:
     answered_pairwise_calls: int = 0
 
 
+def _unpaid(outcome: _Outcome) -> _Outcome:
+    """The outcome of a call answered by another identical call: the same answer, nothing spent."""
+    return dataclasses.replace(
+        outcome,
+        attempts=0,
+        input_tokens=0,
+        output_tokens=0,
+        cache_read_tokens=0,
+        cache_write_tokens=0,
+        cost_usd=0.0,
+        cache_savings_usd=0.0,
+    )
+
+
 class JudgeEngine:
     """Runs judge requests on a background event loop; see the module docstring."""
 
@@ -628,17 +642,7 @@ class JudgeEngine:
         leader = self._inflight.get(key)
         if leader is not None:
             self.deduplicated += 1
-            outcome = await asyncio.shield(leader)
-            return dataclasses.replace(
-                outcome,
-                attempts=0,
-                input_tokens=0,
-                output_tokens=0,
-                cache_read_tokens=0,
-                cache_write_tokens=0,
-                cost_usd=0.0,
-                cache_savings_usd=0.0,
-            )
+            return _unpaid(await asyncio.shield(leader))
         task = asyncio.get_running_loop().create_task(self._fetch(key, rubric, prompt))
         self._inflight[key] = task
         return await asyncio.shield(task)
@@ -696,17 +700,7 @@ class JudgeEngine:
                 online = await asyncio.shield(task)
                 outcome = dataclasses.replace(online, attempts=online.attempts + 1, batched=True)
                 if not first:
-                    outcome = dataclasses.replace(
-                        outcome,
-                        attempts=0,
-                        input_tokens=0,
-                        output_tokens=0,
-                        cache_read_tokens=0,
-                        cache_write_tokens=0,
-                        cost_usd=0.0,
-                        cache_savings_usd=0.0,
-                        batched=False,
-                    )
+                    outcome = dataclasses.replace(_unpaid(outcome), batched=False)
             if first:
                 usage = Usage(
                     result.input_tokens, result.output_tokens, result.cache_read_tokens, result.cache_write_tokens
