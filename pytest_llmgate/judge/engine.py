@@ -419,7 +419,15 @@ class JudgeEngine:
     def wait(self, *, progress: bool = True) -> None:
         """Block until every submitted request has a verdict; a rich progress bar on stderr.
 
-        In batch mode the parked calls are first sent as batches and collected."""
+        In batch mode the parked calls are first sent as batches and collected. The answers
+        are on disk in the cache when this returns."""
+        try:
+            self._wait(progress)
+        finally:
+            if self._cache is not None:
+                self._cache.flush()
+
+    def _wait(self, progress: bool) -> None:
         if self._batch is not None and self._loop is not None:
             batch_run = self._batch.run(len(self._futures), self._remaining)
             run = asyncio.run_coroutine_threadsafe(batch_run, self._loop)
@@ -651,7 +659,7 @@ class JudgeEngine:
         """Cache, then the provider with bounded retries; errors are returned, not raised."""
         try:
             if self._cache is not None:
-                hit = await asyncio.to_thread(self._cache.lookup, key)
+                hit = self._cache.lookup(key)  # microseconds: no thread hop (see judge/cache.py)
                 if hit is not None:
                     stored = Usage(hit.input_tokens, hit.output_tokens, hit.cache_read_tokens, hit.cache_write_tokens)
                     return _Outcome(answer=hit.answer, cached=True, list_cost_usd=self.pricer.cost(stored))
@@ -659,7 +667,7 @@ class JudgeEngine:
                 return _Outcome(error=NOT_IN_CACHE)
             outcome = await self._ask_with_retries(rubric, prompt)
             outcome.list_cost_usd = outcome.cost_usd
-            await self._store(key, outcome)
+            self._store(key, outcome)
             return outcome
         finally:
             self._inflight.pop(key, None)
@@ -672,7 +680,7 @@ class JudgeEngine:
         parked = {}
         for index, prompt in enumerate(prompts):
             key = self._key(rubric, prompt)
-            hit = await asyncio.to_thread(self._cache.lookup, key) if self._cache is not None else None
+            hit = self._cache.lookup(key) if self._cache is not None else None
             if hit is not None:
                 stored = Usage(hit.input_tokens, hit.output_tokens, hit.cache_read_tokens, hit.cache_write_tokens)
                 outcomes[index] = _Outcome(answer=hit.answer, cached=True, list_cost_usd=self.pricer.cost(stored))
@@ -719,14 +727,13 @@ class JudgeEngine:
             return _Outcome(error=f"malformed judge output after 1 attempts ({result.error})")
         outcome = await self._ask_with_retries(rubric, prompt, malformed=int(result.malformed))
         outcome.list_cost_usd = outcome.cost_usd
-        await self._store(key, outcome)
+        self._store(key, outcome)
         return outcome
 
-    async def _store(self, key: str, outcome: _Outcome) -> None:
+    def _store(self, key: str, outcome: _Outcome) -> None:
         """Cache an answered call with its usage (errors are never cached)."""
         if outcome.answer is not None and self._cache is not None:
-            await asyncio.to_thread(
-                self._cache.put,
+            self._cache.put(
                 key,
                 outcome.answer,
                 outcome.input_tokens,
