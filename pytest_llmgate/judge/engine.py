@@ -814,7 +814,9 @@ class JudgeEngine:
             if remaining is not None and cut_by_deadline:
                 bound = remaining
             try:
-                answer = await asyncio.wait_for(self._provider.ask(rubric, asked, self.timeout), bound)
+                # asyncio.timeout, not wait_for: no extra task per call (Python 3.11's wait_for makes one).
+                async with asyncio.timeout(bound):
+                    answer = await self._provider.ask(rubric, asked, self.timeout)
                 status = "ok"
             except TimeoutError:
                 if not cut_by_deadline:
