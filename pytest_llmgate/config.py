@@ -250,7 +250,7 @@ def add_options(parser: pytest.Parser) -> None:
         action="store_false",
         dest="llm_gate_progress",
         default=True,
-        help="Do not draw the judge progress bar (default: drawn on a terminal).",
+        help="Do not draw the SUT and judge progress bars (default: drawn on a terminal).",
     )
     # concurrent SUT calls, repeats, outputs from a file
     group.addoption(
