@@ -679,6 +679,8 @@ class GateRun:
         Ctrl-C during the wait cancels what is pending and marks the run interrupted.
         """
         try:
+            for engine in self._engines:  # a jury's batches run side by side
+                engine.send_batches()
             for engine in self._engines:
                 engine.wait(progress=self.settings.progress)
         except KeyboardInterrupt:

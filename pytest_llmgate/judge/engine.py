@@ -307,6 +307,7 @@ class JudgeEngine:
         self._batch: BatchCollector | None = None
         self._batch_notes: list[str] = []
         self._fallbacks: dict[str, asyncio.Task[_Outcome]] = {}
+        self._batch_run: concurrent.futures.Future[None] | None = None
         self._tokens = itertools.count()
         self.reasked_online = 0
         """Batch mode: calls whose batch result was unusable and that were asked online."""
@@ -427,10 +428,18 @@ class JudgeEngine:
             if self._cache is not None:
                 self._cache.flush()
 
+    def send_batches(self) -> None:
+        """Batch mode: send the parked calls as batches now and return; `wait` collects them.
+        A jury calls this on every judge first, so their batches run side by side."""
+        if self._batch is not None and self._loop is not None and self._batch_run is None:
+            batch_run = self._batch.run(len(self._futures), self._remaining)
+            self._batch_run = asyncio.run_coroutine_threadsafe(batch_run, self._loop)
+
     def _wait(self, progress: bool) -> None:
         if self._batch is not None and self._loop is not None:
-            batch_run = self._batch.run(len(self._futures), self._remaining)
-            run = asyncio.run_coroutine_threadsafe(batch_run, self._loop)
+            self.send_batches()
+            run, self._batch_run = self._batch_run, None
+            assert run is not None
             self._batch.show(run, progress=progress)
             try:
                 run.result()
