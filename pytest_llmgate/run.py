@@ -434,11 +434,12 @@ class GateRun:
         if not self._engines:
             import pytest
 
-            from pytest_llmgate.judge.engine import JudgeEngine
+            from pytest_llmgate.judge.engine import JudgeEngine, Spending
             from pytest_llmgate.judge.providers import JudgeConfigError
             from pytest_llmgate.judge.rubrics import RubricError, load_pack, load_rubrics
 
             engines = []
+            spending = Spending()  # the budgets cover every judge of a jury together
             try:
                 self.rubrics = {**load_pack(), **load_rubrics(self.settings.rubrics_dir)}
                 for spec in self.settings.judges or (self.settings.judge,):
@@ -456,6 +457,7 @@ class GateRun:
                             batch=self._batch_options(),
                             pricer=self.pricer(spec),
                             budget_usd=self.settings.budget_usd,
+                            spending=spending,
                         )
                     )
                 self.judge_price = "; ".join(dict.fromkeys(engine.pricer.source for engine in engines))

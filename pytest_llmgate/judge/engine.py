@@ -184,6 +184,24 @@ class _AimdLimiter:
         self._set_limit(self.limit)
 
 
+class Spending:
+    """Tokens and dollars spent by provider calls, shared by the engines of one process (the
+    judges of a jury), so that one budget covers them all."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.tokens = 0
+        """Tokens spent so far by every engine sharing this ledger."""
+        self.usd = 0.0
+        """Dollars spent so far (calls whose price is unknown add none)."""
+
+    def add(self, tokens: int, usd: float | None) -> None:
+        with self._lock:
+            self.tokens += tokens
+            if usd is not None:
+                self.usd += usd
+
+
 @dataclass
 class _Tally:
     stats: RubricStats
@@ -229,6 +247,7 @@ class JudgeEngine:
         recover_after: int = 1,
         deadline: float | None = None,
         batch: BatchOptions | None = None,
+        spending: Spending | None = None,
     ) -> None:
         if concurrency < 1:
             msg = f"'concurrency' must be a positive integer (got {concurrency})."
@@ -274,6 +293,8 @@ class JudgeEngine:
         """Seconds after `start()` at which no more provider calls are issued; None for none."""
         self._deadline_at: float | None = None
 
+        self.spending = spending if spending is not None else Spending()
+        """What the budgets are checked against: this engine's spending, or the jury's when shared."""
         self.tokens_used = 0
         """Tokens spent by provider requests in this run (cache hits cost none)."""
         self.cost_used = 0.0
@@ -795,19 +816,19 @@ class JudgeEngine:
                 return self._past_deadline(outcome, "while this call waited for a free slot")
             # Checked while holding a slot, so calls queued behind the limit see the
             # tokens spent by the calls ahead of them.
-            if self.budget_tokens is not None and self.tokens_used >= self.budget_tokens:
+            if self.budget_tokens is not None and self.spending.tokens >= self.budget_tokens:
                 await self._limiter.release(epoch, "other")
                 self.budget_exhausted = True
                 outcome.error = (
-                    f"{BUDGET_EXHAUSTED} ({self.tokens_used} of {self.budget_tokens} tokens used); "
+                    f"{BUDGET_EXHAUSTED} ({self.spending.tokens} of {self.budget_tokens} tokens used); "
                     "this judge call was not made. Raise the budget to judge every case."
                 )
                 return outcome
-            if self.budget_usd is not None and self.cost_used >= self.budget_usd:
+            if self.budget_usd is not None and self.spending.usd >= self.budget_usd:
                 await self._limiter.release(epoch, "other")
                 self.budget_usd_exhausted = True
                 outcome.error = (
-                    f"{BUDGET_USD_EXHAUSTED} (${self.cost_used:.4f} of ${self.budget_usd:g} spent); "
+                    f"{BUDGET_USD_EXHAUSTED} (${self.spending.usd:.4f} of ${self.budget_usd:g} spent); "
                     "this judge call was not made. Raise the budget to judge every case."
                 )
                 return outcome
@@ -887,8 +908,9 @@ class JudgeEngine:
         outcome.output_tokens += usage.output_tokens
         outcome.cache_read_tokens += usage.cache_read_tokens
         outcome.cache_write_tokens += usage.cache_write_tokens
-        self.tokens_used += usage.input_tokens + usage.output_tokens
-        if not (usage.input_tokens or usage.output_tokens):
+        tokens = usage.input_tokens + usage.output_tokens
+        self.tokens_used += tokens
+        if not tokens:
             return
         cost = self.pricer.cost(usage)
         saved = self.pricer.saved_by_cache(usage)
@@ -901,6 +923,7 @@ class JudgeEngine:
         )
         if cost is not None:
             self.cost_used += cost
+        self.spending.add(tokens, cost)
 
     def _record(self, verdict: JudgeVerdict, request: JudgeRequest) -> None:
         with self._stats_lock:
