@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Message", "Role", "as_turns", "last_assistant", "last_user"]
+__all__ = ["Message", "Role", "as_turns", "last_assistant", "last_user", "transcript"]
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -48,6 +48,15 @@ def as_turns(value: Any) -> list[tuple[str, str]] | None:
     if not (isinstance(first, Message) or (isinstance(first, dict) and "role" in first)):
         return None
     return [_role_content(item, index) for index, item in enumerate(value)]
+
+
+def transcript(value: Any) -> str | None:
+    """A conversation as a person reads it, one `role: content` paragraph per turn; None when
+    `value` is not a conversation."""
+    turns = as_turns(value)
+    if turns is None:
+        return None
+    return "\n\n".join(f"{role}: {content}" for role, content in turns)
 
 
 def _messages(conversation: Any) -> list[tuple[str, str]]:

@@ -129,6 +129,28 @@ def test_untrusted_output_is_shown_as_text(running: _Running, page: Page) -> Non
     assert page.evaluate("window.__pwned === undefined")
 
 
+def test_a_conversation_input_is_shown_as_its_turns(tmp_path: Path, page: Page) -> None:
+    conversation = [
+        {"role": "user", "content": "Where is my order A1001?"},
+        {"role": "assistant", "content": "It ships tomorrow."},
+        {"role": "user", "content": HOSTILE},
+    ]
+    results = make_results("helpful", "pass_fail", [1.0, 0.0], inputs=[conversation, "plain question"])
+    app = _Running(LabelSession.create(results, RubricInfo("helpful", "pass_fail"), tmp_path / "h.jsonl", "cy", seed=2))
+    try:
+        shown = {item.sample.case_id: item.input for item in app.session.items}
+        expected = f"user: Where is my order A1001?\n\nassistant: It ships tomorrow.\n\nuser: {HOSTILE}"
+        assert shown == {"case-000": expected, "case-001": "plain question"}
+        page.goto(app.url)
+        if page.locator("#case-id").inner_text() != "case-000":
+            page.keyboard.press("ArrowRight")
+        expect(page.locator("#case-id")).to_have_text("case-000")
+        expect(page.locator("#input")).to_have_text(expected)
+        assert page.evaluate("window.__pwned === undefined")
+    finally:
+        app.stop()
+
+
 def test_pairwise_outputs_in_random_order_are_mapped_back_to_the_candidate(tmp_path: Path, page: Page) -> None:
     results = make_results("vs_ref", "pairwise", [1.0, 0.0, 0.5, 1.0, 0.0, 1.0, 0.5, 0.0])
     path = tmp_path / "vs_ref.jsonl"

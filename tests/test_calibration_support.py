@@ -74,6 +74,7 @@ def make_results(
     outputs: Sequence[Any] | None = None,
     consistent: Sequence[bool | None] | None = None,
     suite: str = SUITE,
+    inputs: Sequence[Any] | None = None,
 ) -> RunResults:
     """One suite with one case per judge value: case ids `case-000`, `case-001`, ..."""
     cases: dict[str, CaseResult] = {}
@@ -83,7 +84,11 @@ def make_results(
         cases[case_id] = CaseResult(
             case_id=case_id,
             nodeid=f"{suite}[{case_id}]",
-            case={"id": case_id, "input": f"question {index}", "reference": f"reference {index}"},
+            case={
+                "id": case_id,
+                "input": inputs[index] if inputs is not None else f"question {index}",
+                "reference": f"reference {index}",
+            },
             output=output,
             judge=[
                 verdict(

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from pytest_llmgate import localapp
+from pytest_llmgate.conversations import transcript
 from pytest_llmgate.gate.records import JudgeVerdict, RunResults
 from pytest_llmgate.outputs import display_text
 
@@ -34,6 +35,12 @@ from .scales import RubricInfo
 
 HOST = localapp.HOST
 TOKEN_HEADER = localapp.TOKEN_HEADER
+
+
+def _input_text(value: Any) -> str:
+    """A case's input for the page: a conversation as its turns, anything else as text or JSON."""
+    shown = transcript(value)
+    return display_text(value) if shown is None else shown
 
 
 @dataclass
@@ -119,7 +126,7 @@ class LabelSession:
             index=index,
             sample=sample,
             verdict=verdict,
-            input=display_text(data.get("input", data.get("question"))),
+            input=_input_text(data.get("input", data.get("question"))),
             reference=reference,
             outputs=outputs,
             candidate_first=candidate_first,
