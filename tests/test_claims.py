@@ -153,3 +153,19 @@ def test_the_offline_judge_serves_claims_lexically(tmp_path: Path) -> None:
     assert [c.verdict for c in verdict.claims or []] == ["supported", "supported", "unsupported"]
     assert (verdict.claims or [])[2].reason == "lexical: 17% of its words are in the context"
     assert empty.label == "no claims" and empty.value is None and empty.error is None
+
+
+def test_batch_mode_judges_claims_online_and_says_so(fake_provider: FakeProvider, tmp_path: Path) -> None:
+    from pytest_llmgate.judge.batch import BatchOptions
+
+    options = BatchOptions(state_dir=tmp_path / ".llmgate", poll_interval=0.01)
+    with JudgeEngine(
+        provider="openai:gpt-test", rubrics=PACK, cache_dir=tmp_path / ".llmgate", batch=options
+    ) as engine:
+        futures = [engine.submit(request("Orders ship from Denver. Returns take 30 days.", f"c{i}")) for i in range(2)]
+        engine.wait(progress=False)
+        verdicts = [f.result() for f in futures]
+        notes = engine.notes()
+    assert all(v.error is None and v.claims for v in verdicts)
+    assert fake_provider.batch_log == [], "nothing was batched"
+    assert any(n.startswith("batch: 2 claims-mode verdict(s) were judged online") for n in notes), notes

@@ -332,6 +332,8 @@ class JudgeEngine:
         self._tokens = itertools.count()
         self.reasked_online = 0
         """Batch mode: calls whose batch result was unusable and that were asked online."""
+        self.claims_online = 0
+        """Batch mode: verdicts of claims-mode rubrics, judged online (see `_judge_claims`)."""
         if batch is not None and not self.replay_only:
             api = make_batch_api(provider, timeout) if self._provider.remote else None
             if api is not None:
@@ -431,6 +433,11 @@ class JudgeEngine:
         notes = list(self._batch_notes)
         if self._batch is not None:
             notes += self._batch.notes
+            if self.claims_online:
+                notes.append(
+                    f"batch: {self.claims_online} claims-mode verdict(s) were judged online: their claims must "
+                    "be extracted before they can be verified, two dependent steps a single batch cannot hold."
+                )
             if self.reasked_online:
                 notes.append(
                     f"batch: {self.reasked_online} call(s) came back malformed or failed from the batch "
@@ -625,6 +632,8 @@ class JudgeEngine:
             input=request.input, candidate=request.candidate, context=request.context, conversation=request.conversation
         )
         extraction = claims_mode.render_extraction(rubric, data)
+        if self._batch is not None:
+            self.claims_online += 1
         outcome = await self._call(rubric, extraction)
         calls = [_to_call(rubric, "forward", outcome)]
         verdict = JudgeVerdict(
