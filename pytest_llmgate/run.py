@@ -1056,10 +1056,11 @@ class GateRun:
         return written
 
     def _write_outputs(self, results: RunResults, *, only_results: bool = False) -> None:
-        from pytest_llmgate._files import atomic_write_text, dumps
+        from pytest_llmgate._files import atomic_write_chunks, atomic_write_text
+        from pytest_llmgate.gate.records import results_json_chunks
 
         settings = self.settings
-        atomic_write_text(settings.results_path, dumps(results.model_dump(mode="json"), compact=True))
+        atomic_write_chunks(settings.results_path, results_json_chunks(results))
         self.written.append(settings.results_path)
         if only_results:
             return

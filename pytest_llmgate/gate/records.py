@@ -7,6 +7,7 @@ sorted keys; everything the verdict and the report need is in it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -463,3 +464,35 @@ class RunResults(_Record):
     agreement (kappa with a bootstrap interval) per pair of judges."""
     judge_warnings: list[str] = Field(default_factory=list)
     """Warnings about the judge setup, e.g. self-preference (judge and SUT of one family)."""
+
+
+def results_json_chunks(results: RunResults) -> Iterator[str]:
+    """The results file's text (`dumps(results.model_dump(mode="json"), compact=True)`) in pieces.
+
+    Suites' cases and baselines' cases are dumped one at a time, so writing the file of a large
+    run holds one case's dict in memory rather than the whole run's tree and its text.
+    """
+    from pytest_llmgate._files import Streamed, iter_dumps
+
+    def cases(records: dict[str, CaseResult] | dict[str, BaselineCase]) -> Streamed:
+        return Streamed(records, lambda case_id: records[case_id].model_dump(mode="json"))
+
+    def suite(name: str) -> dict[str, Any]:
+        record = results.suites[name]
+        data = record.model_dump(mode="json", exclude={"cases"})
+        data["cases"] = cases(record.cases)
+        return data
+
+    def baseline(name: str) -> dict[str, Any] | None:
+        record = results.baselines[name]
+        if record is None:
+            return None
+        data = record.model_dump(mode="json", exclude={"cases"})
+        data["cases"] = cases(record.cases)
+        return data
+
+    data = results.model_dump(mode="json", exclude={"suites", "baselines"})
+    data["suites"] = Streamed(results.suites, suite)
+    data["baselines"] = Streamed(results.baselines, baseline)
+    yield from iter_dumps(data)
+    yield "\n"
