@@ -63,9 +63,15 @@ def pytest_collection_finish(session):
 def pytest_runtest_protocol(item, nextitem):
     _marks.setdefault("first_test", time.perf_counter())
 
+def _rss_mb():
+    with open("/proc/self/status", encoding="ascii") as status:
+        fields = dict(line.split(":", 1) for line in status)
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session):
     _marks["sessionfinish"] = time.perf_counter()
+    _marks["held_mb"], _marks["hwm_mb"] = _rss_mb()
     if _trace:
         _marks["held_kb"] = round(tracemalloc.get_traced_memory()[0] / 1024)
         _marks["held"] = _top(tracemalloc.take_snapshot())
@@ -96,6 +102,8 @@ class Sample:
     """First test to the start of `pytest_sessionfinish`, seconds."""
     end: float
     """Start of `pytest_sessionfinish` to exit (gate, results, reports, junit), seconds."""
+    held_mb: float
+    """Resident set size when the tests are done (start of `pytest_sessionfinish`), MB."""
 
 
 def run(root: Path, tree: Path, *args: str, trace: int | None = None) -> tuple[Sample, dict[str, object]]:
@@ -129,13 +137,17 @@ def run(root: Path, tree: Path, *args: str, trace: int | None = None) -> tuple[S
         collect=marks["collected"] - start,
         tests=marks["sessionfinish"] - first,
         end=marks["exit"] - marks["sessionfinish"],
+        held_mb=marks["held_mb"],
     )
     return sample, marks
 
 
 def median(samples: list[Sample]) -> Sample:
     return Sample(
-        *(statistics.median(getattr(s, f) for s in samples) for f in ("wall", "rss_mb", "collect", "tests", "end"))
+        *(
+            statistics.median(getattr(s, f) for s in samples)
+            for f in ("wall", "rss_mb", "collect", "tests", "end", "held_mb")
+        )
     )
 
 
@@ -175,10 +187,13 @@ def main() -> None:
         trace(args.trace, args.depth)
         return
     trees = {"after": ROOT} if args.before is None else {"before": args.before.resolve(), "after": ROOT}
-    print("per run: wall s = start+collection / tests / end of session; MB = peak RSS; x = gated / plain")
-    header = f"{'cases':>7} {'plain s':>22} {'MB':>6}"
+    print(
+        "per run: wall s = start+collection / tests / end of session; MB = peak RSS (RSS when the tests are done); "
+        "x = gated / plain; KB/case = (gated - plain) peak RSS per case"
+    )
+    header = f"{'cases':>7} {'plain s':>22} {'MB':>10}"
     for name in trees:
-        header += f" {name + ' s':>22} {'MB':>6} {'x wall':>6} {'x MB':>5} {'KB/case':>7}"
+        header += f" {name + ' s':>22} {'MB':>10} {'x wall':>6} {'x MB':>5} {'KB/case':>7}"
     print(header, flush=True)
     for n in args.cases:
         with tempfile.TemporaryDirectory() as tmp:
@@ -195,13 +210,14 @@ def main() -> None:
         def phases(s: Sample) -> str:
             return f"{s.wall:.2f} = {s.collect:.2f}/{s.tests:.2f}/{s.end:.2f}"
 
-        line = f"{n:>7} {phases(p):>22} {p.rss_mb:>6.0f}"
+        def mb(s: Sample) -> str:
+            return f"{s.rss_mb:.0f} ({s.held_mb:.0f})"
+
+        line = f"{n:>7} {phases(p):>22} {mb(p):>10}"
         for name in trees:
             g = median(gated[name])
             per_kb = (g.rss_mb - p.rss_mb) * 1024 / n
-            line += (
-                f" {phases(g):>22} {g.rss_mb:>6.0f} {g.wall / p.wall:>6.2f} {g.rss_mb / p.rss_mb:>5.2f} {per_kb:>7.1f}"
-            )
+            line += f" {phases(g):>22} {mb(g):>10} {g.wall / p.wall:>6.2f} {g.rss_mb / p.rss_mb:>5.2f} {per_kb:>7.1f}"
         print(line, flush=True)
 
 

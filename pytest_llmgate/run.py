@@ -30,6 +30,7 @@ from pytest_llmgate.gate.records import (
     FORMAT_VERSION,
     Against,
     Baseline,
+    CaseFields,
     CaseResult,
     GateResult,
     JudgeVerdict,
@@ -202,12 +203,10 @@ class GateRun:
 
     # -- recording --------------------------------------------------------------------------
     def case_record(self, suite: str, case: Any, nodeid: str) -> CaseResult:
-        from pytest_llmgate.datasets import case_to_record
-
         result = self.suites[suite]
         record = result.cases.get(case.id)
         if record is None or record.nodeid != nodeid:
-            record = CaseResult(case_id=case.id, nodeid=nodeid, case=case_to_record(case))
+            record = CaseResult(case_id=case.id, nodeid=nodeid, case=CaseFields(case))
             result.cases[case.id] = record
         return record
 

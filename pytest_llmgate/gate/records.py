@@ -7,10 +7,11 @@ sorted keys; everything the verdict and the report need is in it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_serializer, field_validator
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 #: Bumped when the layout of a baseline or results file changes incompatibly.
 FORMAT_VERSION = 1
@@ -161,14 +162,56 @@ class RepeatResult(_Record):
     """Seconds the SUT took for this run; None when the output came from a file or the test body."""
 
 
+class CaseFields(Mapping[str, Any]):
+    """A golden case's fields, read from the loaded case itself rather than kept as a copy.
+
+    The item that runs a case holds its `Case` until the session ends anyway; a record that
+    points at it costs a few bytes where a copy of its fields cost a kilobyte or more per case.
+    Reads (and the results file) see the JSON-ready dict `datasets.case_to_record` gives.
+    """
+
+    __slots__ = ("_case",)
+
+    def __init__(self, case: BaseModel):
+        self._case = case
+
+    def fields(self) -> dict[str, Any]:
+        """The case as a JSON-ready dict (unset optional fields left out), made on each call."""
+        return self._case.model_dump(mode="json", exclude_none=True)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.fields()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.fields())
+
+    def __len__(self) -> int:
+        return len(self.fields())
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.fields().get(key, default)
+
+    def items(self) -> Any:
+        return self.fields().items()
+
+    def __eq__(self, other: object) -> bool:
+        return self.fields() == other if isinstance(other, Mapping) else NotImplemented
+
+    def __repr__(self) -> str:
+        return f"CaseFields({self.fields()!r})"
+
+
 class CaseResult(_Record):
     """Everything measured for one case in one run."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
     case_id: str
     nodeid: str
     """pytest node id of the item, e.g. `evals/test_support.py::test_answer[refund-017]`."""
-    case: dict[str, Any] = Field(default_factory=dict)
-    """The golden case as loaded (input, reference, relevant ids, ...)."""
+    case: CaseFields | dict[str, Any] = Field(default_factory=dict)
+    """The golden case as loaded (input, reference, relevant ids, ...): a dict read from a results
+    file or a worker, or `CaseFields` of the `Case` in the process that ran it (no copy kept)."""
     output: Any = None
     """The system's output for the case (JSON-serialisable; untrusted)."""
     passed: bool = True
@@ -189,6 +232,10 @@ class CaseResult(_Record):
     repeats: list[RepeatResult] = Field(default_factory=list)
     """With repeat=K > 1, each run's record. The case's `metrics` are then means over the runs,
     `passed` is True only if every run passed, and `output`/`judge` are the first run's."""
+
+    @field_serializer("case")
+    def _case_fields(self, case: CaseFields | dict[str, Any]) -> dict[str, Any]:
+        return case.fields() if isinstance(case, CaseFields) else case
 
 
 class RepeatStats(_Record):
@@ -261,12 +308,20 @@ class SuiteResult(_Record):
         return result
 
 
-class BaselineCase(_Record):
-    """What a baseline keeps of one case: values to pair with, output to judge against."""
+@pydantic_dataclass(slots=True, config=ConfigDict(extra="forbid"))
+class BaselineCase:
+    """What a baseline keeps of one case: values to pair with, output to judge against.
+
+    A slotted dataclass rather than a model: a baseline holds one per case for the whole
+    session, and this form carries no per-instance `__dict__` or fields-set.
+    """
 
     passed: bool = True
+    """Whether the case's checks passed in the run that wrote the baseline."""
     metrics: dict[str, float] = Field(default_factory=dict)
+    """Metric name to value (the value a run compared with itself takes, for pairwise metrics)."""
     output: Any = None
+    """The output of the run that wrote the baseline (pairwise judging compares with it)."""
 
 
 class Baseline(_Record):
@@ -475,7 +530,7 @@ def results_json_chunks(results: RunResults) -> Iterator[str]:
     from pytest_llmgate._files import Streamed, iter_dumps
 
     def cases(records: dict[str, CaseResult] | dict[str, BaselineCase]) -> Streamed:
-        return Streamed(records, lambda case_id: records[case_id].model_dump(mode="json"))
+        return Streamed(records, lambda case_id: _dump_case(records[case_id]))
 
     def suite(name: str) -> dict[str, Any]:
         record = results.suites[name]
@@ -496,3 +551,12 @@ def results_json_chunks(results: RunResults) -> Iterator[str]:
     data["baselines"] = Streamed(results.baselines, baseline)
     yield from iter_dumps(data)
     yield "\n"
+
+
+_BASELINE_CASE = TypeAdapter(BaselineCase)
+
+
+def _dump_case(record: CaseResult | BaselineCase) -> Any:
+    if isinstance(record, CaseResult):
+        return record.model_dump(mode="json")
+    return _BASELINE_CASE.dump_python(record, mode="json")
