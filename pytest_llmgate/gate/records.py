@@ -233,6 +233,10 @@ class CaseResult(_Record):
     """With repeat=K > 1, each run's record. The case's `metrics` are then means over the runs,
     `passed` is True only if every run passed, and `output`/`judge` are the first run's."""
 
+    def case_fields(self) -> dict[str, Any]:
+        """The golden case's fields as a dict (made from the case when the record points at it)."""
+        return self.case.fields() if isinstance(self.case, CaseFields) else self.case
+
     @field_serializer("case")
     def _case_fields(self, case: CaseFields | dict[str, Any]) -> dict[str, Any]:
         return case.fields() if isinstance(case, CaseFields) else case

@@ -234,9 +234,10 @@ class CaseData:
                     tags.append("judge_inconsistent")
                 if any(row["error"] is not None for row in judge):
                     tags.append("judge_error")
-                input_key, input_value = _pick(case.case, INPUT_KEYS)
-                reference_key, reference_value = _pick(case.case, REFERENCE_KEYS)
-                rest = {k: v for k, v in case.case.items() if k not in (input_key, reference_key)}
+                fields = case.case_fields()
+                input_key, input_value = _pick(fields, INPUT_KEYS)
+                reference_key, reference_value = _pick(fields, REFERENCE_KEYS)
+                rest = {k: v for k, v in fields.items() if k not in (input_key, reference_key)}
                 details = {k: v for k, v in case.details.items() if k != "retrieval"}
                 yield (
                     {
