@@ -57,6 +57,7 @@ from pytest_llmgate.sut import (
 )
 from pytest_llmgate.validate import SPEC_OVERRIDES
 
+_CASE_FIELDS = set(CaseResult.model_fields)
 #: The per-case SUT duration; recorded as a metric only when a suite's marker names it in `metrics=`.
 SUT_SECONDS_METRIC = "sut_seconds"
 INTERRUPTED_LINE = (
@@ -207,6 +208,9 @@ class GateRun:
         record = result.cases.get(case.id)
         if record is None or record.nodeid != nodeid:
             record = CaseResult(case_id=case.id, nodeid=nodeid, case=CaseFields(case))
+            # pydantic adds each assigned field to a per-record set (read only by exclude_unset,
+            # which nothing here uses); one shared set of every field name costs nothing per case.
+            object.__setattr__(record, "__pydantic_fields_set__", _CASE_FIELDS)
             result.cases[case.id] = record
         return record
 

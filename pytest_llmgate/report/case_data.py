@@ -4,7 +4,7 @@ retrieval, changes against the baseline), embedded in the page and rendered ther
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pytest_llmgate.gate.records import CaseResult, JudgeVerdict, MetricSpec, RunResults
@@ -106,27 +106,37 @@ def _verdict_row(verdict: JudgeVerdict, intern: Any) -> dict[str, Any]:
     }
 
 
-def reference_cases(results: RunResults, compare: RunResults | None, suite: str) -> dict[str, dict[str, Any]] | None:
+class References(Mapping[str, dict[str, Any]]):
+    """Per case id: what the case is compared with (`passed`, `metrics`, `output`), made when
+    read from the baseline's or the compared run's records rather than copied for every case."""
+
+    __slots__ = ("_cases",)
+
+    def __init__(self, cases: Mapping[str, Any]):
+        self._cases = cases
+
+    def __getitem__(self, case_id: str) -> dict[str, Any]:
+        case = self._cases[case_id]
+        return {"passed": case.passed, "metrics": case.metrics, "output": case.output}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._cases)
+
+    def __len__(self) -> int:
+        return len(self._cases)
+
+
+def reference_cases(results: RunResults, compare: RunResults | None, suite: str) -> References | None:
     """Per case of `suite`: what it is compared with (baseline, or the `compare` run)."""
     if compare is not None:
         before = compare.suites.get(suite)
-        if before is None:
-            return None
-        return {
-            case_id: {"passed": case.passed, "metrics": case.metrics, "output": case.output}
-            for case_id, case in before.cases.items()
-        }
+        return None if before is None else References(before.cases)
     baseline = results.baselines.get(suite)
-    if baseline is None:
-        return None
-    return {
-        case_id: {"passed": case.passed, "metrics": case.metrics, "output": case.output}
-        for case_id, case in baseline.cases.items()
-    }
+    return None if baseline is None else References(baseline.cases)
 
 
 def case_changes(
-    results: RunResults, compare: RunResults | None, suite: str, reference: dict[str, dict[str, Any]] | None
+    results: RunResults, compare: RunResults | None, suite: str, reference: Mapping[str, dict[str, Any]] | None
 ) -> dict[str, str]:
     """Case id to `newly_failing` / `known_failing` / `fixed` for one suite."""
     if compare is None:
@@ -203,7 +213,7 @@ class CaseData:
                     primary_columns.append(name)
             for case_id in sorted(suite.cases):
                 case = suite.cases[case_id]
-                before = (reference or {}).get(case_id)
+                before = reference.get(case_id) if reference is not None else None
                 now_metrics = {k: v for k, v in ((k, finite(v)) for k, v in case.metrics.items()) if v is not None}
                 before_metrics = None
                 worst: float | None = None
