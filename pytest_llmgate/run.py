@@ -42,6 +42,7 @@ from pytest_llmgate.gate.records import (
     SuiteResult,
 )
 from pytest_llmgate.gate.repeats import aggregate_case, prepare_suite
+from pytest_llmgate.gate.spill import CaseSpill
 from pytest_llmgate.gate.verdict import CHECKS_METRIC, evaluate
 from pytest_llmgate.outputs import content_hash, output_text
 from pytest_llmgate.report.links import relative_link
@@ -135,6 +136,9 @@ class GateRun:
         self.interrupted = False
         self.stopped: str | None = None
         """Why the session ended without a gate (interrupt, usage error): the one line to print."""
+        # results streamed to disk
+        self.spill = CaseSpill()
+        """Finished cases' outputs and details, out of memory until the files at the end read them back."""
 
     # -- collection -------------------------------------------------------------------------
     def register_suite(
@@ -219,6 +223,9 @@ class GateRun:
         record.failure = failure
         record.duration = round(duration, 6)
         record.metrics[CHECKS_METRIC] = 1.0 if passed else 0.0
+        suite = record.nodeid.split("[", 1)[0]
+        if suite in self.suites and self.suites[suite].repeat == 1:  # repeated cases: once their runs are merged
+            self.spill.put(suite, record)
 
     # -- the system under test --------------------------------------------------------------
     def register_sut(self, suite: str, sut: Any, repeat: int) -> None:
@@ -671,6 +678,7 @@ class GateRun:
     def stop(self, reason: str | None = None) -> None:
         """End without a gate: cancel the judge, write nothing, keep one line saying what happened."""
         cancelled, finished = self.cancel_judges()
+        self.spill.close()
         if reason is None:
             self.stopped = INTERRUPTED_LINE.format(cancelled=cancelled, finished=finished)
         else:
@@ -698,10 +706,11 @@ class GateRun:
         self._pending.clear()
         if self._engines and self.settings.rejudge_baseline:
             self._rejudge_baselines()
-        for result in self.suites.values():
+        for name, result in self.suites.items():
             if result.repeat > 1:
                 for case in result.cases.values():
                     aggregate_case(case)
+                    self.spill.put(name, case)
         for engine in self._engines:
             for rubric, stat in engine.stats().items():
                 self.judge_stats[rubric] = merge_rubric_stats(self.judge_stats.get(rubric), stat)
@@ -808,9 +817,17 @@ class GateRun:
     # -- xdist ------------------------------------------------------------------------------
     def worker_payload(self) -> str:
         """What a worker ships to the controller: its suites and judge stats, as JSON."""
+        suites = {}
+        for name, suite in self.suites.items():
+            data = suite.model_dump(mode="json", exclude={"cases"})
+            data["cases"] = {
+                cid: self.spill.restore(name, rec).model_dump(mode="json") for cid, rec in suite.cases.items()
+            }
+            suites[name] = data
+        self.spill.close()
         return json.dumps(
             {
-                "suites": {k: v.model_dump(mode="json") for k, v in self.suites.items()},
+                "suites": suites,
                 "dataset_ids": self.dataset_ids,
                 "judge_stats": {k: v.model_dump(mode="json") for k, v in self.judge_stats.items()},
                 "judge_missing": self.judge_missing,
@@ -828,6 +845,8 @@ class GateRun:
         data = json.loads(payload)
         for name, raw in data["suites"].items():
             incoming = SuiteResult.model_validate(raw)
+            for record in incoming.cases.values():
+                self.spill.put(name, record)
             mine = self.suites.get(name)
             if mine is None:
                 self.suites[name] = incoming
@@ -859,6 +878,14 @@ class GateRun:
     # -- the end ----------------------------------------------------------------------------
     def finish(self) -> RunResults:
         """Compare with baselines, decide, write results/reports, and (update mode) baselines."""
+        try:
+            return self._finish()
+        finally:
+            self.spill.close()
+            if self.spill.failed:
+                self.warnings.append(self.spill.failed)
+
+    def _finish(self) -> RunResults:
         settings = self.settings
         for suite in self.suites.values():
             suite.cases = dict(sorted(suite.cases.items()))
@@ -1052,7 +1079,8 @@ class GateRun:
                 continue  # every case deselected: the committed file stays as it is
             path = self.baseline_file(name)
             previous = None if name in self.baseline_errors else compared.get(name, self._baselines.get(name))
-            baseline = build_baseline(result, previous, set(self.dataset_ids.get(name, [])))
+            whole = self.spill.whole_suite(name, result)
+            baseline = build_baseline(whole, previous, set(self.dataset_ids.get(name, [])))
             write_baseline(path, baseline)
             written.append(path)
         self.written += written
@@ -1063,14 +1091,14 @@ class GateRun:
         from pytest_llmgate.gate.records import results_json_chunks
 
         settings = self.settings
-        atomic_write_chunks(settings.results_path, results_json_chunks(results))
+        atomic_write_chunks(settings.results_path, results_json_chunks(results, restore=self.spill.restore))
         self.written.append(settings.results_path)
         if only_results:
             return
         if settings.save_outputs_path is not None:
             from pytest_llmgate.sut import outputs_lines
 
-            atomic_write_text(settings.save_outputs_path, outputs_lines(results.suites))
+            atomic_write_text(settings.save_outputs_path, outputs_lines(self.spill.whole(results.suites)))
             self.written.append(settings.save_outputs_path)
         try:
             from pytest_llmgate.report.html import render_html
@@ -1078,7 +1106,7 @@ class GateRun:
         except ImportError as exc:  # the report package is optional while it is being built
             self.warnings.append(f"report not written: {exc}")
             return
-        render_html(results, settings.html_path)
+        render_html(results, settings.html_path, restore=self.spill.restore)
         self.written.append(settings.html_path)
         markdown = render_markdown(results, report_path=relative_link(settings.html_path, settings.markdown_path))
         atomic_write_text(settings.markdown_path, markdown)

@@ -77,12 +77,28 @@ def test_report_file_is_the_one_string_report(tmp_path: Path, monkeypatch: pytes
         assert path.read_text(encoding="utf-8") == render_html_string(results)
 
 
-def test_case_record_points_at_the_case_and_dumps_its_fields() -> None:
-    case = Case.model_validate({"id": "c-1", "input": "q", "reference": "r", "tags": ["t"], "cluster": "k"})
+@pytest.mark.parametrize("conversation", [False, True], ids=["text input", "conversation input"])
+def test_case_record_points_at_the_case_and_dumps_its_fields(conversation: bool) -> None:
+    raw = {"id": "c-1", "input": "q", "reference": "r", "tags": ["t"], "cluster": "k", "metadata": {"a": None}}
+    if conversation:
+        raw["input"] = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    case = Case.model_validate(raw)
     record = CaseResult(case_id="c-1", nodeid="t.py::test[c-1]", case=CaseFields(case))
     assert isinstance(record.case, CaseFields)
     assert record.case._case is case  # a reference, not a copy of the fields
     assert record.case.get("tags") == ["t"] and record.case["cluster"] == "k"
+    for key in (
+        "id",
+        "input",
+        "reference",
+        "tags",
+        "cluster",
+        "metadata",
+        "relevant_ids",
+        "expected_tool_calls",
+        "nope",
+    ):
+        assert record.case.get(key, "absent") == case_to_record(case).get(key, "absent"), key
     assert dict(record.case.items()) == case_to_record(case) == record.case
     dumped = record.model_dump(mode="json")
     assert dumped["case"] == case_to_record(case)

@@ -7,7 +7,7 @@ sorted keys; everything the verdict and the report need is in it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_serializer, field_validator
@@ -189,6 +189,17 @@ class CaseFields(Mapping[str, Any]):
         return len(self.fields())
 
     def get(self, key: str, default: Any = None) -> Any:
+        # The gate reads `cluster` and `tags` of every case, per metric: plain values are read off
+        # the case; anything else (nested models, dicts) goes through the JSON dump.
+        model = type(self._case)
+        if key in model.model_fields or key in (self._case.__pydantic_extra__ or {}):
+            value = getattr(self._case, key)
+            if value is None:
+                return default  # left out of the dict, like an unset field
+            if isinstance(value, str | int | float) or (
+                isinstance(value, list) and all(isinstance(item, str) for item in value)
+            ):
+                return value
         return self.fields().get(key, default)
 
     def items(self) -> Any:
@@ -525,21 +536,30 @@ class RunResults(_Record):
     """Warnings about the judge setup, e.g. self-preference (judge and SUT of one family)."""
 
 
-def results_json_chunks(results: RunResults) -> Iterator[str]:
+_BASELINE_CASE = TypeAdapter(BaselineCase)
+
+#: Reads a case record back whole (`CaseSpill.restore`): suite name, record -> record.
+Restore = Callable[[str, "CaseResult"], "CaseResult"]
+
+
+def results_json_chunks(results: RunResults, *, restore: Restore | None = None) -> Iterator[str]:
     """The results file's text (`dumps(results.model_dump(mode="json"), compact=True)`) in pieces.
 
     Suites' cases and baselines' cases are dumped one at a time, so writing the file of a large
-    run holds one case's dict in memory rather than the whole run's tree and its text.
+    run holds one case's dict in memory rather than the whole run's tree and its text;
+    `restore` gives each run case its fields that wait in the spill file.
     """
     from pytest_llmgate._files import Streamed, iter_dumps
 
-    def cases(records: dict[str, CaseResult] | dict[str, BaselineCase]) -> Streamed:
-        return Streamed(records, lambda case_id: _dump_case(records[case_id]))
+    def run_cases(name: str, records: dict[str, CaseResult]) -> Streamed:
+        if restore is None:
+            return Streamed(records, lambda case_id: records[case_id].model_dump(mode="json"))
+        return Streamed(records, lambda case_id: restore(name, records[case_id]).model_dump(mode="json"))
 
     def suite(name: str) -> dict[str, Any]:
         record = results.suites[name]
         data = record.model_dump(mode="json", exclude={"cases"})
-        data["cases"] = cases(record.cases)
+        data["cases"] = run_cases(name, record.cases)
         return data
 
     def baseline(name: str) -> dict[str, Any] | None:
@@ -547,7 +567,8 @@ def results_json_chunks(results: RunResults) -> Iterator[str]:
         if record is None:
             return None
         data = record.model_dump(mode="json", exclude={"cases"})
-        data["cases"] = cases(record.cases)
+        cases = record.cases
+        data["cases"] = Streamed(cases, lambda case_id: _BASELINE_CASE.dump_python(cases[case_id], mode="json"))
         return data
 
     data = results.model_dump(mode="json", exclude={"suites", "baselines"})
@@ -555,12 +576,3 @@ def results_json_chunks(results: RunResults) -> Iterator[str]:
     data["baselines"] = Streamed(results.baselines, baseline)
     yield from iter_dumps(data)
     yield "\n"
-
-
-_BASELINE_CASE = TypeAdapter(BaselineCase)
-
-
-def _dump_case(record: CaseResult | BaselineCase) -> Any:
-    if isinstance(record, CaseResult):
-        return record.model_dump(mode="json")
-    return _BASELINE_CASE.dump_python(record, mode="json")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from pytest_llmgate.gate.records import CaseResult, JudgeVerdict, MetricSpec, RunResults
+from pytest_llmgate.gate.records import CaseResult, JudgeVerdict, MetricSpec, Restore, RunResults
 from pytest_llmgate.report._format import EPS, as_text, finite
 
 #: Keys of a golden case shown as its input and its reference, first match wins.
@@ -165,9 +165,11 @@ def primary_names(results: RunResults, suite_id: str) -> list[str]:
 class CaseData:
     """The page's case data, made one case at a time (`rows`), then its tables (`tables`)."""
 
-    def __init__(self, results: RunResults, compare: RunResults | None = None):
+    def __init__(self, results: RunResults, compare: RunResults | None = None, *, restore: Restore | None = None):
         self.results = results
         self.compare = compare
+        self.restore = restore
+        """Reads a case's spilled fields back (output, details) as its row is made; None: records are whole."""
         # Long texts go into one pool, each distinct string once: a reference often equals the
         # baseline output, an unchanged output equals both, and both orders share a reason.
         self.pool: dict[str, int] = {}
@@ -213,6 +215,8 @@ class CaseData:
                     primary_columns.append(name)
             for case_id in sorted(suite.cases):
                 case = suite.cases[case_id]
+                if self.restore is not None:
+                    case = self.restore(suite_id, case)
                 before = reference.get(case_id) if reference is not None else None
                 now_metrics = {k: v for k, v in ((k, finite(v)) for k, v in case.metrics.items()) if v is not None}
                 before_metrics = None

@@ -31,7 +31,7 @@ from markupsafe import Markup
 
 from pytest_llmgate._files import atomic_write_chunks
 from pytest_llmgate._files import atomic_write_text as _atomic_write_text
-from pytest_llmgate.gate.records import RepeatStats, RunResults
+from pytest_llmgate.gate.records import RepeatStats, Restore, RunResults
 from pytest_llmgate.report._format import EPS, as_text, finite, fmt, fmt_p, fmt_signed
 from pytest_llmgate.report.case_data import (
     CaseData,
@@ -439,7 +439,7 @@ def _environment() -> Environment:
 _DATA_SLOT = "\x00llmgate-case-data\x00"
 
 
-def _html_chunks(results: RunResults, compare: RunResults | None) -> Iterator[str]:
+def _html_chunks(results: RunResults, compare: RunResults | None, restore: Restore | None = None) -> Iterator[str]:
     """The report's text in pieces: the page around the case data, and the case data piecewise."""
     script = (TEMPLATES / "report.js").read_text(encoding="utf-8")
     style = (TEMPLATES / "report.css").read_text(encoding="utf-8")
@@ -453,7 +453,7 @@ def _html_chunks(results: RunResults, compare: RunResults | None) -> Iterator[st
             "form-action 'none'",
         ]
     )
-    data, encoding = _embedded_case_data(_case_data_chunks(CaseData(results, compare)))
+    data, encoding = _embedded_case_data(_case_data_chunks(CaseData(results, compare, restore=restore)))
     template = _environment().get_template("report.html.j2")
     page = template.render(
         view=_view(results, compare),
@@ -474,7 +474,10 @@ def render_html_string(results: RunResults, *, compare: RunResults | None = None
     return "".join(_html_chunks(results, compare))
 
 
-def render_html(results: RunResults, path: Path, *, compare: RunResults | None = None) -> Path:
-    """Render the report for `results` to `path` atomically, in pieces; `compare` is shown as "before"."""
+def render_html(
+    results: RunResults, path: Path, *, compare: RunResults | None = None, restore: Restore | None = None
+) -> Path:
+    """Render the report for `results` to `path` atomically, in pieces; `compare` is shown as "before";
+    `restore` reads each case's spilled fields back as its row is made (`gate.spill`)."""
     # errors="replace": a lone surrogate in a model output must not lose the report.
-    return atomic_write_chunks(Path(path), _html_chunks(results, compare), errors="replace")
+    return atomic_write_chunks(Path(path), _html_chunks(results, compare, restore), errors="replace")
