@@ -58,6 +58,7 @@ from pytest_llmgate.sut import (
 )
 from pytest_llmgate.validate import SPEC_OVERRIDES
 
+#: Every field name of a case record: the one fields-set all records share (see `case_record`).
 _CASE_FIELDS = set(CaseResult.model_fields)
 #: The per-case SUT duration; recorded as a metric only when a suite's marker names it in `metrics=`.
 SUT_SECONDS_METRIC = "sut_seconds"
