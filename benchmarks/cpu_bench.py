@@ -1,7 +1,7 @@
 """CPU seconds per judge call: `pytest --llm-gate` end to end, the judge engine alone, and a bare
 async SDK loop, side by side in one run against the fake provider.
 
-    python benchmarks/cpu_bench.py --cases 500 --concurrency 32 --repeats 3
+    python benchmarks/cpu_bench.py --cases 500 --concurrency 32 --repeats 3 [--before /other/checkout]
 
 Every measurement runs in its own child process (the fake provider in another), so each one's
 CPU time is its own: `time.process_time()` around the calls for the engine and the bare loop,
@@ -10,6 +10,12 @@ collection, the tests, judging, the gate and the reports). Each case is one orde
 pairwise judgment, two calls; the cache starts empty every time (so every call is made and
 written to it). Prints medians and the ratios to the bare loop; then the demo's token counts
 online vs batch, and what batch mode is billed at.
+
+Children run with Python's default of caching bytecode (`PYTHONDONTWRITEBYTECODE` is removed
+from their environment), after one warm-up round that is not counted: without cached bytecode
+every process compiles the plugin's modules from source, and pytest re-runs its assertion
+rewriting on them (as on every module of an installed pytest plugin), a fixed cost per process
+of about 0.4 s here that says nothing about the cost per call.
 """
 
 from __future__ import annotations
@@ -233,9 +239,13 @@ def run_plain(cases: int, env: dict[str, str]) -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def run_child(kind: str, cases: int, concurrency: int, provider: str, env: dict[str, str]) -> tuple[float, float]:
-    """(CPU seconds of the calls, CPU seconds of the whole child process)."""
-    command = [sys.executable, __file__, "--child", kind, f"--cases={cases}", f"--concurrency={concurrency}"]
+def run_child(
+    kind: str, cases: int, concurrency: int, provider: str, env: dict[str, str], tree: Path = ROOT
+) -> tuple[float, float]:
+    """(CPU seconds of the calls, CPU seconds of the whole child process); `tree`: the checkout
+    whose copy of this benchmark (and package) runs."""
+    script = tree / "benchmarks" / Path(__file__).name
+    command = [sys.executable, str(script), "--child", kind, f"--cases={cases}", f"--concurrency={concurrency}"]
     command.append(f"--provider={provider}")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
@@ -296,6 +306,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="runs of each measurement (default: 3)")
     parser.add_argument("--provider", choices=["openai", "anthropic"], default="openai", help="SDK (default: openai)")
     parser.add_argument("--no-demo", action="store_true", help="skip the demo's batch vs online tokens")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        default=None,
+        help="another checkout whose engine and plugin run in the same rounds (e.g. `git worktree add /tmp/before main`)",
+    )
     parser.add_argument("--child", choices=["bare", "engine"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -322,22 +338,52 @@ def main(argv: list[str] | None = None) -> int:
             "PYTHONPATH": os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
         }
     )
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     calls = 2 * args.cases
-    measured: dict[str, list[float]] = {"bare": [], "bare_process": [], "engine": [], "plugin": [], "plain": []}
+    measured: dict[str, list[float]] = {
+        "bare": [],
+        "bare_process": [],
+        "engine": [],
+        "plugin": [],
+        "plain": [],
+        "engine_before": [],
+        "plugin_before": [],
+    }
+    before_env = None
+    if args.before is not None:
+        before_env = dict(
+            env, PYTHONPATH=os.pathsep.join([str(args.before.resolve()), str(args.before.resolve() / "tests")])
+        )
     try:
-        for _ in range(args.repeats):  # interleaved, so drift in machine load hits all three alike
+        for round_ in range(args.repeats + 1):  # interleaved, so drift in machine load hits all alike
             calls_only, whole = run_child("bare", args.cases, args.concurrency, args.provider, env)
-            measured["bare"].append(calls_only)
-            measured["bare_process"].append(whole)
-            measured["engine"].append(run_child("engine", args.cases, args.concurrency, args.provider, env)[0])
-            measured["plugin"].append(run_plugin(args.cases, args.concurrency, args.provider, env))
-            measured["plain"].append(run_plain(args.cases, env))
+            engine = run_child("engine", args.cases, args.concurrency, args.provider, env)[0]
+            plugin = run_plugin(args.cases, args.concurrency, args.provider, env)
+            plain = run_plain(args.cases, env)
+            if before_env is not None:
+                engine_before = run_child(
+                    "engine", args.cases, args.concurrency, args.provider, before_env, args.before.resolve()
+                )[0]
+                plugin_before = run_plugin(args.cases, args.concurrency, args.provider, before_env)
+            if round_ == 0:
+                continue  # the warm-up round writes the bytecode caches
+            if before_env is not None:
+                measured["engine_before"].append(engine_before)
+                measured["plugin_before"].append(plugin_before)
+            for name, value in (
+                ("bare", calls_only),
+                ("bare_process", whole),
+                ("engine", engine),
+                ("plugin", plugin),
+                ("plain", plain),
+            ):
+                measured[name].append(value)
         tokens = None if args.no_demo else demo_tokens(env)
     finally:
         server.communicate(input="", timeout=30)
-    median = {name: statistics.median(values) / calls * 1000 for name, values in measured.items()}
+    median = {name: statistics.median(values) / calls * 1000 for name, values in measured.items() if values}
     print(f"CPU per judge call, {args.provider} SDK, {calls} calls ({args.cases} order-swapped pairs), ", end="")
-    print(f"concurrency {args.concurrency}, median of {args.repeats}:")
+    print(f"concurrency {args.concurrency}, median of {args.repeats} after a warm-up round:")
     rows = [
         ("bare async SDK loop", "bare", "bare", "calls only"),
         ("judge engine", "engine", "bare", "calls only; cache on; vs the bare loop's calls"),
@@ -346,6 +392,9 @@ def main(argv: list[str] | None = None) -> int:
         ("", "plugin", "bare_process", "the same, vs the bare loop's whole process"),
         ("plain pytest", "plain", "bare", f"{args.cases} plain parametrized tests, no plugin: pytest's own floor"),
     ]
+    if args.before is not None:
+        rows.insert(2, ("  before", "engine_before", "bare", f"the same, {args.before}"))
+        rows.insert(6, ("  before", "plugin_before", "bare_process", f"the same, {args.before}"))
     for label, key, base, what in rows:
         ratio = median[key] / median[base]
         print(f"  {label:22} {median[key]:6.2f} ms  {ratio:5.2f}x   ({what})")

@@ -250,7 +250,7 @@ def add_options(parser: pytest.Parser) -> None:
         action="store_false",
         dest="llm_gate_progress",
         default=True,
-        help="Do not draw the judge progress bar (default: drawn on a terminal).",
+        help="Do not draw the SUT and judge progress bars (default: drawn on a terminal).",
     )
     # concurrent SUT calls, repeats, outputs from a file
     group.addoption(
@@ -511,6 +511,22 @@ def worker_concurrency(total: int, workerinput: dict[str, Any]) -> int:
     index = int(worker_id[2:]) if worker_id[2:].isdigit() else 0
     share, remainder = divmod(total, max(1, count))
     return max(1, share + (1 if index < remainder else 0))
+
+
+def worker_budgets(
+    budget_tokens: int | None, budget_usd: float | None, workerinput: dict[str, Any]
+) -> tuple[int | None, float | None]:
+    """This xdist worker's share of the judge budgets: each is split evenly between the
+    workers (tokens as the concurrency is, gw0 first for any remainder), so together they
+    never spend more than the budget given."""
+    count = max(1, int(workerinput.get("workercount", 1)))
+    worker_id = str(workerinput.get("workerid", "gw0"))
+    index = int(worker_id[2:]) if worker_id[2:].isdigit() else 0
+    tokens = None
+    if budget_tokens is not None:
+        share, remainder = divmod(budget_tokens, count)
+        tokens = share + (1 if index < remainder else 0)
+    return tokens, None if budget_usd is None else budget_usd / count
 
 
 def _parse_shard(raw: str) -> tuple[int, int]:

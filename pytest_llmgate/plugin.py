@@ -42,10 +42,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if _is_worker(config):
         from dataclasses import replace
 
-        from pytest_llmgate.config import worker_concurrency
+        from pytest_llmgate.config import worker_budgets, worker_concurrency
 
-        share = worker_concurrency(settings.concurrency, config.workerinput)  # type: ignore[attr-defined]
-        settings = replace(settings, progress=False, concurrency=share)
+        workerinput = config.workerinput  # type: ignore[attr-defined]
+        share = worker_concurrency(settings.concurrency, workerinput)
+        tokens, usd = worker_budgets(settings.budget_tokens, settings.budget_usd, workerinput)
+        settings = replace(settings, progress=False, concurrency=share, budget_tokens=tokens, budget_usd=usd)
     from pytest_llmgate.judge.providers import JudgeConfigError, parse_spec
     from pytest_llmgate.run import GateRun
     from pytest_llmgate.sut import OutputsFileError

@@ -445,11 +445,12 @@ class GateRun:
         if not self._engines:
             import pytest
 
-            from pytest_llmgate.judge.engine import JudgeEngine
+            from pytest_llmgate.judge.engine import JudgeEngine, Spending
             from pytest_llmgate.judge.providers import JudgeConfigError
             from pytest_llmgate.judge.rubrics import RubricError, load_pack, load_rubrics
 
             engines = []
+            spending = Spending()  # the budgets cover every judge of a jury together
             try:
                 self.rubrics = {**load_pack(), **load_rubrics(self.settings.rubrics_dir)}
                 for spec in self.settings.judges or (self.settings.judge,):
@@ -467,6 +468,7 @@ class GateRun:
                             batch=self._batch_options(),
                             pricer=self.pricer(spec),
                             budget_usd=self.settings.budget_usd,
+                            spending=spending,
                         )
                     )
                 self.judge_price = "; ".join(dict.fromkeys(engine.pricer.source for engine in engines))
@@ -691,6 +693,8 @@ class GateRun:
         Ctrl-C during the wait cancels what is pending and marks the run interrupted.
         """
         try:
+            for engine in self._engines:  # a jury's batches run side by side
+                engine.send_batches()
             for engine in self._engines:
                 engine.wait(progress=self.settings.progress)
         except KeyboardInterrupt:

@@ -309,3 +309,26 @@ def test_a_batch_answer_costs_half_the_online_price(fake_provider: FakeProvider,
         online = pricer.cost(Usage(call.input_tokens, call.output_tokens))
         assert call.batch and online is not None and online > 0
         assert call.cost_usd == pytest.approx(online / 2)
+
+
+def test_a_jurys_batches_run_side_by_side(fake_provider: FakeProvider, tmp_path: Path) -> None:
+    """`send_batches` on every judge first: the second batch is submitted before the first is
+    collected, so a jury waits for one batch turnaround, not one per judge."""
+    fake_provider.reset(FakeConfig(batch_polls=3))
+    engines = [engine_for(provider, tmp_path / provider.split(":")[0]) for provider in PROVIDERS]
+    futures = []
+    for engine in engines:
+        engine.start()
+        futures += [engine.submit(request) for request in cases(3)]
+    for engine in engines:
+        engine.send_batches()
+    for engine in engines:
+        engine.wait(progress=False)
+        engine.close()
+    assert all(future.result().error is None for future in futures)
+    operations = [op for op, _ in fake_provider.batch_log]
+    assert operations.count("create") == 2
+    first_collection = min(operations.index(op) for op in ("results", "content") if op in operations)
+    assert operations.index("create") < first_collection
+    assert len(operations) - operations[::-1].index("create") - 1 < first_collection, "both created first"
+    assert online_calls(fake_provider) == []

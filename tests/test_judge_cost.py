@@ -323,3 +323,55 @@ def test_budget_usd_turns_later_verdicts_into_counted_judge_errors(project: pyte
     update = project.runpytest(*args, "--llm-gate-update")
     assert update.ret == pytest.ExitCode.TESTS_FAILED
     assert not (project.path / "baselines/test_qa/test_qa.json").exists()
+
+
+def test_a_jury_shares_one_budget(fake_provider: FakeProvider) -> None:
+    """The judges of a jury spend from one ledger: once the first spent the budget, the second
+    makes no call."""
+    from pytest_llmgate.judge.engine import BUDGET_EXHAUSTED, Spending
+
+    one_call = run("openai:gpt-test", cases(1, "correctness"))[1].tokens_used
+    fake_provider.reset()
+    spending = Spending()
+    budget = one_call * 3
+    first, first_engine = run(
+        "openai:gpt-test", cases(8, "correctness"), concurrency=1, budget_tokens=budget, spending=spending
+    )
+    made = fake_provider.request_count
+    second, second_engine = run(
+        "anthropic:claude-test", cases(8, "correctness"), concurrency=1, budget_tokens=budget, spending=spending
+    )
+    assert 0 < made < 8 and fake_provider.request_count == made, "the second judge made no call"
+    assert all(BUDGET_EXHAUSTED in (v.error or "") for v in second)
+    assert spending.tokens == first_engine.tokens_used + second_engine.tokens_used == first_engine.tokens_used
+    assert budget <= spending.tokens < budget + one_call * 1.5
+
+
+def test_xdist_workers_split_the_budget(project: pytest.Pytester, fake_provider: FakeProvider) -> None:
+    """With -n 2 each worker may spend half the token budget, so together they stay within it
+    (up to the one call per worker that crosses its share)."""
+    args = (*with_judge("openai:gpt-test"), "--llm-gate-no-cache")
+    project.runpytest(*args)
+    calls = [
+        call.input_tokens + call.output_tokens
+        for suite in _results(project).suites.values()
+        for case in suite.cases.values()
+        for verdict in case.judge
+        for call in verdict.calls
+    ]
+    biggest = max(calls)
+    budget = biggest * 6
+    project.runpytest(*args, "-n", "2", "--llm-gate-concurrency", "2", "--llm-gate-budget-tokens", str(budget))
+    stats = _results(project).judge_stats["correctness"]
+    spent = stats.input_tokens + stats.output_tokens
+    assert stats.errors > 0, "the budget ran out"
+    assert spent <= budget + 2 * biggest, f"{spent} tokens spent with a budget of {budget}"
+
+
+def test_worker_budgets_add_up_to_the_budget() -> None:
+    from pytest_llmgate.config import worker_budgets
+
+    shares = [worker_budgets(10, 1.0, {"workercount": 3, "workerid": f"gw{i}"}) for i in range(3)]
+    assert [tokens for tokens, _ in shares] == [4, 3, 3]
+    assert sum(usd or 0 for _, usd in shares) == pytest.approx(1.0)
+    assert worker_budgets(None, None, {"workercount": 2, "workerid": "gw1"}) == (None, None)

@@ -335,6 +335,30 @@ def test_cache_roundtrip(tmp_path: Path) -> None:
     cache.close()
 
 
+def test_cache_buffers_writes_and_flushes_them_in_one_transaction(tmp_path: Path) -> None:
+    from pytest_llmgate.judge.cache import FLUSH_ROWS
+
+    writer, reader = JudgeCache(tmp_path), JudgeCache(tmp_path)
+    writer.put("k0", {"reason": "r", "score": 4}, 10, 2, cache_read_tokens=3)
+    hit = writer.lookup("k0")
+    assert hit is not None and (hit.answer, hit.input_tokens, hit.cache_read_tokens) == (
+        {"reason": "r", "score": 4},
+        10,
+        3,
+    )
+    assert reader.lookup("k0") is None, "a buffered answer is not on disk yet"
+    writer.flush()
+    assert reader.get("k0") == ({"reason": "r", "score": 4}, 10, 2)
+    for i in range(1, FLUSH_ROWS + 1):  # the FLUSH_ROWS-th buffered answer writes them all
+        writer.put(f"k{i}", {"reason": "r", "score": 3}, 1, 1)
+    assert reader.lookup(f"k{FLUSH_ROWS}") is not None
+    writer.put("last", {"reason": "r", "score": 2}, 1, 1)
+    writer.close()
+    assert reader.lookup("last") is not None, "close writes what is still buffered"
+    assert len(reader) == FLUSH_ROWS + 2
+    reader.close()
+
+
 def test_aimd_limiter_halves_once_per_window_and_recovers() -> None:
     async def scenario() -> list[int]:
         limiter = _AimdLimiter(maximum=8, recover_after=2)

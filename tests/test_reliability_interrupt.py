@@ -93,19 +93,28 @@ def _interrupt(process: subprocess.Popen[str]) -> str:
     return output
 
 
+def _settled(server: FakeProvider) -> int:
+    """The server's request count once nothing is in flight: it records a request when it
+    answers, so a call the interrupted process sent in its last moments is counted late."""
+    deadline = time.monotonic() + 60
+    while server.in_flight and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return server.request_count
+
+
 def _check_interrupted(project: Path, server: FakeProvider, output: str) -> int:
     assert "LLM gate: interrupted: nothing gated, no file written;" in output
     assert "a rerun pays only for what is missing." in output
     assert "Traceback" not in output
     assert "LLM gate: PASS" not in output and "LLM gate: FAIL" not in output
     assert not (project / "reports").exists() and not (project / "baselines").exists()
-    made = server.request_count
+    made = _settled(server)
     assert made < N_CASES, "pending judge calls must be cancelled, not paid for"
     return made
 
 
 def _rerun_pays_only_for_the_rest(project: Path, server: FakeProvider, made: int) -> None:
-    before = server.request_count
+    before = _settled(server)
     finished = _start(project, server, 0.0)
     output, _ = finished.communicate(timeout=300)
     assert finished.returncode == pytest.ExitCode.TESTS_FAILED, output  # no baseline yet

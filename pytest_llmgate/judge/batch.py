@@ -682,6 +682,8 @@ class BatchCollector:
                 result.cache_read_tokens,
                 result.cache_write_tokens,
             )
+        # On disk before the batch leaves batches.json: paid answers are never lost.
+        self.cache.flush()
 
     def _past_deadline(self) -> bool:
         left = self._left()

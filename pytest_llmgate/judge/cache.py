@@ -9,6 +9,12 @@ one warning and the cache turns itself off.
 Use is recorded cheaply: hits and misses are counted in memory and written once, at
 `close`, with the last-used time of every entry that was hit (one transaction per process),
 so `llmgate cache` can show a hit rate and prune entries nobody used for N days.
+
+Writes are cheap too: `put` keeps new answers in memory (where `lookup` finds them at once)
+and writes them in one transaction per `FLUSH_ROWS` answers or `FLUSH_SECONDS`, and at `flush`
+and `close`. A lookup and a buffered put cost microseconds, so the judge engine calls them on
+its event loop instead of hopping to a thread. A process killed without `close` loses at most
+the unflushed answers, which later cost calls, never a wrong verdict.
 """
 
 from __future__ import annotations
@@ -28,6 +34,15 @@ from typing import Any
 #: Bumped when the key recipe or the stored value changes; old rows are then never hit.
 CACHE_FORMAT = 1
 CACHE_FILE = "judge-cache.sqlite"
+#: Buffered answers are written once this many are waiting...
+FLUSH_ROWS = 64
+#: ...or once the oldest has waited this long (seconds).
+FLUSH_SECONDS = 1.0
+
+_INSERT = (
+    "INSERT OR REPLACE INTO judge_cache (key, answer, input_tokens, output_tokens, created,"
+    " last_used, cache_read_tokens, cache_write_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 class JudgeCacheWarning(UserWarning):
@@ -117,6 +132,9 @@ class JudgeCache:
         """Lookups answered by this instance (not yet written until `close`)."""
         self.misses = 0
         self._used: set[str] = set()
+        self._pending: dict[str, tuple[str, str, int, int, float, float, int, int]] = {}
+        """Answers `put` but not yet written, by key (written by `_write_pending`)."""
+        self._pending_since = 0.0
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             _ensure_gitignore(self.directory)
@@ -139,6 +157,7 @@ class JudgeCache:
 
     def _disable(self, reason: str) -> None:
         self.disabled_reason = reason
+        self._pending.clear()
         warnings.warn(f"judge cache disabled: {reason}. Judge calls are not cached.", JudgeCacheWarning, stacklevel=3)
         if self._conn is not None:
             with contextlib.suppress(sqlite3.Error):
@@ -150,6 +169,11 @@ class JudgeCache:
         with self._lock:
             if self._conn is None:
                 return None
+            waiting = self._pending.get(key)
+            if waiting is not None:
+                self.hits += 1
+                self._used.add(key)
+                return CacheHit(json.loads(waiting[1]), waiting[2], waiting[3], waiting[6], waiting[7])
             try:
                 row = self._conn.execute(
                     "SELECT answer, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens"
@@ -184,20 +208,39 @@ class JudgeCache:
         cache_read_tokens: int = 0,
         cache_write_tokens: int = 0,
     ) -> None:
-        """Store a successful answer; a failure is a warning, not an error."""
+        """Store a successful answer (buffered, see the module docstring); a failure to write
+        is a warning, not an error."""
         text = json.dumps(answer, sort_keys=True, ensure_ascii=False)
         now = time.time()
         with self._lock:
             if self._conn is None:
                 return
-            try:
-                self._conn.execute(
-                    "INSERT OR REPLACE INTO judge_cache (key, answer, input_tokens, output_tokens, created,"
-                    " last_used, cache_read_tokens, cache_write_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (key, text, input_tokens, output_tokens, now, now, cache_read_tokens, cache_write_tokens),
-                )
-            except sqlite3.Error as exc:
-                self._disable(f"cannot write {self.path}: {exc}")
+            if not self._pending:
+                self._pending_since = now
+            row = (key, text, input_tokens, output_tokens, now, now, cache_read_tokens, cache_write_tokens)
+            self._pending[key] = row
+            if len(self._pending) >= FLUSH_ROWS or now - self._pending_since >= FLUSH_SECONDS:
+                self._write_pending()
+
+    def flush(self) -> None:
+        """Write the buffered answers now (before anything that relies on them being on disk)."""
+        with self._lock:
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        """Write the buffered answers in one transaction (the caller holds the lock)."""
+        if self._conn is None or not self._pending:
+            return
+        rows = list(self._pending.values())
+        self._pending.clear()
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.executemany(_INSERT, rows)
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+            self._disable(f"cannot write {self.path}: {exc}")
 
     def _flush_use(self) -> None:
         """Write this instance's hit and miss counts and last-used times (one transaction)."""
@@ -223,6 +266,7 @@ class JudgeCache:
 
     def __len__(self) -> int:
         with self._lock:
+            self._write_pending()
             if self._conn is None:
                 return 0
             return int(self._conn.execute("SELECT COUNT(*) FROM judge_cache").fetchone()[0])
@@ -230,6 +274,7 @@ class JudgeCache:
     def summary(self) -> CacheSummary:
         """Size, entries and lifetime hit rate of the cache on disk."""
         with self._lock:
+            self._write_pending()
             if self._conn is None:
                 msg = f"the judge cache is unusable: {self.disabled_reason}"
                 raise RuntimeError(msg)
@@ -252,6 +297,7 @@ class JudgeCache:
         """Delete entries not used for `older_than_days` days; returns how many; compacts the file."""
         cutoff = time.time() - older_than_days * 86400
         with self._lock:
+            self._write_pending()
             if self._conn is None:
                 msg = f"the judge cache is unusable: {self.disabled_reason}"
                 raise RuntimeError(msg)
@@ -265,8 +311,10 @@ class JudgeCache:
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
+                self._write_pending()
                 self._flush_use()
-                self._conn.close()
+                if self._conn is not None:
+                    self._conn.close()
                 self._conn = None
 
 

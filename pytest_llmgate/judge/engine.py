@@ -184,6 +184,24 @@ class _AimdLimiter:
         self._set_limit(self.limit)
 
 
+class Spending:
+    """Tokens and dollars spent by provider calls, shared by the engines of one process (the
+    judges of a jury), so that one budget covers them all."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.tokens = 0
+        """Tokens spent so far by every engine sharing this ledger."""
+        self.usd = 0.0
+        """Dollars spent so far (calls whose price is unknown add none)."""
+
+    def add(self, tokens: int, usd: float | None) -> None:
+        with self._lock:
+            self.tokens += tokens
+            if usd is not None:
+                self.usd += usd
+
+
 @dataclass
 class _Tally:
     stats: RubricStats
@@ -229,6 +247,7 @@ class JudgeEngine:
         recover_after: int = 1,
         deadline: float | None = None,
         batch: BatchOptions | None = None,
+        spending: Spending | None = None,
     ) -> None:
         if concurrency < 1:
             msg = f"'concurrency' must be a positive integer (got {concurrency})."
@@ -274,6 +293,8 @@ class JudgeEngine:
         """Seconds after `start()` at which no more provider calls are issued; None for none."""
         self._deadline_at: float | None = None
 
+        self.spending = spending if spending is not None else Spending()
+        """What the budgets are checked against: this engine's spending, or the jury's when shared."""
         self.tokens_used = 0
         """Tokens spent by provider requests in this run (cache hits cost none)."""
         self.cost_used = 0.0
@@ -307,6 +328,7 @@ class JudgeEngine:
         self._batch: BatchCollector | None = None
         self._batch_notes: list[str] = []
         self._fallbacks: dict[str, asyncio.Task[_Outcome]] = {}
+        self._batch_run: concurrent.futures.Future[None] | None = None
         self._tokens = itertools.count()
         self.reasked_online = 0
         """Batch mode: calls whose batch result was unusable and that were asked online."""
@@ -419,10 +441,26 @@ class JudgeEngine:
     def wait(self, *, progress: bool = True) -> None:
         """Block until every submitted request has a verdict; a rich progress bar on stderr.
 
-        In batch mode the parked calls are first sent as batches and collected."""
-        if self._batch is not None and self._loop is not None:
+        In batch mode the parked calls are first sent as batches and collected. The answers
+        are on disk in the cache when this returns."""
+        try:
+            self._wait(progress)
+        finally:
+            if self._cache is not None:
+                self._cache.flush()
+
+    def send_batches(self) -> None:
+        """Batch mode: send the parked calls as batches now and return; `wait` collects them.
+        A jury calls this on every judge first, so their batches run side by side."""
+        if self._batch is not None and self._loop is not None and self._batch_run is None:
             batch_run = self._batch.run(len(self._futures), self._remaining)
-            run = asyncio.run_coroutine_threadsafe(batch_run, self._loop)
+            self._batch_run = asyncio.run_coroutine_threadsafe(batch_run, self._loop)
+
+    def _wait(self, progress: bool) -> None:
+        if self._batch is not None and self._loop is not None:
+            self.send_batches()
+            run, self._batch_run = self._batch_run, None
+            assert run is not None
             self._batch.show(run, progress=progress)
             try:
                 run.result()
@@ -651,7 +689,7 @@ class JudgeEngine:
         """Cache, then the provider with bounded retries; errors are returned, not raised."""
         try:
             if self._cache is not None:
-                hit = await asyncio.to_thread(self._cache.lookup, key)
+                hit = self._cache.lookup(key)  # microseconds: no thread hop (see judge/cache.py)
                 if hit is not None:
                     stored = Usage(hit.input_tokens, hit.output_tokens, hit.cache_read_tokens, hit.cache_write_tokens)
                     return _Outcome(answer=hit.answer, cached=True, list_cost_usd=self.pricer.cost(stored))
@@ -659,7 +697,7 @@ class JudgeEngine:
                 return _Outcome(error=NOT_IN_CACHE)
             outcome = await self._ask_with_retries(rubric, prompt)
             outcome.list_cost_usd = outcome.cost_usd
-            await self._store(key, outcome)
+            self._store(key, outcome)
             return outcome
         finally:
             self._inflight.pop(key, None)
@@ -672,7 +710,7 @@ class JudgeEngine:
         parked = {}
         for index, prompt in enumerate(prompts):
             key = self._key(rubric, prompt)
-            hit = await asyncio.to_thread(self._cache.lookup, key) if self._cache is not None else None
+            hit = self._cache.lookup(key) if self._cache is not None else None
             if hit is not None:
                 stored = Usage(hit.input_tokens, hit.output_tokens, hit.cache_read_tokens, hit.cache_write_tokens)
                 outcomes[index] = _Outcome(answer=hit.answer, cached=True, list_cost_usd=self.pricer.cost(stored))
@@ -719,14 +757,13 @@ class JudgeEngine:
             return _Outcome(error=f"malformed judge output after 1 attempts ({result.error})")
         outcome = await self._ask_with_retries(rubric, prompt, malformed=int(result.malformed))
         outcome.list_cost_usd = outcome.cost_usd
-        await self._store(key, outcome)
+        self._store(key, outcome)
         return outcome
 
-    async def _store(self, key: str, outcome: _Outcome) -> None:
+    def _store(self, key: str, outcome: _Outcome) -> None:
         """Cache an answered call with its usage (errors are never cached)."""
         if outcome.answer is not None and self._cache is not None:
-            await asyncio.to_thread(
-                self._cache.put,
+            self._cache.put(
                 key,
                 outcome.answer,
                 outcome.input_tokens,
@@ -779,19 +816,19 @@ class JudgeEngine:
                 return self._past_deadline(outcome, "while this call waited for a free slot")
             # Checked while holding a slot, so calls queued behind the limit see the
             # tokens spent by the calls ahead of them.
-            if self.budget_tokens is not None and self.tokens_used >= self.budget_tokens:
+            if self.budget_tokens is not None and self.spending.tokens >= self.budget_tokens:
                 await self._limiter.release(epoch, "other")
                 self.budget_exhausted = True
                 outcome.error = (
-                    f"{BUDGET_EXHAUSTED} ({self.tokens_used} of {self.budget_tokens} tokens used); "
+                    f"{BUDGET_EXHAUSTED} ({self.spending.tokens} of {self.budget_tokens} tokens used); "
                     "this judge call was not made. Raise the budget to judge every case."
                 )
                 return outcome
-            if self.budget_usd is not None and self.cost_used >= self.budget_usd:
+            if self.budget_usd is not None and self.spending.usd >= self.budget_usd:
                 await self._limiter.release(epoch, "other")
                 self.budget_usd_exhausted = True
                 outcome.error = (
-                    f"{BUDGET_USD_EXHAUSTED} (${self.cost_used:.4f} of ${self.budget_usd:g} spent); "
+                    f"{BUDGET_USD_EXHAUSTED} (${self.spending.usd:.4f} of ${self.budget_usd:g} spent); "
                     "this judge call was not made. Raise the budget to judge every case."
                 )
                 return outcome
@@ -807,7 +844,9 @@ class JudgeEngine:
             if remaining is not None and cut_by_deadline:
                 bound = remaining
             try:
-                answer = await asyncio.wait_for(self._provider.ask(rubric, asked, self.timeout), bound)
+                # asyncio.timeout, not wait_for: no extra task per call (Python 3.11's wait_for makes one).
+                async with asyncio.timeout(bound):
+                    answer = await self._provider.ask(rubric, asked, self.timeout)
                 status = "ok"
             except TimeoutError:
                 if not cut_by_deadline:
@@ -869,8 +908,9 @@ class JudgeEngine:
         outcome.output_tokens += usage.output_tokens
         outcome.cache_read_tokens += usage.cache_read_tokens
         outcome.cache_write_tokens += usage.cache_write_tokens
-        self.tokens_used += usage.input_tokens + usage.output_tokens
-        if not (usage.input_tokens or usage.output_tokens):
+        tokens = usage.input_tokens + usage.output_tokens
+        self.tokens_used += tokens
+        if not tokens:
             return
         cost = self.pricer.cost(usage)
         saved = self.pricer.saved_by_cache(usage)
@@ -883,6 +923,7 @@ class JudgeEngine:
         )
         if cost is not None:
             self.cost_used += cost
+        self.spending.add(tokens, cost)
 
     def _record(self, verdict: JudgeVerdict, request: JudgeRequest) -> None:
         with self._stats_lock:
