@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,42 @@ def dumps(data: Any, *, compact: bool = False) -> str:
     )
 
 
+class Streamed:
+    """A JSON object `iter_dumps` writes member by member, each value made only when it is written.
+
+    A large results file is a few small objects around many cases; streaming them keeps one
+    case's dict in memory at a time instead of the whole tree (and its text) at once.
+    """
+
+    def __init__(self, keys: Iterable[str], value: Callable[[str], Any]):
+        self.keys = sorted(keys)
+        """The object's keys (written sorted, as `dumps` would)."""
+        self.value = value
+        """Makes the value of one key when it is written (a plain JSON value, or another `Streamed`)."""
+
+
+def iter_dumps(data: Any) -> Iterator[str]:
+    """The text of `dumps(data, compact=True)` in pieces; `Streamed` values are made as they are written."""
+    if isinstance(data, Streamed):
+        yield "{"
+        for index, key in enumerate(data.keys):
+            yield ("," if index else "") + _compact(key) + ":"
+            yield from iter_dumps(data.value(key))
+        yield "}"
+    elif isinstance(data, dict) and any(isinstance(value, Streamed) for value in data.values()):
+        yield "{"
+        for index, key in enumerate(sorted(data)):
+            yield ("," if index else "") + _compact(key) + ":"
+            yield from iter_dumps(data[key])
+        yield "}"
+    else:
+        yield _compact(data)
+
+
+def _compact(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
@@ -36,15 +73,23 @@ def atomic_write_text(path: Path, text: str, *, errors: str = "strict") -> Path:
     The temp file lives in the target's folder so `os.replace` is a rename on one filesystem.
     `errors="replace"` suits reports, where a lone surrogate in a model output must not lose the file.
     """
+    return atomic_write_chunks(path, [text], errors=errors)
+
+
+def atomic_write_chunks(path: Path, chunks: Iterable[str], *, errors: str = "strict") -> Path:
+    """`atomic_write_text` of the concatenated `chunks`, encoded and written one at a time.
+
+    A chunk that raises leaves the old file in place (the temp file is removed).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = text.encode("utf-8", errors=errors)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         # mkstemp creates 0600; a baseline or report is an ordinary file (0666 less the umask).
         os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for chunk in chunks:
+                handle.write(chunk.encode("utf-8", errors=errors))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

@@ -30,6 +30,7 @@ from pytest_llmgate.gate.records import (
     FORMAT_VERSION,
     Against,
     Baseline,
+    CaseFields,
     CaseResult,
     GateResult,
     JudgeVerdict,
@@ -41,6 +42,7 @@ from pytest_llmgate.gate.records import (
     SuiteResult,
 )
 from pytest_llmgate.gate.repeats import aggregate_case, prepare_suite
+from pytest_llmgate.gate.spill import CaseSpill
 from pytest_llmgate.gate.verdict import CHECKS_METRIC, evaluate
 from pytest_llmgate.outputs import content_hash, output_text
 from pytest_llmgate.report.links import relative_link
@@ -56,6 +58,8 @@ from pytest_llmgate.sut import (
 )
 from pytest_llmgate.validate import SPEC_OVERRIDES
 
+#: Every field name of a case record: the one fields-set all records share (see `case_record`).
+_CASE_FIELDS = set(CaseResult.model_fields)
 #: The per-case SUT duration; recorded as a metric only when a suite's marker names it in `metrics=`.
 SUT_SECONDS_METRIC = "sut_seconds"
 INTERRUPTED_LINE = (
@@ -133,6 +137,9 @@ class GateRun:
         self.interrupted = False
         self.stopped: str | None = None
         """Why the session ended without a gate (interrupt, usage error): the one line to print."""
+        # results streamed to disk
+        self.spill = CaseSpill()
+        """Finished cases' outputs and details, out of memory until the files at the end read them back."""
 
     # -- collection -------------------------------------------------------------------------
     def register_suite(
@@ -202,12 +209,13 @@ class GateRun:
 
     # -- recording --------------------------------------------------------------------------
     def case_record(self, suite: str, case: Any, nodeid: str) -> CaseResult:
-        from pytest_llmgate.datasets import case_to_record
-
         result = self.suites[suite]
         record = result.cases.get(case.id)
         if record is None or record.nodeid != nodeid:
-            record = CaseResult(case_id=case.id, nodeid=nodeid, case=case_to_record(case))
+            record = CaseResult(case_id=case.id, nodeid=nodeid, case=CaseFields(case))
+            # pydantic adds each assigned field to a per-record set (read only by exclude_unset,
+            # which nothing here uses); one shared set of every field name costs nothing per case.
+            object.__setattr__(record, "__pydantic_fields_set__", _CASE_FIELDS)
             result.cases[case.id] = record
         return record
 
@@ -216,6 +224,9 @@ class GateRun:
         record.failure = failure
         record.duration = round(duration, 6)
         record.metrics[CHECKS_METRIC] = 1.0 if passed else 0.0
+        suite = record.nodeid.split("[", 1)[0]
+        if suite in self.suites and self.suites[suite].repeat == 1:  # repeated cases: once their runs are merged
+            self.spill.put(suite, record)
 
     # -- the system under test --------------------------------------------------------------
     def register_sut(self, suite: str, sut: Any, repeat: int) -> None:
@@ -670,6 +681,7 @@ class GateRun:
     def stop(self, reason: str | None = None) -> None:
         """End without a gate: cancel the judge, write nothing, keep one line saying what happened."""
         cancelled, finished = self.cancel_judges()
+        self.spill.close()
         if reason is None:
             self.stopped = INTERRUPTED_LINE.format(cancelled=cancelled, finished=finished)
         else:
@@ -699,10 +711,11 @@ class GateRun:
         self._pending.clear()
         if self._engines and self.settings.rejudge_baseline:
             self._rejudge_baselines()
-        for result in self.suites.values():
+        for name, result in self.suites.items():
             if result.repeat > 1:
                 for case in result.cases.values():
                     aggregate_case(case)
+                    self.spill.put(name, case)
         for engine in self._engines:
             for rubric, stat in engine.stats().items():
                 self.judge_stats[rubric] = merge_rubric_stats(self.judge_stats.get(rubric), stat)
@@ -809,9 +822,17 @@ class GateRun:
     # -- xdist ------------------------------------------------------------------------------
     def worker_payload(self) -> str:
         """What a worker ships to the controller: its suites and judge stats, as JSON."""
+        suites = {}
+        for name, suite in self.suites.items():
+            data = suite.model_dump(mode="json", exclude={"cases"})
+            data["cases"] = {
+                cid: self.spill.restore(name, rec).model_dump(mode="json") for cid, rec in suite.cases.items()
+            }
+            suites[name] = data
+        self.spill.close()
         return json.dumps(
             {
-                "suites": {k: v.model_dump(mode="json") for k, v in self.suites.items()},
+                "suites": suites,
                 "dataset_ids": self.dataset_ids,
                 "judge_stats": {k: v.model_dump(mode="json") for k, v in self.judge_stats.items()},
                 "judge_missing": self.judge_missing,
@@ -829,6 +850,8 @@ class GateRun:
         data = json.loads(payload)
         for name, raw in data["suites"].items():
             incoming = SuiteResult.model_validate(raw)
+            for record in incoming.cases.values():
+                self.spill.put(name, record)
             mine = self.suites.get(name)
             if mine is None:
                 self.suites[name] = incoming
@@ -860,6 +883,14 @@ class GateRun:
     # -- the end ----------------------------------------------------------------------------
     def finish(self) -> RunResults:
         """Compare with baselines, decide, write results/reports, and (update mode) baselines."""
+        try:
+            return self._finish()
+        finally:
+            self.spill.close()
+            if self.spill.failed:
+                self.warnings.append(self.spill.failed)
+
+    def _finish(self) -> RunResults:
         settings = self.settings
         for suite in self.suites.values():
             suite.cases = dict(sorted(suite.cases.items()))
@@ -1053,24 +1084,26 @@ class GateRun:
                 continue  # every case deselected: the committed file stays as it is
             path = self.baseline_file(name)
             previous = None if name in self.baseline_errors else compared.get(name, self._baselines.get(name))
-            baseline = build_baseline(result, previous, set(self.dataset_ids.get(name, [])))
+            whole = self.spill.whole_suite(name, result)
+            baseline = build_baseline(whole, previous, set(self.dataset_ids.get(name, [])))
             write_baseline(path, baseline)
             written.append(path)
         self.written += written
         return written
 
     def _write_outputs(self, results: RunResults, *, only_results: bool = False) -> None:
-        from pytest_llmgate._files import atomic_write_text, dumps
+        from pytest_llmgate._files import atomic_write_chunks, atomic_write_text
+        from pytest_llmgate.gate.records import results_json_chunks
 
         settings = self.settings
-        atomic_write_text(settings.results_path, dumps(results.model_dump(mode="json"), compact=True))
+        atomic_write_chunks(settings.results_path, results_json_chunks(results, restore=self.spill.restore))
         self.written.append(settings.results_path)
         if only_results:
             return
         if settings.save_outputs_path is not None:
             from pytest_llmgate.sut import outputs_lines
 
-            atomic_write_text(settings.save_outputs_path, outputs_lines(results.suites))
+            atomic_write_text(settings.save_outputs_path, outputs_lines(self.spill.whole(results.suites)))
             self.written.append(settings.save_outputs_path)
         try:
             from pytest_llmgate.report.html import render_html
@@ -1078,7 +1111,7 @@ class GateRun:
         except ImportError as exc:  # the report package is optional while it is being built
             self.warnings.append(f"report not written: {exc}")
             return
-        render_html(results, settings.html_path)
+        render_html(results, settings.html_path, restore=self.spill.restore)
         self.written.append(settings.html_path)
         markdown = render_markdown(results, report_path=relative_link(settings.html_path, settings.markdown_path))
         atomic_write_text(settings.markdown_path, markdown)

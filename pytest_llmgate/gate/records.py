@@ -7,9 +7,11 @@ sorted keys; everything the verdict and the report need is in it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_serializer, field_validator
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 #: Bumped when the layout of a baseline or results file changes incompatibly.
 FORMAT_VERSION = 1
@@ -160,14 +162,67 @@ class RepeatResult(_Record):
     """Seconds the SUT took for this run; None when the output came from a file or the test body."""
 
 
+class CaseFields(Mapping[str, Any]):
+    """A golden case's fields, read from the loaded case itself rather than kept as a copy.
+
+    The item that runs a case holds its `Case` until the session ends anyway; a record that
+    points at it costs a few bytes where a copy of its fields cost a kilobyte or more per case.
+    Reads (and the results file) see the JSON-ready dict `datasets.case_to_record` gives.
+    """
+
+    __slots__ = ("_case",)
+
+    def __init__(self, case: BaseModel):
+        self._case = case
+
+    def fields(self) -> dict[str, Any]:
+        """The case as a JSON-ready dict (unset optional fields left out), made on each call."""
+        return self._case.model_dump(mode="json", exclude_none=True)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.fields()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.fields())
+
+    def __len__(self) -> int:
+        return len(self.fields())
+
+    def get(self, key: str, default: Any = None) -> Any:
+        # The gate reads `cluster` and `tags` of every case, per metric: plain values are read off
+        # the case; anything else (nested models, dicts) goes through the JSON dump.
+        model = type(self._case)
+        if key in model.model_fields or key in (self._case.__pydantic_extra__ or {}):
+            value = getattr(self._case, key)
+            if value is None:
+                return default  # left out of the dict, like an unset field
+            if isinstance(value, str | int | float) or (
+                isinstance(value, list) and all(isinstance(item, str) for item in value)
+            ):
+                return value
+        return self.fields().get(key, default)
+
+    def items(self) -> Any:
+        return self.fields().items()
+
+    def __eq__(self, other: object) -> bool:
+        return self.fields() == other if isinstance(other, Mapping) else NotImplemented
+
+    def __repr__(self) -> str:
+        return f"CaseFields({self.fields()!r})"
+
+
 class CaseResult(_Record):
     """Everything measured for one case in one run."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
     case_id: str
     nodeid: str
     """pytest node id of the item, e.g. `evals/test_support.py::test_answer[refund-017]`."""
-    case: dict[str, Any] = Field(default_factory=dict)
-    """The golden case as loaded (input, reference, relevant ids, ...)."""
+    case: CaseFields | dict[str, Any] = Field(default_factory=dict)
+    """The golden case as loaded (input, reference, relevant ids, ...): a dict read from a results
+    file or a worker, or `CaseFields` of the `Case` in the process that ran it (no copy kept)."""
     output: Any = None
     """The system's output for the case (JSON-serialisable; untrusted)."""
     passed: bool = True
@@ -188,6 +243,14 @@ class CaseResult(_Record):
     repeats: list[RepeatResult] = Field(default_factory=list)
     """With repeat=K > 1, each run's record. The case's `metrics` are then means over the runs,
     `passed` is True only if every run passed, and `output`/`judge` are the first run's."""
+
+    def case_fields(self) -> dict[str, Any]:
+        """The golden case's fields as a dict (made from the case when the record points at it)."""
+        return self.case.fields() if isinstance(self.case, CaseFields) else self.case
+
+    @field_serializer("case")
+    def _case_fields(self, case: CaseFields | dict[str, Any]) -> dict[str, Any]:
+        return case.fields() if isinstance(case, CaseFields) else case
 
 
 class RepeatStats(_Record):
@@ -260,12 +323,20 @@ class SuiteResult(_Record):
         return result
 
 
-class BaselineCase(_Record):
-    """What a baseline keeps of one case: values to pair with, output to judge against."""
+@pydantic_dataclass(slots=True, config=ConfigDict(extra="forbid"))
+class BaselineCase:
+    """What a baseline keeps of one case: values to pair with, output to judge against.
+
+    A slotted dataclass rather than a model: a baseline holds one per case for the whole
+    session, and this form carries no per-instance `__dict__` or fields-set.
+    """
 
     passed: bool = True
+    """Whether the case's checks passed in the run that wrote the baseline."""
     metrics: dict[str, float] = Field(default_factory=dict)
+    """Metric name to value (the value a run compared with itself takes, for pairwise metrics)."""
     output: Any = None
+    """The output of the run that wrote the baseline (pairwise judging compares with it)."""
 
 
 class Baseline(_Record):
@@ -463,3 +534,45 @@ class RunResults(_Record):
     agreement (kappa with a bootstrap interval) per pair of judges."""
     judge_warnings: list[str] = Field(default_factory=list)
     """Warnings about the judge setup, e.g. self-preference (judge and SUT of one family)."""
+
+
+_BASELINE_CASE = TypeAdapter(BaselineCase)
+
+#: Reads a case record back whole (`CaseSpill.restore`): suite name, record -> record.
+Restore = Callable[[str, "CaseResult"], "CaseResult"]
+
+
+def results_json_chunks(results: RunResults, *, restore: Restore | None = None) -> Iterator[str]:
+    """The results file's text (`dumps(results.model_dump(mode="json"), compact=True)`) in pieces.
+
+    Suites' cases and baselines' cases are dumped one at a time, so writing the file of a large
+    run holds one case's dict in memory rather than the whole run's tree and its text;
+    `restore` gives each run case its fields that wait in the spill file.
+    """
+    from pytest_llmgate._files import Streamed, iter_dumps
+
+    def run_cases(name: str, records: dict[str, CaseResult]) -> Streamed:
+        if restore is None:
+            return Streamed(records, lambda case_id: records[case_id].model_dump(mode="json"))
+        return Streamed(records, lambda case_id: restore(name, records[case_id]).model_dump(mode="json"))
+
+    def suite(name: str) -> dict[str, Any]:
+        record = results.suites[name]
+        data = record.model_dump(mode="json", exclude={"cases"})
+        data["cases"] = run_cases(name, record.cases)
+        return data
+
+    def baseline(name: str) -> dict[str, Any] | None:
+        record = results.baselines[name]
+        if record is None:
+            return None
+        data = record.model_dump(mode="json", exclude={"cases"})
+        cases = record.cases
+        data["cases"] = Streamed(cases, lambda case_id: _BASELINE_CASE.dump_python(cases[case_id], mode="json"))
+        return data
+
+    data = results.model_dump(mode="json", exclude={"suites", "baselines"})
+    data["suites"] = Streamed(results.suites, suite)
+    data["baselines"] = Streamed(results.baselines, baseline)
+    yield from iter_dumps(data)
+    yield "\n"

@@ -4,9 +4,10 @@ retrieval, changes against the baseline), embedded in the page and rendered ther
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from pytest_llmgate.gate.records import CaseResult, JudgeVerdict, MetricSpec, RunResults
+from pytest_llmgate.gate.records import CaseResult, JudgeVerdict, MetricSpec, Restore, RunResults
 from pytest_llmgate.report._format import EPS, as_text, finite
 
 #: Keys of a golden case shown as its input and its reference, first match wins.
@@ -105,27 +106,37 @@ def _verdict_row(verdict: JudgeVerdict, intern: Any) -> dict[str, Any]:
     }
 
 
-def reference_cases(results: RunResults, compare: RunResults | None, suite: str) -> dict[str, dict[str, Any]] | None:
+class References(Mapping[str, dict[str, Any]]):
+    """Per case id: what the case is compared with (`passed`, `metrics`, `output`), made when
+    read from the baseline's or the compared run's records rather than copied for every case."""
+
+    __slots__ = ("_cases",)
+
+    def __init__(self, cases: Mapping[str, Any]):
+        self._cases = cases
+
+    def __getitem__(self, case_id: str) -> dict[str, Any]:
+        case = self._cases[case_id]
+        return {"passed": case.passed, "metrics": case.metrics, "output": case.output}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._cases)
+
+    def __len__(self) -> int:
+        return len(self._cases)
+
+
+def reference_cases(results: RunResults, compare: RunResults | None, suite: str) -> References | None:
     """Per case of `suite`: what it is compared with (baseline, or the `compare` run)."""
     if compare is not None:
         before = compare.suites.get(suite)
-        if before is None:
-            return None
-        return {
-            case_id: {"passed": case.passed, "metrics": case.metrics, "output": case.output}
-            for case_id, case in before.cases.items()
-        }
+        return None if before is None else References(before.cases)
     baseline = results.baselines.get(suite)
-    if baseline is None:
-        return None
-    return {
-        case_id: {"passed": case.passed, "metrics": case.metrics, "output": case.output}
-        for case_id, case in baseline.cases.items()
-    }
+    return None if baseline is None else References(baseline.cases)
 
 
 def case_changes(
-    results: RunResults, compare: RunResults | None, suite: str, reference: dict[str, dict[str, Any]] | None
+    results: RunResults, compare: RunResults | None, suite: str, reference: Mapping[str, dict[str, Any]] | None
 ) -> dict[str, str]:
     """Case id to `newly_failing` / `known_failing` / `fixed` for one suite."""
     if compare is None:
@@ -151,101 +162,126 @@ def primary_names(results: RunResults, suite_id: str) -> list[str]:
     return list(results.suites[suite_id].metrics)
 
 
-def build_case_data(results: RunResults, compare: RunResults | None = None) -> dict[str, Any]:
-    """The JSON the page's script renders the case table and case details from."""
-    # Long texts go into one pool, each distinct string once: a reference often equals the
-    # baseline output, an unchanged output equals both, and both orders share a reason.
-    pool: dict[str, int] = {}
+class CaseData:
+    """The page's case data, made one case at a time (`rows`), then its tables (`tables`)."""
 
-    def intern(text: str | None) -> int | None:
+    def __init__(self, results: RunResults, compare: RunResults | None = None, *, restore: Restore | None = None):
+        self.results = results
+        self.compare = compare
+        self.restore = restore
+        """Reads a case's spilled fields back (output, details) as its row is made; None: records are whole."""
+        # Long texts go into one pool, each distinct string once: a reference often equals the
+        # baseline output, an unchanged output equals both, and both orders share a reason.
+        self.pool: dict[str, int] = {}
+        """Each distinct long text once, with its index in `strings`."""
+        self.directions: dict[str, dict[str, bool]] = {}
+        """Per suite, per metric: whether higher is better."""
+        self.all_metrics: list[str] = []
+        """Every metric of every suite, in first-seen order."""
+        self.primary_columns: list[str] = []
+        """The metrics that gate, in first-seen order."""
+
+    def intern(self, text: str | None) -> int | None:
         if text is None:
             return None
-        return pool.setdefault(text, len(pool))
+        return self.pool.setdefault(text, len(self.pool))
 
-    cases: list[dict[str, Any]] = []
-    directions: dict[str, dict[str, bool]] = {}
-    all_metrics: list[str] = []
-    primary_columns: list[str] = []
-    for suite_id in sorted(results.suites):
-        suite = results.suites[suite_id]
-        reference = reference_cases(results, compare, suite_id)
-        changes = case_changes(results, compare, suite_id, reference)
-        names = metric_names(suite.metrics, [case.metrics for case in suite.cases.values()])
-        directions[suite_id] = {name: higher_is_better(suite.metrics, name) for name in names}
-        for name in names:
-            if name not in all_metrics:
-                all_metrics.append(name)
-        gating = primary_names(results, suite_id)
-        for name in gating:
-            if name not in primary_columns:
-                primary_columns.append(name)
-        for case_id in sorted(suite.cases):
-            case = suite.cases[case_id]
-            before = (reference or {}).get(case_id)
-            now_metrics = {k: v for k, v in ((k, finite(v)) for k, v in case.metrics.items()) if v is not None}
-            before_metrics = None
-            worst: float | None = None
-            worst_metric: str | None = None
-            tags: list[str] = []
-            if before is not None:
-                before_metrics = {
-                    k: v for k, v in ((k, finite(v)) for k, v in before["metrics"].items()) if v is not None
-                }
-                signed = []
-                for name, value in now_metrics.items():
-                    if name in before_metrics:
-                        delta = value - before_metrics[name]
-                        signed.append((delta if directions[suite_id].get(name, True) else -delta, name))
-                # The worst change among the primary metrics only: one unit per column, named.
-                ranked = [item for item in signed if item[1] in gating] or signed
-                if signed:
-                    worst, worst_metric = min(ranked)
-                    if min(value for value, _ in signed) < -EPS:
-                        tags.append("regressed")
-                    elif max(value for value, _ in signed) > EPS:
-                        tags.append("improved")
-            change = changes.get(case_id)
-            if change is not None:
-                tags.append(change)
-            judge = _judge_rows(case, intern)
-            if any(row["consistent"] is False for row in judge):
-                tags.append("judge_inconsistent")
-            if any(row["error"] is not None for row in judge):
-                tags.append("judge_error")
-            input_key, input_value = _pick(case.case, INPUT_KEYS)
-            reference_key, reference_value = _pick(case.case, REFERENCE_KEYS)
-            rest = {k: v for k, v in case.case.items() if k not in (input_key, reference_key)}
-            details = {k: v for k, v in case.details.items() if k != "retrieval"}
-            cases.append(
-                {
-                    "s": suite_id,
-                    "id": case_id,
-                    "node": case.nodeid,
-                    "ok": case.passed,
-                    "fail": intern(case.failure),
-                    "bok": None if before is None else before["passed"],
-                    "m": now_metrics,
-                    "b": before_metrics,
-                    "worst": worst,
-                    "wm": worst_metric,
-                    "tags": tags,
-                    "in": intern(as_text(input_value)) if input_key else None,
-                    "conv": _conversation(input_value, intern),
-                    "ref": intern(as_text(reference_value)) if reference_key else None,
-                    "case": intern(as_text(rest)) if rest else None,
-                    "out": intern(as_text(case.output)),
-                    "bout": None if before is None else intern(as_text(before["output"])),
-                    "det": intern(as_text(details)) if details else None,
-                    "ret": _retrieval(case.details),
-                    "j": judge,
-                    "dur": finite(case.duration),
-                }
-            )
-    return {
-        "against": "before" if compare is not None else "baseline",
-        "metrics": all_metrics,
-        "primary": primary_columns or all_metrics,
-        "directions": directions,
-        "cases": cases,
-        "strings": list(pool),
-    }
+    def tables(self) -> dict[str, Any]:
+        """Everything but the cases; complete once `rows` is exhausted."""
+        return {
+            "against": "before" if self.compare is not None else "baseline",
+            "metrics": self.all_metrics,
+            "primary": self.primary_columns or self.all_metrics,
+            "directions": self.directions,
+            "strings": list(self.pool),
+        }
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        """One dict per case, suites and cases in sorted order."""
+        results, compare, intern = self.results, self.compare, self.intern
+        directions, all_metrics, primary_columns = self.directions, self.all_metrics, self.primary_columns
+        for suite_id in sorted(results.suites):
+            suite = results.suites[suite_id]
+            reference = reference_cases(results, compare, suite_id)
+            changes = case_changes(results, compare, suite_id, reference)
+            names = metric_names(suite.metrics, [case.metrics for case in suite.cases.values()])
+            directions[suite_id] = {name: higher_is_better(suite.metrics, name) for name in names}
+            for name in names:
+                if name not in all_metrics:
+                    all_metrics.append(name)
+            gating = primary_names(results, suite_id)
+            for name in gating:
+                if name not in primary_columns:
+                    primary_columns.append(name)
+            for case_id in sorted(suite.cases):
+                case = suite.cases[case_id]
+                if self.restore is not None:
+                    case = self.restore(suite_id, case)
+                before = reference.get(case_id) if reference is not None else None
+                now_metrics = {k: v for k, v in ((k, finite(v)) for k, v in case.metrics.items()) if v is not None}
+                before_metrics = None
+                worst: float | None = None
+                worst_metric: str | None = None
+                tags: list[str] = []
+                if before is not None:
+                    before_metrics = {
+                        k: v for k, v in ((k, finite(v)) for k, v in before["metrics"].items()) if v is not None
+                    }
+                    signed = []
+                    for name, value in now_metrics.items():
+                        if name in before_metrics:
+                            delta = value - before_metrics[name]
+                            signed.append((delta if directions[suite_id].get(name, True) else -delta, name))
+                    # The worst change among the primary metrics only: one unit per column, named.
+                    ranked = [item for item in signed if item[1] in gating] or signed
+                    if signed:
+                        worst, worst_metric = min(ranked)
+                        if min(value for value, _ in signed) < -EPS:
+                            tags.append("regressed")
+                        elif max(value for value, _ in signed) > EPS:
+                            tags.append("improved")
+                change = changes.get(case_id)
+                if change is not None:
+                    tags.append(change)
+                judge = _judge_rows(case, intern)
+                if any(row["consistent"] is False for row in judge):
+                    tags.append("judge_inconsistent")
+                if any(row["error"] is not None for row in judge):
+                    tags.append("judge_error")
+                fields = case.case_fields()
+                input_key, input_value = _pick(fields, INPUT_KEYS)
+                reference_key, reference_value = _pick(fields, REFERENCE_KEYS)
+                rest = {k: v for k, v in fields.items() if k not in (input_key, reference_key)}
+                details = {k: v for k, v in case.details.items() if k != "retrieval"}
+                yield (
+                    {
+                        "s": suite_id,
+                        "id": case_id,
+                        "node": case.nodeid,
+                        "ok": case.passed,
+                        "fail": intern(case.failure),
+                        "bok": None if before is None else before["passed"],
+                        "m": now_metrics,
+                        "b": before_metrics,
+                        "worst": worst,
+                        "wm": worst_metric,
+                        "tags": tags,
+                        "in": intern(as_text(input_value)) if input_key else None,
+                        "conv": _conversation(input_value, intern),
+                        "ref": intern(as_text(reference_value)) if reference_key else None,
+                        "case": intern(as_text(rest)) if rest else None,
+                        "out": intern(as_text(case.output)),
+                        "bout": None if before is None else intern(as_text(before["output"])),
+                        "det": intern(as_text(details)) if details else None,
+                        "ret": _retrieval(case.details),
+                        "j": judge,
+                        "dur": finite(case.duration),
+                    }
+                )
+
+
+def build_case_data(results: RunResults, compare: RunResults | None = None) -> dict[str, Any]:
+    """The JSON the page's script renders the case table and case details from."""
+    data = CaseData(results, compare)
+    cases = list(data.rows())
+    return {**data.tables(), "cases": cases}

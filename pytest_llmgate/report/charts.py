@@ -5,6 +5,7 @@ of the judge, and confusion matrices of calibration, as small data structures th
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from pytest_llmgate.gate.records import RunResults
@@ -137,7 +138,7 @@ def consistency_bars(rows: list[tuple[str, int, int]]) -> dict[str, Any] | None:
 
 
 def suite_charts(
-    results: RunResults, compare: RunResults | None, suite_id: str, reference: dict[str, dict[str, Any]] | None
+    results: RunResults, compare: RunResults | None, suite_id: str, reference: Mapping[str, dict[str, Any]] | None
 ) -> dict[str, Any]:
     suite = results.suites[suite_id]
     names = metric_names(suite.metrics, [case.metrics for case in suite.cases.values()])

@@ -20,16 +20,21 @@ import gzip
 import hashlib
 import json
 import re
+import struct
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from pytest_llmgate._files import atomic_write_chunks
 from pytest_llmgate._files import atomic_write_text as _atomic_write_text
-from pytest_llmgate.gate.records import RepeatStats, RunResults
+from pytest_llmgate.gate.records import RepeatStats, Restore, RunResults
 from pytest_llmgate.report._format import EPS, as_text, finite, fmt, fmt_p, fmt_signed
 from pytest_llmgate.report.case_data import (
+    CaseData,
     build_case_data,
     case_changes,
     higher_is_better,
@@ -62,9 +67,61 @@ def embed_json(data: Any) -> Markup:
     ASCII-only output escapes U+2028/2029 and lone surrogates; `<`, `>` and `&` become
     unicode escapes, so neither `</script>` nor `<!--` can appear in the text.
     """
-    text = json.dumps(data, ensure_ascii=True, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    return Markup(text)
+    return Markup(_escaped(json.dumps(data, ensure_ascii=True, sort_keys=True, separators=(",", ":"), allow_nan=False)))
+
+
+def _escaped(text: str) -> str:
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _case_data_chunks(data: CaseData) -> Iterator[str]:
+    """`embed_json(build_case_data(...))` in pieces: one case at a time, then the tables."""
+
+    def dump(value: Any) -> str:
+        return _escaped(json.dumps(value, ensure_ascii=True, sort_keys=True, separators=(",", ":"), allow_nan=False))
+
+    # Sorted keys: "against" < "cases" < the tables filled while the cases are made.
+    yield '{"against":' + dump("before" if data.compare is not None else "baseline") + ',"cases":['
+    for index, row in enumerate(data.rows()):
+        yield ("," if index else "") + dump(row)
+    yield "]"
+    tables = data.tables()
+    for key in ("directions", "metrics", "primary"):
+        yield f',"{key}":' + dump(tables[key])
+    yield ',"strings":['
+    for index, text in enumerate(data.pool):
+        yield ("," if index else "") + dump(text)
+    yield "]}"
+
+
+def _embedded_case_data(chunks: Iterator[str], compress_above: int | None = None) -> tuple[list[str], str]:
+    """What `embed_case_data` gives, from the JSON in pieces: plain pieces, or the compressed block.
+
+    Pieces are kept until they pass the limit; past it, each is compressed as it comes, so only
+    the (several times smaller) compressed form is ever held whole.
+    """
+    limit = COMPRESS_ABOVE if compress_above is None else compress_above
+    held: list[str] = []
+    size = 0
+    for chunk in chunks:
+        held.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            break
+    else:
+        return held, ""
+    # gzip.compress(text, compresslevel=6, mtime=0), made piecewise: header, raw deflate, trailer.
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    packed = [gzip.compress(b"", compresslevel=6, mtime=0)[:10]]
+    crc, length = 0, 0
+    for chunk in [*held, *chunks]:
+        raw = chunk.encode("ascii")
+        crc, length = zlib.crc32(raw, crc), length + len(raw)
+        packed.append(deflate.compress(raw))
+    held.clear()
+    packed.append(deflate.flush())
+    packed.append(struct.pack("<LL", crc, length & 0xFFFFFFFF))
+    return [base64.b64encode(b"".join(packed)).decode("ascii")], GZIP_BASE64
 
 
 def embed_case_data(data: Any, compress_above: int | None = None) -> tuple[Markup, str]:
@@ -378,8 +435,12 @@ def _environment() -> Environment:
     return env
 
 
-def render_html_string(results: RunResults, *, compare: RunResults | None = None) -> str:
-    """The report as one HTML string (what `render_html` writes)."""
+#: Stands in the rendered page for the case-data block, which is written around it in pieces.
+_DATA_SLOT = "\x00llmgate-case-data\x00"
+
+
+def _html_chunks(results: RunResults, compare: RunResults | None, restore: Restore | None = None) -> Iterator[str]:
+    """The report's text in pieces: the page around the case data, and the case data piecewise."""
     script = (TEMPLATES / "report.js").read_text(encoding="utf-8")
     style = (TEMPLATES / "report.css").read_text(encoding="utf-8")
     csp = "; ".join(
@@ -392,18 +453,31 @@ def render_html_string(results: RunResults, *, compare: RunResults | None = None
             "form-action 'none'",
         ]
     )
-    data, encoding = embed_case_data(build_case_data(results, compare))
+    data, encoding = _embedded_case_data(_case_data_chunks(CaseData(results, compare, restore=restore)))
     template = _environment().get_template("report.html.j2")
-    return template.render(
+    page = template.render(
         view=_view(results, compare),
         csp=csp,
         script=Markup(script),
         style=Markup(style),
-        data=data,
+        data=Markup(_DATA_SLOT),
         data_encoding=encoding,
     )
+    head, tail = page.split(_DATA_SLOT)
+    yield head
+    yield from data
+    yield tail
 
 
-def render_html(results: RunResults, path: Path, *, compare: RunResults | None = None) -> Path:
-    """Render the report for `results` to `path` atomically; `compare` is shown as "before"."""
-    return atomic_write_text(Path(path), render_html_string(results, compare=compare))
+def render_html_string(results: RunResults, *, compare: RunResults | None = None) -> str:
+    """The report as one HTML string (what `render_html` writes)."""
+    return "".join(_html_chunks(results, compare))
+
+
+def render_html(
+    results: RunResults, path: Path, *, compare: RunResults | None = None, restore: Restore | None = None
+) -> Path:
+    """Render the report for `results` to `path` atomically, in pieces; `compare` is shown as "before";
+    `restore` reads each case's spilled fields back as its row is made (`gate.spill`)."""
+    # errors="replace": a lone surrogate in a model output must not lose the report.
+    return atomic_write_chunks(Path(path), _html_chunks(results, compare, restore), errors="replace")
