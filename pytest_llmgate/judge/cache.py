@@ -231,16 +231,20 @@ class JudgeCache:
         """Write the buffered answers in one transaction (the caller holds the lock)."""
         if self._conn is None or not self._pending:
             return
-        rows = list(self._pending.values())
-        self._pending.clear()
         try:
             self._conn.execute("BEGIN IMMEDIATE")
-            self._conn.executemany(_INSERT, rows)
+            self._conn.executemany(_INSERT, list(self._pending.values()))
             self._conn.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("ROLLBACK")
             self._disable(f"cannot write {self.path}: {exc}")
+            return
+        except BaseException:  # Ctrl-C mid-write: the answers stay buffered for `close`
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+            raise
+        self._pending.clear()
 
     def _flush_use(self) -> None:
         """Write this instance's hit and miss counts and last-used times (one transaction)."""
