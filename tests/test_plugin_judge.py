@@ -53,6 +53,11 @@ def project(
     fake_provider: FakeProvider,
 ) -> pytest.Pytester:
     monkeypatch.setenv("GATE_MODE", "good")
+    return make_project(pytester)
+
+
+def make_project(pytester: pytest.Pytester) -> pytest.Pytester:
+    """N_CASES apple-crate questions, the correctness and preference rubrics, TEST_FILE."""
     pytester.makeini("[pytest]\n")
     lines = [
         json.dumps(

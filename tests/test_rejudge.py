@@ -8,7 +8,7 @@ import json
 
 import pytest
 from fake_provider import FakeProvider
-from test_plugin_judge import CORRECTNESS, N_CASES, PREFERENCE, TEST_FILE
+from test_plugin_judge import CORRECTNESS, N_CASES, make_project
 
 from pytest_llmgate.gate.records import RunResults
 
@@ -21,24 +21,7 @@ CORRECTNESS_10 = CORRECTNESS.replace("scale: {min: 1, max: 5}", "scale: {min: 1,
 @pytest.fixture
 def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, fake_provider: FakeProvider) -> pytest.Pytester:
     monkeypatch.setenv("GATE_MODE", "worse")
-    pytester.makeini("[pytest]\n")
-    lines = [
-        json.dumps(
-            {
-                "id": f"j-{i}",
-                "input": f"How many apples are in crate {i}?",
-                "reference": f"Crate {i} holds {i * 3 + 7} green apples, packed on Monday.",
-            }
-        )
-        for i in range(N_CASES)
-    ]
-    (pytester.path / "datasets").mkdir()
-    (pytester.path / "datasets/qa.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (pytester.path / "rubrics").mkdir()
-    (pytester.path / "rubrics/correctness.yaml").write_text(CORRECTNESS, encoding="utf-8")
-    (pytester.path / "rubrics/preference.yaml").write_text(PREFERENCE, encoding="utf-8")
-    pytester.makepyfile(test_qa=TEST_FILE)
-    return pytester
+    return make_project(pytester)
 
 
 def judge(spec: str) -> tuple[str, ...]:
