@@ -169,3 +169,9 @@ def test_batch_mode_judges_claims_online_and_says_so(fake_provider: FakeProvider
     assert all(v.error is None and v.claims for v in verdicts)
     assert fake_provider.batch_log == [], "nothing was batched"
     assert any(n.startswith("batch: 2 claims-mode verdict(s) were judged online") for n in notes), notes
+    with JudgeEngine(
+        provider="openai:gpt-test", rubrics=PACK, cache_dir=tmp_path / ".llmgate", batch=options
+    ) as engine:
+        futures = [engine.submit(request("Orders ship from Denver. Returns take 30 days.", f"c{i}")) for i in range(2)]
+        engine.wait(progress=False)
+        assert not any("claims-mode" in n for n in engine.notes()), "a rerun is answered by the cache"

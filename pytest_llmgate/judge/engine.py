@@ -632,9 +632,9 @@ class JudgeEngine:
             input=request.input, candidate=request.candidate, context=request.context, conversation=request.conversation
         )
         extraction = claims_mode.render_extraction(rubric, data)
-        if self._batch is not None:
-            self.claims_online += 1
         outcome = await self._call(rubric, extraction)
+        if self._batch is not None and not outcome.cached:
+            self.claims_online += 1
         calls = [_to_call(rubric, "forward", outcome)]
         verdict = JudgeVerdict(
             rubric=rubric.name,
