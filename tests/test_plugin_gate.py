@@ -7,6 +7,7 @@ import json
 import pytest
 from gate_project import make_project, write_dataset
 
+from pytest_llmgate._files import dumps
 from pytest_llmgate.gate.records import RunResults
 from pytest_llmgate.gate.verdict import evaluate
 
@@ -205,6 +206,8 @@ def test_shards_merged_gate_like_one_run(project: pytest.Pytester, monkeypatch: 
     assert outcome.exit_code == 1, outcome.output
     assert "LLM gate: FAIL" in outcome.output
     merged = RunResults.model_validate_json(merged_path.read_text())
+    # Written a case at a time, the file is the deterministic JSON of the whole record.
+    assert merged_path.read_text(encoding="utf-8") == dumps(merged.model_dump(mode="json"), compact=True)
     assert merged.gate.status == full.gate.status
     assert [m.model_dump(exclude={"reason"}) for v in merged.verdicts for m in v.metrics] == [
         m.model_dump(exclude={"reason"}) for v in full.verdicts for m in v.metrics

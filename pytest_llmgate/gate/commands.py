@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from pytest_llmgate._files import atomic_write_text, dumps
-from pytest_llmgate.gate.records import GateResult, RubricStats, RunResults
+from pytest_llmgate._files import atomic_write_chunks
+from pytest_llmgate.gate.records import GateResult, RubricStats, RunResults, results_json_chunks
 from pytest_llmgate.report.commands import load_results
 
 
@@ -92,7 +92,7 @@ def merge(results: tuple[Path, ...], output: Path, html_path: Path) -> None:
     from pytest_llmgate.report.terminal import render
 
     merged = merge_results([load_results(path) for path in results])
-    atomic_write_text(output, dumps(merged.model_dump(mode="json"), compact=True))
+    atomic_write_chunks(output, results_json_chunks(merged))  # one case at a time, not one string
     from pytest_llmgate.report.html import render_html
 
     render_html(merged, html_path)
