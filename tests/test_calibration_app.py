@@ -142,7 +142,9 @@ def test_a_conversation_input_is_shown_as_its_turns(tmp_path: Path, page: Page) 
         expected = f"user: Where is my order A1001?\n\nassistant: It ships tomorrow.\n\nuser: {HOSTILE}"
         assert shown == {"case-000": expected, "case-001": "plain question"}
         page.goto(app.url)
-        if page.locator("#case-id").inner_text() != "case-000":
+        first = app.session.items[0].sample.case_id
+        expect(page.locator("#case-id")).to_have_text(first)
+        if first != "case-000":
             page.keyboard.press("ArrowRight")
         expect(page.locator("#case-id")).to_have_text("case-000")
         expect(page.locator("#input")).to_have_text(expected)
