@@ -236,7 +236,7 @@ def add_options(parser: pytest.Parser) -> None:
         dest="llm_gate_budget_tokens",
         default=None,
         type=int,
-        help="Stop issuing judge calls once this many tokens were used (default: no budget).",
+        help="Stop issuing judge calls once the run used this many tokens (default: no budget).",
     )
     group.addoption(
         "--llm-gate-shard",
@@ -307,7 +307,7 @@ def add_options(parser: pytest.Parser) -> None:
         dest="llm_gate_budget_usd",
         default=None,
         type=float,
-        help="Stop issuing judge calls once this many dollars were spent (default: no budget).",
+        help="Stop issuing judge calls once the run spent this many dollars (default: no budget).",
     )
     group.addoption(
         "--llm-gate-rejudge-baseline",
