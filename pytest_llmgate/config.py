@@ -74,6 +74,8 @@ class Settings:
     """ini `llm_gate_primary`: metrics that gate when a marker names none; empty = the default set."""
     fail_inconclusive: bool = False
     """`--llm-gate-fail-inconclusive`: an INCONCLUSIVE gate fails the build (release branches)."""
+    family: str = "suite"
+    """`--llm-gate-family`: the Holm family is each suite's own (`suite`) or the whole run's (`run`)."""
     # judge timeouts, retries, deadline
     judge_timeout: float = DEFAULT_JUDGE_TIMEOUT
     """Seconds one judge request may take before it is retried (or counted as an error)."""
@@ -125,6 +127,7 @@ class Settings:
             "batch": self.batch,
             "primary": list(self.primary),
             "fail_inconclusive": self.fail_inconclusive,
+            "family": self.family,
             "judge_timeout": self.judge_timeout,
             "judge_retries": self.judge_retries,
             "judge_deadline": self.judge_deadline,
@@ -361,6 +364,20 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini(
         "llm_gate_fail_inconclusive", "Fail the build when the gate is INCONCLUSIVE.", type="bool", default=False
     )
+    group.addoption(
+        "--llm-gate-family",
+        dest="llm_gate_family",
+        choices=("suite", "run"),
+        default=None,
+        help="Multiple-comparison family of the Holm correction: 'suite' (each suite's primary metrics and gated "
+        "slices; a suite's verdict does not depend on the others) or 'run' (one family for the whole build) "
+        "(default: ini llm_gate_family or suite).",
+    )
+    parser.addini(
+        "llm_gate_family",
+        "Holm family: suite (each suite's own primary metrics and gated slices) or run (the whole build).",
+        default="suite",
+    )
     parser.addini(
         "llm_gate_primary",
         "Metrics that gate when a golden marker names none (primary=), one or more per line.",
@@ -584,6 +601,10 @@ def read_settings(config: pytest.Config) -> Settings:
         msg = "'--llm-gate-replay' and '--llm-gate-no-cache' cannot be combined: replay reads the cache."
         raise pytest.UsageError(msg)
     judges = _judge_specs(config)
+    family = str(config.getoption("llm_gate_family") or config.getini("llm_gate_family") or "suite").strip()
+    if family not in ("suite", "run"):
+        msg = f"'llm_gate_family' must be 'suite' or 'run' (got {family!r})."
+        raise pytest.UsageError(msg)
     aggregate = str(config.getini("llm_gate_jury_aggregate")).strip()
     if aggregate not in ("mean", "majority"):
         msg = f"'llm_gate_jury_aggregate' must be 'mean' or 'majority' (got {aggregate!r})."
@@ -645,6 +666,7 @@ def read_settings(config: pytest.Config) -> Settings:
         fail_inconclusive=bool(
             config.getoption("llm_gate_fail_inconclusive") or config.getini("llm_gate_fail_inconclusive")
         ),
+        family=family,
         judge_timeout=judge_timeout,
         judge_retries=judge_retries,
         judge_deadline=judge_deadline,

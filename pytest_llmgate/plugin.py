@@ -141,7 +141,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     cases = [c for c in every_case if is_active(c)]
     pending = sum(1 for c in every_case if c.metadata.get(REVIEW_KEY) == "pending")
     run.register_suite(
-        suite, _display_path(path, run.settings.rootdir), fingerprint, [c.id for c in cases], kwargs, pending=pending
+        suite,
+        _display_path(path, run.settings.rootdir),
+        fingerprint,
+        [c.id for c in cases],
+        kwargs,
+        pending=pending,
+        tags=[str(tag) for c in cases for tag in (getattr(c, "tags", None) or [])],
     )
     newer = run.newer_baseline_problem(suite)
     if newer:
@@ -287,7 +293,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return report
     if call.when != "call":
         if report.failed:
-            run.note_error(_suite_of(item), case.id)
+            run.note_error(_suite_of(item), case.id, excinfo.exconly() if excinfo is not None else report.longreprtext)
         return report
     record = run.case_record(_suite_of(item), case, item.nodeid)
     failure = None
@@ -301,7 +307,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.outcome = "passed"
             report.llm_gate_check_failed = True
         else:
-            run.note_error(_suite_of(item), case.id)
+            run.note_error(_suite_of(item), case.id, failure)
     run.finish_case(record, passed=excinfo is None, failure=failure, duration=call.duration)
     if getattr(item.config.option, "xmlpath", None):  # junitxml is their only reader; they cost memory per case
         for name, value in sorted(record.metrics.items()):

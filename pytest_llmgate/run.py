@@ -17,7 +17,6 @@ from typing import Any
 
 from pytest_llmgate.config import Settings
 from pytest_llmgate.gate.baseline import (
-    UPDATE_REMEDY,
     BaselineError,
     NewerBaselineError,
     baseline_path,
@@ -38,8 +37,10 @@ from pytest_llmgate.gate.records import (
     MetricSpec,
     RepeatResult,
     RubricStats,
+    RunFacts,
     RunResults,
     SuiteResult,
+    merge_rubric_stats,
 )
 from pytest_llmgate.gate.repeats import aggregate_case, prepare_suite
 from pytest_llmgate.gate.spill import CaseSpill
@@ -132,8 +133,8 @@ class GateRun:
         self._item_calls: dict[str, list[SutCall]] = {}
         self.problems: list[str] = []
         """Usage errors found at collection (golden sets, markers, baselines): exit 4 before any test."""
-        self.errored: list[str] = []
-        """`suite::case_id` of cases that errored outside their checks (setup or test body)."""
+        self.errored: dict[str, str] = {}
+        """`suite::case_id` of cases that errored outside their checks (setup or test body), to the error."""
         self.interrupted = False
         self.stopped: str | None = None
         """Why the session ended without a gate (interrupt, usage error): the one line to print."""
@@ -151,8 +152,10 @@ class GateRun:
         overrides: dict[str, Any],
         *,
         pending: int = 0,
+        tags: list[str] | None = None,
     ) -> None:
-        """Called once per golden test function, at collection; `pending` cases await review and are not run."""
+        """Called once per golden test function, at collection; `pending` cases await review and are not run;
+        `tags` are every tag of the golden set's active cases."""
         from pytest_llmgate.gate.verdict import gating_options
 
         primary, slices = gating_options(overrides.get("primary"), overrides.get("slices"))
@@ -164,6 +167,7 @@ class GateRun:
             primary=primary,
             thresholded=sorted(overrides.get("metrics") or {}),
             slices=slices,
+            dataset_tags=sorted(set(tags or [])),
         )
         self.dataset_ids[suite] = case_ids
         self.overrides[suite] = overrides
@@ -402,11 +406,10 @@ class GateRun:
             self._sut_runner.close()
             self._sut_runner = None
 
-    def note_error(self, suite: str, case_id: str) -> None:
-        """A case errored outside its checks (fixture error, the SUT raising): an update must not use this run."""
-        key = f"{suite}::{case_id}"
-        if key not in self.errored:
-            self.errored.append(key)
+    def note_error(self, suite: str, case_id: str, error: str = "") -> None:
+        """A case errored outside its checks (fixture error, the SUT raising): the verdict weighs it,
+        and an update must not use this run."""
+        self.errored.setdefault(f"{suite}::{case_id}", error.strip().splitlines()[0][:500] if error.strip() else "")
 
     def count_external(self, name: str, *, error: bool) -> None:
         """Count a verdict from outside the judge engine (deepeval), so its error rate is gated too."""
@@ -864,9 +867,8 @@ class GateRun:
         for name, ids in data["dataset_ids"].items():
             self.dataset_ids.setdefault(name, ids)
         self.judge_missing += data.get("judge_missing", [])
-        for key in data.get("errored", []):
-            if key not in self.errored:
-                self.errored.append(key)
+        for key, error in data.get("errored", {}).items():
+            self.errored.setdefault(key, error)
         self.budget_exhausted = self.budget_exhausted or data.get("budget_exhausted", False)
         self.notes += [note for note in data.get("notes", []) if note not in self.notes]
         self.unjudged_by_deadline += int(data.get("unjudged_by_deadline", 0))
@@ -890,7 +892,21 @@ class GateRun:
             if self.spill.failed:
                 self.warnings.append(self.spill.failed)
 
+    def facts(self) -> RunFacts:
+        """What this run found outside its metrics, for the verdict to weigh."""
+        return RunFacts(
+            replay_missing=sorted(self.judge_missing),
+            budget_tokens_exhausted=self.budget_exhausted,
+            budget_usd_exhausted=self.budget_usd_exhausted,
+            unjudged_by_deadline=self.unjudged_by_deadline,
+            errored=dict(sorted(self.errored.items())),
+            baseline_errors={
+                name: error for name, error in sorted(self.baseline_errors.items()) if name in self.suites
+            },
+        )
+
     def _finish(self) -> RunResults:
+        """Assemble the results, let `evaluate` decide, then write what the verdict allows."""
         settings = self.settings
         for suite in self.suites.values():
             suite.cases = dict(sorted(suite.cases.items()))
@@ -922,69 +938,17 @@ class GateRun:
             gate=GateResult(status="PASS", passed=True),
             judge_price=self.judge_price,
             rejudged=rejudged,
+            facts=self.facts(),
         )
         self._jury_and_warnings(results)
+        self._calibrate(results)
         paths = {name: self._relative(self.baseline_file(name)) for name in self.suites}
-        extra = self._calibrate(results) + self._judge_reasons()
-        results = evaluate(results, baseline_paths=paths, extra_reasons=extra)
-        for verdict in results.verdicts:
-            if verdict.suite in self.baseline_errors:
-                verdict.problems = [p for p in verdict.problems if not p.startswith("no baseline")]
-                verdict.problems.insert(0, self.baseline_errors[verdict.suite])
-        if self.baseline_errors:
-            results = results.model_copy(
-                update={
-                    "gate": GateResult(
-                        status="FAIL",
-                        passed=False,
-                        reasons=list(self.baseline_errors.values()) + results.gate.reasons,
-                        remedy=results.gate.remedy or "Re-run with --llm-gate-update to accept the new scores.",
-                    )
-                }
-            )
-        if self.judge_missing and not results.gate.passed:
-            # A replay miss is not a regression: the cache lacks the call.
-            remedy = "Run once without --llm-gate-replay to fill the cache, then replay."
-            results = results.model_copy(update={"gate": results.gate.model_copy(update={"remedy": remedy})})
-        if settings.shard:
-            index, count = settings.shard
-            line = (
-                f"shard {index}/{count}: partial run, merge with `llmgate merge` to gate "
-                f"({self._relative(settings.results_path)} and the other shards' results files)."
-            )
-            results = results.model_copy(
-                update={"gate": GateResult(status=results.gate.status, passed=True, reasons=[line])}
-            )
-        if settings.update:
-            refusals = self._update_refusals(results)
-            if refusals:
-                self.results = results.model_copy(
-                    update={
-                        "gate": GateResult(
-                            status="FAIL",
-                            passed=False,
-                            reasons=["baselines not updated, nothing written:", *refusals],
-                            remedy="Fix the cause above, then re-run with --llm-gate-update.",
-                        )
-                    }
-                )
-                return self.results
-            for verdict in results.verdicts:
-                verdict.problems = [_in_update_terms(problem) for problem in verdict.problems]
-            written = self._write_baselines(results.baselines)
-            results = results.model_copy(
-                update={
-                    "gate": GateResult(
-                        status="PASS",
-                        passed=True,
-                        reasons=[
-                            f"baselines updated: {len(written)} file(s) written; the comparison shown is "
-                            f"against the previous baselines."
-                        ],
-                    )
-                }
-            )
+        results = evaluate(results, baseline_paths=paths)
         self.results = results
+        if settings.update and not settings.shard and results.gate.passed:
+            self._write_baselines(results.baselines)
+        if settings.update and not results.gate.passed:
+            return results  # the refusal says why; nothing is written
         self._write_outputs(results, only_results=bool(settings.shard))
         return results
 
@@ -1019,61 +983,20 @@ class GateRun:
         hashes = {value for suite in results.suites.values() for key, value in suite.fingerprints.items()}
         return [rubric for rubric in rubrics.values() if rubric.content_hash in hashes]
 
-    def _update_refusals(self, results: RunResults) -> list[str]:
-        """Why this run must not become the baseline: errors outside checks, judge errors, nothing run."""
-        from pytest_llmgate.gate.verdict import judge_error_reasons
-
-        reasons = []
-        if self.errored:
-            shown = ", ".join(self.errored[:10]) + (
-                f" and {len(self.errored) - 10} more" if len(self.errored) > 10 else ""
-            )
-            reasons.append(f"{len(self.errored)} case(s) errored outside their checks: {shown}")
-        reasons += judge_error_reasons(results, self.settings.max_judge_error_rate)
-        reasons += self._judge_reasons()
-        if not any(suite.cases for suite in self.suites.values()):
-            reasons.append("no case ran (all deselected or skipped); an update needs the cases it rewrites")
-        return reasons
-
-    def _judge_reasons(self) -> list[str]:
-        reasons = []
-        if self.judge_missing:
-            shown = ", ".join(sorted(self.judge_missing)[:10])
-            more = f" and {len(self.judge_missing) - 10} more" if len(self.judge_missing) > 10 else ""
-            reasons.append(
-                f"replay: {len(self.judge_missing)} judge call(s) are not in the cache: {shown}{more}. "
-                f"Run once without --llm-gate-replay to record them."
-            )
-        if self.budget_exhausted:
-            reasons.append(
-                f"the judge token budget ({self.settings.budget_tokens}) ran out: verdicts after it "
-                f"are judge errors. Raise --llm-gate-budget-tokens or judge fewer cases."
-            )
-        if self.budget_usd_exhausted:
-            reasons.append(
-                f"the judge dollar budget (${self.settings.budget_usd:g}) ran out: verdicts after it "
-                f"are judge errors. Raise --llm-gate-budget-usd or judge fewer cases."
-            )
-        if self.unjudged_by_deadline:
-            reasons.append(
-                f"the judge deadline ({self.settings.judge_deadline:g} s) was reached: "
-                f"{self.unjudged_by_deadline} judge call(s) were left unjudged and counted as judge errors. "
-                f"Raise --llm-gate-judge-deadline; a rerun pays only for what is missing (the rest is cached)."
-            )
-        return reasons
-
-    def _calibrate(self, results: RunResults) -> list[str]:
-        """Agreement of the judge with human labels, when labels exist (and the gate on it)."""
+    def _calibrate(self, results: RunResults) -> None:
+        """Agreement of the judge with human labels, when labels exist, into the results (the
+        verdict weighs it against `min_agreement`)."""
         if not results.judge_stats and not self.settings.min_agreement:
-            return []
+            return
         labels_dir = self.settings.labels_dir
         if not self.settings.min_agreement and not (labels_dir.is_dir() and any(labels_dir.glob("*.jsonl"))):
-            return []  # no labels, no threshold: nothing to calibrate, and scipy.stats stays unimported
+            return  # no labels, no threshold: nothing to calibrate, and scipy.stats stays unimported
         from pytest_llmgate.calibration.integration import calibrate_run
 
-        calibration, reasons = calibrate_run(results, self.settings)
+        calibration, labels, error = calibrate_run(results, self.settings)
         results.calibration.update(calibration)
-        return reasons
+        results.labels = labels
+        results.facts.label_error = error
 
     def _write_baselines(self, compared: dict[str, Baseline | None]) -> list[Path]:
         """Write every suite's baseline; deselected cases are kept from the baseline compared with
@@ -1132,40 +1055,3 @@ def failure_text(exc: BaseException) -> str:
     if type(exc).__name__ == "CheckFailed":
         return str(exc)[:4000]
     return "".join(traceback.format_exception_only(type(exc), exc)).strip()[:4000]
-
-
-def _in_update_terms(problem: str) -> str:
-    """A verdict problem as an update run reports it: no advice to run the update it is."""
-    if problem.startswith("no baseline"):
-        return "no previous baseline: this update creates it."
-    return problem.replace(" " + UPDATE_REMEDY, "").replace(f"Regenerate it: {UPDATE_REMEDY}", "rewritten now.")
-
-
-def merge_rubric_stats(a: RubricStats | None, b: RubricStats) -> RubricStats:
-    """Sum two processes' judge statistics for one rubric."""
-    if a is None:
-        return b
-    total: dict[str, Any] = {
-        f: getattr(a, f) + getattr(b, f)
-        for f in (
-            "verdicts",
-            "errors",
-            "calls",
-            "cache_hits",
-            "input_tokens",
-            "output_tokens",
-            "swapped_pairs",
-            "consistent_pairs",
-            "batched",
-            "cache_read_tokens",
-            "cache_write_tokens",
-            "no_claims",
-        )
-    }
-    for name in ("cost_usd", "list_cost_usd", "cache_savings_usd"):
-        first, second = getattr(a, name), getattr(b, name)
-        total[name] = None if first is None or second is None else first + second
-    rates = [(s.first_position_rate, s.verdicts) for s in (a, b) if s.first_position_rate is not None]
-    weight = sum(w for _, w in rates)
-    rate = sum(r * w for r, w in rates) / weight if weight else None
-    return RubricStats(rubric=a.rubric, first_position_rate=rate, **total)

@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import expect
 from test_report_data import SUITE, make_results
 
+from pytest_llmgate.gate.reasons import Reason
 from pytest_llmgate.gate.records import CaseResult, JudgeCall, JudgeVerdict, SuiteResult
 from pytest_llmgate.report import html as report_html
 from pytest_llmgate.report.html import render_html, render_html_string
@@ -312,7 +313,7 @@ def hostile_results():
             )
         },
     )
-    results.gate.reasons.append(HOSTILE_TEXT)
+    results.gate.reasons.append(Reason(kind="regression", text=HOSTILE_TEXT, remedy=HOSTILE[4], suite=HOSTILE[0]))
     results.gate.remedy = HOSTILE[4]
     results.settings[HOSTILE[2]] = HOSTILE[1]
     results.calibration[HOSTILE[0]] = {

@@ -9,9 +9,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from pytest_llmgate._files import atomic_write_text, dumps
+from pytest_llmgate.gate.reasons import UPDATE_REMEDY as UPDATE_REMEDY
 from pytest_llmgate.gate.records import FORMAT_VERSION, Baseline, BaselineCase, SuiteResult
-
-UPDATE_REMEDY = "Re-run with --llm-gate-update to accept the new scores."
 
 
 class BaselineError(Exception):
@@ -80,10 +79,12 @@ def load_baseline(path: Path) -> Baseline | None:
 def build_baseline(result: SuiteResult, previous: Baseline | None, dataset_ids: set[str]) -> Baseline:
     """The baseline to write from a run: run cases now, deselected cases kept, removed cases pruned."""
     cases: dict[str, BaselineCase] = {}
+    kept_ids: set[str] = set()
     if previous is not None:
         for case_id, kept in previous.cases.items():
             if case_id in dataset_ids and case_id not in result.cases:
                 cases[case_id] = kept
+                kept_ids.add(case_id)
     for case_id, case in result.cases.items():
         metrics = {}
         for name, value in case.metrics.items():
@@ -105,9 +106,43 @@ def build_baseline(result: SuiteResult, previous: Baseline | None, dataset_ids: 
         metrics=dict(result.metrics),
         aggregates=aggregates,
         cases=dict(sorted(cases.items())),
-        judge_cost=result.judge_cost(),
+        judge_cost=judge_cost(result, previous, len(kept_ids)),
         repeat=result.repeat,
     )
+
+
+def judge_cost(result: SuiteResult, previous: Baseline | None, kept: int) -> dict[str, float]:
+    """What judging the whole set costs, at list price, for the baseline an update writes.
+
+    The run's own calls count as they are, answered by our cache included (a rerun from the
+    cache must not make judging look free): their dollars are priced from the stored usage,
+    their tokens (not kept with the cached answer) are the previous baseline's per call. The
+    `kept` cases the run did not select keep their share of the previous baseline's figures
+    (its mean per case: the baseline keeps no cost per case)."""
+    calls = result.judge_calls()
+    prior = previous.judge_cost if previous is not None else {}
+    prior_cases = len(previous.cases) if previous is not None else 0
+    if not calls and not (kept and prior):
+        return {}
+    fresh = [c for c in calls if not c.cached]
+    cached = len(calls) - len(fresh)
+    per_call = {key: prior.get(key, 0.0) / prior["calls"] if prior.get("calls") else 0.0 for key in _TOKENS}
+    share = kept / prior_cases if prior_cases else 0.0
+    cost = {
+        "calls": float(len(calls)) + prior.get("calls", 0.0) * share,
+        "input_tokens": sum(c.input_tokens for c in fresh) + per_call["input_tokens"] * cached,
+        "output_tokens": sum(c.output_tokens for c in fresh) + per_call["output_tokens"] * cached,
+    }
+    for key in _TOKENS:
+        cost[key] += prior.get(key, 0.0) * share
+    cost = {key: float(round(value)) for key, value in cost.items()}
+    priced = all(c.list_cost_usd is not None for c in calls) and ("usd" in prior or not (kept and prior))
+    if priced:
+        cost["usd"] = round(sum(c.list_cost_usd or 0.0 for c in calls) + prior.get("usd", 0.0) * share, 6)
+    return cost
+
+
+_TOKENS = ("input_tokens", "output_tokens")
 
 
 def write_baseline(path: Path, baseline: Baseline) -> None:

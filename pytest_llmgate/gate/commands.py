@@ -8,22 +8,37 @@ from pathlib import Path
 import click
 
 from pytest_llmgate._files import atomic_write_chunks
-from pytest_llmgate.gate.records import GateResult, RubricStats, RunResults, results_json_chunks
+from pytest_llmgate.gate.records import (
+    GateResult,
+    RubricStats,
+    RunFacts,
+    RunResults,
+    merge_rubric_stats,
+    results_json_chunks,
+)
 from pytest_llmgate.report.commands import load_results
 
 
 def merge_results(parts: list[RunResults]) -> RunResults:
-    """One run from several shards: cases united per suite, judge statistics summed, verdict recomputed."""
+    """One run from several shards: cases united per suite, judge statistics and facts (replay misses,
+    budgets, errors) summed, calibration recomputed over every case, then the verdict the whole
+    run would have had (`gate.verdict.evaluate`, as the live run)."""
     from pytest_llmgate.gate.repeats import prepare_suite
     from pytest_llmgate.gate.verdict import evaluate
-    from pytest_llmgate.run import merge_rubric_stats
 
     first = parts[0]
     suites = {}
     baselines = dict(first.baselines)
     stats: dict[str, RubricStats] = {}
     paths: dict[str, str] = {}
+    facts = RunFacts()
+    infos: dict[str, dict[str, object]] = {}
+    labels: list[dict[str, object]] = []
     for part in parts:
+        facts.merge(part.facts)
+        for rubric, entry in part.calibration.items():
+            infos.setdefault(rubric, entry)
+        labels = labels or part.labels
         for name, suite in part.suites.items():
             if name not in suites:
                 suites[name] = suite.model_copy(deep=True)
@@ -64,8 +79,15 @@ def merge_results(parts: list[RunResults]) -> RunResults:
             "duration": round(sum(p.duration for p in parts), 3),
             "verdicts": [],
             "gate": GateResult(status="PASS", passed=True),
+            "facts": facts,
+            "labels": labels,
+            "calibration": {},
         }
     )
+    if labels or settings.get("min_agreement"):
+        from pytest_llmgate.calibration.integration import recalibrate
+
+        merged.calibration = recalibrate(merged, infos)
     return evaluate(merged, baseline_paths=paths)
 
 

@@ -30,10 +30,13 @@ ReasonKind = Literal[
     "deadline",  # the judge deadline cut verdicts
     "loosened",  # the run's gate settings are looser than the baseline was accepted under
     "drift",  # accepted updates add up to a drop beyond the tolerance (when set to fail)
-    "usage",  # a usage error found before or during the run
+    "usage",  # a usage error found before or during the run (a `primary=` or `slices=` name that matches nothing)
+    "update_refused",  # update mode: this run must not become the baseline (errors, judge errors, nothing run)
+    "legacy",  # a reason read from a results file written before reasons were typed
     # not blocking: INCONCLUSIVE unless `fail_inconclusive`
     "inconclusive",  # a primary metric could tell neither a material drop nor its absence
     # never blocking: shown beside the verdict
+    "partial",  # a shard (`--llm-gate-shard I/N`): gated only once merged
     "note",  # e.g. a gated slice with no selected case, a deselected suite
 ]
 
@@ -53,7 +56,67 @@ UPDATE_KINDS: frozenset[str] = frozenset(
 #: Kinds that leave the run INCONCLUSIVE rather than FAILed.
 UNSURE_KINDS: frozenset[str] = frozenset({"inconclusive"})
 #: Kinds that never change the status.
-NOTE_KINDS: frozenset[str] = frozenset({"note"})
+NOTE_KINDS: frozenset[str] = frozenset({"note", "partial"})
+
+UPDATE_REMEDY = "Re-run with --llm-gate-update to accept the new scores."
+REJUDGE_REMEDY = "Re-run with --llm-gate-rejudge-baseline to judge the baseline's outputs with the new judge."
+#: The remedy each kind carries unless a reason names a more precise one (e.g. the rubric to label).
+REMEDIES: dict[str, str | None] = {
+    "regression": "Fix the regression, or if the new scores are intended, re-run with --llm-gate-update "
+    "to accept the new scores.",
+    "below_floor": "Fix the regression, or if the new scores are intended, lower min_score and re-run with "
+    "--llm-gate-update to accept the new scores.",
+    "newly_failing": "Fix the newly failing cases, or if their new outputs are intended, re-run with "
+    "--llm-gate-update to accept the new scores.",
+    "no_baseline": "Run `pytest --llm-gate --llm-gate-update` to create it, then commit it.",
+    "baseline_error": "Regenerate it: " + UPDATE_REMEDY,
+    "fingerprint": UPDATE_REMEDY,
+    "judge_changed": REJUDGE_REMEDY,
+    "metric_missing": UPDATE_REMEDY,
+    "suite_errored": "Fix the error the cases raise (the first failed test shows its traceback), then re-run.",
+    "judge_errors": "See the report's judge errors: fix the judge's setup (key, model, rubric) and re-run; "
+    "a rerun pays only for what is missing.",
+    "calibration": "Label more outputs with `llmgate label`, or fix the rubric until the judge agrees with people.",
+    "replay_miss": "Run once without --llm-gate-replay to fill the cache, then replay.",
+    "budget": "Raise the judge budget or judge fewer cases; a rerun pays only for what is missing (the rest is cached).",
+    "deadline": "Raise --llm-gate-judge-deadline; a rerun pays only for what is missing (the rest is cached).",
+    "loosened": UPDATE_REMEDY,
+    "drift": "Review the accepted updates (`llmgate history`); fix the drop or re-accept it explicitly.",
+    "usage": "Fix the usage error named above.",
+    "update_refused": "Fix the cause above, then re-run with --llm-gate-update.",
+    "legacy": None,
+    "inconclusive": "Add cases until the detectable drop is within the tolerance (`llmgate plan` says how many), "
+    "or raise the tolerance.",
+    "partial": "Merge the shards' results files with `llmgate merge` to gate the whole run.",
+    "note": None,
+}
+
+
+def make_reason(
+    kind: ReasonKind,
+    text: str,
+    *,
+    remedy: str | None = None,
+    suite: str | None = None,
+    metric: str | None = None,
+    slice: str | None = None,  # noqa: A002 - the field's name
+) -> Reason:
+    """A reason whose remedy is its kind's own unless `remedy` names a more precise one."""
+    return Reason(
+        kind=kind,
+        text=text,
+        remedy=remedy if remedy is not None else REMEDIES.get(kind),
+        suite=suite,
+        metric=metric,
+        slice=slice,
+    )
+
+
+def remedies(reasons: list[Reason]) -> list[str]:
+    """The distinct remedies of the reasons that set the status, in the order they first appear."""
+    blocking = [r for r in reasons if r.blocking]
+    shown = blocking or [r for r in reasons if r.kind in UNSURE_KINDS]
+    return list(dict.fromkeys(r.remedy for r in shown if r.remedy))
 
 
 class Reason(BaseModel):
@@ -85,3 +148,17 @@ class Reason(BaseModel):
         if self.slice:
             where += f" [slice {self.slice}]"
         return f"{where}: {self.text}" if where else self.text
+
+
+def reason_lines(reasons: list[Reason]) -> list[str]:
+    """Each reason as one line of every report (notes marked as such); the remedies go below them."""
+    return [f"note: {r.line()}" if r.kind == "note" else r.line() for r in reasons]
+
+
+def shown_remedies(reasons: list[Reason], fallback: str | None = None) -> list[str]:
+    """The remedies a report prints under the reasons; `fallback` is the gate's own `remedy`, for
+    results files whose reasons predate the typed ones (they carry no remedy of their own)."""
+    found = remedies(reasons)
+    if not found and fallback and all(r.kind == "legacy" for r in reasons):
+        return [fallback]
+    return found

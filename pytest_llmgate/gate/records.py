@@ -13,6 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_serializer, field_validator
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
+from pytest_llmgate.gate.reasons import Reason
+
 #: Bumped when the layout of a baseline or results file changes incompatibly.
 FORMAT_VERSION = 1
 
@@ -300,6 +302,9 @@ class SuiteResult(_Record):
     """Tags whose cases are gated as a slice of their own, from the marker's `slices=`."""
     pending_review: int = 0
     """Cases of the golden set waiting for a person's review (`llmgate review`): not run, not gated."""
+    dataset_tags: list[str] | None = None
+    """Every tag of the golden set's active cases, selected or not (None in older results files):
+    a gated slice whose tag is here but on no selected case is a note, not a typo."""
     # repeats
     repeat: int = 1
     """Runs per case (repeat=K). With K > 1, pass/fail metrics are gated as per-case pass rates."""
@@ -308,9 +313,21 @@ class SuiteResult(_Record):
     repeat_stats: RepeatStats | None = None
     """With K > 1: pass@k, pass^k, within-case variance and flaky cases."""
 
+    def judge_calls(self) -> list[JudgeCall]:
+        """Every judge call of this suite's verdicts, every run's with repeats."""
+        return [
+            call
+            for case in self.cases.values()
+            for verdicts in ([run.judge for run in case.repeats] if case.repeats else [case.judge])
+            for verdict in verdicts
+            for call in verdict.calls
+        ]
+
     def judge_cost(self) -> dict[str, float]:
-        """Judging cost of this suite's verdicts at list price (see `Baseline.judge_cost`)."""
-        calls = [call for case in self.cases.values() for verdict in case.judge for call in verdict.calls]
+        """Judging cost of this suite's verdicts at list price (see `Baseline.judge_cost`).
+
+        With repeats, every run's verdicts count (a case's `judge` holds only the first run's)."""
+        calls = self.judge_calls()
         if not calls:
             return {}
         result = {
@@ -491,15 +508,56 @@ class GateResult(_Record):
     neither; PASS: every primary metric is shown non-inferior."""
     passed: bool
     """Whether the build passes: not on FAIL, and not on INCONCLUSIVE with `fail_inconclusive`."""
-    reasons: list[str] = Field(default_factory=list)
-    """Why the gate failed or is inconclusive, one line each."""
+    reasons: list[Reason] = Field(default_factory=list)
+    """Why the gate failed or is inconclusive, and the notes beside it: typed, each with its remedy."""
     remedy: str | None = None
-    """The one thing to do about it."""
+    """The remedies of the reasons that set the status, joined (each reason carries its own)."""
 
     @field_validator("status", mode="before")
     @classmethod
     def _old_status(cls, value: Any) -> Any:
         return _OLD_GATE_STATUS.get(value, value) if isinstance(value, str) else value
+
+    @field_validator("reasons", mode="before")
+    @classmethod
+    def _old_reasons(cls, value: Any) -> Any:
+        # Results files written before reasons were typed hold plain sentences.
+        if isinstance(value, list):
+            return [{"kind": "legacy", "text": item} if isinstance(item, str) else item for item in value]
+        return value
+
+
+class RunFacts(_Record):
+    """What a run found outside its metrics that the verdict must weigh: recorded by each process,
+    summed by the xdist controller and by `llmgate merge`, turned into reasons by `evaluate` alone."""
+
+    replay_missing: list[str] = Field(default_factory=list)
+    """Replay mode: `suite::case_id (rubric)` of judge calls not in the cache."""
+    budget_tokens_exhausted: bool = False
+    """The judge token budget ran out (later verdicts are judge errors)."""
+    budget_usd_exhausted: bool = False
+    """The judge dollar budget ran out."""
+    unjudged_by_deadline: int = 0
+    """Judge calls the deadline left unmade or cut off (their verdicts are judge errors)."""
+    errored: dict[str, str] = Field(default_factory=dict)
+    """`suite::case_id` of cases that errored outside their checks (setup, the SUT, the test body),
+    to the first line of the error."""
+    baseline_errors: dict[str, str] = Field(default_factory=dict)
+    """Per suite whose baseline file cannot be read: why."""
+    label_error: str | None = None
+    """Why the human labels could not be read (the calibration gate cannot be kept)."""
+
+    def merge(self, other: RunFacts) -> None:
+        """Add another process's (or shard's) facts to these."""
+        self.replay_missing += [m for m in other.replay_missing if m not in self.replay_missing]
+        self.budget_tokens_exhausted = self.budget_tokens_exhausted or other.budget_tokens_exhausted
+        self.budget_usd_exhausted = self.budget_usd_exhausted or other.budget_usd_exhausted
+        self.unjudged_by_deadline += other.unjudged_by_deadline
+        for key, error in other.errored.items():
+            self.errored.setdefault(key, error)
+        for suite, error in other.baseline_errors.items():
+            self.baseline_errors.setdefault(suite, error)
+        self.label_error = self.label_error or other.label_error
 
 
 class RunResults(_Record):
@@ -534,6 +592,42 @@ class RunResults(_Record):
     agreement (kappa with a bootstrap interval) per pair of judges."""
     judge_warnings: list[str] = Field(default_factory=list)
     """Warnings about the judge setup, e.g. self-preference (judge and SUT of one family)."""
+    facts: RunFacts = Field(default_factory=RunFacts)
+    """Replay misses, budgets, deadline, errored cases, unreadable baselines and labels: what the
+    verdict weighs beside the metrics."""
+    labels: list[dict[str, Any]] = Field(default_factory=list)
+    """The human labels the run read (`labels/*.jsonl`), so `llmgate merge` recomputes the
+    judge-human agreement over every shard's cases."""
+
+
+def merge_rubric_stats(a: RubricStats | None, b: RubricStats) -> RubricStats:
+    """Sum two processes' (or shards') judge statistics for one rubric."""
+    if a is None:
+        return b
+    total: dict[str, Any] = {
+        f: getattr(a, f) + getattr(b, f)
+        for f in (
+            "verdicts",
+            "errors",
+            "calls",
+            "cache_hits",
+            "input_tokens",
+            "output_tokens",
+            "swapped_pairs",
+            "consistent_pairs",
+            "batched",
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "no_claims",
+        )
+    }
+    for name in ("cost_usd", "list_cost_usd", "cache_savings_usd"):
+        first, second = getattr(a, name), getattr(b, name)
+        total[name] = None if first is None or second is None else first + second
+    rates = [(s.first_position_rate, s.verdicts) for s in (a, b) if s.first_position_rate is not None]
+    weight = sum(w for _, w in rates)
+    rate = sum(r * w for r, w in rates) / weight if weight else None
+    return RubricStats(rubric=a.rubric, first_position_rate=rate, **total)
 
 
 _BASELINE_CASE = TypeAdapter(BaselineCase)

@@ -11,11 +11,20 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from pytest_llmgate.config import DEFAULT_ALPHA, DEFAULT_MAX_JUDGE_ERROR_RATE, DEFAULT_TOLERANCE
-from pytest_llmgate.gate.baseline import UPDATE_REMEDY
+from pytest_llmgate.gate.reasons import (
+    REJUDGE_REMEDY,
+    REMEDIES,
+    UNSURE_KINDS,
+    UPDATE_REMEDY,
+    Reason,
+    make_reason,
+    remedies,
+)
 from pytest_llmgate.gate.records import (
     Baseline,
     CaseChange,
     GateResult,
+    GateStatus,
     MetricSpec,
     MetricVerdict,
     RunResults,
@@ -28,7 +37,18 @@ from pytest_llmgate.gate.records import (
 CHECKS_METRIC = "checks_passed"
 #: Metric name prefixes that are primary by default: the judge's and deepeval's verdicts.
 DEFAULT_PRIMARY_PREFIXES = ("judge:", "deepeval:")
-REJUDGE_REMEDY = "Re-run with --llm-gate-rejudge-baseline to judge the baseline's outputs with the new judge."
+#: `--llm-gate-family`: the Holm family is each suite's own (default) or the whole run's.
+FAMILIES = ("suite", "run")
+__all__ = ["REJUDGE_REMEDY", "UPDATE_REMEDY", "compare_suites", "evaluate", "gating_options", "primary_metrics"]
+
+
+def judge_identity(fingerprint: str) -> str:
+    """The model identity in a judge fingerprint: `openai-compatible:m@http://host:port/v1`
+    (as older baselines recorded it) becomes `openai-compatible:m`; others are unchanged.
+
+    The same rule as `judge.providers.judge_identity`, kept here so the gate needs no judge import."""
+    parts = fingerprint.split(" + ")  # a jury's fingerprint joins its judges with " + "
+    return " + ".join(p.split("@", 1)[0] if p.startswith("openai-compatible:") else p for p in parts)
 
 
 def judge_keys_changed(result: SuiteResult, baseline: Baseline) -> list[str]:
@@ -36,8 +56,6 @@ def judge_keys_changed(result: SuiteResult, baseline: Baseline) -> list[str]:
 
     The judge is compared by identity (`provider:model`): an OpenAI-compatible server's URL in
     an older baseline's fingerprint does not count as a change."""
-    from pytest_llmgate.judge.providers import judge_identity
-
     changed = []
     for key in sorted(set(result.fingerprints) | set(baseline.fingerprints)):
         if key != "judge" and not key.startswith("rubric:"):
@@ -54,19 +72,22 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def _fingerprint_problems(result: SuiteResult, baseline: Baseline) -> list[str]:
-    problems = []
+def _fingerprint_reasons(result: SuiteResult, baseline: Baseline) -> list[Reason]:
+    reasons = []
     judge_changed = judge_keys_changed(result, baseline)
     for key in sorted(set(result.fingerprints) | set(baseline.fingerprints)):
         old, new = baseline.fingerprints.get(key), result.fingerprints.get(key)
         if old == new or (key == "judge" and key not in judge_changed and new is not None):
             continue
-        remedy = REJUDGE_REMEDY if key in judge_changed else UPDATE_REMEDY
-        problems.append(
-            f"fingerprint '{key}' changed (baseline {old or 'absent'}, now {new or 'absent'}): "
-            f"scores are not comparable. {remedy}"
+        reasons.append(
+            make_reason(
+                "judge_changed" if key in judge_changed else "fingerprint",
+                f"fingerprint '{key}' changed (baseline {old or 'absent'}, now {new or 'absent'}): "
+                f"scores are not comparable.",
+                suite=result.suite,
+            )
         )
-    return problems
+    return reasons
 
 
 def _case_changes(result: SuiteResult, baseline: Baseline | None) -> list[CaseChange]:
@@ -276,39 +297,59 @@ def compare_suites(
     alpha: float,
     tolerance: float,
     primary: Sequence[str] = (),
+    family: str = "suite",
 ) -> list[SuiteVerdict]:
-    """Pair every metric of every suite with its baseline; Holm-adjust across the run's primary metrics.
+    """Pair every metric of every suite with its baseline; Holm-adjust within each family.
 
-    The Holm family holds every primary metric of every suite and of every gated slice; the
-    other metrics (secondary, ungated slices) are decided on their own p-values and never gate.
+    `family="suite"` (the default): a suite's family is its own primary metrics and gated
+    slices, so its verdict does not depend on which other suites ran. `family="run"`: one
+    family for the whole run (one error rate per build). Secondary metrics and ungated slices
+    are decided on their own p-values and never gate.
     """
+    return _compare(
+        suites, baselines, baseline_paths, alpha=alpha, tolerance=tolerance, primary=primary, family=family
+    )[0]
+
+
+def _compare(
+    suites: dict[str, SuiteResult],
+    baselines: dict[str, Baseline | None],
+    baseline_paths: dict[str, str],
+    *,
+    alpha: float,
+    tolerance: float,
+    primary: Sequence[str] = (),
+    family: str = "suite",
+    baseline_errors: dict[str, str] | None = None,
+) -> tuple[list[SuiteVerdict], list[Reason]]:
+    """The verdicts, and the suite-level reasons (baselines, fingerprints, names) found on the way."""
     from pytest_llmgate.gate import stats
 
+    if family not in FAMILIES:
+        msg = f"'family' must be one of {', '.join(FAMILIES)} (got {family!r})."
+        raise ValueError(msg)
     verdicts: list[SuiteVerdict] = []
-    family: list[tuple[MetricVerdict, Any]] = []
+    reasons: list[Reason] = []
+    families: dict[str, list[tuple[MetricVerdict, Any]]] = {}
     alone: list[tuple[MetricVerdict, Any]] = []
     for name in sorted(suites):
         result, baseline = suites[name], baselines.get(name)
         path = baseline_paths.get(name, "")
         suite_verdict = SuiteVerdict(suite=name, baseline_path=path, cases=_case_changes(result, baseline))
-        if baseline is None:
-            suite_verdict.problems.append(
-                f"no baseline for this suite at {path}. Run `pytest --llm-gate --llm-gate-update` to create it, "
-                f"then commit it."
-            )
-        else:
-            suite_verdict.problems += _fingerprint_problems(result, baseline)
-            for missing in sorted(set(baseline.metrics) - set(result.metrics)):
-                suite_verdict.problems.append(
-                    f"metric '{missing}' is in the baseline but was not recorded in this run. {UPDATE_REMEDY}"
-                )
+        found = _suite_reasons(result, baseline, path, (baseline_errors or {}).get(name))
         gating = primary_metrics(result, primary)
         unknown = [m for m in gating if m not in result.metrics]
         if unknown:
-            suite_verdict.problems.append(
-                f"primary metric(s) {unknown} were not recorded in this run (recorded: "
-                f"{', '.join(sorted(result.metrics))}); fix the names in primary= or llm_gate_primary."
+            found.append(
+                make_reason(
+                    "usage",
+                    f"primary metric(s) {unknown} were not recorded in this run (recorded: "
+                    f"{', '.join(sorted(result.metrics))}).",
+                    remedy="Fix the names in primary= or llm_gate_primary.",
+                    suite=name,
+                )
             )
+        own = families.setdefault(name if family == "suite" else "", [])
         order = [m for m in gating if m in result.metrics] + sorted(set(result.metrics) - set(gating))
         for metric in order:
             spec = result.metrics[metric]
@@ -316,22 +357,21 @@ def compare_suites(
             verdict.primary = metric in gating
             suite_verdict.metrics.append(verdict)
             if cmp is not None:
-                (family if verdict.primary else alone).append((verdict, cmp))
-        suite_verdict.slices = _slices(result, baseline, gating, alpha, tolerance, family, alone)
-        missing_tags = sorted(set(result.slices) - {s.tag for s in suite_verdict.slices})
-        if missing_tags:
-            suite_verdict.problems.append(
-                f"gated slice(s) {missing_tags} have no case with that tag; fix the tag in slices= or tag the cases."
-            )
+                (own if verdict.primary else alone).append((verdict, cmp))
+        suite_verdict.slices = _slices(result, baseline, gating, alpha, tolerance, own, alone)
+        found += _slice_tag_reasons(result, {s.tag for s in suite_verdict.slices})
+        suite_verdict.problems = [_problem_line(r) for r in found]
+        reasons += found
         verdicts.append(suite_verdict)
 
-    adjusted = stats.holm([cmp.p_value for _, cmp in family]) if family else []
-    for (verdict, cmp), p_adj in zip(family, adjusted, strict=True):
-        verdict.p_adjusted = p_adj
-        verdict.status = stats.decide(cmp, alpha=verdict.alpha, p_adjusted=p_adj)
-        verdict.mde = _finite(
-            stats.detectable_drop(cmp, tolerance=verdict.tolerance, alpha=verdict.alpha, family=len(family))
-        )
+    for members in families.values():
+        adjusted = stats.holm([cmp.p_value for _, cmp in members]) if members else []
+        for (verdict, cmp), p_adj in zip(members, adjusted, strict=True):
+            verdict.p_adjusted = p_adj
+            verdict.status = stats.decide(cmp, alpha=verdict.alpha, p_adjusted=p_adj)
+            verdict.mde = _finite(
+                stats.detectable_drop(cmp, tolerance=verdict.tolerance, alpha=verdict.alpha, family=len(members))
+            )
     for verdict, cmp in alone:
         verdict.status = stats.decide(cmp, alpha=verdict.alpha, p_adjusted=cmp.p_value)
         verdict.mde = _finite(stats.detectable_drop(cmp, tolerance=verdict.tolerance, alpha=verdict.alpha))
@@ -342,7 +382,61 @@ def compare_suites(
                 verdict.status = "below_floor"
             if verdict.n_paired:
                 verdict.reason = _reason(verdict)
-    return verdicts
+    return verdicts, reasons
+
+
+def _problem_line(reason: Reason) -> str:
+    """A suite-level reason as the suite's section shows it: what is wrong, then what to do."""
+    return f"{reason.text} {reason.remedy}" if reason.remedy and reason.blocking else reason.text
+
+
+def _suite_reasons(result: SuiteResult, baseline: Baseline | None, path: str, error: str | None) -> list[Reason]:
+    """Why a suite cannot be compared as it stands: its baseline (missing, unreadable), fingerprints, metrics."""
+    name = result.suite
+    if error is not None:
+        text = error.replace(" Regenerate it: " + UPDATE_REMEDY, "").replace(" " + UPDATE_REMEDY, "")
+        return [make_reason("baseline_error", text, suite=name)]
+    if baseline is None:
+        return [make_reason("no_baseline", f"no baseline for this suite at {path}.", suite=name)]
+    found = _fingerprint_reasons(result, baseline)
+    for missing in sorted(set(baseline.metrics) - set(result.metrics)):
+        found.append(
+            make_reason(
+                "metric_missing",
+                f"metric '{missing}' is in the baseline but was not recorded in this run.",
+                suite=name,
+                metric=missing,
+            )
+        )
+    return found
+
+
+def _slice_tag_reasons(result: SuiteResult, seen: set[str]) -> list[Reason]:
+    """A gated slice no run case carries: a note when the golden set has the tag (its cases were
+    not selected), a usage error when no case of the set carries it (a typo)."""
+    missing = sorted(set(result.slices) - seen)
+    known = set(result.dataset_tags) if result.dataset_tags is not None else set()
+    reasons = [
+        make_reason(
+            "note",
+            f"gated slice '{tag}': no selected case carries the tag; not gated in this run.",
+            suite=result.suite,
+            slice=tag,
+        )
+        for tag in missing
+        if tag in known
+    ]
+    typos = [tag for tag in missing if tag not in known]
+    if typos:
+        reasons.append(
+            make_reason(
+                "usage",
+                f"gated slice(s) {typos} have no case with that tag in the golden set.",
+                remedy="Fix the tag in slices= or tag the cases.",
+                suite=result.suite,
+            )
+        )
+    return reasons
 
 
 def _levels(spec: MetricSpec, alpha: float, tolerance: float) -> tuple[float, float]:
@@ -388,40 +482,152 @@ def _slices(
     return slices
 
 
-def judge_error_reasons(results: RunResults, max_rate: float) -> list[str]:
+def judge_error_reasons(results: RunResults, max_rate: float) -> list[Reason]:
     """A rubric whose share of judge errors is above `max_rate` fails the gate."""
     reasons = []
     for rubric, stat in sorted(results.judge_stats.items()):
         if stat.verdicts and stat.errors / stat.verdicts > max_rate:
             reasons.append(
-                f"judge errors for rubric '{rubric}': {stat.errors} of {stat.verdicts} verdicts "
-                f"({stat.errors / stat.verdicts:.0%}) exceed the limit of {max_rate:.0%}; see the report's judge errors."
+                make_reason(
+                    "judge_errors",
+                    f"judge errors for rubric '{rubric}': {stat.errors} of {stat.verdicts} verdicts "
+                    f"({stat.errors / stat.verdicts:.0%}) exceed the limit of {max_rate:.0%}; see the report's "
+                    f"judge errors.",
+                    metric=f"judge:{rubric}",
+                )
             )
     return reasons
 
 
-def decide_gate(
-    verdicts: list[SuiteVerdict], *, strict: bool, extra_reasons: list[str], fail_inconclusive: bool = False
-) -> GateResult:
-    """One status for the run: FAIL if anything failed, else INCONCLUSIVE if a primary metric
-    (or gated slice) could tell neither, else PASS. INCONCLUSIVE fails the build only with
-    `fail_inconclusive`."""
-    reasons: list[str] = []
-    unsure: list[str] = []
+def _shown(items: list[str], limit: int = 10) -> str:
+    return ", ".join(items[:limit]) + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _judge_run_reasons(results: RunResults) -> list[Reason]:
+    """Replay misses, spent budgets and the deadline: verdicts the judge could not give."""
+    facts, settings = results.facts, results.settings
+    reasons = []
+    if facts.replay_missing:
+        missing = sorted(facts.replay_missing)
+        reasons.append(
+            make_reason(
+                "replay_miss",
+                f"replay: {len(missing)} judge call(s) are not in the cache: {_shown(missing)}.",
+            )
+        )
+    if facts.budget_tokens_exhausted:
+        reasons.append(
+            make_reason(
+                "budget",
+                f"the judge token budget ({settings.get('budget_tokens')}) ran out: verdicts after it are judge errors.",
+                remedy="Raise --llm-gate-budget-tokens or judge fewer cases; a rerun pays only for what is missing.",
+            )
+        )
+    if facts.budget_usd_exhausted:
+        usd = settings.get("budget_usd")
+        shown = f"${usd:g}" if isinstance(usd, (int, float)) else "set"
+        reasons.append(
+            make_reason(
+                "budget",
+                f"the judge dollar budget ({shown}) ran out: verdicts after it are judge errors.",
+                remedy="Raise --llm-gate-budget-usd or judge fewer cases; a rerun pays only for what is missing.",
+            )
+        )
+    if facts.unjudged_by_deadline:
+        deadline = settings.get("judge_deadline")
+        shown = f"{deadline:g} s" if isinstance(deadline, (int, float)) else "set"
+        reasons.append(
+            make_reason(
+                "deadline",
+                f"the judge deadline ({shown}) was reached: {facts.unjudged_by_deadline} judge call(s) were left "
+                f"unjudged and counted as judge errors.",
+            )
+        )
+    return reasons
+
+
+def _calibration_reasons(results: RunResults) -> list[Reason]:
+    """`llm_gate_min_agreement`: a rubric whose judge-human agreement is below its floor, or cannot be told."""
+    floors = results.settings.get("min_agreement") or {}
+    if results.facts.label_error:
+        return [
+            make_reason(
+                "calibration",
+                f"human labels unreadable: {results.facts.label_error}",
+                remedy="Fix the labels file named above (`llmgate validate` checks it).",
+            )
+        ]
+    if not floors:
+        return []
+    from pytest_llmgate.calibration.calibrate import check_min_agreement
+
+    reasons = []
+    for rubric in sorted(floors):
+        label_more = f"label more with `llmgate label --rubric {rubric}`."
+        for line in check_min_agreement(results.calibration, {rubric: float(floors[rubric])}):
+            reasons.append(
+                make_reason(
+                    "calibration",
+                    line.removesuffix(": " + label_more) + ".",
+                    remedy=f"Label more outputs with `llmgate label --rubric {rubric}`, or fix the rubric until "
+                    f"the judge agrees with people.",
+                    metric=f"judge:{rubric}",
+                )
+            )
+    return reasons
+
+
+def _selection(results: RunResults) -> tuple[dict[str, SuiteResult], list[str], dict[str, tuple[int, str]]]:
+    """(suites to compare, suites not run, suites whose every selected case errored -> (count, first error)).
+
+    A suite with no case run and none errored was deselected (`-k`, a shard): it is not run,
+    never a regression."""
+    errored: dict[str, dict[str, str]] = {}
+    for key, error in results.facts.errored.items():
+        suite_name, _, case_id = key.rpartition("::")
+        errored.setdefault(suite_name, {})[case_id] = error
+    compared: dict[str, SuiteResult] = {}
+    not_run: list[str] = []
+    broken: dict[str, tuple[int, str]] = {}
+    for name, suite in sorted(results.suites.items()):
+        errors = errored.get(name, {})
+        selected = set(suite.cases) | set(errors)
+        if not selected:
+            not_run.append(name)
+        elif selected <= set(errors):
+            first = sorted(selected)[0]
+            broken[name] = (len(selected), f"{first}: {errors[first] or 'error'}")
+        else:
+            compared[name] = suite
+    return compared, not_run, broken
+
+
+def _metric_reasons(verdicts: list[SuiteVerdict], *, strict: bool) -> list[Reason]:
+    """FAIL and INCONCLUSIVE reasons of the metrics: drops, floors, inconclusive primaries, strict mode."""
+    reasons: list[Reason] = []
     for suite in verdicts:
-        reasons += [f"{suite.suite}: {problem}" for problem in suite.problems]
         for metric in suite.metrics:
             if metric.status == "below_floor":
-                reasons.append(f"{suite.suite}: {metric.metric} {metric.reason}")
-        groups = [("", suite.metrics)] + [(f" [slice {s.tag}]", s.metrics) for s in suite.slices if s.gated]
-        for where, metrics in groups:
+                reasons.append(
+                    make_reason(
+                        "below_floor", f"{metric.metric} {metric.reason}", suite=suite.suite, metric=metric.metric
+                    )
+                )
+        groups = [(None, suite.metrics)] + [(s.tag, s.metrics) for s in suite.slices if s.gated]
+        for tag, metrics in groups:
             gating = [m for m in metrics if m.primary]
             dropped = [m for m in gating if m.status == "fail"]
             if dropped:
                 listed = ", ".join(f"{m.metric} {m.diff:+.3f} (p={m.p_adjusted:.2g})" for m in dropped)
                 reasons.append(
-                    f"{suite.suite}{where}: {len(dropped)} metric(s) dropped beyond their tolerance, significantly "
-                    f"(Holm-adjusted): {listed}"
+                    make_reason(
+                        "regression",
+                        f"{len(dropped)} metric(s) dropped beyond their tolerance, significantly (Holm-adjusted): "
+                        f"{listed}",
+                        suite=suite.suite,
+                        metric=dropped[0].metric if len(dropped) == 1 else None,
+                        slice=tag,
+                    )
                 )
             weak = [m for m in gating if m.status == "inconclusive"]
             if weak:
@@ -430,59 +636,146 @@ def decide_gate(
                     f"detectable drop {_fmt(m.mde)})"
                     for m in weak
                 )
-                unsure.append(
-                    f"{suite.suite}{where}: {len(weak)} primary metric(s) inconclusive with "
-                    f"{max(m.n_paired for m in weak)} paired cases: {listed}"
+                reasons.append(
+                    make_reason(
+                        "inconclusive",
+                        f"{len(weak)} primary metric(s) inconclusive with {max(m.n_paired for m in weak)} paired "
+                        f"cases: {listed}",
+                        suite=suite.suite,
+                        slice=tag,
+                    )
                 )
         newly = [c.case_id for c in suite.cases if c.kind == "newly_failing"]
         if strict and newly:
-            shown = ", ".join(newly[:10]) + (f" and {len(newly) - 10} more" if len(newly) > 10 else "")
-            reasons.append(f"{suite.suite}: {len(newly)} newly failing case(s) in strict mode: {shown}")
-    reasons += extra_reasons
-    if reasons:
-        needs_update = any(UPDATE_REMEDY in r or "--llm-gate-update" in r for r in reasons)
-        only_setup = all("fingerprint" in r or "no baseline" in r or "not recorded" in r for r in reasons)
-        if only_setup and all(REJUDGE_REMEDY in r for r in reasons):
-            return GateResult(status="FAIL", passed=False, reasons=reasons, remedy=REJUDGE_REMEDY)
-        remedy = (
-            UPDATE_REMEDY
-            if needs_update and only_setup
-            else "Fix the regression, or if the new scores are intended, "
-            + UPDATE_REMEDY[0].lower()
-            + UPDATE_REMEDY[1:]
+            reasons.append(
+                make_reason(
+                    "newly_failing",
+                    f"{len(newly)} newly failing case(s) in strict mode: {_shown(newly)}",
+                    suite=suite.suite,
+                )
+            )
+    return reasons
+
+
+def _update_reasons(results: RunResults, reasons: list[Reason], compared: dict[str, SuiteResult]) -> list[Reason]:
+    """Update mode: why this run must not become the baseline, or the note that it did."""
+    refusals = [r for r in reasons if r.kind in ("judge_errors", "replay_miss", "budget", "deadline", "calibration")]
+    refusals = [r for r in refusals if r.kind != "calibration"]  # an update may be how labels catch up
+    errored = sorted(results.facts.errored)
+    if errored:
+        refusals.insert(
+            0,
+            make_reason(
+                "update_refused",
+                f"{len(errored)} case(s) errored outside their checks: {_shown(errored)}",
+            ),
         )
-        return GateResult(status="FAIL", passed=False, reasons=reasons, remedy=remedy)
-    if unsure:
-        remedy = (
-            "Add cases until the detectable drop is within the tolerance (`llmgate plan` says how many), "
-            "or raise the tolerance."
+    if not any(suite.cases for suite in results.suites.values()):
+        refusals.append(
+            make_reason(
+                "update_refused",
+                "no case ran (all deselected or skipped); an update needs the cases it rewrites.",
+            )
         )
-        return GateResult(status="INCONCLUSIVE", passed=not fail_inconclusive, reasons=unsure, remedy=remedy)
-    return GateResult(status="PASS", passed=True)
+    if refusals:
+        header = make_reason("update_refused", "baselines not updated, nothing written:")
+        return [header, *refusals]
+    written = sum(1 for suite in compared.values() if suite.cases)
+    return [
+        make_reason(
+            "note",
+            f"baselines updated: {written} file(s) written; the comparison shown is against the previous baselines.",
+        )
+    ]
+
+
+def _in_update_terms(problem: str) -> str:
+    """A suite problem as an update run shows it: no advice to run the update it is."""
+    if problem.startswith("no baseline"):
+        return "no previous baseline: this update creates it."
+    for remedy in {UPDATE_REMEDY, REMEDIES["baseline_error"] or ""}:
+        problem = problem.replace(" " + remedy, "")
+    return problem
 
 
 def evaluate(
-    results: RunResults, *, baseline_paths: dict[str, str] | None = None, extra_reasons: list[str] | None = None
+    results: RunResults,
+    *,
+    baseline_paths: dict[str, str] | None = None,
+    extra_reasons: Sequence[Reason | str] | None = None,
 ) -> RunResults:
-    """Recompute the verdicts and the gate of `results` from its suites, baselines and settings.
+    """The verdict of `results`, from the results alone: the one place the gate is decided.
 
-    `baseline_paths` default to those of the verdicts already in `results`; `extra_reasons`
-    (calibration, replay misses) fail the gate beside the metrics.
+    Metric verdicts, judge error rates, calibration floors, unreadable baselines, replay misses,
+    budgets and the deadline, partial runs (shards) and update refusals all become typed reasons
+    here, so the live run, `llmgate merge` and `llmgate report` decide alike. `baseline_paths`
+    default to those of the verdicts already in `results`; `extra_reasons` fail the gate beside
+    the rest (a plain string is a reason of kind `usage`).
     """
     settings = results.settings
     alpha = float(settings.get("alpha", DEFAULT_ALPHA))
     tolerance = float(settings.get("tolerance", DEFAULT_TOLERANCE))
     paths = baseline_paths if baseline_paths is not None else {v.suite: v.baseline_path for v in results.verdicts}
     primary = [str(name) for name in settings.get("primary") or []]
-    verdicts = compare_suites(
-        results.suites, results.baselines, paths, alpha=alpha, tolerance=tolerance, primary=primary
+    update = bool(settings.get("update", False))
+    compared, not_run, broken = _selection(results)
+    verdicts, reasons = _compare(
+        compared,
+        results.baselines,
+        paths,
+        alpha=alpha,
+        tolerance=tolerance,
+        primary=primary,
+        family=str(settings.get("family") or "suite"),
+        baseline_errors=results.facts.baseline_errors,
     )
-    extra = judge_error_reasons(results, float(settings.get("max_judge_error_rate", DEFAULT_MAX_JUDGE_ERROR_RATE)))
-    extra += list(extra_reasons or [])
-    gate = decide_gate(
-        verdicts,
-        strict=bool(settings.get("strict", False)),
-        extra_reasons=extra,
-        fail_inconclusive=bool(settings.get("fail_inconclusive", False)),
-    )
+    for name, (count, first) in broken.items():
+        reason = make_reason(
+            "suite_errored",
+            f"every selected case errored ({count} of {count}), nothing to compare; the first: {first}",
+            suite=name,
+        )
+        reasons.append(reason)
+        verdicts.append(SuiteVerdict(suite=name, baseline_path=paths.get(name, ""), problems=[_problem_line(reason)]))
+    verdicts.sort(key=lambda v: v.suite)
+    reasons += _metric_reasons(verdicts, strict=bool(settings.get("strict", False)))
+    reasons += judge_error_reasons(results, float(settings.get("max_judge_error_rate", DEFAULT_MAX_JUDGE_ERROR_RATE)))
+    reasons += _judge_run_reasons(results)
+    reasons += _calibration_reasons(results)
+    reasons += [make_reason("usage", r) if isinstance(r, str) else r for r in extra_reasons or []]
+    if not_run:
+        reasons.append(
+            make_reason(
+                "note",
+                f"not run (no case selected), not gated: {', '.join(not_run)}",
+            )
+        )
+    if update:
+        for verdict in verdicts:
+            verdict.problems = [_in_update_terms(problem) for problem in verdict.problems]
+        reasons = _update_reasons(results, reasons, compared) + [r for r in reasons if r.kind == "note"]
+    gate = decide(reasons, fail_inconclusive=bool(settings.get("fail_inconclusive", False)))
+    shard = settings.get("shard")
+    if shard:
+        partial = make_reason(
+            "partial",
+            f"shard {shard}: partial run, merge with `llmgate merge` to gate (this results file and the other "
+            f"shards' results files).",
+        )
+        gate = GateResult(status=gate.status, passed=True, reasons=[partial], remedy=None)
     return results.model_copy(update={"verdicts": verdicts, "gate": gate})
+
+
+def decide(reasons: list[Reason], *, fail_inconclusive: bool = False) -> GateResult:
+    """One status from the reasons: FAIL if any blocks, else INCONCLUSIVE if a primary metric (or
+    gated slice) could tell neither, else PASS. INCONCLUSIVE fails the build only with
+    `fail_inconclusive`. Notes are kept beside the status and never change it."""
+    if any(r.blocking for r in reasons):
+        status: GateStatus = "FAIL"
+        passed = False
+    elif any(r.kind in UNSURE_KINDS for r in reasons):
+        status, passed = "INCONCLUSIVE", not fail_inconclusive
+    else:
+        status, passed = "PASS", True
+    found = remedies(reasons)
+    return GateResult(status=status, passed=passed, reasons=list(reasons), remedy=" ".join(found) or None)

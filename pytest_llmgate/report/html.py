@@ -383,7 +383,7 @@ def _view(results: RunResults, compare: RunResults | None) -> dict[str, Any]:
     )
     return {
         "title": f"LLM gate: {results.gate.status}",
-        "gate": results.gate,
+        "gate": _gate_view(results),
         "meta": _run_meta(results),
         "compare": None
         if compare is None
@@ -481,3 +481,12 @@ def render_html(
     `restore` reads each case's spilled fields back as its row is made (`gate.spill`)."""
     # errors="replace": a lone surrogate in a model output must not lose the report.
     return atomic_write_chunks(Path(path), _html_chunks(results, compare, restore), errors="replace")
+
+
+def _gate_view(results: RunResults) -> dict[str, Any]:
+    """The verdict as the page shows it: the same reason lines and remedies as the terminal and markdown."""
+    from pytest_llmgate.gate.reasons import reason_lines, shown_remedies
+
+    gate = results.gate
+    remedies = shown_remedies(gate.reasons, gate.remedy)
+    return {"status": gate.status, "reasons": reason_lines(gate.reasons), "remedy": " ".join(remedies) or None}

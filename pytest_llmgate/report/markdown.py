@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from urllib.parse import quote
 
+from pytest_llmgate.gate.reasons import reason_lines, shown_remedies
 from pytest_llmgate.gate.records import MetricVerdict, RepeatStats, RunResults
 from pytest_llmgate.report.html import atomic_write_text, fmt, fmt_p, fmt_signed
 
@@ -43,10 +44,10 @@ def render_markdown(results: RunResults, *, report_path: str | None = None) -> s
     """
     gate = results.gate
     lines = [f"## {_ICONS.get(gate.status, '')} LLM gate: {gate.status}".replace("  ", " "), ""]
-    for reason in gate.reasons:
-        lines.append(f"- {md_escape(reason)}")
-    if gate.remedy:
-        lines += ["", f"**Remedy:** {md_escape(gate.remedy)}"]
+    for line in reason_lines(gate.reasons):
+        lines.append(f"- {md_escape(line)}")
+    for remedy in shown_remedies(gate.reasons, gate.remedy):
+        lines += ["", f"**Remedy:** {md_escape(remedy)}"]
     for warning in results.judge_warnings:
         lines += ["", f"**Warning:** {md_escape(warning)}"]
     commit = results.git_commit or "unknown"

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_llmgate.gate.reasons import reason_lines, shown_remedies
 from pytest_llmgate.gate.records import MetricVerdict, RepeatStats, RunResults, SliceVerdict
 
 if TYPE_CHECKING:
@@ -228,10 +229,10 @@ def render(results: RunResults, *, width: int = 100, color: bool = False, extra:
         console.print(f"LLM gate: [bold]partial run[/] (shard {escape(str(shard))})")
     else:
         console.print(f"LLM gate: [{GATE_STYLE[gate.status]}]{gate.status}[/]")
-    for reason in gate.reasons:
-        console.print(f"  - {escape(reason)}")
-    if gate.remedy:
-        console.print(f"  {escape(gate.remedy)}")
+    for line in reason_lines(gate.reasons):
+        console.print(f"  - {escape(line)}")
+    for remedy in shown_remedies(gate.reasons, gate.remedy):
+        console.print(f"  {escape(remedy)}")
     return buffer.getvalue()
 
 
