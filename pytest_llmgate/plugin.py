@@ -38,6 +38,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     settings = read_settings(config)
     if not settings.enabled:
+        config.pluginmanager.register(SkipEvals(), "llmgate-off")
         return
     if _is_worker(config):
         from dataclasses import replace
@@ -74,9 +75,9 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(budget_problem)
     run.problems += problems  # --collect-only (llmgate validate): listed with the collection's problems
     config.stash[run_key] = run
-    config.pluginmanager.register(InterruptHook(run), "llmgate-interrupt")
+    config.pluginmanager.register(GatePlugin(run), "llmgate-run")
     if config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(XdistHooks(), "llmgate-xdist")
+        config.pluginmanager.register(XdistHooks(run), "llmgate-xdist")
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -102,18 +103,18 @@ def _golden_problems(marker: pytest.Mark, where: str) -> list[str]:
     return problems
 
 
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+def _golden_marker(metafunc: pytest.Metafunc) -> pytest.Mark | None:
+    """The test's golden marker (None for other tests); a golden test must take a 'case' argument."""
     marker = metafunc.definition.get_closest_marker("golden")
-    if marker is None:
-        return
-    suite = metafunc.definition.nodeid
-    if "case" not in metafunc.fixturenames:
-        msg = f"{suite}: a test marked @pytest.mark.golden must take a 'case' argument."
+    if marker is not None and "case" not in metafunc.fixturenames:
+        msg = f"{metafunc.definition.nodeid}: a test marked @pytest.mark.golden must take a 'case' argument."
         pytest.fail(msg, pytrace=False)
-    run = metafunc.config.stash.get(run_key, None)
-    if run is None:
-        metafunc.parametrize("case", [pytest.param(None, marks=pytest.mark.skip(reason=SKIP_REASON), id="golden")])
-        return
+    return marker
+
+
+def _parametrize_cases(run: GateRun, metafunc: pytest.Metafunc, marker: pytest.Mark) -> None:
+    """Register the suite with the run and parametrize the test with its golden set's active cases."""
+    suite = metafunc.definition.nodeid
     from pytest_llmgate.datasets import REVIEW_KEY, Case, DatasetError, dataset_fingerprint, is_active, load_cases
 
     file, line, _ = metafunc.definition.location
@@ -192,12 +193,6 @@ def _defer(run: GateRun, metafunc: pytest.Metafunc, problems: list[str]) -> None
     )
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    run = session.config.stash.get(run_key, None)
-    if run is not None and run.problems:
-        raise pytest.UsageError(*run.problems)
-
-
 def _resolve(path: str, rootdir: Path) -> Path:
     candidate = Path(path)
     return candidate if candidate.is_absolute() else rootdir / candidate
@@ -222,79 +217,140 @@ def _golden_case(item: pytest.Item) -> Any:
     return callspec.params.get("case")
 
 
-@pytest.fixture
-def llm_gate(request: pytest.FixtureRequest) -> Any:
-    """Record this case's output, metrics and judge requests for the gate (see pytest_llmgate.LLMGate)."""
-    run = request.config.stash.get(run_key, None)
-    if run is None:
+class SkipEvals:
+    """Registered without --llm-gate: golden tests collect as one skipped item, the fixtures skip."""
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        if _golden_marker(metafunc) is not None:
+            metafunc.parametrize("case", [pytest.param(None, marks=pytest.mark.skip(reason=SKIP_REASON), id="golden")])
+
+    @pytest.fixture
+    def llm_gate(self) -> Any:
+        """Record this case's output, metrics and judge requests for the gate (see pytest_llmgate.LLMGate)."""
         pytest.skip(SKIP_REASON)
-    case = _golden_case(request.node)
-    if case is None:
-        msg = "the llm_gate fixture needs a test marked @pytest.mark.golden(...) that takes a 'case' argument."
-        raise pytest.UsageError(msg)
-    from pytest_llmgate.recorder import LLMGate
 
-    suite = _suite_of(request.node)
-    return LLMGate(run, suite, case, run.case_record(suite, case, request.node.nodeid))
-
-
-@pytest.fixture
-def output(request: pytest.FixtureRequest) -> Any:
-    """The case's output from the marker's `sut=` (called concurrently) or from --llm-gate-outputs."""
-    run = request.config.stash.get(run_key, None)
-    if run is None:
+    @pytest.fixture
+    def output(self) -> Any:
+        """The case's output from the marker's `sut=` (called concurrently) or from --llm-gate-outputs."""
         pytest.skip(SKIP_REASON)
-    case = _golden_case(request.node)
-    if case is None:
-        msg = "the output fixture needs a test marked @pytest.mark.golden(..., sut=...) that takes a 'case' argument."
-        raise pytest.UsageError(msg)
-    return run.case_outputs(request, _suite_of(request.node), case)
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    run = config.stash.get(run_key, None)
-    # An xdist worker cannot stop the session here: its items fail one by one instead (run.case_outputs).
-    if run is None or run.outputs_file is None or _is_worker(config):
-        return
-    wanted = [
-        (_suite_of(item), case.id)
-        for item in items
-        if "output" in getattr(item, "fixturenames", ()) and (case := _golden_case(item)) is not None
-    ]
-    problem = run.check_outputs_file(wanted)
-    if problem and problem not in run.problems:
-        run.problems.append(problem)  # raised by pytest_collection_finish with the others, exit 4
+class GatePlugin:
+    """The gated run's hooks, registered in `pytest_configure` only with --llm-gate (as pytest's
+    stepwise and junitxml plugins are): each hook hands its part of the session to `run`."""
 
+    def __init__(self, run: GateRun) -> None:
+        self.run = run
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
-    __tracebackhide__ = True
-    run = pyfuncitem.config.stash.get(run_key, None)
-    if run is None:
-        return None
-    case = _golden_case(pyfuncitem)
-    if case is None:
-        return None
-    return run.call_test(pyfuncitem, _suite_of(pyfuncitem), case)
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        marker = _golden_marker(metafunc)
+        if marker is not None:
+            _parametrize_cases(self.run, metafunc, marker)
 
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if self.run.problems:
+            raise pytest.UsageError(*self.run.problems)
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    report = yield
-    run = item.config.stash.get(run_key, None)
-    if run is None:
+    @pytest.fixture
+    def llm_gate(self, request: pytest.FixtureRequest) -> Any:
+        """Record this case's output, metrics and judge requests for the gate (see pytest_llmgate.LLMGate)."""
+        case = _golden_case(request.node)
+        if case is None:
+            msg = "the llm_gate fixture needs a test marked @pytest.mark.golden(...) that takes a 'case' argument."
+            raise pytest.UsageError(msg)
+        from pytest_llmgate.recorder import LLMGate
+
+        run, suite = self.run, _suite_of(request.node)
+        return LLMGate(run, suite, case, run.case_record(suite, case, request.node.nodeid))
+
+    @pytest.fixture
+    def output(self, request: pytest.FixtureRequest) -> Any:
+        """The case's output from the marker's `sut=` (called concurrently) or from --llm-gate-outputs."""
+        case = _golden_case(request.node)
+        if case is None:
+            msg = (
+                "the output fixture needs a test marked @pytest.mark.golden(..., sut=...) that takes a 'case' argument."
+            )
+            raise pytest.UsageError(msg)
+        return self.run.case_outputs(request, _suite_of(request.node), case)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        run = self.run
+        # An xdist worker cannot stop the session here: its items fail one by one instead (run.case_outputs).
+        if run.outputs_file is None or _is_worker(config):
+            return
+        wanted = [
+            (_suite_of(item), case.id)
+            for item in items
+            if "output" in getattr(item, "fixturenames", ()) and (case := _golden_case(item)) is not None
+        ]
+        problem = run.check_outputs_file(wanted)
+        if problem and problem not in run.problems:
+            run.problems.append(problem)  # raised by pytest_collection_finish with the others, exit 4
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> Any:
+        __tracebackhide__ = True
+        case = _golden_case(pyfuncitem)
+        if case is None:
+            return None
+        return self.run.call_test(pyfuncitem, _suite_of(pyfuncitem), case)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        report = yield
+        case = _golden_case(item)
+        if case is not None:
+            _record_report(self.run, item, call, report, case)
         return report
-    case = _golden_case(item)
-    if case is None:
-        return report
+
+    def pytest_report_teststatus(self, report: pytest.TestReport, config: pytest.Config) -> Any:
+        if report.when == "call" and getattr(report, "llm_gate_check_failed", False):
+            return CHECK_FAILED, "c", ("CHECK FAILED", {"yellow": True})
+        return None
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        # pytest raises its own Interrupted (a KeyboardInterrupt) after collection errors: not a Ctrl-C.
+        if excinfo.errisinstance(KeyboardInterrupt) and type(excinfo.value).__name__ != "Interrupted":
+            self.run.interrupted = True
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        status = _finish_session(self.run, session, exitstatus)
+        if status is not None:
+            session.exitstatus = status
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """After junitxml wrote its file: add the judge metrics that were not known when it wrote each case."""
+        xml_path = getattr(config.option, "xmlpath", None)
+        if self.run.results is None or not xml_path or _is_worker(config):
+            return
+        path = Path(xml_path)
+        if path.exists():
+            from pytest_llmgate.report.junit import add_metric_properties
+
+            add_metric_properties(path, self.run.results)
+
+    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+        if _is_worker(config):
+            return
+        from pytest_llmgate.report.terminal import write_summary
+
+        write_summary(terminalreporter, self.run)
+
+
+def _record_report(run: GateRun, item: pytest.Item, call: pytest.CallInfo[None], report: Any, case: Any) -> None:
+    """A golden item's outcome into its case record: a failed check is data for the gate, an error is noted."""
     excinfo = call.excinfo
     if excinfo is not None and excinfo.errisinstance((pytest.skip.Exception, pytest.xfail.Exception)):
-        return report
+        return
     if call.when != "call":
         if report.failed:
             run.note_error(_suite_of(item), case.id, excinfo.exconly() if excinfo is not None else report.longreprtext)
-        return report
+        return
     record = run.case_record(_suite_of(item), case, item.nodeid)
     failure = None
     if excinfo is not None:
@@ -312,19 +368,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if getattr(item.config.option, "xmlpath", None):  # junitxml is their only reader; they cost memory per case
         for name, value in sorted(record.metrics.items()):
             item.user_properties.append((sys.intern(f"llm_gate.{name}"), value))
-    return report
 
 
-def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
-    if report.when == "call" and getattr(report, "llm_gate_check_failed", False):
-        return CHECK_FAILED, "c", ("CHECK FAILED", {"yellow": True})
-    return None
+def _finish_session(run: GateRun, session: pytest.Session, exitstatus: int) -> int | None:
+    """End the gated run: collect the judge, gate (controller) or ship the records (xdist worker).
 
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    run = session.config.stash.get(run_key, None)
-    if run is None:
-        return
+    Returns the exit status the gate sets, or None to leave pytest's."""
     run.close_sut()
     if run.interrupted:
         run.stop()
@@ -335,62 +384,28 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     else:
         run.collect_judges()
     if run.stopped is not None:
-        if run.interrupted:
-            session.exitstatus = pytest.ExitCode.INTERRUPTED
-        return
+        return pytest.ExitCode.INTERRUPTED if run.interrupted else None
     if _is_worker(session.config):
         session.config.workeroutput["llm_gate"] = run.worker_payload()  # type: ignore[attr-defined]
-        return
+        return None
     if not run.suites:
-        return
+        return None
     try:
         results = run.finish()
     except OSError as exc:
         run.warnings.append(f"could not write the gate's files: {exc}")
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        return
+        return pytest.ExitCode.TESTS_FAILED
     if not results.gate.passed and session.exitstatus == pytest.ExitCode.OK:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """After junitxml wrote its file: add the judge metrics that were not known when it wrote each case."""
-    run = config.stash.get(run_key, None)
-    xml_path = getattr(config.option, "xmlpath", None)
-    if run is None or run.results is None or not xml_path or _is_worker(config):
-        return
-    path = Path(xml_path)
-    if path.exists():
-        from pytest_llmgate.report.junit import add_metric_properties
-
-        add_metric_properties(path, run.results)
-
-
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    run = config.stash.get(run_key, None)
-    if run is None or _is_worker(config):
-        return
-    from pytest_llmgate.report.terminal import write_summary
-
-    write_summary(terminalreporter, run)
-
-
-class InterruptHook:
-    """Registered with --llm-gate: notes a Ctrl-C, so the session ends without a gate."""
-
-    def __init__(self, run: GateRun) -> None:
-        self.run = run
-
-    @pytest.hookimpl
-    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
-        # pytest raises its own Interrupted (a KeyboardInterrupt) after collection errors: not a Ctrl-C.
-        if excinfo.errisinstance(KeyboardInterrupt) and type(excinfo.value).__name__ != "Interrupted":
-            self.run.interrupted = True
+        return pytest.ExitCode.TESTS_FAILED
+    return None
 
 
 class XdistHooks:
-    """Registered only when pytest-xdist is present: merge what each worker recorded."""
+    """Registered with --llm-gate when pytest-xdist is present: merge what each worker recorded."""
+
+    def __init__(self, run: GateRun) -> None:
+        self.run = run
+        self.usage_error = False
 
     @pytest.hookimpl
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
@@ -399,12 +414,11 @@ class XdistHooks:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if getattr(self, "usage_error", False) and not _is_worker(session.config):
+        if self.usage_error and not _is_worker(session.config):
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
     @pytest.hookimpl
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        run = node.config.stash.get(run_key, None)
         payload = getattr(node, "workeroutput", {}).get("llm_gate")
-        if run is not None and payload:
-            run.merge_payload(payload)
+        if payload:
+            self.run.merge_payload(payload)
