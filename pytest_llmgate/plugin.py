@@ -15,7 +15,7 @@ import pytest
 from pytest_llmgate.config import add_options, read_settings
 
 if TYPE_CHECKING:
-    from pytest_llmgate.run import GateRun
+    from pytest_llmgate.session import GateSession as GateRun
 
 SKIP_REASON = "LLM gate evals run with --llm-gate"
 MARKER_KWARGS = ("model", "tolerance", "alpha", "metrics", "primary", "slices", "sut", "repeat")
@@ -50,7 +50,7 @@ def pytest_configure(config: pytest.Config) -> None:
         tokens, usd = worker_budgets(settings.budget_tokens, settings.budget_usd, workerinput)
         settings = replace(settings, progress=False, concurrency=share, budget_tokens=tokens, budget_usd=usd)
     from pytest_llmgate.judge.providers import JudgeConfigError, parse_spec
-    from pytest_llmgate.run import GateRun
+    from pytest_llmgate.session import GateSession as GateRun
     from pytest_llmgate.sut import OutputsFileError
 
     try:

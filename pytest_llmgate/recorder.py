@@ -12,7 +12,7 @@ from pytest_llmgate.outputs import output_text
 
 if TYPE_CHECKING:
     from pytest_llmgate.datasets import Case
-    from pytest_llmgate.run import GateRun
+    from pytest_llmgate.session import GateSession as GateRun
 
 #: Retrieval metrics that are 0/1 per case (exact McNemar); the others are continuous.
 BINARY_RETRIEVAL = ("hit",)

@@ -81,7 +81,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_sees_known_edges() -> None:
     graph = import_graph()
-    assert "pytest_llmgate.gate.records" in graph["pytest_llmgate.run"]
+    assert "pytest_llmgate.gate.records" in graph["pytest_llmgate.session.state"]
     assert "pytest_llmgate.config" in graph["pytest_llmgate.plugin"]
 
 

@@ -11,7 +11,7 @@ from pytest_llmgate.gate.reasons import reason_lines, shown_remedies
 from pytest_llmgate.gate.records import MetricVerdict, RepeatStats, RunResults, SliceVerdict
 
 if TYPE_CHECKING:
-    from pytest_llmgate.run import GateRun
+    from pytest_llmgate.session import GateSession as GateRun
 
 STATUS_STYLE = {
     "pass": "green",
