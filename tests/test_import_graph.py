@@ -91,3 +91,46 @@ def test_a_planted_circle_is_found() -> None:
 
 def test_no_import_circle_in_the_package() -> None:
     assert cycles(import_graph()) == []
+
+
+#: Modules that are command-line entry points: they may import across layers to drive them.
+CLI_MODULES = {"pytest_llmgate.cli", "pytest_llmgate.gate.commands", "pytest_llmgate.report.commands"}
+#: (importer prefix, forbidden prefixes): the "never" arrows of the flow (DESIGN.md, CONTRIBUTING.md).
+NEVER = [
+    ("pytest_llmgate.gate", ("pytest_llmgate.judge", "pytest_llmgate.session", "pytest_llmgate.report")),
+    ("pytest_llmgate.report", ("pytest_llmgate.session", "pytest_llmgate.plugin")),
+    ("pytest_llmgate.session", ("pytest_llmgate.plugin", "pytest_llmgate.recorder")),
+]
+
+
+def _under(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+def forbidden_arrows(graph: dict[str, set[str]]) -> list[str]:
+    """Every import that one of the NEVER rules forbids, as `importer -> imported`."""
+    found = []
+    for importer, targets in sorted(graph.items()):
+        if importer in CLI_MODULES:
+            continue
+        for prefix, banned in NEVER:
+            if not _under(importer, prefix):
+                continue
+            found += [f"{importer} -> {t}" for t in sorted(targets) if any(_under(t, b) for b in banned)]
+    return found
+
+
+def test_a_planted_forbidden_arrow_is_found() -> None:
+    graph = {
+        "pytest_llmgate.gate.verdict": {"pytest_llmgate.judge.providers", "pytest_llmgate.gate.stats"},
+        "pytest_llmgate.gate.commands": {"pytest_llmgate.report.html"},
+        "pytest_llmgate.report.terminal": {"pytest_llmgate.session.state"},
+    }
+    assert forbidden_arrows(graph) == [
+        "pytest_llmgate.gate.verdict -> pytest_llmgate.judge.providers",
+        "pytest_llmgate.report.terminal -> pytest_llmgate.session.state",
+    ]
+
+
+def test_no_forbidden_arrow_in_the_package() -> None:
+    assert forbidden_arrows(import_graph()) == []

@@ -5,13 +5,25 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_llmgate.gate.reasons import reason_lines, shown_remedies
 from pytest_llmgate.gate.records import MetricVerdict, RepeatStats, RunResults, SliceVerdict
 
 if TYPE_CHECKING:
-    from pytest_llmgate.session import GateSession as GateRun
+    from pytest_llmgate.config import Settings
+
+
+class SessionSummary(Protocol):
+    """What the terminal section reads of a gated session (the session is never imported here)."""
+
+    results: RunResults | None
+    warnings: list[str]
+    notes: list[str]
+    stopped: str | None
+    written: list[Path]
+    settings: Settings
+
 
 STATUS_STYLE = {
     "pass": "green",
@@ -266,7 +278,7 @@ def _print_repeats(console: Any, stats: RepeatStats) -> None:
         )
 
 
-def write_summary(terminalreporter: Any, run: GateRun) -> None:
+def write_summary(terminalreporter: Any, run: SessionSummary) -> None:
     """Write the gate's section; nothing when there is nothing to say."""
     tr = terminalreporter
     if run.results is None and not run.warnings and not run.stopped:
