@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from pytest_llmgate.gate.records import (
     CaseFields,
     CaseResult,
     RubricStats,
+    RunFacts,
     SuiteResult,
     merge_rubric_stats,
 )
@@ -54,62 +57,115 @@ class CasesJob(SuitesJob):
         stat.errors += int(error)
 
     def worker_payload(self) -> str:
-        """What a worker ships to the controller: its suites and judge stats, as JSON."""
-        suites = {}
-        for name, suite in self.suites.items():
-            data = suite.model_dump(mode="json", exclude={"cases"})
-            data["cases"] = {
-                cid: self.spill.restore(name, rec).model_dump(mode="json") for cid, rec in suite.cases.items()
-            }
-            suites[name] = data
+        """What a worker ships to the controller: its `WorkerReport`, as JSON (cases read back whole)."""
+        report = self.worker_report(restore=True)
         self.spill.close()
-        return json.dumps(
-            {
-                "suites": suites,
-                "dataset_ids": self.dataset_ids,
-                "judge_stats": {k: v.model_dump(mode="json") for k, v in self.judge_stats.items()},
-                "judge_missing": self.judge_missing,
-                "budget_exhausted": self.budget_exhausted,
-                "notes": self.notes,
-                "errored": self.errored,
-                "unjudged_by_deadline": self.unjudged_by_deadline,
-                "judge_price": self.judge_price,
-                "rejudged": self.rejudged,
-                "budget_usd_exhausted": self.budget_usd_exhausted,
-            }
-        )
+        return report.model_dump_json()
 
     def merge_payload(self, payload: str) -> None:
-        data = json.loads(payload)
-        for name, raw in data["suites"].items():
-            incoming = SuiteResult.model_validate(raw)
-            for record in incoming.cases.values():
+        """The controller takes in a worker's report: its cases to the spill file, every field merged."""
+        incoming = WorkerReport.model_validate_json(payload)
+        for name, suite in incoming.suites.items():
+            for record in suite.cases.values():
                 self.spill.put(name, record)
-            mine = self.suites.get(name)
-            if mine is None:
-                self.suites[name] = incoming
-                continue
-            mine.cases.update(incoming.cases)
-            mine.fingerprints.update(incoming.fingerprints)
-            mine.repeat = max(mine.repeat, incoming.repeat)
-            for metric, spec in incoming.metrics.items():
-                mine.metrics.setdefault(metric, spec)
-        for name, ids in data["dataset_ids"].items():
-            self.dataset_ids.setdefault(name, ids)
-        self.judge_missing += data.get("judge_missing", [])
-        for key, error in data.get("errored", {}).items():
-            self.errored.setdefault(key, error)
-        self.budget_exhausted = self.budget_exhausted or data.get("budget_exhausted", False)
-        self.notes += [note for note in data.get("notes", []) if note not in self.notes]
-        self.unjudged_by_deadline += int(data.get("unjudged_by_deadline", 0))
-        self.judge_price = self.judge_price or data.get("judge_price")
-        self.budget_usd_exhausted = self.budget_usd_exhausted or data.get("budget_usd_exhausted", False)
-        for suite_name, entry in data.get("rejudged", {}).items():
-            rejudged = self.rejudged.setdefault(suite_name, {"note": entry["note"], "metrics": [], "values": {}})
-            rejudged["metrics"] = sorted(set(rejudged["metrics"]) | set(entry["metrics"]))
-            rejudged["values"].update(entry["values"])
-        for rubric, raw in data["judge_stats"].items():
-            stat = RubricStats.model_validate(raw)
-            self.judge_stats[rubric] = merge_rubric_stats(self.judge_stats.get(rubric), stat)
+        merged = self.worker_report(restore=False)
+        merged.merge(incoming)
+        self.suites = merged.suites
+        self.dataset_ids = merged.dataset_ids
+        self.judge_stats = merged.judge_stats
+        self.notes = merged.notes
+        self.judge_price = merged.judge_price
+        self.rejudged = merged.rejudged
+        facts = merged.facts
+        self.judge_missing = facts.replay_missing
+        self.budget_exhausted = facts.budget_tokens_exhausted
+        self.budget_usd_exhausted = facts.budget_usd_exhausted
+        self.unjudged_by_deadline = facts.unjudged_by_deadline
+        self.errored = facts.errored
 
-    # -- the end ----------------------------------------------------------------------------
+    def worker_report(self, *, restore: bool) -> WorkerReport:
+        """This process's share of the run as a `WorkerReport` (`restore`: cases with their spilled fields)."""
+        suites = dict(self.suites)
+        if restore:
+            suites = {
+                name: suite.model_copy(
+                    update={"cases": {cid: self.spill.restore(name, rec) for cid, rec in suite.cases.items()}}
+                )
+                for name, suite in self.suites.items()
+            }
+        return WorkerReport(
+            suites=suites,
+            dataset_ids=dict(self.dataset_ids),
+            judge_stats=dict(self.judge_stats),
+            facts=RunFacts(
+                replay_missing=list(self.judge_missing),
+                budget_tokens_exhausted=self.budget_exhausted,
+                budget_usd_exhausted=self.budget_usd_exhausted,
+                unjudged_by_deadline=self.unjudged_by_deadline,
+                errored=dict(self.errored),
+            ),
+            notes=list(self.notes),
+            judge_price=self.judge_price,
+            rejudged=dict(self.rejudged),
+        )
+
+
+def _merge_suite(mine: SuiteResult, other: SuiteResult) -> SuiteResult:
+    mine.cases.update(other.cases)
+    mine.fingerprints.update(other.fingerprints)
+    mine.repeat = max(mine.repeat, other.repeat)
+    for metric, spec in other.metrics.items():
+        mine.metrics.setdefault(metric, spec)
+    return mine
+
+
+def _merge_rejudged(mine: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    mine["metrics"] = sorted(set(mine["metrics"]) | set(other["metrics"]))
+    mine["values"].update(other["values"])
+    return mine
+
+
+class WorkerReport(BaseModel):
+    """What an xdist worker ships to the controller, declared once. `merge` goes field by field,
+    by the field's type: a dict merges its values by the rule `_MERGE_VALUES` names for the field
+    (else keeps the first), a list takes the new items, `facts` sum, a string keeps the first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    suites: dict[str, SuiteResult] = Field(default_factory=dict)
+    """Per suite: its metrics, fingerprints and this process's case records."""
+    dataset_ids: dict[str, list[str]] = Field(default_factory=dict)
+    """Per suite: every active case id of its golden set (an update keeps the others' values)."""
+    judge_stats: dict[str, RubricStats] = Field(default_factory=dict)
+    """Per rubric: this process's judge statistics."""
+    facts: RunFacts = Field(default_factory=RunFacts)
+    """Replay misses, budgets, the deadline, errored cases."""
+    notes: list[str] = Field(default_factory=list)
+    """Summary lines (batch mode)."""
+    judge_price: str | None = None
+    """Where the judge's prices came from."""
+    rejudged: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Per suite re-judged with `--llm-gate-rejudge-baseline`: note, metrics and values."""
+
+    def merge(self, other: WorkerReport) -> None:
+        """Add another process's report to this one, every field by its type."""
+        for name in type(self).model_fields:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if isinstance(mine, dict):
+                join = _MERGE_VALUES.get(name)
+                for key, value in theirs.items():
+                    mine[key] = join(mine[key], value) if join is not None and key in mine else mine.get(key, value)
+            elif isinstance(mine, list):
+                mine += [item for item in theirs if item not in mine]
+            elif isinstance(mine, RunFacts):
+                mine.merge(theirs)
+            elif mine is None:
+                setattr(self, name, theirs)
+
+
+#: Per dict field of a `WorkerReport`: how two processes' values of one key combine.
+_MERGE_VALUES: dict[str, Callable[[Any, Any], Any]] = {
+    "suites": _merge_suite,
+    "judge_stats": merge_rubric_stats,
+    "rejudged": _merge_rejudged,
+}
