@@ -81,6 +81,8 @@ class Seen:
     start: float
     end: float
     status: int
+    body: bytes = b""
+    """The request body as sent (to compare what the online and batch paths send)."""
 
 
 @dataclass
@@ -443,7 +445,7 @@ class _Handler(BaseHTTPRequestHandler):
             with fake._lock:
                 fake.in_flight -= 1
                 decremented = True
-                fake.requests.append(Seen(self.path, start, time.monotonic(), status))
+                fake.requests.append(Seen(self.path, start, time.monotonic(), status, raw))
             self._send(status, payload, headers)
         finally:
             if not decremented:

@@ -249,6 +249,9 @@ def test_a_refused_batch_sends_its_calls_online(fake_provider: FakeProvider, tmp
     assert len(online_calls(fake_provider)) == 2 and fake_provider.batches == {}
     assert "batch: creating the batch: HTTP 500; 2 call(s) are asked online instead." in engine.notes()
     assert not (tmp_path / ".llmgate" / STATE_FILE).exists(), "a refused batch is not recorded"
+    # Each call was made once (online): the batch that was never created is not counted.
+    assert [(call.attempts, call.batch) for v in verdicts for call in v.calls] == [(1, False), (1, False)]
+    assert engine.stats()["correctness"].calls == 2 and engine.stats()["correctness"].batched == 0
 
 
 def test_a_broken_batch_run_sends_its_calls_online(
@@ -256,10 +259,10 @@ def test_a_broken_batch_run_sends_its_calls_online(
 ) -> None:
     from pytest_llmgate.judge.batch import OpenAIBatches
 
-    def broken(self: OpenAIBatches, key: str, rubric: object, prompt: object) -> dict[str, object]:
+    def broken(self: OpenAIBatches, key: str, body: object) -> dict[str, object]:
         raise TypeError("cannot build the request")
 
-    monkeypatch.setattr(OpenAIBatches, "request", broken)
+    monkeypatch.setattr(OpenAIBatches, "line", broken)
     engine = engine_for("openai:gpt-test", tmp_path)
     verdicts = judge_all(engine, cases(2, "correctness"))
     assert all(v.error is None for v in verdicts)
@@ -332,3 +335,24 @@ def test_a_jurys_batches_run_side_by_side(fake_provider: FakeProvider, tmp_path:
     assert operations.index("create") < first_collection
     assert len(operations) - operations[::-1].index("create") - 1 < first_collection, "both created first"
     assert online_calls(fake_provider) == []
+
+
+def _canonical(body: object) -> bytes:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("rubric", ["correctness", "passes", "helpfulness"])
+def test_batch_and_online_send_the_same_request_body(
+    fake_provider: FakeProvider, tmp_path: Path, provider: str, rubric: str
+) -> None:
+    """One request built once: the body the online call sends is the body in the batch line."""
+    requests = cases(2, rubric)
+    judge_all(JudgeEngine(provider=provider, rubrics=RUBRICS, cache_dir=None), requests)
+    online = sorted(_canonical(json.loads(seen.body)) for seen in fake_provider.requests if seen.body)
+    assert len(online) == len(requests) * (2 if rubric == "helpfulness" else 1)
+    fake_provider.reset()
+    judge_all(engine_for(provider, tmp_path), requests)
+    assert online_calls(fake_provider) == []
+    batched = sorted(_canonical(body) for _, body in fake_provider.batches[creates(fake_provider)[0]].requests)
+    assert batched == online

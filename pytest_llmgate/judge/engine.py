@@ -11,10 +11,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import contextvars
 import dataclasses
 import functools
-import itertools
 import random
 import threading
 from dataclasses import dataclass
@@ -24,7 +22,7 @@ from typing import Any, Literal
 import jinja2
 
 from pytest_llmgate.gate.records import Against, JudgeCall, JudgeVerdict, RubricStats
-from pytest_llmgate.judge.batch import BatchCollector, BatchOptions, BatchResult, make_batch_api
+from pytest_llmgate.judge.batch import BatchCollector, BatchOptions, BatchResult, Waiter, make_batch_api
 from pytest_llmgate.judge.cache import JudgeCache, cache_key
 from pytest_llmgate.judge.pricing import Pricer, Usage
 from pytest_llmgate.judge.prompts import Order, PromptData, RenderedPrompt, render
@@ -88,10 +86,6 @@ class _Outcome:
     cache_savings_usd: float | None = 0.0
     cached: bool = False
     batched: bool = False
-
-
-#: Batch mode: which request the running task judges (each submit runs in its own task).
-_REQUEST_TOKEN: contextvars.ContextVar[int] = contextvars.ContextVar("llmgate_request_token", default=-1)
 
 
 class _AimdLimiter:
@@ -327,17 +321,16 @@ class JudgeEngine:
         # Batch mode (judge/batch.py): cache misses wait for a batch instead of going online.
         self._batch: BatchCollector | None = None
         self._batch_notes: list[str] = []
-        self._fallbacks: dict[str, asyncio.Task[_Outcome]] = {}
         self._batch_run: concurrent.futures.Future[None] | None = None
-        self._tokens = itertools.count()
+        self._finished = 0
+        """Requests judged so far (on the loop): a round of batches goes out when every other one waits."""
         self.reasked_online = 0
         """Batch mode: calls whose batch result was unusable and that were asked online."""
-        self.claims_online = 0
-        """Batch mode: verdicts of claims-mode rubrics, judged online (see `_judge_claims`)."""
         if batch is not None and not self.replay_only:
-            api = make_batch_api(provider, timeout) if self._provider.remote else None
+            api = make_batch_api(self._provider) if self._provider.remote else None
             if api is not None:
-                self._batch = BatchCollector(api, self.provider_name, batch, self._cache)
+                remote: Any = self._provider  # a provider with a batch API is a RemoteProvider
+                self._batch = BatchCollector(api, remote, batch, self._cache, left=self._remaining)
             elif self._provider.remote:
                 self._batch_notes.append(f"batch: {self.provider_name} has no batch API; its calls were made online.")
             else:
@@ -394,8 +387,6 @@ class JudgeEngine:
         await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(Exception):  # closing a client must not fail the run
             await self._provider.aclose()
-            if self._batch is not None:
-                await self._batch.api.aclose()
 
     def __enter__(self) -> JudgeEngine:
         self.start()
@@ -433,10 +424,10 @@ class JudgeEngine:
         notes = list(self._batch_notes)
         if self._batch is not None:
             notes += self._batch.notes
-            if self.claims_online:
+            if self._batch.rounds > 1:
                 notes.append(
-                    f"batch: {self.claims_online} claims-mode verdict(s) were judged online: their claims must "
-                    "be extracted before they can be verified, two dependent steps a single batch cannot hold."
+                    f"batch: sent in {self._batch.rounds} rounds: claims-mode verdicts extract their claims "
+                    "in one round and verify them in the next."
                 )
             if self.reasked_online:
                 notes.append(
@@ -460,7 +451,7 @@ class JudgeEngine:
         """Batch mode: send the parked calls as batches now and return; `wait` collects them.
         A jury calls this on every judge first, so their batches run side by side."""
         if self._batch is not None and self._loop is not None and self._batch_run is None:
-            batch_run = self._batch.run(len(self._futures), self._remaining)
+            batch_run = self._batch.run(len(self._futures), lambda: self._finished)
             self._batch_run = asyncio.run_coroutine_threadsafe(batch_run, self._loop)
 
     def _wait(self, progress: bool) -> None:
@@ -535,17 +526,15 @@ class JudgeEngine:
 
     async def _judge_safely(self, request: JudgeRequest) -> JudgeVerdict:
         rubric = self._rubrics[request.rubric]
-        token = next(self._tokens)
-        _REQUEST_TOKEN.set(token)
         try:
-            verdict = await self._judge(rubric, request)
+            verdict = await self._judge(rubric, request, Waiter())
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a bug must still yield a counted error verdict
             verdict = self._error_verdict(rubric, request, f"internal judge error: {type(exc).__name__}: {exc}")
-        finally:
-            if self._batch is not None:
-                self._batch.arrive(token)
+        self._finished += 1
+        if self._batch is not None:
+            self._batch.check()
         self._record(verdict, request)
         return verdict
 
@@ -600,12 +589,13 @@ class JudgeEngine:
             plans.append(("swapped", data))
         return ("reference" if request.reference is not None else None), plans
 
-    async def _judge(self, rubric: Rubric, request: JudgeRequest) -> JudgeVerdict:
+    async def _judge(self, rubric: Rubric, request: JudgeRequest, waiter: Waiter) -> JudgeVerdict:
+        """`waiter` stands for this request in batch mode (how many of its calls wait for a batch)."""
         if "context" in rubric.needs and not request.context:
             msg = f"rubric {rubric.name!r} needs retrieved context; pass context= to llm_gate.judge()"
             return self._error_verdict(rubric, request, msg)
         if rubric.mode == "claims":
-            return await self._judge_claims(rubric, request)
+            return await self._judge_claims(rubric, request, waiter)
         try:
             against, plans = self._plan(rubric, request)
             prompts = [render(rubric, data, order) for order, data in plans]
@@ -613,10 +603,7 @@ class JudgeEngine:
             return self._error_verdict(rubric, request, str(exc))
         except jinja2.TemplateError as exc:
             return self._error_verdict(rubric, request, f"rubric {rubric.name!r} template failed: {exc}")
-        if self._batch is not None:
-            outcomes = await self._batched(rubric, prompts)
-        else:
-            outcomes = list(await asyncio.gather(*(self._call(rubric, prompt) for prompt in prompts)))
+        outcomes = await asyncio.gather(*(self._call(waiter, rubric, prompt) for prompt in prompts))
         calls = [_to_call(rubric, prompt.order, outcome) for prompt, outcome in zip(prompts, outcomes, strict=True)]
         for outcome in outcomes:
             if outcome.error == NOT_IN_CACHE:
@@ -624,17 +611,16 @@ class JudgeEngine:
                 break
         return _resolve(rubric, request, against, calls, self.provider_name)
 
-    async def _judge_claims(self, rubric: Rubric, request: JudgeRequest) -> JudgeVerdict:
-        """Claims mode: one extraction call, then the claims verified in batches."""
+    async def _judge_claims(self, rubric: Rubric, request: JudgeRequest, waiter: Waiter) -> JudgeVerdict:
+        """Claims mode: one extraction call, then the claims verified in groups (in batch mode,
+        two rounds of batches: the verification calls exist only once the extraction is answered)."""
         from pytest_llmgate.judge import claims as claims_mode
 
         data = PromptData(
             input=request.input, candidate=request.candidate, context=request.context, conversation=request.conversation
         )
         extraction = claims_mode.render_extraction(rubric, data)
-        outcome = await self._call(rubric, extraction)
-        if self._batch is not None and not outcome.cached:
-            self.claims_online += 1
+        outcome = await self._call(waiter, rubric, extraction)
         calls = [_to_call(rubric, "forward", outcome)]
         verdict = JudgeVerdict(
             rubric=rubric.name,
@@ -653,7 +639,7 @@ class JudgeEngine:
             return verdict
         found = claims_mode.extracted_claims(outcome.answer)
         prompts = [claims_mode.render_verification(rubric, data, batch) for batch in claims_mode.batches(found)]
-        outcomes = await asyncio.gather(*(self._call(rubric, prompt) for prompt in prompts))
+        outcomes = await asyncio.gather(*(self._call(waiter, rubric, prompt) for prompt in prompts))
         verdict.calls = calls + [_to_call(rubric, "forward", o) for o in outcomes]
         errors = [o.error for o in outcomes if o.answer is None]
         if errors:
@@ -683,90 +669,84 @@ class JudgeEngine:
             rubric_version=rubric.version,
         )
 
-    async def _call(self, rubric: Rubric, prompt: RenderedPrompt) -> _Outcome:
-        """One call, deduplicated against identical calls in flight."""
+    async def _call(self, waiter: Waiter, rubric: Rubric, prompt: RenderedPrompt) -> _Outcome:
+        """One call: by batch when batching, else online (the same request either way)."""
         key = self._key(rubric, prompt)
+        if self._batch is not None:
+            return await self._via_batch(waiter, key, rubric, prompt)
+        return await self._online(key, rubric, prompt)
+
+    async def _online(
+        self, key: str, rubric: Rubric, prompt: RenderedPrompt, after: BatchResult | None = None
+    ) -> _Outcome:
+        """One online call, deduplicated against identical calls in flight; `after`: the unusable
+        batch result this call follows up."""
         leader = self._inflight.get(key)
         if leader is not None:
             self.deduplicated += 1
             return _unpaid(await asyncio.shield(leader))
-        task = asyncio.get_running_loop().create_task(self._fetch(key, rubric, prompt))
+        task = asyncio.get_running_loop().create_task(self._fetch(key, rubric, prompt, after))
         self._inflight[key] = task
         return await asyncio.shield(task)
 
-    async def _fetch(self, key: str, rubric: Rubric, prompt: RenderedPrompt) -> _Outcome:
+    def _lookup(self, key: str) -> _Outcome | None:
+        """A cached answer as an outcome (microseconds: no thread hop, see judge/cache.py)."""
+        hit = self._cache.lookup(key) if self._cache is not None else None
+        if hit is None:
+            return None
+        stored = Usage(hit.input_tokens, hit.output_tokens, hit.cache_read_tokens, hit.cache_write_tokens)
+        return _Outcome(answer=hit.answer, cached=True, list_cost_usd=self.pricer.cost(stored))
+
+    async def _fetch(self, key: str, rubric: Rubric, prompt: RenderedPrompt, after: BatchResult | None) -> _Outcome:
         """Cache, then the provider with bounded retries; errors are returned, not raised."""
         try:
-            if self._cache is not None:
-                hit = self._cache.lookup(key)  # microseconds: no thread hop (see judge/cache.py)
-                if hit is not None:
-                    stored = Usage(hit.input_tokens, hit.output_tokens, hit.cache_read_tokens, hit.cache_write_tokens)
-                    return _Outcome(answer=hit.answer, cached=True, list_cost_usd=self.pricer.cost(stored))
+            hit = self._lookup(key)
+            if hit is not None:
+                return hit
             if self.replay_only:
                 return _Outcome(error=NOT_IN_CACHE)
-            outcome = await self._ask_with_retries(rubric, prompt)
+            malformed = 0
+            if after is not None:
+                # The online follow-up of a batch result without a usable answer (README: batch mode).
+                self.reasked_online += 1
+                malformed = int(after.malformed)
+                if after.malformed and self.malformed_retries < 1:
+                    return _Outcome(error=f"malformed judge output after 1 attempts ({after.error})")
+            outcome = await self._ask_with_retries(rubric, prompt, malformed=malformed)
             outcome.list_cost_usd = outcome.cost_usd
             self._store(key, outcome)
             return outcome
         finally:
             self._inflight.pop(key, None)
 
-    async def _batched(self, rubric: Rubric, prompts: list[RenderedPrompt]) -> list[_Outcome]:
+    async def _via_batch(self, waiter: Waiter, key: str, rubric: Rubric, prompt: RenderedPrompt) -> _Outcome:
         """Batch mode: the cache answers what it can; the rest waits for the batch (deduplicated
         by cache key); an unusable batch result is asked online under the online rules."""
         assert self._batch is not None
-        outcomes: list[_Outcome | None] = [None] * len(prompts)
-        parked = {}
-        for index, prompt in enumerate(prompts):
-            key = self._key(rubric, prompt)
-            hit = self._cache.lookup(key) if self._cache is not None else None
-            if hit is not None:
-                stored = Usage(hit.input_tokens, hit.output_tokens, hit.cache_read_tokens, hit.cache_write_tokens)
-                outcomes[index] = _Outcome(answer=hit.answer, cached=True, list_cost_usd=self.pricer.cost(stored))
-            else:
-                parked[index] = self._batch.park(key, rubric, prompt)
-        self._batch.arrive(_REQUEST_TOKEN.get())
-        for index, entry in parked.items():
-            result = await asyncio.shield(entry.future)
-            first = not entry.claimed
-            entry.claimed = True
-            if result.deadline:
-                outcome = _Outcome()
-                if first:
-                    self._past_deadline(outcome, result.error or "while waiting for the batch")
-                else:
-                    outcome.error = f"{DEADLINE_REACHED} {result.error}; this call was left unjudged."
-            elif result.answer is not None:
-                outcome = _Outcome(answer=result.answer, attempts=int(first), batched=first)
-            else:
-                task = self._fallbacks.get(entry.key)
-                if task is None:
-                    follow_up = self._online_after_batch(entry.key, rubric, entry.prompt, result)
-                    task = asyncio.get_running_loop().create_task(follow_up)
-                    self._fallbacks[entry.key] = task
-                online = await asyncio.shield(task)
-                outcome = dataclasses.replace(online, attempts=online.attempts + 1, batched=True)
-                if not first:
-                    outcome = dataclasses.replace(_unpaid(outcome), batched=False)
+        hit = self._lookup(key)
+        if hit is not None:
+            return hit
+        result, first = await self._batch.fetch(waiter, key, rubric, prompt)
+        if result.deadline:
+            outcome = _Outcome()
             if first:
-                usage = Usage(
-                    result.input_tokens, result.output_tokens, result.cache_read_tokens, result.cache_write_tokens
-                )
-                self._spend(outcome, usage, price_factor=BATCH_PRICE_FACTOR)
-                outcome.list_cost_usd = outcome.cost_usd
-            outcomes[index] = outcome
-        return [outcome for outcome in outcomes if outcome is not None]
-
-    async def _online_after_batch(
-        self, key: str, rubric: Rubric, prompt: RenderedPrompt, result: BatchResult
-    ) -> _Outcome:
-        """The online follow-up of a batch result without a usable answer (see README: batch mode)."""
-        self.reasked_online += 1
-        if result.malformed and self.malformed_retries < 1:
-            return _Outcome(error=f"malformed judge output after 1 attempts ({result.error})")
-        outcome = await self._ask_with_retries(rubric, prompt, malformed=int(result.malformed))
-        outcome.list_cost_usd = outcome.cost_usd
-        self._store(key, outcome)
+                self._past_deadline(outcome, result.error or "while waiting for the batch")
+            else:
+                outcome.error = f"{DEADLINE_REACHED} {result.error}; this call was left unjudged."
+        elif result.answer is not None:
+            outcome = _Outcome(answer=result.answer, attempts=int(first), batched=first)
+        else:
+            online = await self._online(key, rubric, prompt, after=result)
+            if not first:
+                return dataclasses.replace(_unpaid(online), batched=False)
+            # A call whose batch was never created is counted once: its online attempts.
+            outcome = dataclasses.replace(online, attempts=online.attempts + result.sent, batched=result.sent)
+        if first:
+            usage = Usage(
+                result.input_tokens, result.output_tokens, result.cache_read_tokens, result.cache_write_tokens
+            )
+            self._spend(outcome, usage, price_factor=BATCH_PRICE_FACTOR)
+            outcome.list_cost_usd = outcome.cost_usd
         return outcome
 
     def _store(self, key: str, outcome: _Outcome) -> None:
