@@ -151,6 +151,7 @@ def test_expired_batch_requests_are_asked_online(fake_provider: FakeProvider, tm
     assert len(online_calls(fake_provider)) == 2
     if provider.startswith("openai"):
         assert any("ended as 'expired'; calls without a result are asked online" in note for note in engine.notes())
+    assert state(tmp_path) == [], "an ended batch leaves the state file once its results are read"
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -356,3 +357,36 @@ def test_batch_and_online_send_the_same_request_body(
     assert online_calls(fake_provider) == []
     batched = sorted(_canonical(body) for _, body in fake_provider.batches[creates(fake_provider)[0]].requests)
     assert batched == online
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_failing_status_endpoint_stops_at_the_deadline(
+    fake_provider: FakeProvider, tmp_path: Path, provider: str
+) -> None:
+    """A status check that keeps failing with a retryable error (HTTP 503) does not hold the run
+    past the judge deadline: the calls are left unjudged and the batch stays recorded."""
+    fake_provider.reset(FakeConfig(batch_status_status=503))
+    engine = engine_for(provider, tmp_path, deadline=1.0)
+    verdicts = judge_all(engine, cases(2, "correctness"))
+    assert all(v.value is None and DEADLINE_REACHED in (v.error or "") for v in verdicts)
+    assert engine.unjudged_calls == 2 and online_calls(fake_provider) == []
+    batch_id = creates(fake_provider)[0]
+    assert [r["id"] for r in state(tmp_path)] == [batch_id], "the batch stays recorded for the next run"
+    assert fake_provider.count(503) >= 1
+    assert any(f"the judge deadline passed while {batch_id} was still running" in n for n in engine.notes())
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_an_unreadable_result_line_re_asks_only_its_call(
+    fake_provider: FakeProvider, tmp_path: Path, provider: str
+) -> None:
+    fake_provider.reset(FakeConfig(batch_unreadable_lines=1))
+    engine = engine_for(provider, tmp_path)
+    verdicts = judge_all(engine, cases(4, "correctness"))
+    assert all(v.error is None for v in verdicts)
+    assert len(online_calls(fake_provider)) == 1, "only the unreadable line's call is asked online"
+    assert sorted(call.batch for v in verdicts for call in v.calls) == [True] * 4
+    assert sorted(call.attempts for v in verdicts for call in v.calls) == [1, 1, 1, 2]
+    assert len(JudgeCache(tmp_path / ".llmgate")) == 4, "the valid answers are kept"
+    assert state(tmp_path) == [], "a batch whose results were read leaves the state file"
+    assert any("1 line(s) of the results" in n for n in engine.notes()), engine.notes()

@@ -664,8 +664,13 @@ class BatchCollector:
                 when = f"while its batch {record.id} was still running (run again to collect it)"
                 self._fail(mine, when, deadline=True, sent=True)
                 return
+            left = self._left()
             try:
-                status = await self.api.status(record.id)
+                # The SDK retries a status check itself: bounded by what is left of the deadline.
+                async with asyncio.timeout(left):
+                    status = await self.api.status(record.id)
+            except TimeoutError:
+                continue  # the deadline check above ends the wait
             except BatchError as exc:
                 if not exc.retryable:
                     self.notes.append(f"batch: {exc}; its calls are asked online instead (the batch stays recorded).")
