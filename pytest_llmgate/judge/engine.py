@@ -15,6 +15,7 @@ import dataclasses
 import functools
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -26,7 +27,7 @@ from pytest_llmgate.judge.batch import BatchCollector, BatchOptions, BatchResult
 from pytest_llmgate.judge.cache import JudgeCache, cache_key
 from pytest_llmgate.judge.pricing import Pricer, Usage
 from pytest_llmgate.judge.prompts import Order, PromptData, RenderedPrompt, render
-from pytest_llmgate.judge.providers import Provider, ProviderError, make_provider
+from pytest_llmgate.judge.providers import MAX_TOKENS, Provider, ProviderError, make_provider
 from pytest_llmgate.judge.rubrics import Rubric
 from pytest_llmgate.judge.schemas import SCHEMAS
 
@@ -180,7 +181,13 @@ class _AimdLimiter:
 
 class Spending:
     """Tokens and dollars spent by provider calls, shared by the engines of one process (the
-    judges of a jury), so that one budget covers them all."""
+    judges of a jury), so that one budget covers them all.
+
+    A call in flight holds a reservation of what it may cost at most (its prompt plus the
+    largest reply). A call starts only while what is spent plus what is reserved is below the
+    budget; else it waits for a call in flight to finish, or finds the budget spent. So the
+    calls that finish past the budget cost less than the last one started: the overshoot is at
+    most one call's cost, whatever the concurrency."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -188,12 +195,45 @@ class Spending:
         """Tokens spent so far by every engine sharing this ledger."""
         self.usd = 0.0
         """Dollars spent so far (calls whose price is unknown add none)."""
+        self.reserved_tokens = 0
+        """Tokens the calls in flight may still spend at most."""
+        self.reserved_usd = 0.0
+        """Dollars the calls in flight may still spend at most."""
+        self._waiters: list[Callable[[], None]] = []
 
     def add(self, tokens: int, usd: float | None) -> None:
         with self._lock:
             self.tokens += tokens
             if usd is not None:
                 self.usd += usd
+
+    def reserve(
+        self, tokens: int, usd: float, budget_tokens: int | None, budget_usd: float | None, wake: Callable[[], None]
+    ) -> Literal["ok", "wait", "tokens", "usd"]:
+        """Reserve a call's largest cost: `ok`, `wait` (calls in flight may use up what is left:
+        `wake` is called when one finishes), or which budget is spent."""
+        with self._lock:
+            if budget_tokens is not None and self.tokens >= budget_tokens:
+                return "tokens"
+            if budget_usd is not None and self.usd >= budget_usd:
+                return "usd"
+            if (budget_tokens is not None and self.tokens + self.reserved_tokens >= budget_tokens) or (
+                budget_usd is not None and self.usd + self.reserved_usd >= budget_usd
+            ):
+                self._waiters.append(wake)
+                return "wait"
+            self.reserved_tokens += tokens
+            self.reserved_usd += usd
+            return "ok"
+
+    def release(self, tokens: int, usd: float) -> None:
+        """A call that reserved `tokens` and `usd` is over (what it spent is already added)."""
+        with self._lock:
+            self.reserved_tokens -= tokens
+            self.reserved_usd -= usd
+            waiters, self._waiters = self._waiters, []
+        for wake in waiters:
+            wake()
 
 
 @dataclass
@@ -285,6 +325,8 @@ class JudgeEngine:
         self._recover_after = recover_after
         self.deadline = deadline
         """Seconds after `start()` at which no more provider calls are issued; None for none."""
+        self._budgeted = self._provider.remote and (budget_tokens is not None or budget_usd is not None)
+        """Calls reserve their largest cost against the budgets before they are made."""
         self._deadline_at: float | None = None
 
         self.spending = spending if spending is not None else Spending()
@@ -803,24 +845,17 @@ class JudgeEngine:
                 # A slot freed by a call the deadline cut off: too late to use it.
                 await self._limiter.release(epoch, "other")
                 return self._past_deadline(outcome, "while this call waited for a free slot")
-            # Checked while holding a slot, so calls queued behind the limit see the
-            # tokens spent by the calls ahead of them.
-            if self.budget_tokens is not None and self.spending.tokens >= self.budget_tokens:
-                await self._limiter.release(epoch, "other")
-                self.budget_exhausted = True
-                outcome.error = (
-                    f"{BUDGET_EXHAUSTED} ({self.spending.tokens} of {self.budget_tokens} tokens used); "
-                    "this judge call was not made. Raise the budget to judge every case."
-                )
-                return outcome
-            if self.budget_usd is not None and self.spending.usd >= self.budget_usd:
-                await self._limiter.release(epoch, "other")
-                self.budget_usd_exhausted = True
-                outcome.error = (
-                    f"{BUDGET_USD_EXHAUSTED} (${self.spending.usd:.4f} of ${self.budget_usd:g} spent); "
-                    "this judge call was not made. Raise the budget to judge every case."
-                )
-                return outcome
+            # Reserved while holding a slot, so calls queued behind the limit see the
+            # spending of the calls ahead of them.
+            reserved = (0, 0.0)
+            if self._budgeted:
+                got = await self._reserve(asked)
+                if isinstance(got, str):
+                    await self._limiter.release(epoch, "other")
+                    if got == "deadline":
+                        return self._past_deadline(outcome, "while this call waited for the budget")
+                    return self._refuse(outcome, got)
+                reserved = got
             status: Literal["ok", "rate_limited", "other"] = "other"
             retry_after: float | None = None
             problem: ProviderError | None = None
@@ -847,24 +882,34 @@ class JudgeEngine:
                 problem = exc
             finally:
                 await self._limiter.release(epoch, status, retry_after)
+                if status == "ok":
+                    self._spend(
+                        outcome,
+                        Usage(
+                            answer.input_tokens,
+                            answer.output_tokens,
+                            answer.cache_read_tokens,
+                            answer.cache_write_tokens,
+                        ),
+                    )
+                elif problem is not None:
+                    self._spend(
+                        outcome,
+                        Usage(
+                            problem.input_tokens,
+                            problem.output_tokens,
+                            problem.cache_read_tokens,
+                            problem.cache_write_tokens,
+                        ),
+                    )
+                if self._budgeted:
+                    self.spending.release(*reserved)
             if status != "ok" and problem is None:
                 return self._past_deadline(outcome, "while this call was in flight")
             if status == "ok":
-                self._spend(
-                    outcome,
-                    Usage(
-                        answer.input_tokens, answer.output_tokens, answer.cache_read_tokens, answer.cache_write_tokens
-                    ),
-                )
                 outcome.answer = answer.answer
                 return outcome
             assert problem is not None
-            self._spend(
-                outcome,
-                Usage(
-                    problem.input_tokens, problem.output_tokens, problem.cache_read_tokens, problem.cache_write_tokens
-                ),
-            )
             if problem.malformed:
                 malformed += 1
                 if malformed > self.malformed_retries:
@@ -890,6 +935,50 @@ class JudgeEngine:
                 continue
             outcome.error = str(problem)
             return outcome
+
+    def _estimate(self, prompt: RenderedPrompt) -> tuple[int, float]:
+        """A call's largest cost: its prompt at about four characters a token (plus a margin
+        for the request's framing) and the largest reply, with no prompt-cache discount."""
+        prompt_tokens = (len(prompt.system) + len(prompt.user)) // 4 + 64
+        if self.budget_usd is None:
+            return prompt_tokens + MAX_TOKENS, 0.0
+        usd = self.pricer.cost(Usage(prompt_tokens, MAX_TOKENS)) or 0.0
+        return prompt_tokens + MAX_TOKENS, usd
+
+    async def _reserve(self, prompt: RenderedPrompt) -> tuple[int, float] | str:
+        """Reserve the call's largest cost against the budgets, waiting while calls in flight may
+        use up what is left; returns the reservation, or `tokens`/`usd`/`deadline`."""
+        tokens, usd = self._estimate(prompt)
+        loop = asyncio.get_running_loop()
+        while True:
+            event = asyncio.Event()
+            got = self.spending.reserve(tokens, usd, self.budget_tokens, self.budget_usd, _waker(loop, event))
+            if got == "ok":
+                return tokens, usd
+            if got != "wait":
+                return got
+            remaining = self._remaining()
+            try:
+                async with asyncio.timeout(remaining):
+                    await event.wait()
+            except TimeoutError:
+                return "deadline"
+
+    def _refuse(self, outcome: _Outcome, budget: str) -> _Outcome:
+        """A call not made because a budget is spent."""
+        if budget == "tokens":
+            self.budget_exhausted = True
+            outcome.error = (
+                f"{BUDGET_EXHAUSTED} ({self.spending.tokens} of {self.budget_tokens} tokens used); "
+                "this judge call was not made. Raise the budget to judge every case."
+            )
+        else:
+            self.budget_usd_exhausted = True
+            outcome.error = (
+                f"{BUDGET_USD_EXHAUSTED} (${self.spending.usd:.4f} of ${self.budget_usd:g} spent); "
+                "this judge call was not made. Raise the budget to judge every case."
+            )
+        return outcome
 
     def _spend(self, outcome: _Outcome, usage: Usage, *, price_factor: float = 1.0) -> None:
         """`price_factor`: batch answers are billed at half the online price (both batch APIs)."""
@@ -944,6 +1033,16 @@ _REASK_NOTE = (
     "\n\nYour previous reply could not be used: it did not match the required JSON schema "
     "or range. Reply again with only the JSON object."
 )
+
+
+def _waker(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> Callable[[], None]:
+    """Set `event` on its loop from any thread (a jury's judges run on loops of their own)."""
+
+    def wake() -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(event.set)
+
+    return wake
 
 
 def _add(total: float | None, value: float | None) -> float | None:
