@@ -1,14 +1,17 @@
 """Batch mode: the session's judge calls through the Anthropic Message Batches API or the
 OpenAI Batch API (about half the price, a separate rate-limit pool).
 
-The engine parks every call the cache cannot answer here instead of asking the provider.
-When every submitted request is either answered or parked, `BatchCollector.run` sends the
-parked calls in as few batches as each API's size limits allow, polls them, writes every
+A batch API is a second transport for the calls the provider builds: a batch line carries the
+body of `provider.request` (with the cache key as `custom_id`), and its reply is read by the
+same `provider.parse` as an online reply. The engine parks every call the cache cannot answer
+here instead of sending it online. `BatchCollector.run` sends a round of batches once every
+unfinished request waits for one (claims mode takes two rounds: extraction, then
+verification), in as few batches as each API's size limits allow, polls them, writes every
 answer into the judge cache and hands each parked call its result. Calls whose result is
-malformed or failed are then re-asked online by the engine, under the online rules.
+malformed, failed or unreadable are then asked online by the engine, under the online rules.
 
 Resumable: each batch id is written to `.llmgate/batches.json` (atomically, under a file
-lock) as soon as it is created and removed once its results are in the cache, so a rerun
+lock) as soon as it is created and removed once its results are read and cached, so a rerun
 after an interrupted wait collects the same batch instead of paying for it again.
 """
 
