@@ -390,3 +390,27 @@ def test_an_unreadable_result_line_re_asks_only_its_call(
     assert len(JudgeCache(tmp_path / ".llmgate")) == 4, "the valid answers are kept"
     assert state(tmp_path) == [], "a batch whose results were read leaves the state file"
     assert any("1 line(s) of the results" in n for n in engine.notes()), engine.notes()
+
+
+def test_result_lines_of_any_shape_become_replies_or_reasons() -> None:
+    """Result lines are untrusted: a line that is not JSON, not an object or without a custom_id
+    is counted as unreadable; odd field types give a reason, never a traceback."""
+    from pytest_llmgate.judge.batch import BatchReply, _jsonl, anthropic_line, openai_line
+
+    data = (
+        b'{"custom_id": "a", "result": {"type": "succeeded", "message": {"content": []}}}\n{"cust\n[1, 2]\n{"x": 1}\n\n'
+    )
+    lines, unreadable = _jsonl(data)
+    assert [line["custom_id"] for line in lines] == ["a"] and unreadable == 3
+    assert anthropic_line(lines[0]) == BatchReply(reply={"content": []})
+    assert anthropic_line({"custom_id": "b", "result": {"type": "errored", "error": "boom"}}) == BatchReply(
+        error="error inside the batch: None"
+    )
+    assert anthropic_line({"custom_id": "c", "result": "odd"}).error == "request None inside the batch"
+    assert openai_line({"custom_id": "d", "response": {"status_code": 200, "body": {"choices": []}}}) == BatchReply(
+        reply={"choices": []}
+    )
+    assert openai_line({"custom_id": "e", "response": None, "error": "x"}).error == "error inside the batch: unknown"
+    assert openai_line({"custom_id": "f", "response": {"status_code": 500, "body": "x"}}).error == (
+        "error inside the batch: 500"
+    )

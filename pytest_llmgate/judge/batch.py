@@ -144,6 +144,33 @@ def _status_error(exc: BaseException, sdk: Any, what: str) -> BatchError:
     return BatchError(f"{what}: {type(exc).__name__}: {exc}")
 
 
+def _field(value: Any, name: str) -> Any:
+    """`value[name]` when `value` is a JSON object, else None (result lines are untrusted)."""
+    return value.get(name) if isinstance(value, dict) else None
+
+
+def anthropic_line(line: dict[str, Any]) -> BatchReply:
+    """One line of an Anthropic batch's results: the message, or why there is none."""
+    result = line.get("result")
+    kind, message = _field(result, "type"), _field(result, "message")
+    if kind == "succeeded" and isinstance(message, dict):
+        return BatchReply(reply=message)
+    if kind == "errored":
+        error = _field(_field(result, "error"), "error")
+        return BatchReply(error=f"error inside the batch: {_field(error, 'type')}")
+    return BatchReply(error=f"request {kind} inside the batch")
+
+
+def openai_line(line: dict[str, Any]) -> BatchReply:
+    """One line of an OpenAI batch's output or error file: the completion, or why there is none."""
+    response = line.get("response")
+    body = _field(response, "body")
+    if _field(response, "status_code") == 200 and isinstance(body, dict):
+        return BatchReply(reply=body)
+    status = _field(response, "status_code") or _field(_field(line, "error"), "code") or "unknown"
+    return BatchReply(error=f"error inside the batch: {status}")
+
+
 def _jsonl(data: bytes | str) -> tuple[list[dict[str, Any]], int]:
     """The JSON objects of a JSONL file with a `custom_id`, and how many lines were unreadable."""
     lines: list[dict[str, Any]] = []
@@ -214,15 +241,7 @@ class AnthropicBatches:
         lines, unreadable = _jsonl(data)
         output = BatchOutput(unreadable=unreadable)
         for line in lines:
-            result = line.get("result") or {}
-            kind = result.get("type") if isinstance(result, dict) else None
-            if kind == "succeeded" and isinstance(result.get("message"), dict):
-                output.replies[line["custom_id"]] = BatchReply(reply=result["message"])
-            elif kind == "errored":
-                error = (result.get("error") or {}).get("error") or {}
-                output.replies[line["custom_id"]] = BatchReply(error=f"error inside the batch: {error.get('type')}")
-            else:
-                output.replies[line["custom_id"]] = BatchReply(error=f"request {kind} inside the batch")
+            output.replies[line["custom_id"]] = anthropic_line(line)
         return output
 
 
@@ -284,15 +303,7 @@ class OpenAIBatches:
         output, errors = await self._lines(batch.output_file_id), await self._lines(batch.error_file_id)
         result = BatchOutput(unreadable=output[1] + errors[1])
         for line in output[0] + errors[0]:
-            response = line.get("response") or {}
-            body = response.get("body") if isinstance(response, dict) else None
-            if isinstance(response, dict) and response.get("status_code") == 200 and isinstance(body, dict):
-                result.replies[line["custom_id"]] = BatchReply(reply=body)
-                continue
-            status = (response.get("status_code") if isinstance(response, dict) else None) or (
-                (line.get("error") or {}).get("code") or "unknown"
-            )
-            result.replies[line["custom_id"]] = BatchReply(error=f"error inside the batch: {status}")
+            result.replies[line["custom_id"]] = openai_line(line)
         return result
 
 
