@@ -572,7 +572,8 @@ class JudgeEngine:
             malformed = 0
             if after is not None:
                 # The online follow-up of a batch result without a usable answer (README: batch mode).
-                self.reasked_online += 1
+                # Calls whose batch was never created are told by the collector's own note.
+                self.reasked_online += after.sent
                 malformed = int(after.malformed)
                 if after.malformed and self.malformed_retries < 1:
                     return Outcome(error=f"malformed judge output after 1 attempts ({after.error})")
