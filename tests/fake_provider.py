@@ -71,6 +71,10 @@ class FakeConfig:
     """Batch API: batches end with every request expired (the 24-hour window ran out)."""
     batch_create_status: int = 200
     """Batch API: the status of every batch creation (e.g. 500 to refuse them all)."""
+    batch_status_status: int = 200
+    """Batch API: the status of every status check of a batch (e.g. 503: it keeps failing)."""
+    batch_unreadable_lines: int = 0
+    """Batch API: how many result lines (the first ones) are cut short and cannot be read."""
 
 
 @dataclass
@@ -81,6 +85,8 @@ class Seen:
     start: float
     end: float
     status: int
+    body: bytes = b""
+    """The request body as sent (to compare what the online and batch paths send)."""
 
 
 @dataclass
@@ -295,7 +301,8 @@ class FakeProvider:
             if batch.api == "openai":
                 ok = [r for r in results if r["status"] == 200]
                 bad = [r for r in results if r["status"] != 200]
-                batch.output_file_id = self._store_file(_openai_lines(batch, ok)) if ok else None
+                output = _unreadable(_openai_lines(batch, ok), self.config.batch_unreadable_lines)
+                batch.output_file_id = self._store_file(output) if ok else None
                 batch.error_file_id = self._store_file(_openai_lines(batch, bad)) if bad else None
 
     def _store_file(self, data: bytes) -> str:
@@ -443,7 +450,7 @@ class _Handler(BaseHTTPRequestHandler):
             with fake._lock:
                 fake.in_flight -= 1
                 decremented = True
-                fake.requests.append(Seen(self.path, start, time.monotonic(), status))
+                fake.requests.append(Seen(self.path, start, time.monotonic(), status, raw))
             self._send(status, payload, headers)
         finally:
             if not decremented:
@@ -473,7 +480,9 @@ class _Handler(BaseHTTPRequestHandler):
                     return 404, _error_body("anthropic", "not_found_error", "No results yet."), {}
                 with fake._lock:
                     fake.batch_log.append(("results", batch.id))
-                return 200, _anthropic_results(batch), {}
+                return 200, _unreadable(_anthropic_results(batch), fake.config.batch_unreadable_lines), {}
+            if fake.config.batch_status_status != 200:
+                return fake.config.batch_status_status, _error_body("anthropic", "api_error", "Try later."), {}
             polled = fake.poll_batch(match.group(1))
             if polled is None:
                 return 404, _error_body("anthropic", "not_found_error", "No such batch."), {}
@@ -495,6 +504,8 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, _openai_batch(fake.create_batch("openai", requests, body["input_file_id"])), {}
         match = re.fullmatch(r".*/v1/batches/([\w-]+)", path)
         if method == "GET" and match:
+            if fake.config.batch_status_status != 200:
+                return fake.config.batch_status_status, _error_body("openai", "api_error", "Try later."), {}
             polled = fake.poll_batch(match.group(1))
             if polled is None:
                 return 404, _error_body("openai", "not_found_error", "No such batch."), {}
@@ -651,6 +662,14 @@ def _openai_lines(batch: FakeBatch, results: list[dict[str, Any]]) -> bytes:
             response = {"status_code": r["status"], "request_id": f"req_{i}", "body": r["body"]}
             line.update(response=response, error=None)
         lines.append(json.dumps(line))
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _unreadable(data: bytes, count: int) -> bytes:
+    """The JSONL `data` with its first `count` lines cut in half (no longer JSON)."""
+    lines = data.decode("utf-8").splitlines()
+    for i in range(min(count, len(lines))):
+        lines[i] = lines[i][: len(lines[i]) // 2]
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 

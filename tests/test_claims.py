@@ -155,23 +155,30 @@ def test_the_offline_judge_serves_claims_lexically(tmp_path: Path) -> None:
     assert empty.label == "no claims" and empty.value is None and empty.error is None
 
 
-def test_batch_mode_judges_claims_online_and_says_so(fake_provider: FakeProvider, tmp_path: Path) -> None:
+@pytest.mark.parametrize("provider", ["openai:gpt-test", "anthropic:claude-test"])
+def test_batch_mode_sends_claims_in_two_rounds(fake_provider: FakeProvider, tmp_path: Path, provider: str) -> None:
+    """Extraction in one round of batches, verification in the next; the verdicts equal online ones."""
     from pytest_llmgate.judge.batch import BatchOptions
 
+    requests = [request(ANSWER, "c1"), request("Orders ship from Denver. Returns take 30 days.", "c2")]
+    online, _ = judge(provider, requests, tmp_path / "online")
+    fake_provider.reset()
     options = BatchOptions(state_dir=tmp_path / ".llmgate", poll_interval=0.01)
-    with JudgeEngine(
-        provider="openai:gpt-test", rubrics=PACK, cache_dir=tmp_path / ".llmgate", batch=options
-    ) as engine:
-        futures = [engine.submit(request("Orders ship from Denver. Returns take 30 days.", f"c{i}")) for i in range(2)]
+    with JudgeEngine(provider=provider, rubrics=PACK, cache_dir=tmp_path / ".llmgate", batch=options) as engine:
+        futures = [engine.submit(r) for r in requests]
         engine.wait(progress=False)
         verdicts = [f.result() for f in futures]
         notes = engine.notes()
-    assert all(v.error is None and v.claims for v in verdicts)
-    assert fake_provider.batch_log == [], "nothing was batched"
-    assert any(n.startswith("batch: 2 claims-mode verdict(s) were judged online") for n in notes), notes
-    with JudgeEngine(
-        provider="openai:gpt-test", rubrics=PACK, cache_dir=tmp_path / ".llmgate", batch=options
-    ) as engine:
-        futures = [engine.submit(request("Orders ship from Denver. Returns take 30 days.", f"c{i}")) for i in range(2)]
+    assert [(v.value, v.label, v.error) for v in verdicts] == [(v.value, v.label, v.error) for v in online]
+    assert all(v.claims for v in verdicts)
+    assert not any(seen.path.endswith(("/v1/messages", "/chat/completions")) for seen in fake_provider.requests)
+    created = [batch_id for op, batch_id in fake_provider.batch_log if op == "create"]
+    assert len(created) == 2, "one round of extraction, one of verification"
+    first, second = (fake_provider.batches[batch_id] for batch_id in created)
+    assert len(first.requests) == 2 and len(second.requests) >= 2
+    assert all(call.batch and call.attempts == 1 for v in verdicts for call in v.calls)
+    assert any(n.startswith("batch: sent in 2 rounds") for n in notes), notes
+    with JudgeEngine(provider=provider, rubrics=PACK, cache_dir=tmp_path / ".llmgate", batch=options) as engine:
+        futures = [engine.submit(r) for r in requests]
         engine.wait(progress=False)
-        assert not any("claims-mode" in n for n in engine.notes()), "a rerun is answered by the cache"
+        assert all(call.cached for f in futures for call in f.result().calls), "a rerun is answered by the cache"

@@ -151,6 +151,7 @@ def test_expired_batch_requests_are_asked_online(fake_provider: FakeProvider, tm
     assert len(online_calls(fake_provider)) == 2
     if provider.startswith("openai"):
         assert any("ended as 'expired'; calls without a result are asked online" in note for note in engine.notes())
+    assert state(tmp_path) == [], "an ended batch leaves the state file once its results are read"
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -249,6 +250,9 @@ def test_a_refused_batch_sends_its_calls_online(fake_provider: FakeProvider, tmp
     assert len(online_calls(fake_provider)) == 2 and fake_provider.batches == {}
     assert "batch: creating the batch: HTTP 500; 2 call(s) are asked online instead." in engine.notes()
     assert not (tmp_path / ".llmgate" / STATE_FILE).exists(), "a refused batch is not recorded"
+    # Each call was made once (online): the batch that was never created is not counted.
+    assert [(call.attempts, call.batch) for v in verdicts for call in v.calls] == [(1, False), (1, False)]
+    assert engine.stats()["correctness"].calls == 2 and engine.stats()["correctness"].batched == 0
 
 
 def test_a_broken_batch_run_sends_its_calls_online(
@@ -256,10 +260,10 @@ def test_a_broken_batch_run_sends_its_calls_online(
 ) -> None:
     from pytest_llmgate.judge.batch import OpenAIBatches
 
-    def broken(self: OpenAIBatches, key: str, rubric: object, prompt: object) -> dict[str, object]:
+    def broken(self: OpenAIBatches, key: str, body: object) -> dict[str, object]:
         raise TypeError("cannot build the request")
 
-    monkeypatch.setattr(OpenAIBatches, "request", broken)
+    monkeypatch.setattr(OpenAIBatches, "line", broken)
     engine = engine_for("openai:gpt-test", tmp_path)
     verdicts = judge_all(engine, cases(2, "correctness"))
     assert all(v.error is None for v in verdicts)
@@ -332,3 +336,81 @@ def test_a_jurys_batches_run_side_by_side(fake_provider: FakeProvider, tmp_path:
     assert operations.index("create") < first_collection
     assert len(operations) - operations[::-1].index("create") - 1 < first_collection, "both created first"
     assert online_calls(fake_provider) == []
+
+
+def _canonical(body: object) -> bytes:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("rubric", ["correctness", "passes", "helpfulness"])
+def test_batch_and_online_send_the_same_request_body(
+    fake_provider: FakeProvider, tmp_path: Path, provider: str, rubric: str
+) -> None:
+    """One request built once: the body the online call sends is the body in the batch line."""
+    requests = cases(2, rubric)
+    judge_all(JudgeEngine(provider=provider, rubrics=RUBRICS, cache_dir=None), requests)
+    online = sorted(_canonical(json.loads(seen.body)) for seen in fake_provider.requests if seen.body)
+    assert len(online) == len(requests) * (2 if rubric == "helpfulness" else 1)
+    fake_provider.reset()
+    judge_all(engine_for(provider, tmp_path), requests)
+    assert online_calls(fake_provider) == []
+    batched = sorted(_canonical(body) for _, body in fake_provider.batches[creates(fake_provider)[0]].requests)
+    assert batched == online
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_failing_status_endpoint_stops_at_the_deadline(
+    fake_provider: FakeProvider, tmp_path: Path, provider: str
+) -> None:
+    """A status check that keeps failing with a retryable error (HTTP 503) does not hold the run
+    past the judge deadline: the calls are left unjudged and the batch stays recorded."""
+    fake_provider.reset(FakeConfig(batch_status_status=503))
+    engine = engine_for(provider, tmp_path, deadline=1.0)
+    verdicts = judge_all(engine, cases(2, "correctness"))
+    assert all(v.value is None and DEADLINE_REACHED in (v.error or "") for v in verdicts)
+    assert engine.unjudged_calls == 2 and online_calls(fake_provider) == []
+    batch_id = creates(fake_provider)[0]
+    assert [r["id"] for r in state(tmp_path)] == [batch_id], "the batch stays recorded for the next run"
+    assert fake_provider.count(503) >= 1
+    assert any(f"the judge deadline passed while {batch_id} was still running" in n for n in engine.notes())
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_an_unreadable_result_line_re_asks_only_its_call(
+    fake_provider: FakeProvider, tmp_path: Path, provider: str
+) -> None:
+    fake_provider.reset(FakeConfig(batch_unreadable_lines=1))
+    engine = engine_for(provider, tmp_path)
+    verdicts = judge_all(engine, cases(4, "correctness"))
+    assert all(v.error is None for v in verdicts)
+    assert len(online_calls(fake_provider)) == 1, "only the unreadable line's call is asked online"
+    assert sorted(call.batch for v in verdicts for call in v.calls) == [True] * 4
+    assert sorted(call.attempts for v in verdicts for call in v.calls) == [1, 1, 1, 2]
+    assert len(JudgeCache(tmp_path / ".llmgate")) == 4, "the valid answers are kept"
+    assert state(tmp_path) == [], "a batch whose results were read leaves the state file"
+    assert any("1 line(s) of the results" in n for n in engine.notes()), engine.notes()
+
+
+def test_result_lines_of_any_shape_become_replies_or_reasons() -> None:
+    """Result lines are untrusted: a line that is not JSON, not an object or without a custom_id
+    is counted as unreadable; odd field types give a reason, never a traceback."""
+    from pytest_llmgate.judge.batch import BatchReply, _jsonl, anthropic_line, openai_line
+
+    data = (
+        b'{"custom_id": "a", "result": {"type": "succeeded", "message": {"content": []}}}\n{"cust\n[1, 2]\n{"x": 1}\n\n'
+    )
+    lines, unreadable = _jsonl(data)
+    assert [line["custom_id"] for line in lines] == ["a"] and unreadable == 3
+    assert anthropic_line(lines[0]) == BatchReply(reply={"content": []})
+    assert anthropic_line({"custom_id": "b", "result": {"type": "errored", "error": "boom"}}) == BatchReply(
+        error="error inside the batch: None"
+    )
+    assert anthropic_line({"custom_id": "c", "result": "odd"}).error == "request None inside the batch"
+    assert openai_line({"custom_id": "d", "response": {"status_code": 200, "body": {"choices": []}}}) == BatchReply(
+        reply={"choices": []}
+    )
+    assert openai_line({"custom_id": "e", "response": None, "error": "x"}).error == "error inside the batch: unknown"
+    assert openai_line({"custom_id": "f", "response": {"status_code": 500, "body": "x"}}).error == (
+        "error inside the batch: 500"
+    )

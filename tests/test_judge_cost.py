@@ -375,3 +375,39 @@ def test_worker_budgets_add_up_to_the_budget() -> None:
     assert [tokens for tokens, _ in shares] == [4, 3, 3]
     assert sum(usd or 0 for _, usd in shares) == pytest.approx(1.0)
     assert worker_budgets(None, None, {"workercount": 2, "workerid": "gw1"}) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("spec", "ini"),
+    [
+        ("openai-compatible:llama3@{url}/v1", "llm_gate_judge_price = input=10 output=40"),
+        ("anthropic:claude-sonnet-4-5", None),
+    ],
+)
+def test_a_dollar_budget_is_overshot_by_at_most_one_call(
+    project: pytest.Pytester, fake_provider: FakeProvider, spec: str, ini: str | None
+) -> None:
+    """Sixteen calls in flight at once (the default concurrency, with latency so they overlap):
+    calls in flight are bounded by what is left of the budget, so the spend ends within one
+    call's cost of it (an ini price for a local server, table prices for Anthropic)."""
+    from fake_provider import FakeConfig
+
+    fake_provider.reset(FakeConfig(latency=0.5))
+    if ini is not None:
+        project.makeini(f"[pytest]\n{ini}\n")
+    args = (*with_judge(spec.format(url=fake_provider.url)), "--llm-gate-no-cache")
+    project.runpytest(*args)
+    costs = [
+        call.cost_usd or 0.0
+        for suite in _results(project).suites.values()
+        for case in suite.cases.values()
+        for verdict in case.judge
+        for call in verdict.calls
+    ]
+    assert len(costs) == N_CASES and min(costs) > 0
+    budget = sum(costs) / 4
+    project.runpytest(*args, "--llm-gate-budget-usd", f"{budget:.8f}")
+    stats = _results(project).judge_stats["correctness"]
+    spent = stats.cost_usd or 0.0
+    assert stats.errors > 0, "the budget ran out"
+    assert budget <= spent <= budget + max(costs), f"${spent:.6f} spent with a budget of ${budget:.6f}"

@@ -185,3 +185,21 @@ def test_xdist_workers_each_batch_their_calls_and_agree_with_an_online_run(
     assert parallel.ret == online.ret == pytest.ExitCode.TESTS_FAILED
     assert parallel_results.verdicts == online_results.verdicts
     assert parallel_results.judge_stats["preference"].batched == N_CASES  # 12 changed outputs, both orders
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_refused_batch_counts_each_call_once_in_the_summary(
+    project: pytest.Pytester,  # noqa: F811
+    fake_provider: FakeProvider,
+    provider: str,
+) -> None:
+    """The batch cannot be created: its calls go online, and the summary counts the calls made."""
+    project.makeini(INI)
+    fake_provider.reset(FakeConfig(batch_create_status=500))
+    result = project.runpytest(*args(provider), "--llm-gate-update", "--llm-gate-batch")
+    assert result.ret == 0, result.stdout.str()
+    assert online_calls(fake_provider) == N_CASES and creates(fake_provider) == []
+    stats = _results(project).judge_stats["correctness"]
+    assert stats.calls == N_CASES and stats.batched == 0
+    result.stdout.fnmatch_lines([f"*judge cost: *{N_CASES} calls*"])
+    assert "came back malformed or failed from the batch" not in result.stdout.str()

@@ -1,14 +1,17 @@
 """Batch mode: the session's judge calls through the Anthropic Message Batches API or the
 OpenAI Batch API (about half the price, a separate rate-limit pool).
 
-The engine parks every call the cache cannot answer here instead of asking the provider.
-When every submitted request is either answered or parked, `BatchCollector.run` sends the
-parked calls in as few batches as each API's size limits allow, polls them, writes every
+A batch API is a second transport for the calls the provider builds: a batch line carries the
+body of `provider.request` (with the cache key as `custom_id`), and its reply is read by the
+same `provider.parse` as an online reply. The engine parks every call the cache cannot answer
+here instead of sending it online. `BatchCollector.run` sends a round of batches once every
+unfinished request waits for one (claims mode takes two rounds: extraction, then
+verification), in as few batches as each API's size limits allow, polls them, writes every
 answer into the judge cache and hands each parked call its result. Calls whose result is
-malformed or failed are then re-asked online by the engine, under the online rules.
+malformed, failed or unreadable are then asked online by the engine, under the online rules.
 
 Resumable: each batch id is written to `.llmgate/batches.json` (atomically, under a file
-lock) as soon as it is created and removed once its results are in the cache, so a rerun
+lock) as soon as it is created and removed once its results are read and cached, so a rerun
 after an interrupted wait collects the same batch instead of paying for it again.
 """
 
@@ -22,21 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import pydantic
-
-from pytest_llmgate.judge.providers import (
-    CACHE_CONTROL,
-    MAX_TOKENS,
-    ProviderError,
-    anthropic_usage,
-    check_answer,
-    openai_usage,
-)
-from pytest_llmgate.judge.schemas import SCHEMAS
+from pytest_llmgate.judge.providers import ProviderError
 
 if TYPE_CHECKING:
     from pytest_llmgate.judge.cache import JudgeCache
     from pytest_llmgate.judge.prompts import RenderedPrompt
+    from pytest_llmgate.judge.providers import Provider, RemoteProvider
     from pytest_llmgate.judge.rubrics import Rubric
 
 STATE_FILE = "batches.json"
@@ -86,6 +80,26 @@ class BatchResult:
     cache_write_tokens: int = 0
     deadline: bool = False
     """No answer because the judge deadline passed: `error` says when; the call is left unjudged."""
+    sent: bool = False
+    """The call was in a batch the provider accepted (it counts as one attempt); False when
+    its batch was never created, so the online follow-up is the call's first attempt."""
+
+
+@dataclass(frozen=True)
+class BatchReply:
+    """One line of a batch's results: the reply body (as an online call returns it) or an error."""
+
+    reply: dict[str, Any] | None = None
+    error: str | None = None
+
+
+@dataclass
+class BatchOutput:
+    """A batch's results as read: replies by custom_id, and the lines that could not be read."""
+
+    replies: dict[str, BatchReply] = field(default_factory=dict)
+    unreadable: int = 0
+    """Result lines that are not JSON or lack a custom_id; their calls have no reply (asked online)."""
 
 
 @dataclass
@@ -101,50 +115,22 @@ class BatchStatus:
 
 
 class BatchApi(Protocol):
-    """One provider's batch endpoints, through its official SDK."""
+    """One provider's batch endpoints, through its official SDK: the transport for request
+    bodies built by the provider's `request`, whose replies its `parse` reads."""
 
     title: str
     max_requests: int
     max_bytes: int
 
-    def request(self, key: str, rubric: Rubric, prompt: RenderedPrompt) -> dict[str, Any]:
-        """One request line of a batch, with the cache key as its `custom_id`."""
+    def line(self, key: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One request line of a batch: the body, with the cache key as its `custom_id`."""
 
-    async def submit(self, requests: list[dict[str, Any]]) -> str:
+    async def submit(self, lines: list[dict[str, Any]]) -> str:
         """Create a batch; returns its id."""
 
     async def status(self, batch_id: str) -> BatchStatus: ...
 
-    async def results(self, batch_id: str, rubrics: dict[str, Rubric]) -> dict[str, BatchResult]:
-        """Results by custom_id; `rubrics` maps custom_id to the rubric (to check answers)."""
-
-    async def aclose(self) -> None: ...
-
-
-def _parse_answer(rubric: Rubric, text: str | None, tokens: Any) -> BatchResult:
-    """The answer in a reply's text, validated like the SDKs' parse helpers do; `tokens` as
-    `providers.anthropic_usage` / `openai_usage` count them."""
-    input_tokens, output_tokens = tokens["input_tokens"], tokens["output_tokens"]
-    cache = {"cache_read_tokens": tokens["cache_read_tokens"], "cache_write_tokens": tokens["cache_write_tokens"]}
-    problem: str
-    if text is None:
-        problem = "no text in the reply"
-    else:
-        try:
-            answer = SCHEMAS[rubric.kind].model_validate_json(text).model_dump()
-            check_answer(rubric, answer)
-            return BatchResult(answer=answer, input_tokens=input_tokens, output_tokens=output_tokens, **cache)
-        except pydantic.ValidationError as exc:
-            problem = str(exc.errors()[0]["msg"])
-        except ProviderError as exc:
-            problem = str(exc)
-    return BatchResult(
-        error=f"malformed judge output: {problem}",
-        malformed=True,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        **cache,
-    )
+    async def results(self, batch_id: str) -> BatchOutput: ...
 
 
 def _status_error(exc: BaseException, sdk: Any, what: str) -> BatchError:
@@ -158,6 +144,53 @@ def _status_error(exc: BaseException, sdk: Any, what: str) -> BatchError:
     return BatchError(f"{what}: {type(exc).__name__}: {exc}")
 
 
+def _field(value: Any, name: str) -> Any:
+    """`value[name]` when `value` is a JSON object, else None (result lines are untrusted)."""
+    return value.get(name) if isinstance(value, dict) else None
+
+
+def anthropic_line(line: dict[str, Any]) -> BatchReply:
+    """One line of an Anthropic batch's results: the message, or why there is none."""
+    result = line.get("result")
+    kind, message = _field(result, "type"), _field(result, "message")
+    if kind == "succeeded" and isinstance(message, dict):
+        return BatchReply(reply=message)
+    if kind == "errored":
+        error = _field(_field(result, "error"), "error")
+        return BatchReply(error=f"error inside the batch: {_field(error, 'type')}")
+    return BatchReply(error=f"request {kind} inside the batch")
+
+
+def openai_line(line: dict[str, Any]) -> BatchReply:
+    """One line of an OpenAI batch's output or error file: the completion, or why there is none."""
+    response = line.get("response")
+    body = _field(response, "body")
+    if _field(response, "status_code") == 200 and isinstance(body, dict):
+        return BatchReply(reply=body)
+    status = _field(response, "status_code") or _field(_field(line, "error"), "code") or "unknown"
+    return BatchReply(error=f"error inside the batch: {status}")
+
+
+def _jsonl(data: bytes | str) -> tuple[list[dict[str, Any]], int]:
+    """The JSON objects of a JSONL file with a `custom_id`, and how many lines were unreadable."""
+    lines: list[dict[str, Any]] = []
+    unreadable = 0
+    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+    for raw in text.splitlines():
+        if not raw.strip():
+            continue
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            unreadable += 1
+            continue
+        if not isinstance(line, dict) or not isinstance(line.get("custom_id"), str):
+            unreadable += 1
+            continue
+        lines.append(line)
+    return lines, unreadable
+
+
 class AnthropicBatches:
     """The Anthropic Message Batches API (100,000 requests or 256 MB per batch)."""
 
@@ -165,42 +198,24 @@ class AnthropicBatches:
     max_requests = 100_000
     max_bytes = 256 * 1024 * 1024
 
-    def __init__(self, model: str, timeout: float) -> None:
+    def __init__(self, client: Any) -> None:
         import anthropic
-        from anthropic.lib._parse._transform import transform_schema
 
         self._sdk = anthropic
-        self._model = model
-        self._transform = transform_schema
-        self._formats: dict[str, dict[str, Any]] = {}
         # Status checks and downloads are idempotent, so the SDK may retry them; creating a
         # batch is not (a lost response would mean paying twice), so `submit` never retries.
-        self._client = anthropic.AsyncAnthropic(max_retries=2, timeout=timeout)
+        self._client = client.with_options(max_retries=2)
+        self._create = client.with_options(max_retries=0)
 
-    def _format(self, kind: str) -> dict[str, Any]:
-        if kind not in self._formats:
-            schema = pydantic.TypeAdapter(SCHEMAS[kind]).json_schema()
-            self._formats[kind] = {"type": "json_schema", "schema": self._transform(schema)}
-        return self._formats[kind]
+    def line(self, key: str, body: dict[str, Any]) -> dict[str, Any]:
+        return {"custom_id": key, "params": body}
 
-    def request(self, key: str, rubric: Rubric, prompt: RenderedPrompt) -> dict[str, Any]:
-        # The same parameters as the online `messages.parse` call (providers.AnthropicProvider).
-        params = {
-            "model": self._model,
-            "max_tokens": MAX_TOKENS,
-            "system": [{"type": "text", "text": prompt.system, "cache_control": CACHE_CONTROL}],
-            "messages": [{"role": "user", "content": prompt.user}],
-            "output_config": {"format": self._format(rubric.kind)},
-        }
-        return {"custom_id": key, "params": params}
-
-    async def submit(self, requests: list[dict[str, Any]]) -> str:
+    async def submit(self, lines: list[dict[str, Any]]) -> str:
         try:
-            client = self._client.with_options(max_retries=0)
-            batch = await client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
+            batch = await self._create.messages.batches.create(requests=lines)
         except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a typed error
             raise _status_error(exc, self._sdk, "creating the batch") from None
-        return batch.id
+        return str(batch.id)
 
     async def status(self, batch_id: str) -> BatchStatus:
         try:
@@ -216,29 +231,18 @@ class AnthropicBatches:
             state=batch.processing_status,
         )
 
-    async def results(self, batch_id: str, rubrics: dict[str, Rubric]) -> dict[str, BatchResult]:
-        results: dict[str, BatchResult] = {}
+    async def results(self, batch_id: str) -> BatchOutput:
         try:
-            async for entry in await self._client.messages.batches.results(batch_id):
-                rubric = rubrics.get(entry.custom_id)
-                if rubric is None:
-                    continue
-                result = entry.result
-                if result.type == "succeeded":
-                    message = result.message
-                    text = next((block.text for block in message.content if block.type == "text"), None)
-                    results[entry.custom_id] = _parse_answer(rubric, text, anthropic_usage(message.usage))
-                elif result.type == "errored":
-                    error = result.error.error
-                    results[entry.custom_id] = BatchResult(error=f"error inside the batch: {error.type}")
-                else:
-                    results[entry.custom_id] = BatchResult(error=f"request {result.type} inside the batch")
+            # The raw JSONL, read line by line here: the SDK's decoder stops at the first bad line.
+            raw = await self._client.messages.batches.with_raw_response.results(batch_id)
+            data = await raw.read()
         except Exception as exc:  # noqa: BLE001
             raise _status_error(exc, self._sdk, f"results of batch {batch_id}") from None
-        return results
-
-    async def aclose(self) -> None:
-        await self._client.close()
+        lines, unreadable = _jsonl(data)
+        output = BatchOutput(unreadable=unreadable)
+        for line in lines:
+            output.replies[line["custom_id"]] = anthropic_line(line)
+        return output
 
 
 class OpenAIBatches:
@@ -248,45 +252,28 @@ class OpenAIBatches:
     max_requests = 50_000
     max_bytes = 200 * 1024 * 1024
 
-    def __init__(self, model: str, timeout: float) -> None:
+    def __init__(self, client: Any) -> None:
         import openai
-        from openai.lib._parsing._completions import type_to_response_format_param
 
         self._sdk = openai
-        self._model = model
-        self._response_format = type_to_response_format_param
-        self._formats: dict[str, Any] = {}
-        self._client = openai.AsyncOpenAI(max_retries=2, timeout=timeout)
+        self._client = client.with_options(max_retries=2)
+        self._create = client.with_options(max_retries=0)
 
-    def request(self, key: str, rubric: Rubric, prompt: RenderedPrompt) -> dict[str, Any]:
-        if rubric.kind not in self._formats:
-            self._formats[rubric.kind] = self._response_format(SCHEMAS[rubric.kind])
-        # The same parameters as the online `chat.completions.parse` call (providers.OpenAIProvider).
-        body = {
-            "model": self._model,
-            "max_completion_tokens": MAX_TOKENS,
-            "temperature": 0.0,
-            "messages": [
-                {"role": "system", "content": prompt.system},
-                {"role": "user", "content": prompt.user},
-            ],
-            "response_format": self._formats[rubric.kind],
-        }
+    def line(self, key: str, body: dict[str, Any]) -> dict[str, Any]:
         return {"custom_id": key, "method": "POST", "url": "/v1/chat/completions", "body": body}
 
-    async def submit(self, requests: list[dict[str, Any]]) -> str:
-        data = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in requests)
-        client = self._client.with_options(max_retries=0)
+    async def submit(self, lines: list[dict[str, Any]]) -> str:
+        data = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in lines)
         try:
-            upload = await client.files.create(
+            upload = await self._create.files.create(
                 file=("llmgate-judge-batch.jsonl", data.encode("utf-8"), "application/jsonl"), purpose="batch"
             )
-            batch = await client.batches.create(
+            batch = await self._create.batches.create(
                 input_file_id=upload.id, endpoint="/v1/chat/completions", completion_window="24h"
             )
         except Exception as exc:  # noqa: BLE001
             raise _status_error(exc, self._sdk, "creating the batch") from None
-        return batch.id
+        return str(batch.id)
 
     async def _retrieve(self, batch_id: str) -> Any:
         try:
@@ -302,68 +289,59 @@ class OpenAIBatches:
         ended = batch.status in ("completed", "failed", "expired", "cancelled")
         return BatchStatus(ended=ended, done=done, total=total, state=batch.status)
 
-    async def _lines(self, file_id: str | None) -> list[dict[str, Any]]:
+    async def _lines(self, file_id: str | None) -> tuple[list[dict[str, Any]], int]:
         if not file_id:
-            return []
+            return [], 0
         try:
             content = await self._client.files.content(file_id)
         except Exception as exc:  # noqa: BLE001
             raise _status_error(exc, self._sdk, f"batch file {file_id}") from None
-        return [json.loads(line) for line in content.text.splitlines() if line.strip()]
+        return _jsonl(content.content)
 
-    async def results(self, batch_id: str, rubrics: dict[str, Rubric]) -> dict[str, BatchResult]:
+    async def results(self, batch_id: str) -> BatchOutput:
         batch = await self._retrieve(batch_id)
-        results: dict[str, BatchResult] = {}
-        lines = await self._lines(batch.output_file_id) + await self._lines(batch.error_file_id)
-        for line in lines:
-            key = line.get("custom_id")
-            rubric = rubrics.get(key) if isinstance(key, str) else None
-            if rubric is None or key is None:
-                continue
-            response = line.get("response") or {}
-            body = response.get("body") or {}
-            if response.get("status_code") != 200:
-                status = response.get("status_code") or (line.get("error") or {}).get("code") or "unknown"
-                results[key] = BatchResult(error=f"error inside the batch: {status}")
-                continue
-            raw_usage = body.get("usage")
-            tokens = openai_usage(_namespace(raw_usage) if isinstance(raw_usage, dict) else None)
-            input_tokens, output_tokens = tokens["input_tokens"], tokens["output_tokens"]
-            choices = body.get("choices") or []
-            message = (choices[0].get("message") or {}) if choices else {}
-            if message.get("refusal"):
-                refusal = str(message["refusal"])[:200]
-                results[key] = BatchResult(
-                    error=f"the judge refused: {refusal}",
-                    malformed=True,
-                    input_tokens=input_tokens,
-                    output_tokens=output_tokens,
-                )
-                continue
-            results[key] = _parse_answer(rubric, message.get("content"), tokens)
-        return results
-
-    async def aclose(self) -> None:
-        await self._client.close()
+        output, errors = await self._lines(batch.output_file_id), await self._lines(batch.error_file_id)
+        result = BatchOutput(unreadable=output[1] + errors[1])
+        for line in output[0] + errors[0]:
+            result.replies[line["custom_id"]] = openai_line(line)
+        return result
 
 
-def _namespace(data: dict[str, Any]) -> Any:
-    """A JSON object read like an SDK model (attribute access), nested objects too."""
-    from types import SimpleNamespace
+def make_batch_api(provider: Provider) -> BatchApi | None:
+    """The batch API of a judge, or None when the provider has none (offline, OpenAI-compatible)."""
+    from pytest_llmgate.judge.providers import AnthropicProvider, OpenAIProvider
 
-    return SimpleNamespace(**{k: _namespace(v) if isinstance(v, dict) else v for k, v in data.items()})
-
-
-def make_batch_api(spec: str, timeout: float) -> BatchApi | None:
-    """The batch API of a judge spec, or None when the provider has none (offline, compatible)."""
-    from pytest_llmgate.judge.providers import parse_spec
-
-    provider, model, _ = parse_spec(spec)
-    if provider == "anthropic":
-        return AnthropicBatches(model, timeout)
-    if provider == "openai":
-        return OpenAIBatches(model, timeout)
+    if isinstance(provider, AnthropicProvider):
+        return AnthropicBatches(provider.client)
+    if isinstance(provider, OpenAIProvider) and provider.kind == "openai":
+        return OpenAIBatches(provider.client)
     return None
+
+
+def parse_reply(provider: RemoteProvider, rubric: Rubric, prompt: RenderedPrompt, line: BatchReply) -> BatchResult:
+    """A batch line read by the provider's own `parse`, exactly as an online reply is."""
+    if line.reply is None:
+        return BatchResult(error=line.error or "no reply in the batch", sent=True)
+    try:
+        answer = provider.parse(rubric, prompt, line.reply)
+    except ProviderError as exc:
+        return BatchResult(
+            error=str(exc),
+            malformed=exc.malformed,
+            input_tokens=exc.input_tokens,
+            output_tokens=exc.output_tokens,
+            cache_read_tokens=exc.cache_read_tokens,
+            cache_write_tokens=exc.cache_write_tokens,
+            sent=True,
+        )
+    return BatchResult(
+        answer=answer.answer,
+        input_tokens=answer.input_tokens,
+        output_tokens=answer.output_tokens,
+        cache_read_tokens=answer.cache_read_tokens,
+        cache_write_tokens=answer.cache_write_tokens,
+        sent=True,
+    )
 
 
 # -- state file ---------------------------------------------------------------------------
@@ -450,6 +428,18 @@ class BatchState:
 # -- the collector ------------------------------------------------------------------------
 
 
+class Waiter:
+    """One judge request as the collector sees it: how many of its calls wait for a batch.
+
+    A round of batches is sent once every unfinished request waits for one (claims mode needs
+    two rounds: the verification calls exist only once the extraction is answered)."""
+
+    __slots__ = ("blocked",)
+
+    def __init__(self) -> None:
+        self.blocked = 0
+
+
 @dataclass
 class _Parked:
     key: str
@@ -458,6 +448,7 @@ class _Parked:
     future: asyncio.Future[BatchResult]
     claimed: bool = False
     """The first caller to read the result takes its tokens; followers share the answer."""
+    waiters: list[Waiter] = field(default_factory=list)
 
 
 @dataclass
@@ -486,13 +477,19 @@ def _chunks(requests: list[dict[str, Any]], max_requests: int, max_bytes: int) -
 
 
 class BatchCollector:
-    """Parks cache misses, then runs them as batches; see the module docstring."""
+    """Parks cache misses, then sends them as rounds of batches; see the module docstring."""
 
     def __init__(
-        self, api: BatchApi, provider_name: str, options: BatchOptions, cache: JudgeCache | None = None
+        self,
+        api: BatchApi,
+        provider: RemoteProvider,
+        options: BatchOptions,
+        cache: JudgeCache | None = None,
+        left: Callable[[], float | None] | None = None,
     ) -> None:
         self.api = api
-        self.provider_name = provider_name
+        self.provider = provider
+        self.provider_name = provider.name
         self.options = options
         self.cache = cache
         self.state = BatchState(options.state_dir)
@@ -503,55 +500,103 @@ class BatchCollector:
         """Ids of the batches this run created."""
         self.resumed: list[str] = []
         """Ids of batches recorded by an earlier run and collected by this one."""
+        self.rounds = 0
+        """Rounds of batches sent (claims mode takes two: extraction, then verification)."""
         self._parked: dict[str, _Parked] = {}
-        self._arrived: set[int] = set()
-        self._expected = 0
-        self._settled: asyncio.Event | None = None
-        self._left: Callable[[], float | None] = lambda: None
+        self._queue: dict[str, _Parked] = {}
+        """Parked calls not yet in a round."""
+        self._blocked = 0
+        """Requests whose calls all wait for a batch."""
+        self._expected: int | None = None
+        self._finished: Callable[[], int] = lambda: 0
+        self._quiet: asyncio.Event | None = None
+        self._broken: str | None = None
+        """Why batches are no longer sent (every later call goes online), or None."""
+        self._left: Callable[[], float | None] = left or (lambda: None)
 
     # -- called by the engine, on its loop ----------------------------------------------
 
-    def park(self, key: str, rubric: Rubric, prompt: RenderedPrompt) -> _Parked:
-        """Queue a call for the next batch (one entry per cache key)."""
+    async def fetch(self, waiter: Waiter, key: str, rubric: Rubric, prompt: RenderedPrompt) -> tuple[BatchResult, bool]:
+        """Park a call for the next round (one entry per cache key) and wait for its result;
+        also says whether this caller is the first to read it (and so pays for it)."""
         entry = self._parked.get(key)
         if entry is None:
             future: asyncio.Future[BatchResult] = asyncio.get_running_loop().create_future()
             entry = _Parked(key, rubric, prompt, future)
             self._parked[key] = entry
-        return entry
+            if self._broken is not None:
+                self._resolve(entry, BatchResult(error=self._broken))
+            elif self._past_deadline():
+                self._resolve(entry, BatchResult(error="before its batch was submitted", deadline=True))
+            else:
+                self._queue[key] = entry
+        if not entry.future.done():
+            if not waiter.blocked:
+                self._blocked += 1
+            waiter.blocked += 1
+            entry.waiters.append(waiter)
+            self.check()
+        result = await asyncio.shield(entry.future)
+        first = not entry.claimed
+        entry.claimed = True
+        return result, first
 
-    def arrive(self, token: int) -> None:
-        """A request (by a token unique to it) is answered or parked; idempotent."""
-        self._arrived.add(token)
-        self._check_settled()
+    def check(self) -> None:
+        """Wake the round loop when every unfinished request waits for a batch (or all are done)."""
+        if self._quiet is None or self._expected is None:
+            return
+        finished = self._finished()
+        if finished >= self._expected or (self._queue and finished + self._blocked >= self._expected):
+            self._quiet.set()
 
-    def _check_settled(self) -> None:
-        if self._settled is not None and len(self._arrived) >= self._expected:
-            self._settled.set()
+    def _resolve(self, entry: _Parked, result: BatchResult) -> None:
+        if entry.future.done():
+            return
+        entry.future.set_result(result)
+        for waiter in entry.waiters:
+            waiter.blocked -= 1
+            if not waiter.blocked:
+                self._blocked -= 1
+        entry.waiters.clear()
 
     # -- the batch run -------------------------------------------------------------------
 
-    async def run(self, expected: int, left: Callable[[], float | None] | None = None) -> None:
-        """Wait until `expected` requests arrived, then submit, poll and collect the parked calls.
-
-        `left` gives the seconds left before the judge deadline (None: no deadline); once it is
-        past, no batch is submitted and no more waiting is done (a batch stays recorded)."""
-        if left is not None:
-            self._left = left
-        self._expected = expected
-        self._settled = asyncio.Event()
-        self._check_settled()
-        await self._settled.wait()
-        pending = {key: entry for key, entry in self._parked.items() if not entry.future.done()}
-        if not pending:
-            return
+    async def run(self, expected: int, finished: Callable[[], int]) -> None:
+        """Send rounds of batches until all `expected` requests are finished (`finished()` counts
+        them): a round goes out when every unfinished request waits for the batch. Past the
+        judge deadline no batch is submitted and no more waiting is done (a batch stays recorded)."""
+        self._expected, self._finished = expected, finished
         try:
-            await self._run(pending)
+            while True:
+                self._quiet = asyncio.Event()
+                self.check()
+                left = self._left()
+                try:
+                    async with asyncio.timeout(left if left is not None and left > 0 else None):
+                        await self._quiet.wait()
+                except TimeoutError:
+                    # Past the deadline while requests were still busy online: nothing queued is sent.
+                    queued, self._queue = list(self._queue.values()), {}
+                    self._fail(queued, "before its batch was submitted", deadline=True)
+                    continue
+                if self._finished() >= expected and not self._queue:
+                    return
+                pending, self._queue = self._queue, {}
+                if not pending:
+                    continue
+                self.rounds += 1
+                try:
+                    await self._run(pending)
+                except Exception as exc:  # noqa: BLE001 - a broken batch must not lose the verdicts: they go online
+                    self._broken = f"batch not sent ({type(exc).__name__}: {exc})"
+                    self.notes.append(f"batch: failed ({type(exc).__name__}: {exc}); its calls were asked online.")
+                    self._fail(pending.values(), self._broken)
         finally:
-            for entry in pending.values():
-                if not entry.future.done():
-                    entry.future.set_result(BatchResult(error="no result from the batch"))
-            self._parked = {k: v for k, v in self._parked.items() if not v.future.done()}
+            self._quiet = None
+            for entry in list(self._parked.values()):
+                self._resolve(entry, BatchResult(error="no result from the batch"))
+            self._parked = {}
+            self._queue = {}
 
     async def _run(self, pending: dict[str, _Parked]) -> None:
         try:
@@ -563,6 +608,7 @@ class BatchCollector:
         # Batches an earlier run submitted and never collected: collect them instead of paying again.
         active: list[BatchRecord] = []
         self.progress.phase = "checking earlier batches"
+        resumed = []
         for record in records:
             if record.provider != self.provider_name or not pending.keys() & set(record.keys):
                 continue
@@ -574,22 +620,24 @@ class BatchCollector:
                     self.notes.append(f"batch: {record.id} from an earlier run is gone ({exc}); submitting anew.")
                     continue
             active.append(record)
-            self.resumed.append(record.id)
+            resumed.append(record.id)
+        self.resumed += resumed
         covered = {key for record in active for key in record.keys}
         new = [entry for key, entry in pending.items() if key not in covered]
-        if self.resumed:
+        if resumed:
             self.notes.append(
-                f"batch: collecting {len(self.resumed)} batch(es) submitted by an earlier run: {', '.join(self.resumed)}."
+                f"batch: collecting {len(resumed)} batch(es) submitted by an earlier run: {', '.join(resumed)}."
             )
         self.progress.phase = "submitting"
         if new and self._past_deadline():
             self._fail(new, "before its batch was submitted", deadline=True)
             new = []
-        requests = [self.api.request(entry.key, entry.rubric, entry.prompt) for entry in new]
+        lines = [self.api.line(entry.key, self.provider.request(entry.rubric, entry.prompt)) for entry in new]
         max_requests = self.options.max_requests or self.api.max_requests
         max_bytes = self.options.max_bytes or self.api.max_bytes
-        for chunk in _chunks(requests, max_requests, max_bytes):
-            keys = [request["custom_id"] for request in chunk]
+        submitted = []
+        for chunk in _chunks(lines, max_requests, max_bytes):
+            keys = [line["custom_id"] for line in chunk]
             try:
                 batch_id = await self.api.submit(chunk)
             except BatchError as exc:
@@ -602,65 +650,83 @@ class BatchCollector:
             except (OSError, BatchError) as exc:
                 # The batch exists and is paid for: wait for it all the same.
                 self.notes.append(f"batch: could not record {batch_id} ({exc}); an interrupted wait would pay again.")
-            self.submitted.append(batch_id)
+            submitted.append(batch_id)
             active.append(record)
-        if self.submitted:
-            count = sum(len(r.keys) for r in active if r.id in self.submitted)
+        self.submitted += submitted
+        if submitted:
+            count = sum(len(r.keys) for r in active if r.id in submitted)
             self.notes.append(
-                f"batch: {count} judge call(s) sent as {len(self.submitted)} batch(es) through the "
-                f"{self.api.title}: {', '.join(self.submitted)}."
+                f"batch: {count} judge call(s) sent as {len(submitted)} batch(es) through the "
+                f"{self.api.title}: {', '.join(submitted)}."
             )
         self.progress.batches = [record.id for record in active]
-        self.progress.total = sum(len(record.keys) for record in active)
+        self.progress.total += sum(len(record.keys) for record in active)
         self.progress.phase = "waiting"
         await asyncio.gather(*(self._collect(record, pending) for record in active))
 
     async def _collect(self, record: BatchRecord, pending: dict[str, _Parked]) -> None:
         done = 0
+        mine = [pending[k] for k in record.keys if k in pending]
         while True:
-            try:
-                status = await self.api.status(record.id)
-            except BatchError as exc:
-                if exc.retryable:
-                    await asyncio.sleep(self.options.poll_interval)
-                    continue
-                self.notes.append(f"batch: {exc}; its calls are asked online instead (the batch stays recorded).")
-                self._fail((pending[k] for k in record.keys if k in pending), str(exc))
-                return
-            self.progress.done += status.done - done
-            done = status.done
-            if status.ended:
-                if status.state not in ("ended", "completed"):
-                    self.notes.append(
-                        f"batch: {record.id} ended as {status.state!r}; calls without a result are asked online."
-                    )
-                break
+            # Checked on every turn, also after a failed status check: a status endpoint that
+            # keeps failing must not hold the run past its deadline.
             if self._past_deadline():
                 self.notes.append(
                     f"batch: the judge deadline passed while {record.id} was still running; it stays recorded "
                     f"in {self.state.path}: run again to collect it without paying again."
                 )
                 when = f"while its batch {record.id} was still running (run again to collect it)"
-                self._fail((pending[k] for k in record.keys if k in pending), when, deadline=True)
+                self._fail(mine, when, deadline=True, sent=True)
                 return
             left = self._left()
-            await asyncio.sleep(self.options.poll_interval if left is None else min(self.options.poll_interval, left))
-        rubrics = {
-            key: entry.rubric for key in record.keys if (entry := pending.get(key) or self._parked.get(key)) is not None
-        }
+            try:
+                # The SDK retries a status check itself: bounded by what is left of the deadline.
+                async with asyncio.timeout(left):
+                    status = await self.api.status(record.id)
+            except TimeoutError:
+                continue  # the deadline check above ends the wait
+            except BatchError as exc:
+                if not exc.retryable:
+                    self.notes.append(f"batch: {exc}; its calls are asked online instead (the batch stays recorded).")
+                    self._fail(mine, str(exc), sent=True)
+                    return
+            else:
+                self.progress.done += status.done - done
+                done = status.done
+                if status.ended:
+                    if status.state not in ("ended", "completed"):
+                        self.notes.append(
+                            f"batch: {record.id} ended as {status.state!r}; calls without a result are asked online."
+                        )
+                    break
+            left = self._left()
+            await asyncio.sleep(
+                self.options.poll_interval if left is None else max(0.0, min(self.options.poll_interval, left))
+            )
         try:
-            results = await self.api.results(record.id, rubrics)
+            output = await self.api.results(record.id)
         except BatchError as exc:
             self.notes.append(f"batch: {exc}; its calls are asked online instead (the batch stays recorded).")
-            self._fail((pending[k] for k in record.keys if k in pending), str(exc))
+            self._fail(mine, str(exc), sent=True)
             return
+        if output.unreadable:
+            self.notes.append(
+                f"batch: {output.unreadable} line(s) of the results of {record.id} could not be read; "
+                "only their calls are asked online."
+            )
+        results: dict[str, BatchResult] = {}
+        for entry in mine:
+            line = output.replies.get(entry.key)
+            if line is None:
+                results[entry.key] = BatchResult(error="no result for this call in the batch", sent=True)
+            else:
+                results[entry.key] = parse_reply(self.provider, entry.rubric, entry.prompt, line)
         if self.cache is not None:
             answered = [(key, r) for key, r in results.items() if r.answer is not None]
             await asyncio.to_thread(self._store, answered)
-        for key in record.keys:
-            entry = pending.get(key)
-            if entry is not None and not entry.future.done():
-                entry.future.set_result(results.get(key) or BatchResult(error="no result for this call in the batch"))
+        for entry in mine:
+            self._resolve(entry, results[entry.key])
+        # Its results are read (and the answers cached): a rerun has nothing to collect from it.
         await self._forget(record.id)
 
     async def _forget(self, batch_id: str) -> None:
@@ -689,10 +755,9 @@ class BatchCollector:
         left = self._left()
         return left is not None and left <= 0
 
-    def _fail(self, entries: Iterable[_Parked], error: str, *, deadline: bool = False) -> None:
+    def _fail(self, entries: Iterable[_Parked], error: str, *, deadline: bool = False, sent: bool = False) -> None:
         for entry in entries:
-            if not entry.future.done():
-                entry.future.set_result(BatchResult(error=error, deadline=deadline))
+            self._resolve(entry, BatchResult(error=error, deadline=deadline, sent=sent))
 
     # -- the progress bar (main thread) --------------------------------------------------
 

@@ -11,10 +11,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import contextvars
 import dataclasses
 import functools
-import itertools
 import random
 import threading
 from dataclasses import dataclass
@@ -23,14 +21,16 @@ from typing import Any, Literal
 
 import jinja2
 
-from pytest_llmgate.gate.records import Against, JudgeCall, JudgeVerdict, RubricStats
-from pytest_llmgate.judge.batch import BatchCollector, BatchOptions, BatchResult, make_batch_api
+from pytest_llmgate.gate.records import Against, JudgeVerdict, RubricStats
+from pytest_llmgate.judge.batch import BatchCollector, BatchOptions, BatchResult, Waiter, make_batch_api
 from pytest_llmgate.judge.cache import JudgeCache, cache_key
+from pytest_llmgate.judge.limits import AimdLimiter, Spending, waker
 from pytest_llmgate.judge.pricing import Pricer, Usage
 from pytest_llmgate.judge.prompts import Order, PromptData, RenderedPrompt, render
-from pytest_llmgate.judge.providers import Provider, ProviderError, make_provider
+from pytest_llmgate.judge.providers import MAX_TOKENS, Provider, ProviderError, make_provider
 from pytest_llmgate.judge.rubrics import Rubric
 from pytest_llmgate.judge.schemas import SCHEMAS
+from pytest_llmgate.judge.verdicts import Outcome, add_dollars, context_hash, resolve, sha256, to_call, unpaid
 
 NOT_IN_CACHE = "not in cache (replay-only mode)"
 #: What a batch answer costs against the same call online: both batch APIs bill half.
@@ -38,6 +38,8 @@ BATCH_PRICE_FACTOR = 0.5
 BUDGET_EXHAUSTED = "token budget exhausted"
 BUDGET_USD_EXHAUSTED = "dollar budget exhausted"
 DEADLINE_REACHED = "judge deadline reached"
+#: Tests import the limiter from here (its home is judge/limits.py).
+_AimdLimiter = AimdLimiter
 
 
 @dataclass(frozen=True)
@@ -71,156 +73,10 @@ class UnknownRubricError(KeyError):
 
 
 @dataclass
-class _Outcome:
-    """What one judge call (one order) came to."""
-
-    answer: dict[str, Any] | None = None
-    error: str | None = None
-    attempts: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    cost_usd: float | None = 0.0
-    """Dollars spent on this call in this run (None when the price is unknown)."""
-    list_cost_usd: float | None = 0.0
-    """Dollars the answer costs without our cache (a cache hit: priced from its stored usage)."""
-    cache_savings_usd: float | None = 0.0
-    cached: bool = False
-    batched: bool = False
-
-
-#: Batch mode: which request the running task judges (each submit runs in its own task).
-_REQUEST_TOKEN: contextvars.ContextVar[int] = contextvars.ContextVar("llmgate_request_token", default=-1)
-
-
-class _AimdLimiter:
-    """A concurrency limit that halves on a 429 without Retry-After and grows back by one per
-    `recover_after` successes, never above `maximum`; a 429 with Retry-After pauses issuing.
-
-    Only one decrease per congestion window: a 429 from a request that started before the
-    last decrease does not halve again (as TCP does per round trip). A 429 that says how long
-    to wait closes the issue gate until then (requests in flight go on) and keeps the limit:
-    the provider named the cost, so halving on top of it would pay twice.
-    """
-
-    def __init__(self, maximum: int, recover_after: int) -> None:
-        self.maximum = maximum
-        self.limit = maximum
-        self.min_limit = maximum
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self.halvings = 0
-        """How many times the limit was halved."""
-        self.paused_seconds = 0.0
-        """Wall time the issue gate was closed by Retry-After (overlapping pauses counted once)."""
-        self.slot_seconds_lost = 0.0
-        """Integral over time of (maximum - limit): capacity lost to halving until recovered."""
-        self._recover_after = recover_after
-        self._successes = 0
-        self._epoch = 0
-        self._resume_at = 0.0
-        self._limit_since = 0.0
-        self._cond = asyncio.Condition()
-
-    def _now(self) -> float:
-        return asyncio.get_running_loop().time()
-
-    async def acquire(self) -> int:
-        while True:
-            async with self._cond:
-                try:
-                    await self._cond.wait_for(lambda: self.in_flight < self.limit)
-                except asyncio.CancelledError:
-                    # Releases wake only as many waiters as there are free slots: a waiter
-                    # cancelled after its wake-up passes it on, so no free slot goes unused.
-                    self._cond.notify(max(0, self.limit - self.in_flight))
-                    raise
-                wait = self._resume_at - self._now()
-                if wait <= 0:
-                    self.in_flight += 1
-                    self.max_in_flight = max(self.max_in_flight, self.in_flight)
-                    return self._epoch
-            await asyncio.sleep(wait)
-
-    def _set_limit(self, limit: int) -> None:
-        now = self._now()
-        if self._limit_since:
-            self.slot_seconds_lost += (self.maximum - self.limit) * (now - self._limit_since)
-        self._limit_since = now
-        self.limit = limit
-
-    def _pause(self, seconds: float) -> None:
-        now = self._now()
-        until = now + seconds
-        if until > self._resume_at:
-            self.paused_seconds += until - max(now, self._resume_at)
-            self._resume_at = until
-
-    async def release(
-        self, epoch: int, outcome: Literal["ok", "rate_limited", "other"], retry_after: float | None = None
-    ) -> None:
-        async with self._cond:
-            self.in_flight -= 1
-            if outcome == "rate_limited" and retry_after is not None:
-                self._pause(retry_after)
-            elif outcome == "rate_limited" and epoch == self._epoch:
-                self._set_limit(max(1, self.limit // 2))
-                self.min_limit = min(self.min_limit, self.limit)
-                self.halvings += 1
-                self._epoch += 1
-                self._successes = 0
-            elif outcome == "ok" and self.limit < self.maximum:
-                self._successes += 1
-                if self._successes >= self._recover_after:
-                    self._set_limit(self.limit + 1)
-                    self._successes = 0
-            # Wake only as many waiters as there are free slots: with a thousand calls queued,
-            # waking all of them on every release costs more CPU than the calls themselves.
-            self._cond.notify(max(0, self.limit - self.in_flight))
-
-    def finish(self) -> None:
-        """Close the lost-capacity integral at the end of the run."""
-        self._set_limit(self.limit)
-
-
-class Spending:
-    """Tokens and dollars spent by provider calls, shared by the engines of one process (the
-    judges of a jury), so that one budget covers them all."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.tokens = 0
-        """Tokens spent so far by every engine sharing this ledger."""
-        self.usd = 0.0
-        """Dollars spent so far (calls whose price is unknown add none)."""
-
-    def add(self, tokens: int, usd: float | None) -> None:
-        with self._lock:
-            self.tokens += tokens
-            if usd is not None:
-                self.usd += usd
-
-
-@dataclass
 class _Tally:
     stats: RubricStats
     first_position: int = 0
     answered_pairwise_calls: int = 0
-
-
-def _unpaid(outcome: _Outcome) -> _Outcome:
-    """The outcome of a call answered by another identical call: the same answer, nothing spent."""
-    return dataclasses.replace(
-        outcome,
-        attempts=0,
-        input_tokens=0,
-        output_tokens=0,
-        cache_read_tokens=0,
-        cache_write_tokens=0,
-        cost_usd=0.0,
-        cache_savings_usd=0.0,
-    )
 
 
 class JudgeEngine:
@@ -291,6 +147,8 @@ class JudgeEngine:
         self._recover_after = recover_after
         self.deadline = deadline
         """Seconds after `start()` at which no more provider calls are issued; None for none."""
+        self._budgeted = self._provider.remote and (budget_tokens is not None or budget_usd is not None)
+        """Calls reserve their largest cost against the budgets before they are made."""
         self._deadline_at: float | None = None
 
         self.spending = spending if spending is not None else Spending()
@@ -319,25 +177,24 @@ class JudgeEngine:
         self._futures: list[concurrent.futures.Future[JudgeVerdict]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._limiter: _AimdLimiter | None = None
-        self._inflight: dict[str, asyncio.Task[_Outcome]] = {}
+        self._limiter: AimdLimiter | None = None
+        self._inflight: dict[str, asyncio.Task[Outcome]] = {}
         self._closed = False
         self._random = random.Random()
 
         # Batch mode (judge/batch.py): cache misses wait for a batch instead of going online.
         self._batch: BatchCollector | None = None
         self._batch_notes: list[str] = []
-        self._fallbacks: dict[str, asyncio.Task[_Outcome]] = {}
         self._batch_run: concurrent.futures.Future[None] | None = None
-        self._tokens = itertools.count()
+        self._finished = 0
+        """Requests judged so far (on the loop): a round of batches goes out when every other one waits."""
         self.reasked_online = 0
         """Batch mode: calls whose batch result was unusable and that were asked online."""
-        self.claims_online = 0
-        """Batch mode: verdicts of claims-mode rubrics, judged online (see `_judge_claims`)."""
         if batch is not None and not self.replay_only:
-            api = make_batch_api(provider, timeout) if self._provider.remote else None
+            api = make_batch_api(self._provider) if self._provider.remote else None
             if api is not None:
-                self._batch = BatchCollector(api, self.provider_name, batch, self._cache)
+                remote: Any = self._provider  # a provider with a batch API is a RemoteProvider
+                self._batch = BatchCollector(api, remote, batch, self._cache, left=self._remaining)
             elif self._provider.remote:
                 self._batch_notes.append(f"batch: {self.provider_name} has no batch API; its calls were made online.")
             else:
@@ -366,7 +223,7 @@ class JudgeEngine:
         asyncio.run_coroutine_threadsafe(self._setup(), loop).result()
 
     async def _setup(self) -> None:
-        self._limiter = _AimdLimiter(self.concurrency, self._recover_after)
+        self._limiter = AimdLimiter(self.concurrency, self._recover_after)
         if self.deadline is not None:
             self._deadline_at = asyncio.get_running_loop().time() + self.deadline
 
@@ -394,8 +251,6 @@ class JudgeEngine:
         await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(Exception):  # closing a client must not fail the run
             await self._provider.aclose()
-            if self._batch is not None:
-                await self._batch.api.aclose()
 
     def __enter__(self) -> JudgeEngine:
         self.start()
@@ -407,7 +262,7 @@ class JudgeEngine:
     # -- public API ------------------------------------------------------------------
 
     @property
-    def limiter(self) -> _AimdLimiter | None:
+    def limiter(self) -> AimdLimiter | None:
         """The concurrency limiter (for observing the current and lowest limit)."""
         return self._limiter
 
@@ -433,10 +288,10 @@ class JudgeEngine:
         notes = list(self._batch_notes)
         if self._batch is not None:
             notes += self._batch.notes
-            if self.claims_online:
+            if self._batch.rounds > 1:
                 notes.append(
-                    f"batch: {self.claims_online} claims-mode verdict(s) were judged online: their claims must "
-                    "be extracted before they can be verified, two dependent steps a single batch cannot hold."
+                    f"batch: sent in {self._batch.rounds} rounds: claims-mode verdicts extract their claims "
+                    "in one round and verify them in the next."
                 )
             if self.reasked_online:
                 notes.append(
@@ -460,7 +315,7 @@ class JudgeEngine:
         """Batch mode: send the parked calls as batches now and return; `wait` collects them.
         A jury calls this on every judge first, so their batches run side by side."""
         if self._batch is not None and self._loop is not None and self._batch_run is None:
-            batch_run = self._batch.run(len(self._futures), self._remaining)
+            batch_run = self._batch.run(len(self._futures), lambda: self._finished)
             self._batch_run = asyncio.run_coroutine_threadsafe(batch_run, self._loop)
 
     def _wait(self, progress: bool) -> None:
@@ -535,17 +390,15 @@ class JudgeEngine:
 
     async def _judge_safely(self, request: JudgeRequest) -> JudgeVerdict:
         rubric = self._rubrics[request.rubric]
-        token = next(self._tokens)
-        _REQUEST_TOKEN.set(token)
         try:
-            verdict = await self._judge(rubric, request)
+            verdict = await self._judge(rubric, request, Waiter())
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a bug must still yield a counted error verdict
             verdict = self._error_verdict(rubric, request, f"internal judge error: {type(exc).__name__}: {exc}")
-        finally:
-            if self._batch is not None:
-                self._batch.arrive(token)
+        self._finished += 1
+        if self._batch is not None:
+            self._batch.check()
         self._record(verdict, request)
         return verdict
 
@@ -558,9 +411,9 @@ class JudgeEngine:
             against=request.against,
             error=error,
             provider=self.provider_name,
-            output_hash=_sha256(request.candidate),
+            output_hash=sha256(request.candidate),
             context=list(request.context) if request.context is not None else None,
-            context_hash=_context_hash(request.context),
+            context_hash=context_hash(request.context),
         )
 
     def _plan(self, rubric: Rubric, request: JudgeRequest) -> tuple[Against | None, list[tuple[Order, PromptData]]]:
@@ -600,12 +453,13 @@ class JudgeEngine:
             plans.append(("swapped", data))
         return ("reference" if request.reference is not None else None), plans
 
-    async def _judge(self, rubric: Rubric, request: JudgeRequest) -> JudgeVerdict:
+    async def _judge(self, rubric: Rubric, request: JudgeRequest, waiter: Waiter) -> JudgeVerdict:
+        """`waiter` stands for this request in batch mode (how many of its calls wait for a batch)."""
         if "context" in rubric.needs and not request.context:
             msg = f"rubric {rubric.name!r} needs retrieved context; pass context= to llm_gate.judge()"
             return self._error_verdict(rubric, request, msg)
         if rubric.mode == "claims":
-            return await self._judge_claims(rubric, request)
+            return await self._judge_claims(rubric, request, waiter)
         try:
             against, plans = self._plan(rubric, request)
             prompts = [render(rubric, data, order) for order, data in plans]
@@ -613,29 +467,25 @@ class JudgeEngine:
             return self._error_verdict(rubric, request, str(exc))
         except jinja2.TemplateError as exc:
             return self._error_verdict(rubric, request, f"rubric {rubric.name!r} template failed: {exc}")
-        if self._batch is not None:
-            outcomes = await self._batched(rubric, prompts)
-        else:
-            outcomes = list(await asyncio.gather(*(self._call(rubric, prompt) for prompt in prompts)))
-        calls = [_to_call(rubric, prompt.order, outcome) for prompt, outcome in zip(prompts, outcomes, strict=True)]
+        outcomes = await asyncio.gather(*(self._call(waiter, rubric, prompt) for prompt in prompts))
+        calls = [to_call(rubric, prompt.order, outcome) for prompt, outcome in zip(prompts, outcomes, strict=True)]
         for outcome in outcomes:
             if outcome.error == NOT_IN_CACHE:
                 self.missing.append((request.suite, request.case_id, rubric.name))
                 break
-        return _resolve(rubric, request, against, calls, self.provider_name)
+        return resolve(rubric, request, against, calls, self.provider_name)
 
-    async def _judge_claims(self, rubric: Rubric, request: JudgeRequest) -> JudgeVerdict:
-        """Claims mode: one extraction call, then the claims verified in batches."""
+    async def _judge_claims(self, rubric: Rubric, request: JudgeRequest, waiter: Waiter) -> JudgeVerdict:
+        """Claims mode: one extraction call, then the claims verified in groups (in batch mode,
+        two rounds of batches: the verification calls exist only once the extraction is answered)."""
         from pytest_llmgate.judge import claims as claims_mode
 
         data = PromptData(
             input=request.input, candidate=request.candidate, context=request.context, conversation=request.conversation
         )
         extraction = claims_mode.render_extraction(rubric, data)
-        outcome = await self._call(rubric, extraction)
-        if self._batch is not None and not outcome.cached:
-            self.claims_online += 1
-        calls = [_to_call(rubric, "forward", outcome)]
+        outcome = await self._call(waiter, rubric, extraction)
+        calls = [to_call(rubric, "forward", outcome)]
         verdict = JudgeVerdict(
             rubric=rubric.name,
             rubric_version=rubric.version,
@@ -643,9 +493,9 @@ class JudgeEngine:
             metric=request.metric,
             calls=calls,
             provider=self.provider_name,
-            output_hash=_sha256(request.candidate),
+            output_hash=sha256(request.candidate),
             context=list(request.context or ()),
-            context_hash=_context_hash(request.context),
+            context_hash=context_hash(request.context),
         )
         if outcome.answer is None:
             self._note_missing(request, rubric, [outcome])
@@ -653,8 +503,8 @@ class JudgeEngine:
             return verdict
         found = claims_mode.extracted_claims(outcome.answer)
         prompts = [claims_mode.render_verification(rubric, data, batch) for batch in claims_mode.batches(found)]
-        outcomes = await asyncio.gather(*(self._call(rubric, prompt) for prompt in prompts))
-        verdict.calls = calls + [_to_call(rubric, "forward", o) for o in outcomes]
+        outcomes = await asyncio.gather(*(self._call(waiter, rubric, prompt) for prompt in prompts))
+        verdict.calls = calls + [to_call(rubric, "forward", o) for o in outcomes]
         errors = [o.error for o in outcomes if o.answer is None]
         if errors:
             self._note_missing(request, rubric, list(outcomes))
@@ -668,7 +518,7 @@ class JudgeEngine:
         verdict.value, verdict.label = claims_mode.score(checked)
         return verdict
 
-    def _note_missing(self, request: JudgeRequest, rubric: Rubric, outcomes: list[_Outcome]) -> None:
+    def _note_missing(self, request: JudgeRequest, rubric: Rubric, outcomes: list[Outcome]) -> None:
         if any(outcome.error == NOT_IN_CACHE for outcome in outcomes):
             self.missing.append((request.suite, request.case_id, rubric.name))
 
@@ -683,93 +533,88 @@ class JudgeEngine:
             rubric_version=rubric.version,
         )
 
-    async def _call(self, rubric: Rubric, prompt: RenderedPrompt) -> _Outcome:
-        """One call, deduplicated against identical calls in flight."""
+    async def _call(self, waiter: Waiter, rubric: Rubric, prompt: RenderedPrompt) -> Outcome:
+        """One call: by batch when batching, else online (the same request either way)."""
         key = self._key(rubric, prompt)
+        if self._batch is not None:
+            return await self._via_batch(waiter, key, rubric, prompt)
+        return await self._online(key, rubric, prompt)
+
+    async def _online(
+        self, key: str, rubric: Rubric, prompt: RenderedPrompt, after: BatchResult | None = None
+    ) -> Outcome:
+        """One online call, deduplicated against identical calls in flight; `after`: the unusable
+        batch result this call follows up."""
         leader = self._inflight.get(key)
         if leader is not None:
             self.deduplicated += 1
-            return _unpaid(await asyncio.shield(leader))
-        task = asyncio.get_running_loop().create_task(self._fetch(key, rubric, prompt))
+            return unpaid(await asyncio.shield(leader))
+        task = asyncio.get_running_loop().create_task(self._fetch(key, rubric, prompt, after))
         self._inflight[key] = task
         return await asyncio.shield(task)
 
-    async def _fetch(self, key: str, rubric: Rubric, prompt: RenderedPrompt) -> _Outcome:
+    def _lookup(self, key: str) -> Outcome | None:
+        """A cached answer as an outcome (microseconds: no thread hop, see judge/cache.py)."""
+        hit = self._cache.lookup(key) if self._cache is not None else None
+        if hit is None:
+            return None
+        stored = Usage(hit.input_tokens, hit.output_tokens, hit.cache_read_tokens, hit.cache_write_tokens)
+        return Outcome(answer=hit.answer, cached=True, list_cost_usd=self.pricer.cost(stored))
+
+    async def _fetch(self, key: str, rubric: Rubric, prompt: RenderedPrompt, after: BatchResult | None) -> Outcome:
         """Cache, then the provider with bounded retries; errors are returned, not raised."""
         try:
-            if self._cache is not None:
-                hit = self._cache.lookup(key)  # microseconds: no thread hop (see judge/cache.py)
-                if hit is not None:
-                    stored = Usage(hit.input_tokens, hit.output_tokens, hit.cache_read_tokens, hit.cache_write_tokens)
-                    return _Outcome(answer=hit.answer, cached=True, list_cost_usd=self.pricer.cost(stored))
+            hit = self._lookup(key)
+            if hit is not None:
+                return hit
             if self.replay_only:
-                return _Outcome(error=NOT_IN_CACHE)
-            outcome = await self._ask_with_retries(rubric, prompt)
+                return Outcome(error=NOT_IN_CACHE)
+            malformed = 0
+            if after is not None:
+                # The online follow-up of a batch result without a usable answer (README: batch mode).
+                # Calls whose batch was never created are told by the collector's own note.
+                self.reasked_online += after.sent
+                malformed = int(after.malformed)
+                if after.malformed and self.malformed_retries < 1:
+                    return Outcome(error=f"malformed judge output after 1 attempts ({after.error})")
+            outcome = await self._ask_with_retries(rubric, prompt, malformed=malformed)
             outcome.list_cost_usd = outcome.cost_usd
             self._store(key, outcome)
             return outcome
         finally:
             self._inflight.pop(key, None)
 
-    async def _batched(self, rubric: Rubric, prompts: list[RenderedPrompt]) -> list[_Outcome]:
+    async def _via_batch(self, waiter: Waiter, key: str, rubric: Rubric, prompt: RenderedPrompt) -> Outcome:
         """Batch mode: the cache answers what it can; the rest waits for the batch (deduplicated
         by cache key); an unusable batch result is asked online under the online rules."""
         assert self._batch is not None
-        outcomes: list[_Outcome | None] = [None] * len(prompts)
-        parked = {}
-        for index, prompt in enumerate(prompts):
-            key = self._key(rubric, prompt)
-            hit = self._cache.lookup(key) if self._cache is not None else None
-            if hit is not None:
-                stored = Usage(hit.input_tokens, hit.output_tokens, hit.cache_read_tokens, hit.cache_write_tokens)
-                outcomes[index] = _Outcome(answer=hit.answer, cached=True, list_cost_usd=self.pricer.cost(stored))
-            else:
-                parked[index] = self._batch.park(key, rubric, prompt)
-        self._batch.arrive(_REQUEST_TOKEN.get())
-        for index, entry in parked.items():
-            result = await asyncio.shield(entry.future)
-            first = not entry.claimed
-            entry.claimed = True
-            if result.deadline:
-                outcome = _Outcome()
-                if first:
-                    self._past_deadline(outcome, result.error or "while waiting for the batch")
-                else:
-                    outcome.error = f"{DEADLINE_REACHED} {result.error}; this call was left unjudged."
-            elif result.answer is not None:
-                outcome = _Outcome(answer=result.answer, attempts=int(first), batched=first)
-            else:
-                task = self._fallbacks.get(entry.key)
-                if task is None:
-                    follow_up = self._online_after_batch(entry.key, rubric, entry.prompt, result)
-                    task = asyncio.get_running_loop().create_task(follow_up)
-                    self._fallbacks[entry.key] = task
-                online = await asyncio.shield(task)
-                outcome = dataclasses.replace(online, attempts=online.attempts + 1, batched=True)
-                if not first:
-                    outcome = dataclasses.replace(_unpaid(outcome), batched=False)
+        hit = self._lookup(key)
+        if hit is not None:
+            return hit
+        result, first = await self._batch.fetch(waiter, key, rubric, prompt)
+        if result.deadline:
+            outcome = Outcome()
             if first:
-                usage = Usage(
-                    result.input_tokens, result.output_tokens, result.cache_read_tokens, result.cache_write_tokens
-                )
-                self._spend(outcome, usage, price_factor=BATCH_PRICE_FACTOR)
-                outcome.list_cost_usd = outcome.cost_usd
-            outcomes[index] = outcome
-        return [outcome for outcome in outcomes if outcome is not None]
-
-    async def _online_after_batch(
-        self, key: str, rubric: Rubric, prompt: RenderedPrompt, result: BatchResult
-    ) -> _Outcome:
-        """The online follow-up of a batch result without a usable answer (see README: batch mode)."""
-        self.reasked_online += 1
-        if result.malformed and self.malformed_retries < 1:
-            return _Outcome(error=f"malformed judge output after 1 attempts ({result.error})")
-        outcome = await self._ask_with_retries(rubric, prompt, malformed=int(result.malformed))
-        outcome.list_cost_usd = outcome.cost_usd
-        self._store(key, outcome)
+                self._past_deadline(outcome, result.error or "while waiting for the batch")
+            else:
+                outcome.error = f"{DEADLINE_REACHED} {result.error}; this call was left unjudged."
+        elif result.answer is not None:
+            outcome = Outcome(answer=result.answer, attempts=int(first), batched=first)
+        else:
+            online = await self._online(key, rubric, prompt, after=result)
+            if not first:
+                return dataclasses.replace(unpaid(online), batched=False)
+            # A call whose batch was never created is counted once: its online attempts.
+            outcome = dataclasses.replace(online, attempts=online.attempts + result.sent, batched=result.sent)
+        if first:
+            usage = Usage(
+                result.input_tokens, result.output_tokens, result.cache_read_tokens, result.cache_write_tokens
+            )
+            self._spend(outcome, usage, price_factor=BATCH_PRICE_FACTOR)
+            outcome.list_cost_usd = outcome.cost_usd
         return outcome
 
-    def _store(self, key: str, outcome: _Outcome) -> None:
+    def _store(self, key: str, outcome: Outcome) -> None:
         """Cache an answered call with its usage (errors are never cached)."""
         if outcome.answer is not None and self._cache is not None:
             self._cache.put(
@@ -795,7 +640,7 @@ class JudgeEngine:
             return None
         return self._deadline_at - asyncio.get_running_loop().time()
 
-    def _past_deadline(self, outcome: _Outcome, when: str, cause: ProviderError | None = None) -> _Outcome:
+    def _past_deadline(self, outcome: Outcome, when: str, cause: ProviderError | None = None) -> Outcome:
         self.deadline_reached = True
         self.unjudged_calls += 1
         outcome.error = (
@@ -804,10 +649,10 @@ class JudgeEngine:
         )
         return outcome
 
-    async def _ask_with_retries(self, rubric: Rubric, prompt: RenderedPrompt, *, malformed: int = 0) -> _Outcome:
+    async def _ask_with_retries(self, rubric: Rubric, prompt: RenderedPrompt, *, malformed: int = 0) -> Outcome:
         """`malformed`: answers already found malformed (a batch result); the next ask is a re-ask."""
         assert self._limiter is not None
-        outcome = _Outcome()
+        outcome = Outcome()
         retries = 0
         asked = prompt if not malformed else dataclasses.replace(prompt, user=prompt.user + _REASK_NOTE)
         while True:
@@ -823,24 +668,17 @@ class JudgeEngine:
                 # A slot freed by a call the deadline cut off: too late to use it.
                 await self._limiter.release(epoch, "other")
                 return self._past_deadline(outcome, "while this call waited for a free slot")
-            # Checked while holding a slot, so calls queued behind the limit see the
-            # tokens spent by the calls ahead of them.
-            if self.budget_tokens is not None and self.spending.tokens >= self.budget_tokens:
-                await self._limiter.release(epoch, "other")
-                self.budget_exhausted = True
-                outcome.error = (
-                    f"{BUDGET_EXHAUSTED} ({self.spending.tokens} of {self.budget_tokens} tokens used); "
-                    "this judge call was not made. Raise the budget to judge every case."
-                )
-                return outcome
-            if self.budget_usd is not None and self.spending.usd >= self.budget_usd:
-                await self._limiter.release(epoch, "other")
-                self.budget_usd_exhausted = True
-                outcome.error = (
-                    f"{BUDGET_USD_EXHAUSTED} (${self.spending.usd:.4f} of ${self.budget_usd:g} spent); "
-                    "this judge call was not made. Raise the budget to judge every case."
-                )
-                return outcome
+            # Reserved while holding a slot, so calls queued behind the limit see the
+            # spending of the calls ahead of them.
+            reserved = (0, 0.0)
+            if self._budgeted:
+                got = await self._reserve(asked)
+                if isinstance(got, str):
+                    await self._limiter.release(epoch, "other")
+                    if got == "deadline":
+                        return self._past_deadline(outcome, "while this call waited for the budget")
+                    return self._refuse(outcome, got)
+                reserved = got
             status: Literal["ok", "rate_limited", "other"] = "other"
             retry_after: float | None = None
             problem: ProviderError | None = None
@@ -867,24 +705,34 @@ class JudgeEngine:
                 problem = exc
             finally:
                 await self._limiter.release(epoch, status, retry_after)
+                if status == "ok":
+                    self._spend(
+                        outcome,
+                        Usage(
+                            answer.input_tokens,
+                            answer.output_tokens,
+                            answer.cache_read_tokens,
+                            answer.cache_write_tokens,
+                        ),
+                    )
+                elif problem is not None:
+                    self._spend(
+                        outcome,
+                        Usage(
+                            problem.input_tokens,
+                            problem.output_tokens,
+                            problem.cache_read_tokens,
+                            problem.cache_write_tokens,
+                        ),
+                    )
+                if self._budgeted:
+                    self.spending.release(*reserved)
             if status != "ok" and problem is None:
                 return self._past_deadline(outcome, "while this call was in flight")
             if status == "ok":
-                self._spend(
-                    outcome,
-                    Usage(
-                        answer.input_tokens, answer.output_tokens, answer.cache_read_tokens, answer.cache_write_tokens
-                    ),
-                )
                 outcome.answer = answer.answer
                 return outcome
             assert problem is not None
-            self._spend(
-                outcome,
-                Usage(
-                    problem.input_tokens, problem.output_tokens, problem.cache_read_tokens, problem.cache_write_tokens
-                ),
-            )
             if problem.malformed:
                 malformed += 1
                 if malformed > self.malformed_retries:
@@ -911,7 +759,51 @@ class JudgeEngine:
             outcome.error = str(problem)
             return outcome
 
-    def _spend(self, outcome: _Outcome, usage: Usage, *, price_factor: float = 1.0) -> None:
+    def _estimate(self, prompt: RenderedPrompt) -> tuple[int, float]:
+        """A call's largest cost: its prompt at about four characters a token (plus a margin
+        for the request's framing) and the largest reply, with no prompt-cache discount."""
+        prompt_tokens = (len(prompt.system) + len(prompt.user)) // 4 + 64
+        if self.budget_usd is None:
+            return prompt_tokens + MAX_TOKENS, 0.0
+        usd = self.pricer.cost(Usage(prompt_tokens, MAX_TOKENS)) or 0.0
+        return prompt_tokens + MAX_TOKENS, usd
+
+    async def _reserve(self, prompt: RenderedPrompt) -> tuple[int, float] | str:
+        """Reserve the call's largest cost against the budgets, waiting while calls in flight may
+        use up what is left; returns the reservation, or `tokens`/`usd`/`deadline`."""
+        tokens, usd = self._estimate(prompt)
+        loop = asyncio.get_running_loop()
+        while True:
+            event = asyncio.Event()
+            got = self.spending.reserve(tokens, usd, self.budget_tokens, self.budget_usd, waker(loop, event))
+            if got == "ok":
+                return tokens, usd
+            if got != "wait":
+                return got
+            remaining = self._remaining()
+            try:
+                async with asyncio.timeout(remaining):
+                    await event.wait()
+            except TimeoutError:
+                return "deadline"
+
+    def _refuse(self, outcome: Outcome, budget: str) -> Outcome:
+        """A call not made because a budget is spent."""
+        if budget == "tokens":
+            self.budget_exhausted = True
+            outcome.error = (
+                f"{BUDGET_EXHAUSTED} ({self.spending.tokens} of {self.budget_tokens} tokens used); "
+                "this judge call was not made. Raise the budget to judge every case."
+            )
+        else:
+            self.budget_usd_exhausted = True
+            outcome.error = (
+                f"{BUDGET_USD_EXHAUSTED} (${self.spending.usd:.4f} of ${self.budget_usd:g} spent); "
+                "this judge call was not made. Raise the budget to judge every case."
+            )
+        return outcome
+
+    def _spend(self, outcome: Outcome, usage: Usage, *, price_factor: float = 1.0) -> None:
         """`price_factor`: batch answers are billed at half the online price (both batch APIs)."""
         outcome.input_tokens += usage.input_tokens
         outcome.output_tokens += usage.output_tokens
@@ -948,9 +840,9 @@ class JudgeEngine:
                 stats.output_tokens += call.output_tokens
                 stats.cache_read_tokens += call.cache_read_tokens
                 stats.cache_write_tokens += call.cache_write_tokens
-                stats.cost_usd = _add(stats.cost_usd, call.cost_usd)
-                stats.list_cost_usd = _add(stats.list_cost_usd, call.list_cost_usd)
-                stats.cache_savings_usd = _add(stats.cache_savings_usd, call.cache_savings_usd)
+                stats.cost_usd = add_dollars(stats.cost_usd, call.cost_usd)
+                stats.list_cost_usd = add_dollars(stats.list_cost_usd, call.list_cost_usd)
+                stats.cache_savings_usd = add_dollars(stats.cache_savings_usd, call.cache_savings_usd)
                 if verdict.kind == "pairwise" and call.preference is not None:
                     tally.answered_pairwise_calls += 1
                     tally.first_position += call.preference == "A"
@@ -966,11 +858,6 @@ _REASK_NOTE = (
 )
 
 
-def _add(total: float | None, value: float | None) -> float | None:
-    """A running dollar sum that becomes unknown once any part is."""
-    return None if total is None or value is None else total + value
-
-
 @functools.cache
 def _schema_json(kind: str) -> dict[str, Any]:
     return SCHEMAS[kind].model_json_schema()
@@ -978,103 +865,3 @@ def _schema_json(kind: str) -> dict[str, Any]:
 
 class _PlanError(Exception):
     pass
-
-
-def _sha256(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _context_hash(context: tuple[str, ...] | None) -> str | None:
-    """sha256 over the chunks, each length-prefixed (so chunk boundaries count)."""
-    if context is None:
-        return None
-    return _sha256("".join(f"{len(chunk)}:{chunk}" for chunk in context))
-
-
-def _to_call(rubric: Rubric, order: Order, outcome: _Outcome) -> JudgeCall:
-    call = JudgeCall(
-        order=order,
-        cached=outcome.cached,
-        attempts=outcome.attempts,
-        input_tokens=outcome.input_tokens,
-        output_tokens=outcome.output_tokens,
-        cache_read_tokens=outcome.cache_read_tokens,
-        cache_write_tokens=outcome.cache_write_tokens,
-        cost_usd=outcome.cost_usd,
-        list_cost_usd=outcome.list_cost_usd,
-        cache_savings_usd=outcome.cache_savings_usd,
-        error=outcome.error,
-        batch=outcome.batched,
-    )
-    if outcome.answer is not None:
-        call.reason = str(outcome.answer.get("reason", ""))
-        if rubric.mode == "claims":
-            return call
-        if rubric.kind == "pointwise":
-            call.score = float(outcome.answer["score"])
-        elif rubric.kind == "pass_fail":
-            call.score = 1.0 if outcome.answer["verdict"] == "pass" else 0.0
-        else:
-            call.preference = outcome.answer["preference"]
-    return call
-
-
-def _candidate_outcome(call: JudgeCall) -> str:
-    """Pairwise call outcome from the candidate's point of view (it is A when forward)."""
-    if call.preference == "tie":
-        return "tie"
-    candidate_position = "A" if call.order == "forward" else "B"
-    return "win" if call.preference == candidate_position else "loss"
-
-
-_PAIRWISE_VALUE = {"win": 1.0, "tie": 0.5, "loss": 0.0}
-
-
-def _resolve(
-    rubric: Rubric, request: JudgeRequest, against: Against | None, calls: list[JudgeCall], provider: str
-) -> JudgeVerdict:
-    """Combine the calls of one request into a verdict (see README: order swap)."""
-    verdict = JudgeVerdict(
-        rubric=rubric.name,
-        rubric_version=rubric.version,
-        kind=rubric.kind,
-        metric=request.metric,
-        against=against,
-        calls=calls,
-        provider=provider,
-        output_hash=_sha256(request.candidate),
-        context=list(request.context) if request.context is not None else None,
-        context_hash=_context_hash(request.context),
-    )
-    errors = [f"{call.order}: {call.error}" if len(calls) > 1 else call.error for call in calls if call.error]
-    if errors:
-        verdict.error = "; ".join(e for e in errors if e)
-        return verdict
-    swapped = len(calls) == 2
-    if rubric.kind == "pairwise":
-        outcomes = [_candidate_outcome(call) for call in calls]
-        verdict.first_position_preferred = sum(call.preference == "A" for call in calls)
-        if swapped:
-            verdict.consistent = outcomes[0] == outcomes[1]
-            label = outcomes[0] if verdict.consistent else "tie"
-        else:
-            label = outcomes[0]
-        verdict.label = label
-        verdict.value = _PAIRWISE_VALUE[label]
-    elif rubric.kind == "pass_fail":
-        passes = [call.score == 1.0 for call in calls]
-        # A pass must survive both orders: a disagreement is recorded as a fail.
-        passed = all(passes)
-        verdict.consistent = (passes[0] == passes[1]) if swapped else None
-        verdict.label = "pass" if passed else "fail"
-        verdict.value = 1.0 if passed else 0.0
-    else:
-        scores = [call.score for call in calls if call.score is not None]
-        mean = sum(scores) / len(scores)
-        # Both orders agree when their scores are within one scale point; the mean is kept.
-        verdict.consistent = (abs(scores[0] - scores[1]) <= 1) if swapped else None
-        verdict.value = (mean - rubric.scale_min) / (rubric.scale_max - rubric.scale_min)
-        verdict.label = f"{mean:g}/{rubric.scale_max}"
-    return verdict

@@ -1,5 +1,8 @@
 """Judge providers: Anthropic, OpenAI and OpenAI-compatible servers through the official
-SDKs' structured-output parse APIs, and the offline overlap judge.
+SDKs with JSON-schema structured output, and the offline overlap judge.
+
+A remote provider builds a call's request body once (`request`) and reads a reply once
+(`parse`); sending it online (`send`) or in a batch (judge/batch.py) are two transports.
 
 Providers make exactly one request per `ask`; retries, backoff and concurrency belong to
 the engine, so the SDKs' own retries are disabled (`max_retries=0`).
@@ -9,8 +12,11 @@ Keys are read by the SDKs from their usual environment variables and never store
 from __future__ import annotations
 
 import email.utils
+import functools
+import json
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
@@ -83,27 +89,27 @@ class Tokens(TypedDict):
     cache_write_tokens: int
 
 
-def anthropic_usage(usage: Any) -> Tokens:
-    """Token counts of an Anthropic reply; its `input_tokens` excludes cache reads and writes."""
-    read = getattr(usage, "cache_read_input_tokens", None) or 0
-    write = getattr(usage, "cache_creation_input_tokens", None) or 0
+def anthropic_usage(usage: Mapping[str, Any] | None) -> Tokens:
+    """Token counts of an Anthropic reply's `usage`; its `input_tokens` excludes cache reads and writes."""
+    usage = usage or {}
+    read = usage.get("cache_read_input_tokens") or 0
+    write = usage.get("cache_creation_input_tokens") or 0
     return {
-        "input_tokens": (usage.input_tokens or 0) + read + write,
-        "output_tokens": usage.output_tokens or 0,
+        "input_tokens": (usage.get("input_tokens") or 0) + read + write,
+        "output_tokens": usage.get("output_tokens") or 0,
         "cache_read_tokens": read,
         "cache_write_tokens": write,
     }
 
 
-def openai_usage(usage: Any) -> Tokens:
-    """Token counts of an OpenAI reply; `prompt_tokens` already includes the cached ones."""
-    if usage is None:
-        return {"input_tokens": 0, "output_tokens": 0, "cache_read_tokens": 0, "cache_write_tokens": 0}
-    details = getattr(usage, "prompt_tokens_details", None)
+def openai_usage(usage: Mapping[str, Any] | None) -> Tokens:
+    """Token counts of an OpenAI reply's `usage`; `prompt_tokens` already includes the cached ones."""
+    usage = usage or {}
+    details = usage.get("prompt_tokens_details") or {}
     return {
-        "input_tokens": usage.prompt_tokens or 0,
-        "output_tokens": usage.completion_tokens or 0,
-        "cache_read_tokens": (getattr(details, "cached_tokens", None) or 0) if details is not None else 0,
+        "input_tokens": usage.get("prompt_tokens") or 0,
+        "output_tokens": usage.get("completion_tokens") or 0,
+        "cache_read_tokens": details.get("cached_tokens") or 0,
         "cache_write_tokens": 0,
     }
 
@@ -124,6 +130,29 @@ class Provider(Protocol):
     async def ask(self, rubric: Rubric, prompt: RenderedPrompt, timeout: float) -> ProviderAnswer: ...
 
     async def aclose(self) -> None: ...
+
+
+class RemoteProvider(Provider, Protocol):
+    """A provider behind an HTTP API. A judge call is one request body, built once by `request`,
+    and one reply, read once by `parse`; `send` is the online transport between them, and a
+    batch API (judge/batch.py) is another transport for the same bodies and replies."""
+
+    def request(self, rubric: Rubric, prompt: RenderedPrompt) -> dict[str, Any]:
+        """The JSON body of the call (the batch line's `params` or `body`)."""
+
+    async def send(self, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Send one body online; the reply's JSON. SDK failures become `ProviderError`s."""
+
+    def parse(self, rubric: Rubric, prompt: RenderedPrompt, reply: Mapping[str, Any]) -> ProviderAnswer:
+        """The checked answer in a reply; `ProviderError(malformed=True)` with the tokens if unusable."""
+
+
+@functools.cache
+def response_schema(kind: str) -> dict[str, Any]:
+    """The JSON schema of an answer, as both structured-output APIs take it. The answer models
+    forbid extra fields and default none, so pydantic's schema is already strict (every
+    object closed, every property required), which both APIs demand."""
+    return SCHEMAS[kind].model_json_schema()
 
 
 def retry_after_seconds(headers: Any) -> float | None:
@@ -166,11 +195,26 @@ def check_answer(rubric: Rubric, answer: dict[str, Any], prompt: RenderedPrompt 
             raise ProviderError(msg, malformed=True)
 
 
+def answer_from_text(rubric: Rubric, prompt: RenderedPrompt, text: str | None, tokens: Tokens) -> ProviderAnswer:
+    """The answer in a reply's text, validated against the schema and the rubric's range;
+    anything unusable is malformed output (its tokens are still counted)."""
+    if not text:
+        raise ProviderError("malformed judge output: no text in the reply", malformed=True, **tokens)
+    try:
+        answer = SCHEMAS[prompt.schema or rubric.kind].model_validate_json(text).model_dump()
+        check_answer(rubric, answer, prompt)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]["msg"]
+        raise ProviderError(f"malformed judge output: {first}", malformed=True, **tokens) from None
+    except ProviderError as exc:
+        raise ProviderError(f"malformed judge output: {exc}", malformed=True, **tokens) from None
+    return ProviderAnswer(answer=answer, **tokens)
+
+
 def _classify(exc: BaseException, sdk: Any) -> ProviderError:
     """Map an SDK exception onto a ProviderError (the message never includes credentials)."""
-    if isinstance(exc, pydantic.ValidationError | ValueError) and not isinstance(exc, sdk.APIError):
-        first = exc.errors()[0]["msg"] if isinstance(exc, pydantic.ValidationError) else str(exc)
-        return ProviderError(f"malformed judge output: {first}", malformed=True)
+    if isinstance(exc, ValueError) and not isinstance(exc, sdk.APIError):
+        return ProviderError(f"malformed judge output: the reply is not JSON ({exc})", malformed=True)
     if isinstance(exc, sdk.APITimeoutError):
         return ProviderError("judge request timed out", retryable=True)
     if isinstance(exc, sdk.APIConnectionError):
@@ -191,12 +235,21 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:300] + "..."
 
 
-class AnthropicProvider:
-    """Claude through `AsyncAnthropic().messages.parse(output_format=...)`.
+def _json_reply(raw: Any) -> dict[str, Any]:
+    """The JSON object of a raw SDK response (`with_raw_response`): read once, as a batch line is."""
+    reply = json.loads(raw.http_response.content)
+    if not isinstance(reply, dict):
+        msg = f"expected a JSON object, got {type(reply).__name__}"
+        raise ValueError(msg)
+    return reply
 
-    The installed SDK's Messages API takes no `temperature`; only `max_tokens` is sent. The
-    system prompt (the part of the prompt every case of a rubric shares) is marked with
-    `cache_control`, so Anthropic serves it from its prompt cache after the first call.
+
+class AnthropicProvider:
+    """Claude through the Messages API with a JSON-schema output format (`output_config`).
+
+    Only `max_tokens` is sent (no `temperature`). The system prompt (the part of the prompt
+    every case of a rubric shares) is marked with `cache_control`, so Anthropic serves it
+    from its prompt cache after the first call.
     """
 
     remote = True
@@ -209,43 +262,45 @@ class AnthropicProvider:
         self.model = model
         self.name = self.identity = f"anthropic:{model}"
         self.kind = "anthropic"
-        self._client = anthropic.AsyncAnthropic(max_retries=0, timeout=timeout)
+        self.client = anthropic.AsyncAnthropic(max_retries=0, timeout=timeout)
+        """The SDK client (the batch transport sends through it too)."""
 
-    async def ask(self, rubric: Rubric, prompt: RenderedPrompt, timeout: float) -> ProviderAnswer:
-        schema = SCHEMAS[prompt.schema or rubric.kind]
+    def request(self, rubric: Rubric, prompt: RenderedPrompt) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "max_tokens": MAX_TOKENS,
+            "system": [{"type": "text", "text": prompt.system, "cache_control": CACHE_CONTROL}],
+            "messages": [{"role": "user", "content": prompt.user}],
+            "output_config": {
+                "format": {"type": "json_schema", "schema": response_schema(prompt.schema or rubric.kind)}
+            },
+        }
+
+    async def send(self, body: dict[str, Any], timeout: float) -> dict[str, Any]:
         try:
-            message = await self._client.messages.parse(
-                model=self.model,
-                max_tokens=MAX_TOKENS,
-                system=[{"type": "text", "text": prompt.system, "cache_control": CACHE_CONTROL}],
-                messages=[{"role": "user", "content": prompt.user}],
-                output_format=schema,
-                timeout=timeout,
-            )
+            raw = await self.client.messages.with_raw_response.create(**body, timeout=timeout)
+            return _json_reply(raw)
         except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a typed error
             raise _classify(exc, self._sdk) from None
-        return _checked_answer(rubric, prompt, message.parsed_output, anthropic_usage(message.usage))
+
+    def parse(self, rubric: Rubric, prompt: RenderedPrompt, reply: Mapping[str, Any]) -> ProviderAnswer:
+        tokens = anthropic_usage(reply.get("usage"))
+        if reply.get("stop_reason") == "refusal":
+            raise ProviderError("the judge refused to answer", malformed=True, **tokens)
+        content = reply.get("content") or []
+        text = next((b.get("text") for b in content if isinstance(b, dict) and b.get("type") == "text"), None)
+        return answer_from_text(rubric, prompt, text, tokens)
+
+    async def ask(self, rubric: Rubric, prompt: RenderedPrompt, timeout: float) -> ProviderAnswer:
+        return self.parse(rubric, prompt, await self.send(self.request(rubric, prompt), timeout))
 
     async def aclose(self) -> None:
-        await self._client.close()
-
-
-def _checked_answer(
-    rubric: Rubric, prompt: RenderedPrompt, parsed: pydantic.BaseModel | None, tokens: Tokens
-) -> ProviderAnswer:
-    """The SDK's parsed answer, checked against the rubric; anything unusable is malformed output."""
-    if parsed is None:
-        raise ProviderError("malformed judge output: no structured answer in the reply", malformed=True, **tokens)
-    answer = parsed.model_dump()
-    try:
-        check_answer(rubric, answer, prompt)
-    except ProviderError as exc:
-        raise ProviderError(str(exc), malformed=True, **tokens) from None
-    return ProviderAnswer(answer=answer, **tokens)
+        await self.client.close()
 
 
 class OpenAIProvider:
-    """OpenAI, or any OpenAI-compatible server, through `chat.completions.parse(response_format=...)`."""
+    """OpenAI, or any OpenAI-compatible server, through chat completions with a strict JSON-schema
+    `response_format`."""
 
     remote = True
     parameters: dict[str, Any] = {"max_completion_tokens": MAX_TOKENS, "temperature": 0.0}
@@ -259,39 +314,51 @@ class OpenAIProvider:
         self.identity = f"{self.kind}:{model}"
         if base_url is None:
             self.name = f"openai:{model}"
-            self._client = openai.AsyncOpenAI(max_retries=0, timeout=timeout)
+            self.client = openai.AsyncOpenAI(max_retries=0, timeout=timeout)
         else:
             self.name = f"openai-compatible:{model}@{base_url}"
             # Local servers (vLLM, Ollama, llama.cpp) usually need no key; the SDK needs a string.
             api_key = os.environ.get("OPENAI_API_KEY") or "not-needed"
-            self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
+            self.client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
 
-    async def ask(self, rubric: Rubric, prompt: RenderedPrompt, timeout: float) -> ProviderAnswer:
-        schema = SCHEMAS[prompt.schema or rubric.kind]
+    def request(self, rubric: Rubric, prompt: RenderedPrompt) -> dict[str, Any]:
+        kind = prompt.schema or rubric.kind
+        return {
+            "model": self.model,
+            "max_completion_tokens": MAX_TOKENS,
+            "temperature": 0.0,
+            "messages": [
+                {"role": "system", "content": prompt.system},
+                {"role": "user", "content": prompt.user},
+            ],
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": SCHEMAS[kind].__name__, "schema": response_schema(kind), "strict": True},
+            },
+        }
+
+    async def send(self, body: dict[str, Any], timeout: float) -> dict[str, Any]:
         try:
-            completion = await self._client.chat.completions.parse(
-                model=self.model,
-                max_completion_tokens=MAX_TOKENS,
-                temperature=0.0,
-                messages=[
-                    {"role": "system", "content": prompt.system},
-                    {"role": "user", "content": prompt.user},
-                ],
-                response_format=schema,
-                timeout=timeout,
-            )
+            raw = await self.client.chat.completions.with_raw_response.create(**body, timeout=timeout)
+            return _json_reply(raw)
         except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a typed error
             raise _classify(exc, self._sdk) from None
-        tokens = openai_usage(completion.usage)
-        if not completion.choices:
+
+    def parse(self, rubric: Rubric, prompt: RenderedPrompt, reply: Mapping[str, Any]) -> ProviderAnswer:
+        tokens = openai_usage(reply.get("usage"))
+        choices = reply.get("choices") or []
+        if not choices or not isinstance(choices[0], dict):
             raise ProviderError("malformed judge output: no choices in the reply", malformed=True, **tokens)
-        message = completion.choices[0].message
-        if message.refusal:
-            raise ProviderError(f"the judge refused: {message.refusal[:200]}", malformed=True, **tokens)
-        return _checked_answer(rubric, prompt, message.parsed, tokens)
+        message = choices[0].get("message") or {}
+        if message.get("refusal"):
+            raise ProviderError(f"the judge refused: {str(message['refusal'])[:200]}", malformed=True, **tokens)
+        return answer_from_text(rubric, prompt, message.get("content"), tokens)
+
+    async def ask(self, rubric: Rubric, prompt: RenderedPrompt, timeout: float) -> ProviderAnswer:
+        return self.parse(rubric, prompt, await self.send(self.request(rubric, prompt), timeout))
 
     async def aclose(self) -> None:
-        await self._client.close()
+        await self.client.close()
 
 
 class OfflineProvider:
