@@ -24,6 +24,8 @@ from pytest_llmgate._files import atomic_write_text
 from pytest_llmgate.datasets import REVIEW_KEY, Case, ToolCall, load_cases
 from pytest_llmgate.outputs import display_text
 
+from .lock import GoldenSetBusy, golden_lock
+
 __all__ = ["ReviewSession"]
 
 #: Longest reference accepted from the page (the request body is capped at 64 KiB anyway).
@@ -133,24 +135,35 @@ class ReviewSession:
         if not isinstance(case_id, str):
             msg = "'id' must be the id of a pending case."
             raise ValueError(msg)
-        with self.lock:
-            text = self.path.read_text(encoding="utf-8")
-            lines = text.split("\n")
-            for index, line in enumerate(lines):
-                if case_id not in line:
-                    continue
-                record = json.loads(line)
-                if record.get("id") != case_id:
-                    continue
-                if (record.get("metadata") or {}).get(REVIEW_KEY) != "pending":
-                    msg = f"case {case_id!r} is not pending review (it was reviewed already)."
-                    raise ValueError(msg)
-                change(record)
-                record["metadata"]["reviewed_by"] = self.reviewer
-                record["metadata"]["reviewed_on"] = _dt.date.today().isoformat()
-                self.model.model_validate(record)
-                lines[index] = json.dumps(record, ensure_ascii=False, sort_keys=True)
-                atomic_write_text(self.path, "\n".join(lines))
-                return {"ok": True, "id": case_id, "review": record["metadata"][REVIEW_KEY]}
+        # The file is re-read under the writer lock, which every other reviewer, import and
+        # promote of this golden set also holds: a change is either written or refused.
+        try:
+            with self.lock, golden_lock(self.path):
+                return self._rewrite_locked(case_id, change)
+        except GoldenSetBusy as exc:
+            raise ValueError(str(exc)) from None
+        except OSError as exc:
+            msg = f"{self.path.name} could not be written ({exc.strerror or exc}); nothing was saved, try again."
+            raise ValueError(msg) from None
+
+    def _rewrite_locked(self, case_id: str, change: Any) -> dict[str, Any]:
+        text = self.path.read_text(encoding="utf-8")
+        lines = text.split("\n")
+        for index, line in enumerate(lines):
+            if case_id not in line:
+                continue
+            record = json.loads(line)
+            if record.get("id") != case_id:
+                continue
+            if (record.get("metadata") or {}).get(REVIEW_KEY) != "pending":
+                msg = f"case {case_id!r} is not pending review (it was reviewed already)."
+                raise ValueError(msg)
+            change(record)
+            record["metadata"]["reviewed_by"] = self.reviewer
+            record["metadata"]["reviewed_on"] = _dt.date.today().isoformat()
+            self.model.model_validate(record)
+            lines[index] = json.dumps(record, ensure_ascii=False, sort_keys=True)
+            atomic_write_text(self.path, "\n".join(lines))
+            return {"ok": True, "id": case_id, "review": record["metadata"][REVIEW_KEY]}
         msg = f"no case {case_id!r} in {self.path.name}; reload the page."
         raise ValueError(msg)
