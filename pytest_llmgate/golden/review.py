@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from pytest_llmgate._files import atomic_write_text
+from pytest_llmgate.conversations import as_turns, transcript
 from pytest_llmgate.datasets import REVIEW_KEY, Case, ToolCall, load_cases
 from pytest_llmgate.outputs import display_text
 
 from .lock import GoldenSetBusy, golden_lock
+from .scrub import clean_text
 
 __all__ = ["ReviewSession"]
 
@@ -64,9 +66,11 @@ class ReviewSession:
     def _view(self, case: Case) -> dict[str, Any]:
         provenance = case.metadata.get("provenance") or {}
         shown = {k: v for k, v in provenance.items() if k not in ("failing_output", "output", "source_reference")}
+        turns = as_turns(case.input)
         return {
             "id": case.id,
-            "input": display_text(case.input),
+            "input": transcript(case.input) if turns else display_text(case.input),
+            "turns": [{"role": role, "content": content} for role, content in turns] if turns else None,
             "tags": case.tags,
             "seen_output": display_text(provenance.get("failing_output", provenance.get("output"))),
             "source_reference": display_text(provenance.get("source_reference")),
@@ -97,6 +101,8 @@ class ReviewSession:
 
     def approve(self, case_id: Any, reference: Any, relevant_ids: Any = None, tool_calls: Any = ()) -> dict[str, Any]:
         """Write the reference (and relevant ids, accepted tool calls) and make the case count."""
+        if isinstance(reference, str):
+            reference = clean_text(reference)  # a lone surrogate from the page cannot be written as UTF-8
         if not isinstance(reference, str) or not reference.strip():
             msg = "'reference' must be a non-empty text: write the answer a good system gives."
             raise ValueError(msg)
