@@ -367,3 +367,21 @@ def test_import_into_a_set_with_conversations_keeps_every_line_and_writes_the_li
     added = _read(target)[2:]
     assert [case["input"] for case in added] == [new]
     assert len(load_cases(target, include_inactive=True)) == 3
+
+
+def test_review_of_a_case_holding_a_lone_surrogate_writes_valid_utf8(tmp_path: Path) -> None:
+    from pytest_llmgate.golden.review import ReviewSession
+
+    golden = tmp_path / "g.jsonl"
+    golden.write_text(
+        '{"id": "t-1", "input": "cut \\ud83d", "metadata": {"review": "pending"}}\n'
+        '{"id": "t-2", "input": "two", "metadata": {"review": "pending"}}\n',
+        encoding="utf-8",
+    )
+    session = ReviewSession(golden, "ria")
+    assert [case["input"] for case in session.state()["cases"]] == ["cut \ud83d", "two"]
+    assert session.approve("t-1", "fixed \ud83d")["review"] == "approved"
+    golden.read_bytes().decode("utf-8")  # still UTF-8: the surrogate stays a \u escape
+    approved = load_cases(golden)[0]
+    assert approved.input == "cut \ud83d" and approved.reference == "fixed \ufffd"
+    assert _read(golden)[1]["input"] == "two"

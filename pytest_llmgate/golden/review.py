@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import re
 import secrets
 import threading
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from .scrub import clean_text
 
 __all__ = ["ReviewSession"]
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 #: Longest reference accepted from the page (the request body is capped at 64 KiB anyway).
 MAX_REFERENCE = 20_000
 
@@ -168,7 +170,10 @@ class ReviewSession:
             record["metadata"]["reviewed_by"] = self.reviewer
             record["metadata"]["reviewed_on"] = _dt.date.today().isoformat()
             self.model.model_validate(record)
-            lines[index] = json.dumps(record, ensure_ascii=False, sort_keys=True)
+            line = json.dumps(record, ensure_ascii=False, sort_keys=True)
+            if _SURROGATE.search(line):  # the file held a lone surrogate as a \u escape: keep it escaped
+                line = json.dumps(record, sort_keys=True)
+            lines[index] = line
             atomic_write_text(self.path, "\n".join(lines))
             return {"ok": True, "id": case_id, "review": record["metadata"][REVIEW_KEY]}
         msg = f"no case {case_id!r} in {self.path.name}; reload the page."

@@ -448,7 +448,7 @@ def read_otlp_traces(text: str, shown: str) -> tuple[list[Trace], int]:
                         msg = f"{where}: span {number} must be an object, got {_json_type(span)}."
                         raise TraceError(msg)
                     span_id = span.get("spanId", "?")
-                    label = span_id if isinstance(span_id, str) else json.dumps(span_id)[:40]
+                    label = json.dumps(span_id)[:40].strip('"')  # escaped: a message must print anywhere
                     trace = _span_trace(span, f"{where}: span {number} (spanId {label})")
                     if trace is None:
                         skipped += 1
