@@ -187,7 +187,7 @@ def import_command(
     scrubber: str | None,
 ) -> None:
     """Append production traces to a golden set, de-duplicated and pending review."""
-    from .traces import TraceError, import_traces, parse_filters, read_jsonl_traces, read_otlp_traces
+    from .traces import TraceError, parse_filters, prepare_cases, queue_cases, read_jsonl_traces, read_otlp_traces
 
     shown = traces_file.as_posix()
     try:
@@ -204,12 +204,11 @@ def import_command(
         raise click.ClickException(f"{exc} Nothing was appended.") from None
     except UnicodeDecodeError:
         raise click.ClickException(f"{shown}: not UTF-8 text. Nothing was appended.") from None
-    model, scrub = _model(model_spec), _scrubber(scrubber)
-    with _locked(target_path):
+    model = _model(model_spec)
+    prepared = prepare_cases(traces, _scrubber(scrubber), source_file=shown, fmt=fmt, filters=pairs, tags=tags)
+    with _locked(target_path):  # scrubbed before: the lock is held only to read, de-duplicate and write
         target = _target(target_path, model)
-        outcome = import_traces(
-            traces, target, scrub, source_file=shown, fmt=fmt, filters=pairs, n=n, seed=seed, tags=tags
-        )
+        outcome = queue_cases(prepared, target, read=len(traces), n=n, seed=seed)
         target.write()
     other = f", {skipped} other span(s) passed over" if skipped else ""
     click.echo(f"read {outcome.read} trace(s){other}; {outcome.matched} matched the filters.")

@@ -14,6 +14,7 @@ lock.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -38,16 +39,25 @@ def lock_path(path: Path) -> Path:
     return Path(tempfile.gettempdir()) / "llmgate-locks" / f"golden-{digest}.lock"
 
 
+def _shared_folder(folder: Path) -> None:
+    """The lock folder, open to every user like the temp folder itself (sticky, world-writable)."""
+    if folder.is_dir():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        os.chmod(folder, 0o1777)
+
+
 @contextmanager
 def golden_lock(path: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
     """Hold the golden set's writer lock; `GoldenSetBusy` when another writer keeps it past `timeout`."""
     from filelock import FileLock, Timeout
 
     target = lock_path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _shared_folder(target.parent)
     # thread_local=False: the review server answers each request on its own thread, and the
     # lock must exclude those threads from each other as it does other processes.
-    lock = FileLock(str(target), timeout=timeout, thread_local=False, is_singleton=False)
+    lock = FileLock(str(target), timeout=timeout, mode=0o666, thread_local=False, is_singleton=False)
     try:
         lock.acquire()
     except Timeout:

@@ -37,6 +37,8 @@ __all__ = [
     "import_traces",
     "matches",
     "parse_filters",
+    "prepare_cases",
+    "queue_cases",
     "read_jsonl_traces",
     "read_otlp_traces",
     "sample",
@@ -561,31 +563,25 @@ class Import:
     added: list[str] = field(default_factory=list)
 
 
-def import_traces(
+def prepare_cases(
     traces: list[Trace],
-    target: GoldenSetFile,
     scrub: Scrubber,
     *,
     source_file: str,
     fmt: str,
     filters: Sequence[tuple[str, str]] = (),
-    n: int | None = None,
-    seed: int = 0,
     tags: Sequence[str] = (),
     today: str | None = None,
-) -> Import:
-    """Filter, de-duplicate (against the set and within the file), sample, and queue pending cases on `target`.
+) -> list[tuple[Trace, dict[str, Any]]]:
+    """The traces that pass the filters, each with its case (scrubbed, without id), in file order.
 
-    Sampling comes after de-duplication, so `n` counts new cases. The caller writes the file.
+    This is the slow part of an import (scrubbing), done before the golden set's lock is taken.
     """
     day = today or _dt.date.today().isoformat()
-    outcome = Import(read=len(traces))
-    candidates: list[tuple[Trace, dict[str, Any]]] = []
-    seen: dict[str, str] = {}
+    prepared = []
     for trace in traces:
         if not matches(trace, filters):
             continue
-        outcome.matched += 1
         metadata: dict[str, Any] = {
             "provenance": {
                 "source": "import",
@@ -599,15 +595,53 @@ def import_traces(
         }
         if trace.tool_calls:
             metadata["candidate_tool_calls"] = trace.tool_calls
-        case = scrub_value({"input": trace.input, "tags": list(tags), "metadata": metadata}, scrub)
-        duplicate = target.duplicate_of(case["input"]) or seen.get(normalize_input(case["input"]))
+        prepared.append((trace, scrub_value({"input": trace.input, "tags": list(tags), "metadata": metadata}, scrub)))
+    return prepared
+
+
+def queue_cases(
+    prepared: list[tuple[Trace, dict[str, Any]]],
+    target: GoldenSetFile,
+    *,
+    read: int,
+    n: int | None = None,
+    seed: int = 0,
+) -> Import:
+    """De-duplicate (against the set and within the file), sample, and queue pending cases on `target`.
+
+    Sampling comes after de-duplication, so `n` counts new cases. The caller writes the file.
+    """
+    outcome = Import(read=read, matched=len(prepared))
+    candidates: list[tuple[Trace, dict[str, Any]]] = []
+    seen: dict[str, str] = {}
+    for trace, case in prepared:
+        key = normalize_input(case["input"])
+        duplicate = target.duplicate_of(case["input"]) or seen.get(key)
         if duplicate is not None:
             outcome.duplicates.append((trace.where, duplicate))
             continue
-        seen[normalize_input(case["input"])] = trace.where
+        seen[key] = trace.where
         candidates.append((trace, case))
     chosen = {id(t) for t in sample([t for t, _ in candidates], n, seed)}
     for trace, case in candidates:
         if id(trace) in chosen:
             outcome.added.append(target.add(ID_PREFIX, case))
     return outcome
+
+
+def import_traces(
+    traces: list[Trace],
+    target: GoldenSetFile,
+    scrub: Scrubber,
+    *,
+    source_file: str,
+    fmt: str,
+    filters: Sequence[tuple[str, str]] = (),
+    n: int | None = None,
+    seed: int = 0,
+    tags: Sequence[str] = (),
+    today: str | None = None,
+) -> Import:
+    """`prepare_cases` then `queue_cases`: filter, scrub, de-duplicate, sample, queue on `target`."""
+    prepared = prepare_cases(traces, scrub, source_file=source_file, fmt=fmt, filters=filters, tags=tags, today=today)
+    return queue_cases(prepared, target, read=len(traces), n=n, seed=seed)
