@@ -181,7 +181,14 @@ def load_cases(
 
 
 def _load_lines(shown: str, lines: list[str], model: type[Case]) -> list[Case]:
-    """Parse and validate each line; stop at the first bad one."""
+    """Parse and validate each line; stop at the first bad one.
+
+    jsonlines reads the lines (one `read` per line, in step with `lineno`); this function
+    checks what it would let pass silently (blank lines between cases).
+    """
+    import jsonlines
+
+    reader = jsonlines.Reader(lines, loads=_decode_json)
     validate = model.model_validate
     cases: list[Case] = []
     first_line: dict[str, int] = {}
@@ -190,7 +197,7 @@ def _load_lines(shown: str, lines: list[str], model: type[Case]) -> list[Case]:
         if not text.strip():
             msg = "blank line between cases; remove it (blank lines are allowed only at the end)."
             raise DatasetError(shown, lineno, None, msg)
-        obj = _parse_line(shown, lineno, text)
+        obj = _parse_line(shown, lineno, text, reader)
         generated = "id" not in obj
         if generated:
             obj["id"] = _content_id(obj)
@@ -314,14 +321,40 @@ _JSON_TYPE_NAMES = {
 }
 
 
-def _parse_line(shown: str, lineno: int, text: str) -> dict[str, Any]:
+#: Characters jsonlines drops from the start of a line without a word (a byte order mark, a
+#: record separator); JSON allows neither, so such a line is decoded as JSON and refused.
+_JSONLINES_SKIPS = ("\ufeff", "\x1e")
+
+
+def _decode_json(line: str | bytes) -> Any:
+    return _DECODER.decode(line if isinstance(line, str) else line.decode("utf-8"))
+
+
+def _read_line(reader: Any, text: str) -> Any:
+    """The next line of `reader` (which is `text`) as JSON; a bad line raises what the JSON decoder raised."""
+    import jsonlines
+
+    if text.startswith(_JSONLINES_SKIPS):
+        _DECODER.decode(text)  # raises: JSON refuses what jsonlines would drop
     try:
-        obj = _DECODER.decode(text)
+        return reader.read(allow_none=True)
+    except jsonlines.InvalidLineError as exc:
+        if isinstance(exc.__cause__, ValueError):
+            raise exc.__cause__ from None
+        raise
+
+
+def _parse_line(shown: str, lineno: int, text: str, reader: Any) -> dict[str, Any]:
+    try:
+        obj = _read_line(reader, text)
     except json.JSONDecodeError as exc:
         msg = f"invalid JSON at column {exc.colno}: {exc.msg}; write each case as one JSON object on one line."
         raise DatasetError(shown, lineno, None, msg) from None
     except ValueError as exc:
         raise DatasetError(shown, lineno, None, f"invalid JSON: {exc}") from None
+    except RecursionError:
+        msg = "invalid JSON: arrays or objects nested too deeply; write each case as one JSON object on one line."
+        raise DatasetError(shown, lineno, None, msg) from None
     if type(obj) is not dict:
         got = _JSON_TYPE_NAMES.get(type(obj), type(obj).__name__)
         msg = f"expected a JSON object {{...}}, got {got}; write each case as one JSON object."

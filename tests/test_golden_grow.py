@@ -105,6 +105,28 @@ def test_promote_into_the_source_set_finds_every_case_already_there(gated: pytes
     assert (gated.path / "datasets/qa.jsonl").read_bytes() == before
 
 
+def test_promote_into_a_set_holding_conversations_keeps_its_bytes(gated: pytest.Pytester) -> None:
+    target = gated.path / "datasets" / "mixed.jsonl"
+    conversation = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": "Where is my refund?"},
+    ]
+    lines = [
+        json.dumps({"id": "conv-1", "input": conversation, "reference": "On its way."}),
+        json.dumps({"id": "plain-1", "input": "Where is my order?", "reference": "In your account."}),
+    ]
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    before = target.read_bytes()
+    code, out = _cli(
+        "promote", "reports/llm-gate.json", "--status", "newly-failing", "--to", "datasets/mixed.jsonl", cwd=gated.path
+    )
+    assert code == 0, out
+    assert target.read_bytes().startswith(before)
+    assert "appended 8 pending case(s)" in out
+    assert len(load_cases(target, include_inactive=True)) == 10
+
+
 def test_pending_cases_change_neither_the_fingerprint_nor_the_gate(pytester: pytest.Pytester) -> None:
     make_project(pytester, n=12)
     assert pytester.runpytest("--llm-gate-update", "-p", "no:cacheprovider").ret == 0
@@ -356,13 +378,12 @@ def test_import_otlp_genai_spans_current_and_legacy_conventions(tmp_path: Path) 
     cases = _read(tmp_path / "g.jsonl")
     assert [c["input"] for c in cases] == [
         "Refund order A-17, it arrived broken",
-        {
-            "messages": [
-                {"role": "user", "content": "Hi"},
-                {"role": "assistant", "content": "Hello! How can I help?"},
-                {"role": "user", "content": "Change my address"},
-            ]
-        },
+        # A conversation is written as the golden set holds one: a list of messages.
+        [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello! How can I help?"},
+            {"role": "user", "content": "Change my address"},
+        ],
         "What is your returns window?",
     ]
     first = cases[0]["metadata"]

@@ -110,6 +110,34 @@ def test_writing_a_reference_activates_the_case_and_rejecting_keeps_one_out(
     assert page.evaluate("window.__pwned") is None
 
 
+def test_a_pending_conversation_is_shown_turn_by_turn(tmp_path: Path, page: Page) -> None:
+    golden = tmp_path / "conversations.jsonl"
+    turns = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": HOSTILE},
+        {"role": "user", "content": "Change my address"},
+    ]
+    golden.write_text(
+        json.dumps({"id": "trace-c", "input": turns, "metadata": {"review": "pending"}}) + "\n", encoding="utf-8"
+    )
+    app = _Running(ReviewSession(golden, "ria"))
+    try:
+        page.goto(app.url)
+        expect(page.locator("#case-id")).to_have_text("trace-c")
+        shown = page.locator("#input .turn")
+        expect(shown).to_have_count(3)
+        expect(shown.locator(".role")).to_have_text(["user", "assistant", "user"])
+        expect(shown.locator("pre")).to_have_text(["Hi", HOSTILE, "Change my address"])
+        assert page.evaluate("window.__pwned") is None
+        page.locator("#reference").fill("Your address is updated.")
+        page.locator("#approve").click()
+        expect(page.locator("#done")).to_be_visible()
+    finally:
+        app.stop()
+    approved = json.loads(golden.read_text(encoding="utf-8"))
+    assert approved["input"] == turns and approved["reference"] == "Your address is updated."
+
+
 def _request(
     port: int,
     method: str,

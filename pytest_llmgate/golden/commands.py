@@ -6,6 +6,8 @@ import configparser
 import getpass
 import importlib
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ import click
 
 from pytest_llmgate.datasets import Case, DatasetError
 
+from .lock import GoldenSetBusy, golden_lock
 from .scrub import Scrubber, load_scrubber
 from .sets import GoldenSetFile
 
@@ -57,6 +60,16 @@ def _model(spec: str | None) -> type[Case]:
         msg = f"'--model' {spec!r} is not a subclass of pytest_llmgate.Case."
         raise click.ClickException(msg)
     return model
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """The golden set's writer lock, as a command error when another writer keeps it too long."""
+    try:
+        with golden_lock(path):
+            yield
+    except GoldenSetBusy as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _target(path: Path, model: type[Case]) -> GoldenSetFile:
@@ -121,14 +134,16 @@ def promote_command(
     from .promote import promote
 
     results = load_results(results_file)
-    target = _target(target_path, _model(model_spec))
-    try:
-        outcome = promote(results, results_file.as_posix(), statuses, target, _scrubber(scrubber), suites=suites)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+    model, scrub = _model(model_spec), _scrubber(scrubber)
+    with _locked(target_path):
+        target = _target(target_path, model)
+        try:
+            outcome = promote(results, results_file.as_posix(), statuses, target, scrub, suites=suites)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        target.write()
     if not outcome.selected:
         click.echo(f"no case of {results_file} is {' or '.join(statuses)}.")
-    target.write()
     _report(target, outcome.added, outcome.duplicates, "cases")
 
 
@@ -172,7 +187,7 @@ def import_command(
     scrubber: str | None,
 ) -> None:
     """Append production traces to a golden set, de-duplicated and pending review."""
-    from .traces import TraceError, import_traces, parse_filters, read_jsonl_traces, read_otlp_traces
+    from .traces import TraceError, parse_filters, prepare_cases, queue_cases, read_jsonl_traces, read_otlp_traces
 
     shown = traces_file.as_posix()
     try:
@@ -189,13 +204,14 @@ def import_command(
         raise click.ClickException(f"{exc} Nothing was appended.") from None
     except UnicodeDecodeError:
         raise click.ClickException(f"{shown}: not UTF-8 text. Nothing was appended.") from None
-    target = _target(target_path, _model(model_spec))
-    outcome = import_traces(
-        traces, target, _scrubber(scrubber), source_file=shown, fmt=fmt, filters=pairs, n=n, seed=seed, tags=tags
-    )
+    model = _model(model_spec)
+    prepared = prepare_cases(traces, _scrubber(scrubber), source_file=shown, fmt=fmt, filters=pairs, tags=tags)
+    with _locked(target_path):  # scrubbed before: the lock is held only to read, de-duplicate and write
+        target = _target(target_path, model)
+        outcome = queue_cases(prepared, target, read=len(traces), n=n, seed=seed)
+        target.write()
     other = f", {skipped} other span(s) passed over" if skipped else ""
     click.echo(f"read {outcome.read} trace(s){other}; {outcome.matched} matched the filters.")
-    target.write()
     _report(target, outcome.added, outcome.duplicates, "traces")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import re
 import secrets
 import threading
 from dataclasses import dataclass, field
@@ -21,11 +22,16 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from pytest_llmgate._files import atomic_write_text
+from pytest_llmgate.conversations import as_turns, transcript
 from pytest_llmgate.datasets import REVIEW_KEY, Case, ToolCall, load_cases
 from pytest_llmgate.outputs import display_text
 
+from .lock import GoldenSetBusy, golden_lock
+from .scrub import clean_text
+
 __all__ = ["ReviewSession"]
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 #: Longest reference accepted from the page (the request body is capped at 64 KiB anyway).
 MAX_REFERENCE = 20_000
 
@@ -62,9 +68,11 @@ class ReviewSession:
     def _view(self, case: Case) -> dict[str, Any]:
         provenance = case.metadata.get("provenance") or {}
         shown = {k: v for k, v in provenance.items() if k not in ("failing_output", "output", "source_reference")}
+        turns = as_turns(case.input)
         return {
             "id": case.id,
-            "input": display_text(case.input),
+            "input": transcript(case.input) if turns else display_text(case.input),
+            "turns": [{"role": role, "content": content} for role, content in turns] if turns else None,
             "tags": case.tags,
             "seen_output": display_text(provenance.get("failing_output", provenance.get("output"))),
             "source_reference": display_text(provenance.get("source_reference")),
@@ -95,6 +103,8 @@ class ReviewSession:
 
     def approve(self, case_id: Any, reference: Any, relevant_ids: Any = None, tool_calls: Any = ()) -> dict[str, Any]:
         """Write the reference (and relevant ids, accepted tool calls) and make the case count."""
+        if isinstance(reference, str):
+            reference = clean_text(reference)  # a lone surrogate from the page cannot be written as UTF-8
         if not isinstance(reference, str) or not reference.strip():
             msg = "'reference' must be a non-empty text: write the answer a good system gives."
             raise ValueError(msg)
@@ -133,24 +143,38 @@ class ReviewSession:
         if not isinstance(case_id, str):
             msg = "'id' must be the id of a pending case."
             raise ValueError(msg)
-        with self.lock:
-            text = self.path.read_text(encoding="utf-8")
-            lines = text.split("\n")
-            for index, line in enumerate(lines):
-                if case_id not in line:
-                    continue
-                record = json.loads(line)
-                if record.get("id") != case_id:
-                    continue
-                if (record.get("metadata") or {}).get(REVIEW_KEY) != "pending":
-                    msg = f"case {case_id!r} is not pending review (it was reviewed already)."
-                    raise ValueError(msg)
-                change(record)
-                record["metadata"]["reviewed_by"] = self.reviewer
-                record["metadata"]["reviewed_on"] = _dt.date.today().isoformat()
-                self.model.model_validate(record)
-                lines[index] = json.dumps(record, ensure_ascii=False, sort_keys=True)
-                atomic_write_text(self.path, "\n".join(lines))
-                return {"ok": True, "id": case_id, "review": record["metadata"][REVIEW_KEY]}
+        # The file is re-read under the writer lock, which every other reviewer, import and
+        # promote of this golden set also holds: a change is either written or refused.
+        try:
+            with self.lock, golden_lock(self.path):
+                return self._rewrite_locked(case_id, change)
+        except GoldenSetBusy as exc:
+            raise ValueError(str(exc)) from None
+        except OSError as exc:
+            msg = f"{self.path.name} could not be written ({exc.strerror or exc}); nothing was saved, try again."
+            raise ValueError(msg) from None
+
+    def _rewrite_locked(self, case_id: str, change: Any) -> dict[str, Any]:
+        text = self.path.read_text(encoding="utf-8")
+        lines = text.split("\n")
+        for index, line in enumerate(lines):
+            if case_id not in line:
+                continue
+            record = json.loads(line)
+            if record.get("id") != case_id:
+                continue
+            if (record.get("metadata") or {}).get(REVIEW_KEY) != "pending":
+                msg = f"case {case_id!r} is not pending review (it was reviewed already)."
+                raise ValueError(msg)
+            change(record)
+            record["metadata"]["reviewed_by"] = self.reviewer
+            record["metadata"]["reviewed_on"] = _dt.date.today().isoformat()
+            self.model.model_validate(record)
+            line = json.dumps(record, ensure_ascii=False, sort_keys=True)
+            if _SURROGATE.search(line):  # the file held a lone surrogate as a \u escape: keep it escaped
+                line = json.dumps(record, sort_keys=True)
+            lines[index] = line
+            atomic_write_text(self.path, "\n".join(lines))
+            return {"ok": True, "id": case_id, "review": record["metadata"][REVIEW_KEY]}
         msg = f"no case {case_id!r} in {self.path.name}; reload the page."
         raise ValueError(msg)

@@ -1,13 +1,22 @@
-"""Adding cases to a golden set file: ids that never collide, de-duplication, atomic appends."""
+"""Adding cases to a golden set file: ids that never collide, de-duplication, atomic appends.
+
+A `GoldenSetFile` is read and written under the golden set's writer lock (`golden.lock`):
+open it inside `golden_lock(path)` and call `write()` before leaving, so no other writer's
+change lands between the read and the write.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 import unicodedata
 from pathlib import Path
 from typing import Any
+
+import jsonlines
+from pydantic import BaseModel
 
 from pytest_llmgate._files import atomic_write_text
 from pytest_llmgate.datasets import REVIEW_KEY, Case, load_cases
@@ -15,6 +24,8 @@ from pytest_llmgate.datasets import REVIEW_KEY, Case, load_cases
 __all__ = ["GoldenSetFile", "new_id", "normalize_input"]
 
 _SPACE = re.compile(r"\s+")
+#: One case per line as the golden-set writers write it: sorted keys, UTF-8 text kept as is.
+_LINE = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
 
 
 def normalize_input(value: Any) -> str:
@@ -29,6 +40,8 @@ def normalize_input(value: Any) -> str:
         return json.dumps({k: normalize_input(v) for k, v in value.items()}, sort_keys=True, ensure_ascii=False)
     if isinstance(value, list):
         return json.dumps([normalize_input(v) for v in value], ensure_ascii=False)
+    if isinstance(value, BaseModel):  # a conversation's `Message`: compared as the dict it was read from
+        return normalize_input(value.model_dump(mode="json"))
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
@@ -38,7 +51,7 @@ def new_id(prefix: str, value: Any, taken: set[str]) -> str:
     The same input always asks for the same id, so a re-import proposes the id it proposed
     before; an id already in the set is never reused.
     """
-    digest = hashlib.sha256(normalize_input(value).encode("utf-8")).hexdigest()[:10]
+    digest = hashlib.sha256(normalize_input(value).encode("utf-8", "surrogatepass")).hexdigest()[:10]
     candidate = f"{prefix}-{digest}"
     suffix = 2
     while candidate in taken:
@@ -82,5 +95,7 @@ class GoldenSetFile:
         old = self.path.read_text(encoding="utf-8") if self.path.exists() else ""
         if old and not old.endswith("\n"):
             old += "\n"
-        lines = "".join(json.dumps(case, ensure_ascii=False, sort_keys=True) + "\n" for case in self.added)
-        atomic_write_text(self.path, old + lines)
+        buffer = io.StringIO()
+        with jsonlines.Writer(buffer, dumps=_LINE.encode) as writer:
+            writer.write_all(self.added)
+        atomic_write_text(self.path, old + buffer.getvalue())

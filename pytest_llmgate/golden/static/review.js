@@ -21,6 +21,27 @@
 
   function text(id, value) { $(id).textContent = value == null ? "" : String(value); }
 
+  // A conversation is shown turn by turn (role, then what was said); any other input as text.
+  function showInput(c) {
+    const box = $("input");
+    box.replaceChildren();
+    const turns = c.turns || [{ role: null, content: c.input }];
+    turns.forEach((turn) => {
+      const item = document.createElement("div");
+      item.className = turn.role ? "turn turn-" + turn.role : "turn";
+      if (turn.role) {
+        const role = document.createElement("div");
+        role.className = "role";
+        role.textContent = turn.role;
+        item.append(role);
+      }
+      const said = document.createElement("pre");
+      said.textContent = turn.content == null ? "" : String(turn.content);
+      item.append(said);
+      box.append(item);
+    });
+  }
+
   function show() {
     text("error", "");
     if (pos >= cases.length) {
@@ -35,7 +56,7 @@
     text("progress", (pos + 1) + " of " + cases.length + " pending");
     text("case-id", c.id);
     text("tags", c.tags.join(", "));
-    text("input", c.input);
+    showInput(c);
     $("seen-box").hidden = !c.seen_output;
     text("seen-output", c.seen_output);
     $("source-reference-box").hidden = !c.source_reference;
