@@ -5,10 +5,45 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+#: How text becomes bytes everywhere this package hashes or writes it. UTF-8 cannot encode a lone
+#: surrogate (an emoji escape a model's `max_tokens` cut in half, `"\\ud83d"`), so such a code
+#: point is written as its six-character escape, the same in a hash, a cache key, a judge prompt,
+#: a report and (as that text, `printable_json`) a JSON file, which every JSON reader can load.
+UNENCODABLE = "backslashreplace"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def utf8(text: str) -> bytes:
+    """`text` as UTF-8, a lone surrogate written as its escape (`UNENCODABLE`), never an error."""
+    return text.encode("utf-8", errors=UNENCODABLE)
+
+
+def printable(text: str) -> str:
+    """`text` with every code point UTF-8 cannot encode written as its escape: what a terminal,
+    an SDK's request body or a judge prompt can carry (the same text `utf8` writes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return utf8(text).decode("utf-8")
+    return text
+
+
+def printable_json(text: str) -> str:
+    """JSON text (from `json.dumps(..., ensure_ascii=False)`) with each lone surrogate, which only
+    a string can hold, written as an escaped backslash: the string reads back as `printable` of
+    itself. (A JSON escape `\\ud83d` would keep the code point, but strict readers such as
+    pydantic's refuse a lone one.)"""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub(lambda match: f"\\\\u{ord(match[0]):04x}", text)
+    return text
 
 
 def dumps(data: Any, *, compact: bool = False) -> str:
@@ -19,10 +54,8 @@ def dumps(data: Any, *, compact: bool = False) -> str:
     """
     indent = None if compact else 2
     separators = (",", ":") if compact else None
-    return (
-        json.dumps(data, sort_keys=True, indent=indent, separators=separators, ensure_ascii=False, allow_nan=False)
-        + "\n"
-    )
+    text = json.dumps(data, sort_keys=True, indent=indent, separators=separators, ensure_ascii=False, allow_nan=False)
+    return printable_json(text) + "\n"
 
 
 class Streamed:
@@ -58,7 +91,7 @@ def iter_dumps(data: Any) -> Iterator[str]:
 
 
 def _compact(data: Any) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return printable_json(json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False))
 
 
 def _umask() -> int:
@@ -67,16 +100,16 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_text(path: Path, text: str, *, errors: str = "strict") -> Path:
+def atomic_write_text(path: Path, text: str, *, errors: str = UNENCODABLE) -> Path:
     """Write `text` as UTF-8 so that readers see the old file or the new one, never half of one.
 
     The temp file lives in the target's folder so `os.replace` is a rename on one filesystem.
-    `errors="replace"` suits reports, where a lone surrogate in a model output must not lose the file.
+    A lone surrogate is written as its escape (`UNENCODABLE`): exact in JSON, visible in text.
     """
     return atomic_write_chunks(path, [text], errors=errors)
 
 
-def atomic_write_chunks(path: Path, chunks: Iterable[str], *, errors: str = "strict") -> Path:
+def atomic_write_chunks(path: Path, chunks: Iterable[str], *, errors: str = UNENCODABLE) -> Path:
     """`atomic_write_text` of the concatenated `chunks`, encoded and written one at a time.
 
     A chunk that raises leaves the old file in place (the temp file is removed).

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import pydantic
 
+from pytest_llmgate._files import utf8
 from pytest_llmgate.judge.providers import (
     CACHE_CONTROL,
     MAX_TOKENS,
@@ -279,7 +280,7 @@ class OpenAIBatches:
         client = self._client.with_options(max_retries=0)
         try:
             upload = await client.files.create(
-                file=("llmgate-judge-batch.jsonl", data.encode("utf-8"), "application/jsonl"), purpose="batch"
+                file=("llmgate-judge-batch.jsonl", utf8(data), "application/jsonl"), purpose="batch"
             )
             batch = await client.batches.create(
                 input_file_id=upload.id, endpoint="/v1/chat/completions", completion_window="24h"
@@ -475,7 +476,7 @@ def _chunks(requests: list[dict[str, Any]], max_requests: int, max_bytes: int) -
     size = 0
     for request in requests:
         # A request's size as the API counts it, near enough: its JSON line.
-        length = len(json.dumps(request, ensure_ascii=False).encode("utf-8")) + 1
+        length = len(utf8(json.dumps(request, ensure_ascii=False))) + 1
         if chunk and (len(chunk) >= max_requests or size + length > max_bytes):
             yield chunk
             chunk, size = [], 0

@@ -983,7 +983,9 @@ class _PlanError(Exception):
 def _sha256(text: str) -> str:
     import hashlib
 
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    from pytest_llmgate._files import utf8
+
+    return hashlib.sha256(utf8(text)).hexdigest()
 
 
 def _context_hash(context: tuple[str, ...] | None) -> str | None:

@@ -29,7 +29,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from pytest_llmgate._files import atomic_write_chunks
+from pytest_llmgate._files import atomic_write_chunks, utf8
 from pytest_llmgate._files import atomic_write_text as _atomic_write_text
 from pytest_llmgate.gate.records import RepeatStats, Restore, RunResults
 from pytest_llmgate.report._format import EPS, as_text, finite, fmt, fmt_p, fmt_signed
@@ -53,12 +53,12 @@ GZIP_BASE64 = "gzip+base64"
 
 
 def atomic_write_text(path: Path, text: str) -> Path:
-    """Write a report atomically; a lone surrogate in a model output is replaced, not fatal."""
-    return _atomic_write_text(path, text, errors="replace")
+    """Write a report atomically; a lone surrogate in a model output is written as its escape."""
+    return _atomic_write_text(path, text)
 
 
 def _sha256_source(text: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
+    return "'sha256-" + base64.b64encode(hashlib.sha256(utf8(text)).digest()).decode() + "'"
 
 
 def embed_json(data: Any) -> Markup:
@@ -479,5 +479,4 @@ def render_html(
 ) -> Path:
     """Render the report for `results` to `path` atomically, in pieces; `compare` is shown as "before";
     `restore` reads each case's spilled fields back as its row is made (`gate.spill`)."""
-    # errors="replace": a lone surrogate in a model output must not lose the report.
-    return atomic_write_chunks(Path(path), _html_chunks(results, compare, restore), errors="replace")
+    return atomic_write_chunks(Path(path), _html_chunks(results, compare, restore))

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from urllib.parse import quote
 
+from pytest_llmgate._files import UNENCODABLE
 from pytest_llmgate.gate.records import MetricVerdict, RepeatStats, RunResults
 from pytest_llmgate.report.html import atomic_write_text, fmt, fmt_p, fmt_signed
 
@@ -184,6 +185,6 @@ def append_github_step_summary(markdown: str) -> Path | None:
     if not target:
         return None
     path = Path(target)
-    with path.open("a", encoding="utf-8") as handle:
+    with path.open("a", encoding="utf-8", errors=UNENCODABLE) as handle:
         handle.write(markdown if markdown.endswith("\n") else markdown + "\n")
     return path

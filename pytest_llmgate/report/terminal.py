@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_llmgate._files import printable
 from pytest_llmgate.gate.records import MetricVerdict, RepeatStats, RunResults, SliceVerdict
 
 if TYPE_CHECKING:
@@ -283,7 +284,7 @@ def write_summary(terminalreporter: Any, run: GateRun) -> None:
 
     extra = agreement_lines(run.results.jury) + _calibration_lines(run.results)
     text = render(run.results, width=max(tr._tw.fullwidth, 120), color=tr.hasmarkup, extra=extra)
-    tr.write(text)
+    tr.write(printable(text))  # pytest would print a lone surrogate's whole section escaped
     root = run.settings.rootdir
 
     def shown(path: Path) -> str:
