@@ -2,8 +2,10 @@
 
 A suite hands the plugin its SUT (`@pytest.mark.golden(..., sut=answer)`); when the first item
 of the suite needs its output, the plugin submits the SUT calls of every item of the suite this
-process will run, and each item waits only for its own case. Sync callables run in a thread
-pool, async ones on one event loop in a background thread; both are bounded by one limit.
+process will run, and each item waits only for its own case. Sync callables run on daemon
+threads, async ones on one event loop in a daemon thread; both are bounded by one limit. A sync
+call that hangs cannot be stopped from outside; being a daemon, its thread never holds the
+process: when the tests end (or Ctrl-C ends them), the process exits and the thread with it.
 
 Outputs can also come from a file (`--llm-gate-outputs`), which another engine wrote; this
 module reads and writes that format too.
@@ -15,6 +17,7 @@ import asyncio
 import concurrent.futures
 import inspect
 import json
+import queue
 import sys
 import threading
 import time
@@ -56,6 +59,58 @@ class _Pending:
     start_time: float = 0.0
 
 
+class _DaemonPool:
+    """Up to `size` daemon threads running queued calls in order.
+
+    Not a `ThreadPoolExecutor`: the interpreter joins its threads at exit, so one sync SUT call
+    that never returns would keep pytest alive after the last test (and after Ctrl-C).
+    """
+
+    def __init__(self, size: int, name: str) -> None:
+        self._size = size
+        self._name = name
+        self._queue: queue.SimpleQueue[tuple[Callable[[], None], Callable[[], None]] | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def submit(self, run: Callable[[], None], cancel: Callable[[], None]) -> None:
+        """Queue `run`; `cancel` is called instead if the pool shuts down before it starts."""
+        with self._lock:
+            if self._closed:
+                cancel()
+                return
+            self._queue.put((run, cancel))
+            if len(self._threads) < self._size:  # one thread per call, up to the limit
+                thread = threading.Thread(target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True)
+                self._threads.append(thread)
+                thread.start()
+
+    def _work(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            job[0]()
+
+    def shutdown(self) -> None:
+        """Cancel the calls not started; running ones finish on their own (nobody waits for them)."""
+        with self._lock:
+            self._closed = True
+            cancelled = []
+            while True:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is not None:
+                    cancelled.append(job[1])
+            for _ in self._threads:
+                self._queue.put(None)
+        for cancel in cancelled:
+            cancel()
+
+
 def is_async(fn: Any) -> bool:
     """True for `async def` functions, partials of them and objects with an `async def __call__`."""
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))  # noqa: B004
@@ -68,7 +123,7 @@ class SutRunner:
         self.concurrency = concurrency
         self.timeout = timeout
         self._calls: dict[Hashable, list[_Pending]] = {}
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pool: _DaemonPool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self._semaphore: asyncio.Semaphore | None = None
@@ -96,7 +151,7 @@ class SutRunner:
 
     def _start_sync(self, fn: Callable[[Any], Any], case: Any) -> _Pending:
         if self._pool is None:
-            self._pool = concurrent.futures.ThreadPoolExecutor(self.concurrency, thread_name_prefix="llmgate-sut")
+            self._pool = _DaemonPool(self.concurrency, "llmgate-sut")
         holder: list[_Pending] = []
 
         def call() -> SutCall:
@@ -126,8 +181,10 @@ class SutRunner:
                 outcome = SutCall(error=exc if isinstance(exc, Exception) else SutError("the SUT call was interrupted"))
             self._settle(future, outcome)
 
-        queued = self._pool.submit(settle)
-        queued.add_done_callback(lambda done: _cancelled(done, future))
+        def cancel() -> None:
+            self._settle(future, SutCall(error=SutError("the SUT call was cancelled before it started")))
+
+        self._pool.submit(settle, cancel)
         return pending
 
     def _start_async(self, fn: Callable[[Any], Any], case: Any) -> _Pending:
@@ -244,7 +301,7 @@ class SutRunner:
     def close(self) -> None:
         """Stop the pool and the loop; calls still running (timed out) are not waited for."""
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown()
             self._pool = None
         if self._loop is not None:
             loop, thread = self._loop, self._loop_thread
@@ -254,12 +311,6 @@ class SutRunner:
             if not loop.is_running():
                 loop.close()
             self._loop = None
-
-
-def _cancelled(queued: concurrent.futures.Future[None], target: concurrent.futures.Future[SutCall]) -> None:
-    """A call cancelled before it started (the pool shut down) still settles its item."""
-    if queued.cancelled() and not target.done():
-        target.set_result(SutCall(error=SutError("the SUT call was cancelled before it started")))
 
 
 def _name(fn: Any) -> str:
