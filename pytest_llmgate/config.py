@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from pytest_llmgate._redact import without_credentials
+
 DEFAULT_ALPHA = 0.05
 DEFAULT_TOLERANCE = 0.03
 DEFAULT_JUDGE = "offline"
@@ -114,7 +116,7 @@ class Settings:
             "tolerance": self.tolerance,
             "strict": self.strict,
             "update": self.update,
-            "judge": self.judge,
+            "judge": without_credentials(self.judge),
             "concurrency": self.concurrency,
             "replay": self.replay,
             "budget_tokens": self.budget_tokens,
@@ -128,7 +130,7 @@ class Settings:
             "judge_timeout": self.judge_timeout,
             "judge_retries": self.judge_retries,
             "judge_deadline": self.judge_deadline,
-            "judges": list(self.judges) or [self.judge],
+            "judges": [without_credentials(spec) for spec in self.judges or (self.judge,)],
             "jury_aggregate": self.jury_aggregate,
             "sut_model": self.sut_model,
             "budget_usd": self.budget_usd,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 import pydantic
 
+from pytest_llmgate._redact import without_credentials
 from pytest_llmgate.judge import offline
 from pytest_llmgate.judge.schemas import SCHEMAS
 
@@ -261,7 +262,7 @@ class OpenAIProvider:
             self.name = f"openai:{model}"
             self._client = openai.AsyncOpenAI(max_retries=0, timeout=timeout)
         else:
-            self.name = f"openai-compatible:{model}@{base_url}"
+            self.name = without_credentials(f"openai-compatible:{model}@{base_url}")
             # Local servers (vLLM, Ollama, llama.cpp) usually need no key; the SDK needs a string.
             api_key = os.environ.get("OPENAI_API_KEY") or "not-needed"
             self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
