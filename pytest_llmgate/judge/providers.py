@@ -326,13 +326,13 @@ def parse_spec(spec: str | None) -> tuple[str, str, str | None]:
     if provider not in ("anthropic", "openai", "openai-compatible") or not rest:
         msg = (
             f"judge must be 'offline', 'anthropic:<model>', 'openai:<model>' or "
-            f"'openai-compatible:<model>@<base_url>' (got {spec!r})."
+            f"'openai-compatible:<model>@<base_url>' (got {without_credentials(spec)!r})."
         )
         raise JudgeConfigError(msg)
     if provider == "openai-compatible":
         model, _, base_url = rest.partition("@")
         if not model or not base_url.startswith(("http://", "https://")):
-            msg = f"an OpenAI-compatible judge needs '<model>@<http(s) base URL>' (got {spec!r})."
+            msg = f"an OpenAI-compatible judge needs '<model>@<http(s) base URL>' (got {without_credentials(spec)!r})."
             raise JudgeConfigError(msg)
         return provider, model, base_url
     return provider, rest, None
