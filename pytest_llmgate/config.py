@@ -666,8 +666,8 @@ def read_settings(config: pytest.Config) -> Settings:
         if sut_timeout is None
         else _number(sut_timeout, "--llm-gate-sut-timeout", float, low=0.0, low_open=True),
         repeat=None if repeat is None else _number(repeat, "--llm-gate-repeat", int, low=1),
-        outputs_path=_file_option(outputs_raw, rootdir),
-        save_outputs_path=_file_option(save_raw, rootdir),
+        outputs_path=_file_option(outputs_raw, config.invocation_params.dir),  # a shell path: from where pytest ran
+        save_outputs_path=_file_option(save_raw, config.invocation_params.dir),
     )
 
 
@@ -708,7 +708,7 @@ def _judge_price(raw: str) -> str | None:
 
 
 def _file_option(raw: str | None, rootdir: Path) -> Path | None:
-    """A path flag, relative to the rootdir like the other path options."""
+    """A path flag, relative to `rootdir` (the outputs flags pass the invocation folder)."""
     if not raw:
         return None
     value = Path(raw).expanduser()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_llmgate._rootdir import pytest_load_initial_conftests as pytest_load_initial_conftests
 from pytest_llmgate.config import add_options, read_settings
 
 if TYPE_CHECKING:
@@ -248,6 +249,10 @@ def output(request: pytest.FixtureRequest) -> Any:
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     run = config.stash.get(run_key, None)
+    if run is not None:  # unused lines and in-body suites of an outputs file, said in the summary
+        from pytest_llmgate.sut import outputs_file_notes
+
+        run.notes += outputs_file_notes(run.outputs_file, run.dataset_ids, _golden_suites(items))
     # An xdist worker cannot stop the session here: its items fail one by one instead (run.case_outputs).
     if run is None or run.outputs_file is None or _is_worker(config):
         return
@@ -259,6 +264,11 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     problem = run.check_outputs_file(wanted)
     if problem and problem not in run.problems:
         run.problems.append(problem)  # raised by pytest_collection_finish with the others, exit 4
+
+
+def _golden_suites(items: list[pytest.Item]) -> list[tuple[str, bool]]:
+    """(suite, takes the `output` argument) of every golden item."""
+    return [(_suite_of(i), "output" in getattr(i, "fixturenames", ())) for i in items if _golden_case(i) is not None]
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -32,6 +32,10 @@ class SutError(Exception):
     """The system under test raised, timed out or returned something unusable for one case."""
 
 
+class NullOutput(SutError):
+    """An outputs file's line gives `null` as a case's output: that case fails, the others run."""
+
+
 @dataclass
 class SutCall:
     """What one SUT call gave: an output, or the error that took its place."""
@@ -320,6 +324,8 @@ def _name(fn: Any) -> str:
 def failure_message(call: SutCall, case_id: str, timeout: float | None, run: int | None = None) -> str:
     """What a failed SUT call says on its item (the SUT's own traceback is chained to it)."""
     which = f"case '{case_id}'" + (f" (run {run + 1})" if run is not None else "")
+    if isinstance(call.error, NullOutput):
+        return str(call.error)
     if call.timed_out:
         return (
             f"the system under test took longer than the SUT timeout ({timeout:g} s) for {which}. "
@@ -368,22 +374,73 @@ class OutputsFileError(Exception):
 
 @dataclass
 class OutputsFile:
-    """Outputs by case, read from `--llm-gate-outputs FILE.jsonl`."""
+    """Outputs by case, read from `--llm-gate-outputs FILE.jsonl`: one line per case."""
 
     path: Path
     by_suite: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
     """(suite, case id) -> outputs, for lines that name their suite."""
     by_id: dict[str, list[Any]] = field(default_factory=dict)
     """case id -> outputs, for lines without a suite (they apply to any suite with that id)."""
+    lines: dict[tuple[str | None, str], int] = field(default_factory=dict)
+    """(suite or None, case id) -> the line that gives its outputs."""
 
     def get(self, suite: str, case_id: str) -> list[Any] | None:
         found = self.by_suite.get((suite, case_id))
         return found if found is not None else self.by_id.get(case_id)
 
+    def calls(self, suite: str, case_id: str) -> list[SutCall]:
+        """The case's outputs as calls; a `null` output is a failed call that names its line."""
+        key = (suite, case_id) if (suite, case_id) in self.by_suite else (None, case_id)
+        where = f"{self.path}:{self.lines.get(key, '?')}"
+        calls = []
+        for value in self.get(suite, case_id) or []:
+            if value is None:
+                msg = (
+                    f"--llm-gate-outputs {where}: the output of case '{case_id}' is null (the run that wrote "
+                    "the file produced none); the case counts as failed. Write its output, or deselect it."
+                )
+                calls.append(SutCall(error=NullOutput(msg)))
+            else:
+                calls.append(SutCall(output=value))
+        return calls
+
+
+def outputs_file_notes(
+    outputs: OutputsFile | None, dataset_ids: dict[str, list[str]], suites: list[tuple[str, bool]]
+) -> list[str]:
+    """What the summary says of an outputs file, after collection: lines that name no case of the
+    collected suites (not used), and suites the file cannot feed because their test body calls the
+    SUT itself. `suites`: (suite, takes the `output` argument) of each collected golden item."""
+    if outputs is None:
+        return []
+    notes = []
+    known = {(suite, case_id) for suite, ids in dataset_ids.items() for case_id in ids}
+    known_ids = {case_id for _, case_id in known}
+    unknown = sorted(
+        (line, case_id if suite is None else f"{case_id}' of '{suite}")
+        for (suite, case_id), line in outputs.lines.items()
+        if ((suite, case_id) not in known if suite is not None else case_id not in known_ids)
+    )
+    if unknown:
+        shown = ", ".join(f"line {line} ('{name}')" for line, name in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        notes.append(
+            f"--llm-gate-outputs {outputs.path}: {len(unknown)} line(s) name no case of the collected suites "
+            f"and were not used: {shown}{more}. Check the ids (and 'suite'), or remove the lines."
+        )
+    for suite in sorted({suite for suite, takes_output in suites if not takes_output}):
+        notes.append(
+            f"--llm-gate-outputs {outputs.path}: {suite} calls its SUT in the test body, so the file cannot "
+            "feed it: its cases called the SUT live. To replay saved outputs, give its golden marker sut= "
+            "and take the `output` argument."
+        )
+    return notes
+
 
 def load_outputs(path: Path) -> OutputsFile:
     """Read an outputs file: one JSON object a line, `id` plus `output` (one run) or `outputs` (a list,
-    one per run); several lines for one id add runs; an optional `suite` names the test."""
+    one per run); an optional `suite` names the test. One line per case: a second line for the
+    same case (a file concatenated twice, a retried batch) is an error naming both lines."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -427,10 +484,18 @@ def load_outputs(path: Path) -> OutputsFile:
                 raise OutputsFileError(msg)
         else:
             outputs = [row["output"]]
-        target = (
-            result.by_id.setdefault(case_id, []) if suite is None else result.by_suite.setdefault((suite, case_id), [])
-        )
-        target.extend(outputs)
+        first = result.lines.setdefault((suite, case_id), number)
+        if first != number:
+            which = f"case '{case_id}'" + (f" of {suite}" if suite is not None else "")
+            msg = (
+                f"{where}: {which} already has a line ({path}:{first}); give one line per case, "
+                "with its runs as one 'outputs' list."
+            )
+            raise OutputsFileError(msg)
+        if suite is None:
+            result.by_id[case_id] = outputs
+        else:
+            result.by_suite[(suite, case_id)] = outputs
     return result
 
 
