@@ -66,6 +66,10 @@ def pytest_configure(config: pytest.Config) -> None:
         _, problems = check_project(settings)
         if problems and not config.option.collectonly:
             raise pytest.UsageError(*problems)
+    if not _is_worker(config):  # what killed runs left: temp files beside baselines and reports, spill files
+        from pytest_llmgate.gate.spill import sweep_killed_runs
+
+        sweep_killed_runs(settings.baseline_dir, settings.results_path.parent, settings.html_path.parent)
     try:
         run = GateRun(settings)
     except OutputsFileError as exc:
