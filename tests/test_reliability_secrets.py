@@ -103,3 +103,20 @@ def test_user_info_is_dropped_from_every_url(text: str, shown: str) -> None:
     from pytest_llmgate._redact import without_credentials
 
     assert without_credentials(text) == shown
+
+
+def test_reports_of_an_older_results_file_name_the_judge_provider_model() -> None:
+    from test_report_data import make_results
+
+    from pytest_llmgate.report.html import render_html_string
+    from pytest_llmgate.report.markdown import render_markdown
+    from pytest_llmgate.report.terminal import render
+
+    results = make_results(4)
+    results.judge_provider = f"openai-compatible:llama3@http://u:{CANARY}@127.0.0.1:9/v1 + anthropic:claude-x"
+    html = render_html_string(results)
+    assert "<dt>Judge</dt><dd>openai-compatible:llama3 + anthropic:claude-x</dd>" in html
+    assert "judge openai-compatible:llama3 + anthropic:claude-x" in render_markdown(results)
+    assert "judge: openai-compatible:llama3 + anthropic:claude-x" in render(results, width=200, color=False)
+    for text in (html, render_markdown(results), render(results, width=200, color=False)):
+        assert CANARY not in text and "127.0.0.1:9" not in text

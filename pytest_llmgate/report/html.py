@@ -31,6 +31,7 @@ from markupsafe import Markup
 
 from pytest_llmgate._files import atomic_write_chunks, utf8
 from pytest_llmgate._files import atomic_write_text as _atomic_write_text
+from pytest_llmgate._redact import provider_model
 from pytest_llmgate.gate.records import RepeatStats, Restore, RunResults
 from pytest_llmgate.report._format import EPS, as_text, finite, fmt, fmt_p, fmt_signed
 from pytest_llmgate.report.case_data import (
@@ -247,7 +248,7 @@ def _run_meta(results: RunResults) -> dict[str, Any]:
     return {
         "created_at": results.created_at,
         "commit": commit,
-        "judge": results.judge_provider or "none",
+        "judge": provider_model(results.judge_provider) or "none",
         "plugin_version": results.plugin_version,
         "duration": f"{results.duration:.1f} s",
         "calls": sum(s.calls for s in stats),

@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from pytest_llmgate._files import UNENCODABLE
+from pytest_llmgate._redact import provider_model
 from pytest_llmgate.gate.records import MetricVerdict, RepeatStats, RunResults
 from pytest_llmgate.report.html import atomic_write_text, fmt, fmt_p, fmt_signed
 
@@ -53,7 +54,7 @@ def render_markdown(results: RunResults, *, report_path: str | None = None) -> s
     commit = results.git_commit or "unknown"
     meta = (
         f"Run {md_escape(results.created_at)} · commit {md_escape(commit)}{' (dirty)' if results.git_dirty else ''}"
-        f" · judge {md_escape(results.judge_provider or 'none')} · {results.duration:.1f} s"
+        f" · judge {md_escape(provider_model(results.judge_provider) or 'none')} · {results.duration:.1f} s"
     )
     lines += ["", meta]
     from pytest_llmgate.judge.pricing import cost_line, run_cost

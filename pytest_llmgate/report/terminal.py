@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmgate._files import printable
+from pytest_llmgate._redact import provider_model
 from pytest_llmgate.gate.records import MetricVerdict, RepeatStats, RunResults, SliceVerdict
 
 if TYPE_CHECKING:
@@ -180,7 +181,7 @@ def render(results: RunResults, *, width: int = 100, color: bool = False, extra:
         console.print()
     if results.judge_stats:
         table = Table(
-            title=f"judge: {results.judge_provider or '?'}",
+            title=f"judge: {provider_model(results.judge_provider) or '?'}",
             title_justify="left",
             box=None,
             pad_edge=False,
