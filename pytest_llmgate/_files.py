@@ -28,6 +28,8 @@ def utf8(text: str) -> bytes:
 def printable(text: str) -> str:
     """`text` with every code point UTF-8 cannot encode written as its escape: what a terminal,
     an SDK's request body or a judge prompt can carry (the same text `utf8` writes)."""
+    if text.isascii():
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -40,6 +42,8 @@ def printable_json(text: str) -> str:
     a string can hold, written as an escaped backslash: the string reads back as `printable` of
     itself. (A JSON escape `\\ud83d` would keep the code point, but strict readers such as
     pydantic's refuse a lone one.)"""
+    if text.isascii():
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

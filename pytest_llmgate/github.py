@@ -196,6 +196,9 @@ class GitHub:
             raise GitHubError(msg, exc.code) from None
         except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
+            if isinstance(reason, TimeoutError):  # one read waited the whole budget: the same timeout
+                msg = f"GitHub API {method} {path} failed: no complete answer within {self.timeout:g} s."
+                raise GitHubError(msg) from None
             msg = f"GitHub API {method} {path} failed: {self._clean(str(reason))}."
             raise GitHubError(msg) from None
         try:
