@@ -15,6 +15,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from pytest_llmgate._redact import without_credentials
 from pytest_llmgate.config import Settings
 from pytest_llmgate.gate.baseline import (
     UPDATE_REMEDY,
@@ -430,7 +431,7 @@ class GateRun:
             pricer = self.pricer(spec)
             if not (pricer.known or pricer.free):
                 return (
-                    f"'--llm-gate-budget-usd' needs the judge's price, and {spec} has none: "
+                    f"'--llm-gate-budget-usd' needs the judge's price, and {without_credentials(spec)} has none: "
                     f"{pricer.source}. Set llm_gate_judge_price or use --llm-gate-budget-tokens."
                 )
         return None

@@ -120,3 +120,12 @@ def test_reports_of_an_older_results_file_name_the_judge_provider_model() -> Non
     assert "judge: openai-compatible:llama3 + anthropic:claude-x" in render(results, width=200, color=False)
     for text in (html, render_markdown(results), render(results, width=200, color=False)):
         assert CANARY not in text and "127.0.0.1:9" not in text
+
+
+def test_a_budget_usage_error_does_not_echo_the_url_credentials(project: pytest.Pytester) -> None:
+    judge = f"openai-compatible:llama3@http://u:{CANARY}@127.0.0.1:9/v1"
+    result = project.runpytest(*GATE, "--llm-gate-judge", judge, "--llm-gate-budget-usd", "1")
+    out = result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, out
+    assert "needs the judge's price, and openai-compatible:llama3@http://127.0.0.1:9/v1 has none" in out
+    assert CANARY not in out
