@@ -96,7 +96,7 @@ def test_a_lone_surrogate_is_recorded_judged_and_reported(
     baseline = json.loads((project.path / "baselines/test_qa/test_qa.json").read_text(encoding="utf-8"))
     assert baseline["cases"]["q-2"]["output"] == {"answer": printable(CUT.format(n="q-2"))}
     html = (project.path / "reports/llm-gate.html").read_text(encoding="utf-8")
-    assert "\\ud83d" in html  # the case data's JSON escape, shown by the page with textContent
+    assert "apples \\\\ud83d" in html  # the case data holds the six-character escape, as every file does
     assert (project.path / "reports/llm-gate.md").read_text(encoding="utf-8")
 
     if judge == "api":  # the cache key of the escaped text is found again: no second call

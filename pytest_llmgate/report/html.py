@@ -29,7 +29,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from pytest_llmgate._files import atomic_write_chunks, utf8
+from pytest_llmgate._files import atomic_write_chunks, printable_json, utf8
 from pytest_llmgate._files import atomic_write_text as _atomic_write_text
 from pytest_llmgate._redact import provider_model
 from pytest_llmgate.gate.records import RepeatStats, Restore, RunResults
@@ -65,10 +65,23 @@ def _sha256_source(text: str) -> str:
 def embed_json(data: Any) -> Markup:
     """JSON for a `<script type="application/json">` block that cannot end the block early.
 
-    ASCII-only output escapes U+2028/2029 and lone surrogates; `<`, `>` and `&` become
-    unicode escapes, so neither `</script>` nor `<!--` can appear in the text.
+    ASCII-only output escapes U+2028/2029; `<`, `>` and `&` become unicode escapes, so neither
+    `</script>` nor `<!--` can appear in the text. A lone surrogate shows as its six-character
+    escape, as in every other file (`_files.printable_json`).
     """
-    return Markup(_escaped(json.dumps(data, ensure_ascii=True, sort_keys=True, separators=(",", ":"), allow_nan=False)))
+    return Markup(_escaped(_ascii_json(data)))
+
+
+def _ascii_json(value: Any) -> str:
+    """`json.dumps(value, ensure_ascii=True)` (compact, sorted), with lone surrogates made printable."""
+    text = json.dumps(value, ensure_ascii=True, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    if "\\ud" not in text:  # no surrogate escape at all: the common, fast case
+        return text
+    raw = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    fixed = printable_json(raw)
+    if fixed is raw:  # only whole pairs (emoji)
+        return text
+    return json.dumps(json.loads(fixed), ensure_ascii=True, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 def _escaped(text: str) -> str:
@@ -79,7 +92,7 @@ def _case_data_chunks(data: CaseData) -> Iterator[str]:
     """`embed_json(build_case_data(...))` in pieces: one case at a time, then the tables."""
 
     def dump(value: Any) -> str:
-        return _escaped(json.dumps(value, ensure_ascii=True, sort_keys=True, separators=(",", ":"), allow_nan=False))
+        return _escaped(_ascii_json(value))
 
     # Sorted keys: "against" < "cases" < the tables filled while the cases are made.
     yield '{"against":' + dump("before" if data.compare is not None else "baseline") + ',"cases":['
