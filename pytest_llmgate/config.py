@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from pytest_llmgate._redact import without_credentials
+
 DEFAULT_ALPHA = 0.05
 DEFAULT_TOLERANCE = 0.03
 DEFAULT_JUDGE = "offline"
@@ -116,7 +118,7 @@ class Settings:
             "tolerance": self.tolerance,
             "strict": self.strict,
             "update": self.update,
-            "judge": self.judge,
+            "judge": without_credentials(self.judge),
             "concurrency": self.concurrency,
             "replay": self.replay,
             "budget_tokens": self.budget_tokens,
@@ -131,7 +133,7 @@ class Settings:
             "judge_timeout": self.judge_timeout,
             "judge_retries": self.judge_retries,
             "judge_deadline": self.judge_deadline,
-            "judges": list(self.judges) or [self.judge],
+            "judges": [without_credentials(spec) for spec in self.judges or (self.judge,)],
             "jury_aggregate": self.jury_aggregate,
             "sut_model": self.sut_model,
             "budget_usd": self.budget_usd,
@@ -686,8 +688,8 @@ def read_settings(config: pytest.Config) -> Settings:
         if sut_timeout is None
         else _number(sut_timeout, "--llm-gate-sut-timeout", float, low=0.0, low_open=True),
         repeat=None if repeat is None else _number(repeat, "--llm-gate-repeat", int, low=1),
-        outputs_path=_file_option(outputs_raw, rootdir),
-        save_outputs_path=_file_option(save_raw, rootdir),
+        outputs_path=_file_option(outputs_raw, config.invocation_params.dir),  # a shell path: from where pytest ran
+        save_outputs_path=_file_option(save_raw, config.invocation_params.dir),
     )
 
 
@@ -728,7 +730,7 @@ def _judge_price(raw: str) -> str | None:
 
 
 def _file_option(raw: str | None, rootdir: Path) -> Path | None:
-    """A path flag, relative to the rootdir like the other path options."""
+    """A path flag, relative to `rootdir` (the outputs flags pass the invocation folder)."""
     if not raw:
         return None
     value = Path(raw).expanduser()

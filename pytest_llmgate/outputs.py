@@ -9,6 +9,8 @@ import hashlib
 import json
 from typing import Any
 
+from pytest_llmgate._files import utf8
+
 
 def output_text(output: Any) -> str:
     """The text a judge sees for an output: the `answer` of a dict-like output, else its JSON."""
@@ -21,7 +23,7 @@ def output_text(output: Any) -> str:
 
 def content_hash(value: Any) -> str:
     """sha256 of an output's judged text: human labels apply to exactly that output."""
-    return hashlib.sha256(output_text(value).encode("utf-8")).hexdigest()
+    return hashlib.sha256(utf8(output_text(value))).hexdigest()
 
 
 def display_text(value: Any) -> str:

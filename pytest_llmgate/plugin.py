@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_llmgate._rootdir import pytest_load_initial_conftests as pytest_load_initial_conftests
 from pytest_llmgate.config import add_options, read_settings
 
 if TYPE_CHECKING:
@@ -66,6 +67,10 @@ def pytest_configure(config: pytest.Config) -> None:
         _, problems = check_project(settings)
         if problems and not config.option.collectonly:
             raise pytest.UsageError(*problems)
+    if not _is_worker(config):  # what killed runs left: temp files beside baselines and reports, spill files
+        from pytest_llmgate.gate.spill import sweep_killed_runs
+
+        sweep_killed_runs(settings.baseline_dir, settings.results_path.parent, settings.html_path.parent)
     try:
         run = GateRun(settings)
     except OutputsFileError as exc:
@@ -279,6 +284,10 @@ class GatePlugin:
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
         run = self.run
+        # unused lines and in-body suites of an outputs file, said in the summary
+        from pytest_llmgate.sut import outputs_file_notes
+
+        run.notes += outputs_file_notes(run.outputs_file, run.dataset_ids, _golden_suites(items))
         # An xdist worker cannot stop the session here: its items fail one by one instead (run.case_outputs).
         if run.outputs_file is None or _is_worker(config):
             return
@@ -340,6 +349,11 @@ class GatePlugin:
         from pytest_llmgate.report.terminal import write_summary
 
         write_summary(terminalreporter, self.run)
+
+
+def _golden_suites(items: list[pytest.Item]) -> list[tuple[str, bool]]:
+    """(suite, takes the `output` argument) of every golden item."""
+    return [(_suite_of(i), "output" in getattr(i, "fixturenames", ())) for i in items if _golden_case(i) is not None]
 
 
 def _record_report(run: GateRun, item: pytest.Item, call: pytest.CallInfo[None], report: Any, case: Any) -> None:

@@ -2,8 +2,10 @@
 
 A suite hands the plugin its SUT (`@pytest.mark.golden(..., sut=answer)`); when the first item
 of the suite needs its output, the plugin submits the SUT calls of every item of the suite this
-process will run, and each item waits only for its own case. Sync callables run in a thread
-pool, async ones on one event loop in a background thread; both are bounded by one limit.
+process will run, and each item waits only for its own case. Sync callables run on daemon
+threads, async ones on one event loop in a daemon thread; both are bounded by one limit. A sync
+call that hangs cannot be stopped from outside; being a daemon, its thread never holds the
+process: when the tests end (or Ctrl-C ends them), the process exits and the thread with it.
 
 Outputs can also come from a file (`--llm-gate-outputs`), which another engine wrote; this
 module reads and writes that format too.
@@ -15,6 +17,7 @@ import asyncio
 import concurrent.futures
 import inspect
 import json
+import queue
 import sys
 import threading
 import time
@@ -27,6 +30,10 @@ from typing import Any
 
 class SutError(Exception):
     """The system under test raised, timed out or returned something unusable for one case."""
+
+
+class NullOutput(SutError):
+    """An outputs file's line gives `null` as a case's output: that case fails, the others run."""
 
 
 @dataclass
@@ -56,6 +63,58 @@ class _Pending:
     start_time: float = 0.0
 
 
+class _DaemonPool:
+    """Up to `size` daemon threads running queued calls in order.
+
+    Not a `ThreadPoolExecutor`: the interpreter joins its threads at exit, so one sync SUT call
+    that never returns would keep pytest alive after the last test (and after Ctrl-C).
+    """
+
+    def __init__(self, size: int, name: str) -> None:
+        self._size = size
+        self._name = name
+        self._queue: queue.SimpleQueue[tuple[Callable[[], None], Callable[[], None]] | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def submit(self, run: Callable[[], None], cancel: Callable[[], None]) -> None:
+        """Queue `run`; `cancel` is called instead if the pool shuts down before it starts."""
+        with self._lock:
+            if self._closed:
+                cancel()
+                return
+            self._queue.put((run, cancel))
+            if len(self._threads) < self._size:  # one thread per call, up to the limit
+                thread = threading.Thread(target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True)
+                self._threads.append(thread)
+                thread.start()
+
+    def _work(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            job[0]()
+
+    def shutdown(self) -> None:
+        """Cancel the calls not started; running ones finish on their own (nobody waits for them)."""
+        with self._lock:
+            self._closed = True
+            cancelled = []
+            while True:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is not None:
+                    cancelled.append(job[1])
+            for _ in self._threads:
+                self._queue.put(None)
+        for cancel in cancelled:
+            cancel()
+
+
 def is_async(fn: Any) -> bool:
     """True for `async def` functions, partials of them and objects with an `async def __call__`."""
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))  # noqa: B004
@@ -68,7 +127,7 @@ class SutRunner:
         self.concurrency = concurrency
         self.timeout = timeout
         self._calls: dict[Hashable, list[_Pending]] = {}
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pool: _DaemonPool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self._semaphore: asyncio.Semaphore | None = None
@@ -96,7 +155,7 @@ class SutRunner:
 
     def _start_sync(self, fn: Callable[[Any], Any], case: Any) -> _Pending:
         if self._pool is None:
-            self._pool = concurrent.futures.ThreadPoolExecutor(self.concurrency, thread_name_prefix="llmgate-sut")
+            self._pool = _DaemonPool(self.concurrency, "llmgate-sut")
         holder: list[_Pending] = []
 
         def call() -> SutCall:
@@ -126,8 +185,10 @@ class SutRunner:
                 outcome = SutCall(error=exc if isinstance(exc, Exception) else SutError("the SUT call was interrupted"))
             self._settle(future, outcome)
 
-        queued = self._pool.submit(settle)
-        queued.add_done_callback(lambda done: _cancelled(done, future))
+        def cancel() -> None:
+            self._settle(future, SutCall(error=SutError("the SUT call was cancelled before it started")))
+
+        self._pool.submit(settle, cancel)
         return pending
 
     def _start_async(self, fn: Callable[[Any], Any], case: Any) -> _Pending:
@@ -244,7 +305,7 @@ class SutRunner:
     def close(self) -> None:
         """Stop the pool and the loop; calls still running (timed out) are not waited for."""
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown()
             self._pool = None
         if self._loop is not None:
             loop, thread = self._loop, self._loop_thread
@@ -256,12 +317,6 @@ class SutRunner:
             self._loop = None
 
 
-def _cancelled(queued: concurrent.futures.Future[None], target: concurrent.futures.Future[SutCall]) -> None:
-    """A call cancelled before it started (the pool shut down) still settles its item."""
-    if queued.cancelled() and not target.done():
-        target.set_result(SutCall(error=SutError("the SUT call was cancelled before it started")))
-
-
 def _name(fn: Any) -> str:
     return getattr(fn, "__qualname__", None) or type(fn).__name__
 
@@ -269,6 +324,8 @@ def _name(fn: Any) -> str:
 def failure_message(call: SutCall, case_id: str, timeout: float | None, run: int | None = None) -> str:
     """What a failed SUT call says on its item (the SUT's own traceback is chained to it)."""
     which = f"case '{case_id}'" + (f" (run {run + 1})" if run is not None else "")
+    if isinstance(call.error, NullOutput):
+        return str(call.error)
     if call.timed_out:
         return (
             f"the system under test took longer than the SUT timeout ({timeout:g} s) for {which}. "
@@ -317,22 +374,73 @@ class OutputsFileError(Exception):
 
 @dataclass
 class OutputsFile:
-    """Outputs by case, read from `--llm-gate-outputs FILE.jsonl`."""
+    """Outputs by case, read from `--llm-gate-outputs FILE.jsonl`: one line per case."""
 
     path: Path
     by_suite: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
     """(suite, case id) -> outputs, for lines that name their suite."""
     by_id: dict[str, list[Any]] = field(default_factory=dict)
     """case id -> outputs, for lines without a suite (they apply to any suite with that id)."""
+    lines: dict[tuple[str | None, str], int] = field(default_factory=dict)
+    """(suite or None, case id) -> the line that gives its outputs."""
 
     def get(self, suite: str, case_id: str) -> list[Any] | None:
         found = self.by_suite.get((suite, case_id))
         return found if found is not None else self.by_id.get(case_id)
 
+    def calls(self, suite: str, case_id: str) -> list[SutCall]:
+        """The case's outputs as calls; a `null` output is a failed call that names its line."""
+        key = (suite, case_id) if (suite, case_id) in self.by_suite else (None, case_id)
+        where = f"{self.path}:{self.lines.get(key, '?')}"
+        calls = []
+        for value in self.get(suite, case_id) or []:
+            if value is None:
+                msg = (
+                    f"--llm-gate-outputs {where}: the output of case '{case_id}' is null (the run that wrote "
+                    "the file produced none); the case counts as failed. Write its output, or deselect it."
+                )
+                calls.append(SutCall(error=NullOutput(msg)))
+            else:
+                calls.append(SutCall(output=value))
+        return calls
+
+
+def outputs_file_notes(
+    outputs: OutputsFile | None, dataset_ids: dict[str, list[str]], suites: list[tuple[str, bool]]
+) -> list[str]:
+    """What the summary says of an outputs file, after collection: lines that name no case of the
+    collected suites (not used), and suites the file cannot feed because their test body calls the
+    SUT itself. `suites`: (suite, takes the `output` argument) of each collected golden item."""
+    if outputs is None:
+        return []
+    notes = []
+    known = {(suite, case_id) for suite, ids in dataset_ids.items() for case_id in ids}
+    known_ids = {case_id for _, case_id in known}
+    unknown = sorted(
+        (line, case_id if suite is None else f"{case_id}' of '{suite}")
+        for (suite, case_id), line in outputs.lines.items()
+        if ((suite, case_id) not in known if suite is not None else case_id not in known_ids)
+    )
+    if unknown:
+        shown = ", ".join(f"line {line} ('{name}')" for line, name in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        notes.append(
+            f"--llm-gate-outputs {outputs.path}: {len(unknown)} line(s) name no case of the collected suites "
+            f"and were not used: {shown}{more}. Check the ids (and 'suite'), or remove the lines."
+        )
+    for suite in sorted({suite for suite, takes_output in suites if not takes_output}):
+        notes.append(
+            f"--llm-gate-outputs {outputs.path}: {suite} calls its SUT in the test body, so the file cannot "
+            "feed it: its cases called the SUT live. To replay saved outputs, give its golden marker sut= "
+            "and take the `output` argument."
+        )
+    return notes
+
 
 def load_outputs(path: Path) -> OutputsFile:
     """Read an outputs file: one JSON object a line, `id` plus `output` (one run) or `outputs` (a list,
-    one per run); several lines for one id add runs; an optional `suite` names the test."""
+    one per run); an optional `suite` names the test. One line per case: a second line for the
+    same case (a file concatenated twice, a retried batch) is an error naming both lines."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -376,10 +484,18 @@ def load_outputs(path: Path) -> OutputsFile:
                 raise OutputsFileError(msg)
         else:
             outputs = [row["output"]]
-        target = (
-            result.by_id.setdefault(case_id, []) if suite is None else result.by_suite.setdefault((suite, case_id), [])
-        )
-        target.extend(outputs)
+        first = result.lines.setdefault((suite, case_id), number)
+        if first != number:
+            which = f"case '{case_id}'" + (f" of {suite}" if suite is not None else "")
+            msg = (
+                f"{where}: {which} already has a line ({path}:{first}); give one line per case, "
+                "with its runs as one 'outputs' list."
+            )
+            raise OutputsFileError(msg)
+        if suite is None:
+            result.by_id[case_id] = outputs
+        else:
+            result.by_suite[(suite, case_id)] = outputs
     return result
 
 

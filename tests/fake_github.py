@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -39,6 +40,15 @@ class FakeGitHub:
     fail_writes: int | None = None
     """When set, POST and PATCH answer this HTTP status."""
     next_id: int = 1000
+    redirect_to: str | None = None
+    """When set, every request is answered 302 with `Location: <redirect_to><same path>`; paths
+    under `/moved/` are served as without that prefix (the target of a same-origin redirect)."""
+    echo_token: bool = False
+    """When True, a 401 echoes the Authorization header in its message (as some proxies do)."""
+    raw: tuple[int, str, bytes] | None = None
+    """When set, every request is answered (status, content type, body) as is."""
+    trickle: float | None = None
+    """When set, answers are sent one byte every `trickle` seconds."""
     url: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -67,13 +77,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode("utf-8")
+        self._send_raw(status, "application/json", data, headers)
+
+    def _send_raw(self, status: int, kind: str, data: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(data)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
+        if self.state.trickle is None:
+            self.wfile.write(data)
+            return
+        for index in range(len(data)):
+            self.wfile.write(data[index : index + 1])
+            self.wfile.flush()
+            time.sleep(self.state.trickle)
 
     def _handle(self, method: str) -> None:
         state = self.state
@@ -82,10 +101,23 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", "0"))
         body = json.loads(self.rfile.read(length)) if length else None
         state.requests.append(Request(method, split.path, query, self.headers.get("Authorization", ""), body))
+        moved = split.path.startswith("/moved/")  # where a same-origin redirect points
+        if moved:
+            split = split._replace(path=split.path.removeprefix("/moved"))
+        if state.redirect_to is not None and not moved:
+            self._send_raw(302, "text/plain", b"moved", {"Location": state.redirect_to + self.path})
+            return
         if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-            self._send(401, {"message": "Bad credentials"})
+            echoed = f": {self.headers.get('Authorization')}" if state.echo_token else ""
+            self._send(401, {"message": f"Bad credentials{echoed}"})
+            return
+        if state.raw is not None:
+            self._send_raw(state.raw[0], state.raw[1], state.raw[2])
             return
         parts = split.path.strip("/").split("/")
+        if parts[:3] != ["repos", "o", "r"]:  # the one repository this API knows
+            self._send(404, {"message": "Not Found"})
+            return
         # repos/{owner}/{repo}/issues/{number}/comments  or  repos/{owner}/{repo}/issues/comments/{id}
         if len(parts) == 6 and parts[3] == "issues" and parts[5] == "comments" and parts[4].isdigit():
             number = int(parts[4])
@@ -131,6 +163,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def fake_github() -> Iterator[FakeGitHub]:
+    yield from serve_fake_github()
+
+
+def serve_fake_github() -> Iterator[FakeGitHub]:
+    """Run a fake API until the generator is closed (a second one is another origin)."""
     state = FakeGitHub()
 
     class Handler(_Handler):

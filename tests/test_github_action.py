@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 from click.testing import CliRunner
-from fake_github import TOKEN, FakeGitHub
+from fake_github import TOKEN, FakeGitHub, serve_fake_github
 from fake_github import fake_github as fake_github  # the fixture
 from test_report_data import make_results
 
@@ -259,6 +260,104 @@ def test_pagination_outside_the_api_is_not_followed(fake_github: FakeGitHub) -> 
     client = GitHub(TOKEN, "o/r", api_url=fake_github.url.replace("127.0.0.1", "localhost"))
     with pytest.raises(GitHubError, match="pagination pointed outside"):
         client.comments(5)
+
+
+@pytest.fixture
+def other_origin() -> Iterator[FakeGitHub]:
+    """A second fake API: another origin, that must never see the token."""
+    yield from serve_fake_github()
+
+
+@pytest.mark.parametrize("origin", ["host", "port"])
+def test_a_redirect_to_another_origin_receives_no_token(
+    fake_github: FakeGitHub, other_origin: FakeGitHub, origin: str
+) -> None:
+    target = other_origin.url if origin == "port" else other_origin.url.replace("127.0.0.1", "localhost")
+    fake_github.redirect_to = target
+    with pytest.raises(GitHubError) as info:
+        upsert_comment(_client(fake_github), 5, "x")
+    assert "redirected to another origin" in str(info.value) and "HTTP 302" in str(info.value)
+    assert [r.authorization for r in other_origin.requests] == []  # never even asked
+    assert TOKEN not in str(info.value)
+
+
+def test_a_redirect_within_the_api_is_followed_with_the_token(fake_github: FakeGitHub) -> None:
+    fake_github.add(5, "LGTM")
+    fake_github.redirect_to = fake_github.url + "/moved"  # a renamed repository answers 301/302 like this
+    assert [c.body for c in _client(fake_github).comments(5)] == ["LGTM"]
+    assert [r.path for r in fake_github.requests] == [
+        "/repos/o/r/issues/5/comments",
+        "/moved/repos/o/r/issues/5/comments",
+    ]
+    assert all(r.authorization == f"Bearer {TOKEN}" for r in fake_github.requests)
+
+
+def test_a_server_message_never_echoes_the_token(fake_github: FakeGitHub) -> None:
+    fake_github.echo_token = True
+    leaked = "ghp_" + "A" * 36
+    with pytest.raises(GitHubError) as info:
+        upsert_comment(GitHub(leaked, "o/r", api_url=fake_github.url), 5, "x")
+    assert leaked not in str(info.value) and "AAAAAAAA" not in str(info.value)
+    assert (
+        str(info.value) == "GitHub API GET /repos/o/r/issues/5/comments failed: HTTP 401 (Bad credentials: Bearer ***)."
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ((200, "text/html", b"<html>login</html>"), "failed: HTTP 200 with a body that is not JSON (text/html)."),
+        (
+            (200, "application/json", b'["a", "b"]'),
+            "answered the comment list of #5 with an unexpected shape (got 'a').",
+        ),
+        (
+            (200, "application/json", b'{"id": 1}'),
+            "answered the comment list of #5 with an unexpected shape (got dict).",
+        ),
+        (
+            (200, "application/json", b'[{"id": "7"}]'),
+            "answered the comment list of #5 with an unexpected shape (got dict).",
+        ),
+        ((200, "application/json", b"[{"), "with a body that is not JSON (application/json)."),
+    ],
+)
+def test_a_malformed_answer_is_a_one_line_error(
+    fake_github: FakeGitHub, tmp_path: Path, raw: tuple[int, str, bytes], message: str
+) -> None:
+    fake_github.raw = raw
+    with pytest.raises(GitHubError) as info:
+        upsert_comment(_client(fake_github), 5, "x")
+    assert message in str(info.value) and "\n" not in str(info.value)
+    result = CliRunner().invoke(
+        main, ["github-comment", str(_write_results(tmp_path))], env=_env(fake_github, tmp_path, number=5)
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.count("\n") == 1 and message in result.output
+
+
+def test_a_trickling_server_times_out(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    fake_github.trickle = 5.0  # one byte every 5 s: each read is quick, the answer never ends
+    with pytest.raises(GitHubError, match=r"no complete answer within 0\.5 s"):
+        GitHub(TOKEN, "o/r", api_url=fake_github.url, timeout=0.5).comments(5)
+    result = CliRunner().invoke(
+        main,
+        ["github-comment", str(_write_results(tmp_path)), "--timeout", "0.5"],
+        env=_env(fake_github, tmp_path),
+    )
+    assert result.exit_code == 1
+    assert "GET /repos/o/r/issues/9/comments failed: no complete answer within 0.5 s." in result.output
+
+
+def test_a_missing_pull_request_is_an_error_naming_it(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    env = _env(fake_github, tmp_path)
+    env["GITHUB_REPOSITORY"] = "o/elsewhere"
+    result = CliRunner().invoke(main, ["github-comment", str(_write_results(tmp_path)), "--pr", "12345"], env=env)
+    assert fake_github.requests[0].path == "/repos/o/elsewhere/issues/12345/comments"
+    assert result.exit_code == 1, result.output
+    assert "HTTP 404" in result.output
+    assert "No pull request #12345 in o/elsewhere that this token can see" in result.output
+    assert "::warning::" not in result.output
 
 
 def test_pull_request_number_from_the_event(tmp_path: Path) -> None:

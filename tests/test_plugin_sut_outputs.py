@@ -95,8 +95,8 @@ def test_a_case_missing_from_the_outputs_file_is_named_before_tests_run(project:
 
 
 def test_a_wrong_number_of_runs_is_named(project: pytest.Pytester) -> None:
-    lines = [json.dumps({"id": f"q-{i}", "output": {"answer": "x"}}) for i in range(N_CASES)]
-    lines.append(json.dumps({"id": "q-5", "output": {"answer": "y"}}))
+    lines = [json.dumps({"id": f"q-{i}", "output": {"answer": "x"}}) for i in range(N_CASES) if i != 5]
+    lines.append(json.dumps({"id": "q-5", "outputs": [{"answer": "x"}, {"answer": "y"}]}))
     (project.path / "outputs.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = project.runpytest(*GATE, "--llm-gate-outputs", "outputs.jsonl")
     assert result.ret == pytest.ExitCode.USAGE_ERROR

@@ -7,7 +7,10 @@ JSON line of a spill file and leave the in-memory record; the end-of-session wri
 each case back, one at a time, through `SpilledCases`. The file is a scratch file in the
 system's temporary folder (`$TMPDIR`), named `llm-gate-cases-*.jsonl`, one per process (xdist
 workers have their own), created on the first finished case and removed when the session ends:
-the project gets no file it did not ask for, even from an interrupted run.
+the project gets no file it did not ask for, even from an interrupted run. On POSIX its name is
+removed as soon as it is made (the process reads and writes it through its open handle), so even
+a killed run (kill -9) leaves no file behind; elsewhere the next gated session removes a killed
+run's spill file (`sweep_killed_runs`).
 """
 
 from __future__ import annotations
@@ -17,11 +20,33 @@ import contextlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
+from pytest_llmgate._files import abandoned, lock_for_writing, sweep_temp_files
 from pytest_llmgate.gate.records import CaseResult, SuiteResult
+
+SPILL_PREFIX = "llm-gate-cases-"
+#: A spill file unlocked and unchanged this long is a killed run's.
+SPILL_IDLE_SECONDS = 600.0
+
+
+def sweep_killed_runs(baselines: Path, *folders: Path, spill_folder: Path | None = None) -> None:
+    """At a gated session's start: remove what killed runs left, the temp files of atomic writes in
+    the baselines tree and the other folders this session writes, and abandoned spill files.
+    Never raises."""
+    sweep_temp_files(baselines, recursive=True)
+    for folder in folders:
+        sweep_temp_files(folder)
+    spills = Path(spill_folder or tempfile.gettempdir())
+    with contextlib.suppress(OSError):
+        for path in spills.glob(f"{SPILL_PREFIX}*.jsonl"):
+            with contextlib.suppress(OSError):
+                # Unlocked and idle: a killed run's (an older plugin's live spill keeps being written).
+                if time.time() - path.stat().st_mtime > SPILL_IDLE_SECONDS and abandoned(path):
+                    path.unlink()
 
 
 class CaseSpill:
@@ -48,9 +73,13 @@ class CaseSpill:
         data = (json.dumps(line, separators=(",", ":")) + "\n").encode("ascii")
         try:
             if self._handle is None:
-                fd, name = tempfile.mkstemp(prefix="llm-gate-cases-", suffix=".jsonl", dir=self.folder)
+                fd, name = tempfile.mkstemp(prefix=SPILL_PREFIX, suffix=".jsonl", dir=self.folder)
                 self.path = Path(name)
                 self._handle = os.fdopen(fd, "w+b")
+                if os.name == "posix":
+                    os.unlink(name)  # open handles outlive the name: nothing for a kill to leave
+                else:
+                    lock_for_writing(fd)
                 atexit.register(self.close)  # a session that ends without `close` leaves no file
             self._handle.seek(0, os.SEEK_END)
             offset = self._handle.tell()

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pytest_llmgate._files import utf8
 from pytest_llmgate.judge.providers import ProviderError
 
 if TYPE_CHECKING:
@@ -266,7 +267,7 @@ class OpenAIBatches:
         data = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in lines)
         try:
             upload = await self._create.files.create(
-                file=("llmgate-judge-batch.jsonl", data.encode("utf-8"), "application/jsonl"), purpose="batch"
+                file=("llmgate-judge-batch.jsonl", utf8(data), "application/jsonl"), purpose="batch"
             )
             batch = await self._create.batches.create(
                 input_file_id=upload.id, endpoint="/v1/chat/completions", completion_window="24h"
@@ -466,7 +467,7 @@ def _chunks(requests: list[dict[str, Any]], max_requests: int, max_bytes: int) -
     size = 0
     for request in requests:
         # A request's size as the API counts it, near enough: its JSON line.
-        length = len(json.dumps(request, ensure_ascii=False).encode("utf-8")) + 1
+        length = len(utf8(json.dumps(request, ensure_ascii=False))) + 1
         if chunk and (len(chunk) >= max_requests or size + length > max_bytes):
             yield chunk
             chunk, size = [], 0

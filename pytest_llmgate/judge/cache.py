@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_llmgate._files import utf8
+
 #: Bumped when the key recipe or the stored value changes; old rows are then never hit.
 CACHE_FORMAT = 1
 CACHE_FILE = "judge-cache.sqlite"
@@ -104,7 +106,7 @@ def cache_key(
         "rubric_version": rubric_version,
     }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(utf8(text)).hexdigest()
 
 
 def _ensure_gitignore(directory: Path) -> None:

@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
+from pytest_llmgate._files import printable, utf8
+
 if TYPE_CHECKING:
     from pytest_llmgate.judge.rubric_model import Rubric, RubricExample
 
@@ -166,7 +168,7 @@ def data_tag(parts: list[tuple[str, str]]) -> str:
     """A 16-hex tag that depends on every byte of the prompt's data."""
     digest = hashlib.sha256()
     for name, text in parts:
-        digest.update(name.encode("utf-8") + b"\x00" + text.encode("utf-8") + b"\x00")
+        digest.update(utf8(name) + b"\x00" + utf8(text) + b"\x00")
     return digest.hexdigest()[:16]
 
 
@@ -324,8 +326,16 @@ def _finish(
         user = f"The data blocks of the case to judge use the tag {tag}.\n\n" + _template(template_source).render(
             **variables
         )
+    # A lone surrogate in an output is sent as its escape: no SDK can encode it, and the cache
+    # key (made from this text) then names exactly what the judge read.
     return RenderedPrompt(
-        system=system, user=user, tag=tag, order=order, data=data, schema=schema, expect_items=expect_items
+        system=printable(system),
+        user=printable(user),
+        tag=tag,
+        order=order,
+        data=data,
+        schema=schema,
+        expect_items=expect_items,
     )
 
 

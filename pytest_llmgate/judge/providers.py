@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 import pydantic
 
+from pytest_llmgate._redact import without_credentials
 from pytest_llmgate.judge import offline
 from pytest_llmgate.judge.schemas import SCHEMAS
 
@@ -316,7 +317,7 @@ class OpenAIProvider:
             self.name = f"openai:{model}"
             self.client = openai.AsyncOpenAI(max_retries=0, timeout=timeout)
         else:
-            self.name = f"openai-compatible:{model}@{base_url}"
+            self.name = without_credentials(f"openai-compatible:{model}@{base_url}")
             # Local servers (vLLM, Ollama, llama.cpp) usually need no key; the SDK needs a string.
             api_key = os.environ.get("OPENAI_API_KEY") or "not-needed"
             self.client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
@@ -392,13 +393,13 @@ def parse_spec(spec: str | None) -> tuple[str, str, str | None]:
     if provider not in ("anthropic", "openai", "openai-compatible") or not rest:
         msg = (
             f"judge must be 'offline', 'anthropic:<model>', 'openai:<model>' or "
-            f"'openai-compatible:<model>@<base_url>' (got {spec!r})."
+            f"'openai-compatible:<model>@<base_url>' (got {without_credentials(spec)!r})."
         )
         raise JudgeConfigError(msg)
     if provider == "openai-compatible":
         model, _, base_url = rest.partition("@")
         if not model or not base_url.startswith(("http://", "https://")):
-            msg = f"an OpenAI-compatible judge needs '<model>@<http(s) base URL>' (got {spec!r})."
+            msg = f"an OpenAI-compatible judge needs '<model>@<http(s) base URL>' (got {without_credentials(spec)!r})."
             raise JudgeConfigError(msg)
         return provider, model, base_url
     return provider, rest, None

@@ -67,7 +67,9 @@ def add_dollars(total: float | None, value: float | None) -> float | None:
 def sha256(text: str) -> str:
     import hashlib
 
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    from pytest_llmgate._files import utf8
+
+    return hashlib.sha256(utf8(text)).hexdigest()
 
 
 def context_hash(context: tuple[str, ...] | None) -> str | None:

@@ -29,8 +29,9 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from pytest_llmgate._files import atomic_write_chunks
+from pytest_llmgate._files import atomic_write_chunks, printable_json, utf8
 from pytest_llmgate._files import atomic_write_text as _atomic_write_text
+from pytest_llmgate._redact import provider_model
 from pytest_llmgate.gate.records import RepeatStats, Restore, RunResults
 from pytest_llmgate.report._format import EPS, as_text, finite, fmt, fmt_p, fmt_signed
 from pytest_llmgate.report.case_data import (
@@ -53,21 +54,34 @@ GZIP_BASE64 = "gzip+base64"
 
 
 def atomic_write_text(path: Path, text: str) -> Path:
-    """Write a report atomically; a lone surrogate in a model output is replaced, not fatal."""
-    return _atomic_write_text(path, text, errors="replace")
+    """Write a report atomically; a lone surrogate in a model output is written as its escape."""
+    return _atomic_write_text(path, text)
 
 
 def _sha256_source(text: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
+    return "'sha256-" + base64.b64encode(hashlib.sha256(utf8(text)).digest()).decode() + "'"
 
 
 def embed_json(data: Any) -> Markup:
     """JSON for a `<script type="application/json">` block that cannot end the block early.
 
-    ASCII-only output escapes U+2028/2029 and lone surrogates; `<`, `>` and `&` become
-    unicode escapes, so neither `</script>` nor `<!--` can appear in the text.
+    ASCII-only output escapes U+2028/2029; `<`, `>` and `&` become unicode escapes, so neither
+    `</script>` nor `<!--` can appear in the text. A lone surrogate shows as its six-character
+    escape, as in every other file (`_files.printable_json`).
     """
-    return Markup(_escaped(json.dumps(data, ensure_ascii=True, sort_keys=True, separators=(",", ":"), allow_nan=False)))
+    return Markup(_escaped(_ascii_json(data)))
+
+
+def _ascii_json(value: Any) -> str:
+    """`json.dumps(value, ensure_ascii=True)` (compact, sorted), with lone surrogates made printable."""
+    text = json.dumps(value, ensure_ascii=True, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    if "\\ud" not in text:  # no surrogate escape at all: the common, fast case
+        return text
+    raw = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    fixed = printable_json(raw)
+    if fixed is raw:  # only whole pairs (emoji)
+        return text
+    return json.dumps(json.loads(fixed), ensure_ascii=True, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 def _escaped(text: str) -> str:
@@ -78,7 +92,7 @@ def _case_data_chunks(data: CaseData) -> Iterator[str]:
     """`embed_json(build_case_data(...))` in pieces: one case at a time, then the tables."""
 
     def dump(value: Any) -> str:
-        return _escaped(json.dumps(value, ensure_ascii=True, sort_keys=True, separators=(",", ":"), allow_nan=False))
+        return _escaped(_ascii_json(value))
 
     # Sorted keys: "against" < "cases" < the tables filled while the cases are made.
     yield '{"against":' + dump("before" if data.compare is not None else "baseline") + ',"cases":['
@@ -247,7 +261,7 @@ def _run_meta(results: RunResults) -> dict[str, Any]:
     return {
         "created_at": results.created_at,
         "commit": commit,
-        "judge": results.judge_provider or "none",
+        "judge": provider_model(results.judge_provider) or "none",
         "plugin_version": results.plugin_version,
         "duration": f"{results.duration:.1f} s",
         "calls": sum(s.calls for s in stats),
@@ -479,8 +493,7 @@ def render_html(
 ) -> Path:
     """Render the report for `results` to `path` atomically, in pieces; `compare` is shown as "before";
     `restore` reads each case's spilled fields back as its row is made (`gate.spill`)."""
-    # errors="replace": a lone surrogate in a model output must not lose the report.
-    return atomic_write_chunks(Path(path), _html_chunks(results, compare, restore), errors="replace")
+    return atomic_write_chunks(Path(path), _html_chunks(results, compare, restore))
 
 
 def _gate_view(results: RunResults) -> dict[str, Any]:

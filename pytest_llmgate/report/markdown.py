@@ -11,6 +11,8 @@ import re
 from pathlib import Path
 from urllib.parse import quote
 
+from pytest_llmgate._files import UNENCODABLE
+from pytest_llmgate._redact import provider_model
 from pytest_llmgate.gate.reasons import reason_lines, shown_remedies
 from pytest_llmgate.gate.records import MetricVerdict, RepeatStats, RunResults
 from pytest_llmgate.report.html import atomic_write_text, fmt, fmt_p, fmt_signed
@@ -53,7 +55,7 @@ def render_markdown(results: RunResults, *, report_path: str | None = None) -> s
     commit = results.git_commit or "unknown"
     meta = (
         f"Run {md_escape(results.created_at)} · commit {md_escape(commit)}{' (dirty)' if results.git_dirty else ''}"
-        f" · judge {md_escape(results.judge_provider or 'none')} · {results.duration:.1f} s"
+        f" · judge {md_escape(provider_model(results.judge_provider) or 'none')} · {results.duration:.1f} s"
     )
     lines += ["", meta]
     from pytest_llmgate.judge.pricing import cost_line, run_cost
@@ -185,6 +187,6 @@ def append_github_step_summary(markdown: str) -> Path | None:
     if not target:
         return None
     path = Path(target)
-    with path.open("a", encoding="utf-8") as handle:
+    with path.open("a", encoding="utf-8", errors=UNENCODABLE) as handle:
         handle.write(markdown if markdown.endswith("\n") else markdown + "\n")
     return path

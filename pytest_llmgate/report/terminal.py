@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pytest_llmgate._files import printable
+from pytest_llmgate._redact import provider_model
 from pytest_llmgate.gate.reasons import reason_lines, shown_remedies
 from pytest_llmgate.gate.records import MetricVerdict, RepeatStats, RunResults, SliceVerdict
 
@@ -192,7 +194,7 @@ def render(results: RunResults, *, width: int = 100, color: bool = False, extra:
         console.print()
     if results.judge_stats:
         table = Table(
-            title=f"judge: {results.judge_provider or '?'}",
+            title=f"judge: {provider_model(results.judge_provider) or '?'}",
             title_justify="left",
             box=None,
             pad_edge=False,
@@ -296,7 +298,7 @@ def write_summary(terminalreporter: Any, run: SessionSummary) -> None:
 
     extra = agreement_lines(run.results.jury) + _calibration_lines(run.results)
     text = render(run.results, width=max(tr._tw.fullwidth, 120), color=tr.hasmarkup, extra=extra)
-    tr.write(text)
+    tr.write(printable(text))  # pytest would print a lone surrogate's whole section escaped
     root = run.settings.rootdir
 
     def shown(path: Path) -> str:

@@ -7,6 +7,7 @@ import time
 from concurrent.futures import Future
 from typing import Any
 
+from pytest_llmgate._redact import without_credentials
 from pytest_llmgate.gate.records import (
     Against,
     Baseline,
@@ -44,7 +45,7 @@ class JudgingJob(OutputsJob):
             pricer = self.pricer(spec)
             if not (pricer.known or pricer.free):
                 return (
-                    f"'--llm-gate-budget-usd' needs the judge's price, and {spec} has none: "
+                    f"'--llm-gate-budget-usd' needs the judge's price, and {without_credentials(spec)} has none: "
                     f"{pricer.source}. Set llm_gate_judge_price or use --llm-gate-budget-tokens."
                 )
         return None

@@ -79,8 +79,7 @@ class OutputsJob(CasesJob):
             problem = self.check_outputs_file([(suite, case.id)])
             if problem:
                 pytest.fail(problem, pytrace=False)
-            found = self.outputs_file.get(suite, case.id) or []
-            calls = [SutCall(output=value) for value in found[:runs]]
+            calls = self.outputs_file.calls(suite, case.id)[:runs]
         else:
             runner = self.sut_runner()
             fn = self._sut_callable(request, suite)
