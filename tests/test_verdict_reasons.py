@@ -347,3 +347,24 @@ def test_a_suite_family_is_its_own_and_a_run_family_is_an_option(tmp_path: Path)
     run_wide = from_file(beside.model_copy(update={"settings": {**beside.settings, "family": "run"}}), tmp_path)
     p_run = next(v for v in run_wide.verdicts if v.suite == SUITE).metrics[0].p_adjusted
     assert p_run is not None and p_alone is not None and p_run > p_alone
+
+
+def test_judge_cost_counts_every_run_of_a_repeated_case() -> None:
+    from pytest_llmgate.gate.baseline import judge_cost
+    from pytest_llmgate.gate.records import JudgeCall, JudgeVerdict, RepeatResult
+
+    def verdict(cached: bool) -> JudgeVerdict:
+        call = JudgeCall(order="forward", cached=cached, input_tokens=0 if cached else 100, list_cost_usd=0.01)
+        return JudgeVerdict(rubric="c", rubric_version="1", kind="pointwise", metric="judge:c", calls=[call])
+
+    now = suite(values=[1.0, 1.0])
+    for case in now.cases.values():
+        case.repeats = [RepeatResult(judge=[verdict(False)]) for _ in range(3)]
+        case.judge = case.repeats[0].judge
+    fresh = judge_cost(now, None, 0)
+    assert fresh == {"calls": 6.0, "input_tokens": 600.0, "output_tokens": 0.0, "usd": 0.06}
+    previous = baseline_of(now)
+    previous.judge_cost = fresh
+    for case in now.cases.values():  # a rerun answered by the cache: the same figures
+        case.repeats = [RepeatResult(judge=[verdict(True)]) for _ in range(3)]
+    assert judge_cost(now, previous, 0) == fresh
