@@ -42,14 +42,20 @@ def label_choices(rubric: Rubric) -> list[object]:
 def check_labels(labels_dir: Path, rubrics: dict[str, Rubric], broken: set[str], rootdir: Path) -> list[str]:
     """Every labels file (`<labels_dir>/*.jsonl`): readable, known rubric, each label on its rubric's scale.
 
-    Labels of a rubric in `broken` (a rubric file that did not load) are not checked again.
+    A label may name a local rubric or a built-in one (`faithfulness` or `llmgate:faithfulness`;
+    a local rubric of the same name wins, as for the judge). Labels of a rubric in `broken`
+    (a rubric file that did not load) are not checked again.
     """
     files = sorted(labels_dir.glob("*.jsonl")) if labels_dir.is_dir() else []
     if not files:
         return []  # and the calibration package (numpy, scipy.stats) stays unimported
-    from pytest_llmgate.calibration.labels import check_label_values
+    from pytest_llmgate.calibration.labels import check_label_values, rubric_key
+    from pytest_llmgate.judge.rubrics import load_pack
 
-    choices: dict[str, list[object] | None] = dict.fromkeys(broken)
+    choices: dict[str, list[object] | None] = {
+        rubric_key(name): label_choices(rubric) for name, rubric in load_pack().items()
+    }
+    choices.update(dict.fromkeys(broken))
     choices.update({name: label_choices(rubric) for name, rubric in rubrics.items()})
     problems: list[str] = []
     for path in files:
@@ -58,15 +64,22 @@ def check_labels(labels_dir: Path, rubrics: dict[str, Rubric], broken: set[str],
 
 
 def check_min_agreement(min_agreement: dict[str, float], rubrics: set[str], rubrics_dir: str) -> list[str]:
-    """`llm_gate_min_agreement` names only rubrics that exist."""
+    """`llm_gate_min_agreement` names only rubrics that exist (local, or built in as `name` or `llmgate:name`)."""
     problems = []
     known = ", ".join(sorted(rubrics)) or "none"
-    for name in sorted(set(min_agreement) - rubrics):
+    unknown = [name for name in sorted(min_agreement) if name not in rubrics and not _built_in(name)]
+    for name in unknown:
         problems.append(
-            f"'llm_gate_min_agreement': unknown rubric {name!r} (rubrics in {rubrics_dir}: {known}); "
-            f"fix the name or add {rubrics_dir}/{name}.yaml."
+            f"'llm_gate_min_agreement': unknown rubric {name!r} (rubrics in {rubrics_dir}: {known}; "
+            f"built-in: `llmgate rubrics list`); fix the name or add {rubrics_dir}/{name}.yaml."
         )
     return problems
+
+
+def _built_in(name: str) -> bool:
+    from pytest_llmgate.judge.rubrics import PACK_DIR, PACK_PREFIX
+
+    return (PACK_DIR / f"{name.removeprefix(PACK_PREFIX)}.yaml").is_file()
 
 
 def check_project(settings: Settings) -> tuple[dict[str, Rubric], list[str]]:

@@ -16,6 +16,7 @@ Label values, on the rubric's own scale:
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import uuid
@@ -23,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
 DEFAULT_LABELS_DIR = Path("datasets") / "labels"
 
@@ -44,9 +45,19 @@ def utc_now() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+#: Prefix of a built-in rubric in `llm_gate.judge("llmgate:<name>")` (judge/rubrics.PACK_PREFIX).
+PACK_PREFIX = "llmgate:"
+
+
+def rubric_key(name: str) -> str:
+    """The name labels, results and calibration know a rubric by: a built-in rubric's
+    `llmgate:<name>` is `<name>`, as its verdicts record it."""
+    return name.removeprefix(PACK_PREFIX)
+
+
 def labels_path(rubric: str, labels_dir: str | os.PathLike[str] = DEFAULT_LABELS_DIR) -> Path:
-    """Default labels file of a rubric: `<labels_dir>/<rubric>.jsonl`."""
-    return Path(labels_dir) / f"{rubric}.jsonl"
+    """Default labels file of a rubric: `<labels_dir>/<rubric>.jsonl` (`llmgate:<name>` -> `<name>.jsonl`)."""
+    return Path(labels_dir) / f"{rubric_key(rubric)}.jsonl"
 
 
 class Label(BaseModel):
@@ -60,6 +71,8 @@ class Label(BaseModel):
     """Suite id, as in `RunResults.suites`."""
     case_id: str
     rubric: str
+    """Rubric name; a built-in rubric may be written `faithfulness` or `llmgate:faithfulness`
+    (read as `faithfulness`, the name its verdicts carry)."""
     label: LabelValue
     """Integer score, `pass`/`fail`, or `A`/`B`/`tie` (A = the candidate, see module doc)."""
     labeler: str
@@ -70,6 +83,11 @@ class Label(BaseModel):
     stratum: Stratum = "uniform"
     """How the case was sampled: `uniform` (feeds unbiased estimates) or an extra stratum
     such as `flips` or `extremes` (reported apart, never mixed into the estimates)."""
+
+    @field_validator("rubric")
+    @classmethod
+    def _bare_rubric(cls, value: str) -> str:
+        return rubric_key(value)
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -178,9 +196,9 @@ def check_label_values(
         where = f"{shown}:{number}"
         if entry.rubric not in choices:
             known = ", ".join(sorted(choices)) or "none"
-            problems.append(
-                f"{where}: field 'rubric': unknown rubric {entry.rubric!r} (known: {known}); fix the rubric name."
-            )
+            close = difflib.get_close_matches(entry.rubric, sorted(choices), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "fix the rubric name."
+            problems.append(f"{where}: field 'rubric': unknown rubric {entry.rubric!r} (known: {known}); {hint}")
             continue
         allowed = choices[entry.rubric]
         if allowed is not None and (isinstance(entry.label, bool) or entry.label not in allowed):

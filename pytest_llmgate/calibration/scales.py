@@ -16,7 +16,7 @@ import yaml
 
 from pytest_llmgate.gate.records import JudgeVerdict
 
-from .labels import PAIRWISE_VALUE, Label
+from .labels import PAIRWISE_VALUE, Label, rubric_key
 
 RubricKind = Literal["pointwise", "pass_fail", "pairwise"]
 KINDS = ("pointwise", "pass_fail", "pairwise")
@@ -116,9 +116,7 @@ class RubricInfo:
         return data
 
 
-def load_rubric_info(name: str, rubrics_dir: str | os.PathLike[str] = "rubrics") -> RubricInfo:
-    """Find rubric `name` in `rubrics_dir` (`<name>.yaml`/`.yml`, or any YAML whose `name` matches)."""
-    folder = Path(rubrics_dir)
+def _find_in(folder: Path, name: str) -> dict[str, Any] | None:
     candidates = [folder / f"{name}.yaml", folder / f"{name}.yml"]
     if folder.is_dir():
         candidates += sorted(folder.glob("*.y*ml"))
@@ -127,8 +125,26 @@ def load_rubric_info(name: str, rubrics_dir: str | os.PathLike[str] = "rubrics")
             continue
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         if isinstance(data, dict) and (data.get("name", path.stem) == name):
-            return RubricInfo.from_mapping(name, data)
-    msg = f"rubric {name!r} not found in {folder}; pass --rubrics-dir pointing at the rubric YAML files."
+            return data
+    return None
+
+
+def load_rubric_info(name: str, rubrics_dir: str | os.PathLike[str] = "rubrics") -> RubricInfo:
+    """Find rubric `name` in `rubrics_dir` (`<name>.yaml`/`.yml`, or any YAML whose `name` matches),
+    else in the built-in pack (`name` or `llmgate:name`). A local rubric wins over a built-in one
+    of the same name, as it does for the judge."""
+    from pytest_llmgate.judge.rubrics import PACK_DIR
+
+    key = rubric_key(name)
+    data = _find_in(Path(rubrics_dir), key) if key == name else None
+    if data is None and (PACK_DIR / f"{key}.yaml").is_file():
+        data = yaml.safe_load((PACK_DIR / f"{key}.yaml").read_text(encoding="utf-8"))
+    if isinstance(data, dict):
+        return RubricInfo.from_mapping(key, data)
+    msg = (
+        f"rubric {name!r} is neither in {Path(rubrics_dir)} nor built in (`llmgate rubrics list`); "
+        "pass --rubrics-dir pointing at the rubric YAML files."
+    )
     raise FileNotFoundError(msg)
 
 
