@@ -55,11 +55,12 @@ def check_labels(labels_dir: Path, rubrics: dict[str, Rubric], broken: set[str],
     choices: dict[str, list[object] | None] = {
         rubric_key(name): label_choices(rubric) for name, rubric in load_pack().items()
     }
+    built_in = frozenset(choices) - set(rubrics) - broken
     choices.update(dict.fromkeys(broken))
     choices.update({name: label_choices(rubric) for name, rubric in rubrics.items()})
     problems: list[str] = []
     for path in files:
-        problems += check_label_values(path, choices, shown=shown_path(path, rootdir))
+        problems += check_label_values(path, choices, shown=shown_path(path, rootdir), built_in=built_in)
     return problems
 
 
@@ -67,19 +68,24 @@ def check_min_agreement(min_agreement: dict[str, float], rubrics: set[str], rubr
     """`llm_gate_min_agreement` names only rubrics that exist (local, or built in as `name` or `llmgate:name`)."""
     problems = []
     known = ", ".join(sorted(rubrics)) or "none"
-    unknown = [name for name in sorted(min_agreement) if name not in rubrics and not _built_in(name)]
+    built_in = _built_in_names()
+    unknown = [name for name in sorted(min_agreement) if name not in rubrics and name not in built_in]
     for name in unknown:
+        close = difflib.get_close_matches(name, sorted(rubrics | built_in), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"fix the name or add {rubrics_dir}/{name}.yaml."
         problems.append(
-            f"'llm_gate_min_agreement': unknown rubric {name!r} (rubrics in {rubrics_dir}: {known}; "
-            f"built-in: `llmgate rubrics list`); fix the name or add {rubrics_dir}/{name}.yaml."
+            f"'llm_gate_min_agreement': unknown rubric {name!r} (rubrics in {rubrics_dir}: {known}); "
+            f"built-in: `llmgate rubrics list`; {hint}"
         )
     return problems
 
 
-def _built_in(name: str) -> bool:
+def _built_in_names() -> set[str]:
+    """Built-in rubric names, bare and `llmgate:`-prefixed (from the pack's file names: no YAML read)."""
     from pytest_llmgate.judge.rubrics import PACK_DIR, PACK_PREFIX
 
-    return (PACK_DIR / f"{name.removeprefix(PACK_PREFIX)}.yaml").is_file()
+    bare = {path.stem for path in PACK_DIR.glob("*.yaml")}
+    return bare | {PACK_PREFIX + name for name in bare}
 
 
 def check_project(settings: Settings) -> tuple[dict[str, Rubric], list[str]]:

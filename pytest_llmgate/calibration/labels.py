@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +45,10 @@ def utc_now() -> str:
     """Current time as ISO 8601 in UTC with a `Z` suffix, to the second."""
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
+
+#: Optional prefix of a label's `output_hash` (`sha256:<hex>` and `<hex>` are the same hash).
+HASH_PREFIX = "sha256:"
+_HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 #: Prefix of a built-in rubric in `llm_gate.judge("llmgate:<name>")` (judge/rubrics.PACK_PREFIX).
 PACK_PREFIX = "llmgate:"
@@ -88,6 +93,17 @@ class Label(BaseModel):
     @classmethod
     def _bare_rubric(cls, value: str) -> str:
         return rubric_key(value)
+
+    @field_validator("output_hash")
+    @classmethod
+    def _bare_hash(cls, value: str) -> str:
+        """`sha256:<hex>` is read as `<hex>`, the form the tools write and verdicts carry."""
+        if value.startswith(HASH_PREFIX):
+            value = value.removeprefix(HASH_PREFIX)
+            if not _HEX_DIGEST.fullmatch(value):
+                msg = "must be the output's sha256 hex digest (64 hex digits, optionally prefixed 'sha256:')"
+                raise ValueError(msg)
+        return value
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -159,7 +175,8 @@ def read_numbered_entries(path: str | os.PathLike[str], *, shown: str | None = N
             except ValidationError as exc:
                 first = exc.errors()[0]
                 field = ".".join(str(part) for part in first["loc"]) or "line"
-                msg = f"{where}: field '{field}': {first['msg']} (got {first.get('input')!r})."
+                reason = first["msg"].removeprefix("Value error, ")
+                msg = f"{where}: field '{field}': {reason} (got {first.get('input')!r})."
                 raise LabelFileError(msg) from None
             if isinstance(entry, Undo):
                 if entry.undo not in seen_ids:
@@ -175,12 +192,18 @@ def read_numbered_entries(path: str | os.PathLike[str], *, shown: str | None = N
 
 
 def check_label_values(
-    path: str | os.PathLike[str], choices: dict[str, list[object] | None], *, shown: str | None = None
+    path: str | os.PathLike[str],
+    choices: dict[str, list[object] | None],
+    *,
+    shown: str | None = None,
+    built_in: frozenset[str] = frozenset(),
 ) -> list[str]:
-    """Problems of a labels file: unreadable lines, unknown rubrics, labels off their rubric's scale.
+    """Problems of a labels file: unreadable lines, malformed output hashes, unknown rubrics,
+    labels off their rubric's scale.
 
     `choices` maps every known rubric to the label values it accepts (None: not checked);
-    one line per problem, each naming file, line and field.
+    `built_in` names those of them that come from the built-in pack (shown apart in messages).
+    One line per problem, each naming file, line and field.
     """
     shown = shown or str(path)
     try:
@@ -194,11 +217,19 @@ def check_label_values(
         if not isinstance(entry, Label):
             continue
         where = f"{shown}:{number}"
+        if not _HEX_DIGEST.fullmatch(entry.output_hash):
+            # A shortened or made-up hash matches no output: the label would be silently stale.
+            problems.append(
+                f"{where}: field 'output_hash': {entry.output_hash!r} is not the sha256 hex digest of an output "
+                "(64 hex digits, optionally prefixed 'sha256:'); copy the judge verdict's output_hash from the "
+                "results file, or import the label with `llmgate labels import`."
+            )
         if entry.rubric not in choices:
-            known = ", ".join(sorted(choices)) or "none"
+            known = ", ".join(sorted(set(choices) - built_in)) or "none"
+            also = f"; built-in: {', '.join(sorted(built_in))}" if built_in else ""
             close = difflib.get_close_matches(entry.rubric, sorted(choices), n=1)
             hint = f"did you mean {close[0]!r}?" if close else "fix the rubric name."
-            problems.append(f"{where}: field 'rubric': unknown rubric {entry.rubric!r} (known: {known}); {hint}")
+            problems.append(f"{where}: field 'rubric': unknown rubric {entry.rubric!r} (known: {known}){also}; {hint}")
             continue
         allowed = choices[entry.rubric]
         if allowed is not None and (isinstance(entry.label, bool) or entry.label not in allowed):
