@@ -356,9 +356,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         return
     path = Path(xml_path)
     if path.exists():
-        from pytest_llmgate.report.junit import add_metric_properties
+        from pytest_llmgate.report.junit import amend_junit
 
-        add_metric_properties(path, run.results)
+        amend_junit(path, run.results)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
