@@ -118,7 +118,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
     file, line, _ = metafunc.definition.location
     where = f"{file}:{line + 1}" if line is not None else file
-    problems = _golden_problems(marker, where)
+    from pytest_llmgate.validate import golden_set_problems, primary_problems
+
+    problems = _golden_problems(marker, where) + primary_problems(marker.kwargs, where, run.settings.rubrics_dir)
     if problems:
         _defer(run, metafunc, problems)
         return
@@ -136,7 +138,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     except (DatasetError, TypeError) as exc:
         problem = f"{where}: {exc}" if isinstance(exc, TypeError) else str(exc)
     if problem is not None:  # outside the except: no "During handling of the above exception"
-        _defer(run, metafunc, [problem])
+        _defer(run, metafunc, golden_set_problems(path, model, run.settings.rootdir) or [problem])
         return
     cases = [c for c in every_case if is_active(c)]
     pending = sum(1 for c in every_case if c.metadata.get(REVIEW_KEY) == "pending")

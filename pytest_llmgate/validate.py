@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,6 +108,55 @@ def _check_threshold(value: Any, name: str, *, low: float, high: float | None, o
         bounds = f"strictly between {low:g} and {high:g}" if high is not None else f">= {low:g}"
         return f"'{name}' must be {bounds} (got {value!r})."
     return None
+
+
+def golden_set_problems(path: str, model: Any, rootdir: Path) -> list[str]:
+    """Every problem of a golden set, one line per bad line of the file (the loader stops at the first)."""
+    from pytest_llmgate.datasets import Case, check_cases
+
+    if not (isinstance(model, type) and issubclass(model, Case)):
+        return []
+    return [str(problem) for problem in check_cases(path, model=model, rootdir=rootdir)]
+
+
+def rubric_names(rubrics_dir: Path) -> set[str]:
+    """Names `judge:<name>` metrics can have: the rubrics of `rubrics_dir` (valid or not; a broken
+    file is reported on its own) and the built-in ones."""
+    from pytest_llmgate.judge.rubrics import check_rubrics
+
+    rubrics, problems = check_rubrics(rubrics_dir)
+    broken = {Path(problem.split(":", 1)[0]).stem for problem in problems}
+    return set(rubrics) | broken | {name for name in _built_in_names() if ":" not in name}
+
+
+def check_primary(primary: Any, rubrics_dir: Path) -> list[str]:
+    """A `primary=` judge metric must name a rubric that exists: `judge:corectness` with no rubric
+    `corectness` could never be recorded, and the run would pay for every case and then fail."""
+    if not isinstance(primary, (list, tuple)):
+        return []
+    wanted = [name for name in primary if isinstance(name, str) and name.startswith("judge:")]
+    if not wanted:
+        return []
+    known = rubric_names(rubrics_dir)
+    problems = []
+    for name in wanted:
+        rubric = name.removeprefix("judge:")  # a built-in rubric's metric is judge:<name>, never judge:llmgate:<name>
+        if rubric in known:
+            continue
+        close = difflib.get_close_matches(rubric, sorted(known), n=1)
+        hint = (
+            f"did you mean 'judge:{close[0]}'?" if close else f"add {rubrics_dir.name}/{rubric}.yaml or fix the name."
+        )
+        problems.append(
+            f"'primary' names {name!r}, which no rubric can record (no rubric {rubric!r} in "
+            f"{rubrics_dir.name}/ nor built in); {hint}"
+        )
+    return problems
+
+
+def primary_problems(kwargs: Mapping[str, Any], where: str, rubrics_dir: Path) -> list[str]:
+    """`check_primary` for a golden marker's arguments, each line starting with the test's file:line."""
+    return [f"{where}: @pytest.mark.golden {problem}" for problem in check_primary(kwargs.get("primary"), rubrics_dir)]
 
 
 def check_marker(kwargs: dict[str, Any]) -> list[str]:

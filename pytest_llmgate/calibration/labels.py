@@ -151,44 +151,64 @@ def read_entries(path: str | os.PathLike[str], *, shown: str | None = None) -> l
     return [entry for _, entry in read_numbered_entries(path, shown=shown)]
 
 
-def read_numbered_entries(path: str | os.PathLike[str], *, shown: str | None = None) -> list[tuple[int, Label | Undo]]:
-    """`read_entries` with each entry's 1-based line number; `shown` is the path in messages."""
+def read_numbered_entries(
+    path: str | os.PathLike[str], *, shown: str | None = None, errors: list[str] | None = None
+) -> list[tuple[int, Label | Undo]]:
+    """`read_entries` with each entry's 1-based line number; `shown` is the path in messages.
+
+    A bad line raises `LabelFileError`, or, when `errors` is a list, is added to it and
+    skipped, so a check can name every bad line of the file at once.
+    """
     path = Path(path)
     entries: list[tuple[int, Label | Undo]] = []
     seen_ids: set[str] = set()
     with path.open(encoding="utf-8") as handle:
         for number, raw in enumerate(handle, start=1):
-            where = f"{shown or path}:{number}"
             if not raw.strip():
                 continue
             try:
-                data = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                cut = "" if raw.endswith("\n") else " (cut short, e.g. by a crash while writing)"
-                msg = f"{where}: invalid JSON{cut} ({exc.msg}). Fix or delete the line."
-                raise LabelFileError(msg) from None
-            if not isinstance(data, dict):
-                msg = f"{where}: a label must be a JSON object (got {type(data).__name__})."
-                raise LabelFileError(msg)
-            try:
-                entry: Label | Undo = Undo.model_validate(data) if "undo" in data else Label.model_validate(data)
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                field = ".".join(str(part) for part in first["loc"]) or "line"
-                reason = first["msg"].removeprefix("Value error, ")
-                msg = f"{where}: field '{field}': {reason} (got {first.get('input')!r})."
-                raise LabelFileError(msg) from None
-            if isinstance(entry, Undo):
-                if entry.undo not in seen_ids:
-                    msg = f"{where}: undo of unknown label id {entry.undo!r}; an undo must follow its label."
-                    raise LabelFileError(msg)
-            else:
-                if entry.id in seen_ids:
-                    msg = f"{where}: duplicate label id {entry.id!r}; every label needs its own id."
-                    raise LabelFileError(msg)
-                seen_ids.add(entry.id)
+                entry = _read_line(raw, f"{shown or path}:{number}", seen_ids)
+            except LabelFileError as exc:
+                if errors is None:
+                    raise
+                errors.append(str(exc))
+                continue
             entries.append((number, entry))
     return entries
+
+
+def _read_line(raw: str, where: str, seen_ids: set[str]) -> Label | Undo:
+    """One line of a labels file as a label or an undo; `seen_ids` holds the ids of earlier labels."""
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        cut = "" if raw.endswith("\n") else " (cut short, e.g. by a crash while writing)"
+        msg = f"{where}: invalid JSON{cut} ({exc.msg}). Fix or delete the line."
+        raise LabelFileError(msg) from None
+    if not isinstance(data, dict):
+        msg = f"{where}: a label must be a JSON object (got {type(data).__name__})."
+        raise LabelFileError(msg)
+    try:
+        entry: Label | Undo = Undo.model_validate(data) if "undo" in data else Label.model_validate(data)
+    except ValidationError as exc:
+        parts = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"]) or "line"
+            reason = error["msg"].removeprefix("Value error, ")
+            got = "" if error["type"] == "missing" else f" (got {error.get('input')!r})"
+            parts.append(f"field '{field}': {reason}{got}")
+        msg = f"{where}: {'; '.join(parts)}."
+        raise LabelFileError(msg) from None
+    if isinstance(entry, Undo):
+        if entry.undo not in seen_ids:
+            msg = f"{where}: undo of unknown label id {entry.undo!r}; an undo must follow its label."
+            raise LabelFileError(msg)
+    else:
+        if entry.id in seen_ids:
+            msg = f"{where}: duplicate label id {entry.id!r}; every label needs its own id."
+            raise LabelFileError(msg)
+        seen_ids.add(entry.id)
+    return entry
 
 
 def check_label_values(
@@ -206,13 +226,11 @@ def check_label_values(
     One line per problem, each naming file, line and field.
     """
     shown = shown or str(path)
+    problems: list[str] = []
     try:
-        numbered = read_numbered_entries(path, shown=shown)
-    except LabelFileError as exc:
-        return [str(exc)]
+        numbered = read_numbered_entries(path, shown=shown, errors=problems)
     except (OSError, UnicodeDecodeError) as exc:
         return [f"{shown}: cannot be read ({exc}); save it as UTF-8 JSON lines."]
-    problems = []
     for number, entry in numbered:
         if not isinstance(entry, Label):
             continue
