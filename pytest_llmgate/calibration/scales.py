@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +33,8 @@ class RubricInfo:
     kind: RubricKind
     scale_min: int = 1
     scale_max: int = 5
+    criteria: str = ""
+    """What the judge is asked to assess (the rubric's `criteria`), shown to labelers."""
 
     @classmethod
     def from_mapping(cls, name: str, data: dict[str, Any]) -> RubricInfo:
@@ -46,7 +49,35 @@ class RubricInfo:
         if not (isinstance(low, int) and isinstance(high, int) and high > low):
             msg = f"rubric {name!r}: scale must be integers with max > min (got min={low!r}, max={high!r})."
             raise ValueError(msg)
-        return cls(name=name, kind=kind, scale_min=low, scale_max=high)
+        criteria = data.get("criteria")
+        return cls(
+            name=name, kind=kind, scale_min=low, scale_max=high, criteria=criteria if isinstance(criteria, str) else ""
+        )
+
+    @property
+    def points(self) -> list[tuple[Any, str]]:
+        """Every label value with what it means: for a score, its line of the criteria
+        (`5: states every essential fact...`) when the criteria have one, else its place on the scale."""
+        if self.kind == "pass_fail":
+            return [
+                ("pass", self._meaning("pass") or "meets the criteria"),
+                ("fail", self._meaning("fail") or "does not"),
+            ]
+        if self.kind == "pairwise":
+            return []
+        points = []
+        for point in range(self.scale_max, self.scale_min - 1, -1):
+            where = "highest" if point == self.scale_max else "lowest" if point == self.scale_min else ""
+            points.append((point, self._meaning(str(point)) or (f"{where} on the scale" if where else "")))
+        return points
+
+    def _meaning(self, point: str) -> str:
+        pattern = re.compile(rf"^\s*(?:[-*]\s*)?{re.escape(point)}\s*[:=)–-]\s*(.+?)\s*$", re.IGNORECASE)
+        for line in self.criteria.splitlines():
+            found = pattern.match(line)
+            if found:
+                return found.group(1)
+        return ""
 
     @property
     def categories(self) -> list[Any]:
