@@ -75,6 +75,10 @@ def pytest_configure(config: pytest.Config) -> None:
     run.problems += problems  # --collect-only (llmgate validate): listed with the collection's problems
     config.stash[run_key] = run
     config.pluginmanager.register(InterruptHook(run), "llmgate-interrupt")
+    if not _is_worker(config):
+        from pytest_llmgate.interrupts import guard_interrupts
+
+        config.add_cleanup(guard_interrupts())
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(), "llmgate-xdist")
 

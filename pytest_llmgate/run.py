@@ -969,8 +969,10 @@ class GateRun:
                     }
                 )
                 return self.results
+            # A suite without a baseline is what an update is for: said once below, not as a problem.
+            created = [v.suite for v in results.verdicts if any(p.startswith("no baseline") for p in v.problems)]
             for verdict in results.verdicts:
-                verdict.problems = [_in_update_terms(problem) for problem in verdict.problems]
+                verdict.problems = [_in_update_terms(p) for p in verdict.problems if not p.startswith("no baseline")]
             written = self._write_baselines(results.baselines)
             results = results.model_copy(
                 update={
@@ -979,7 +981,8 @@ class GateRun:
                         passed=True,
                         reasons=[
                             f"baselines updated: {len(written)} file(s) written; the comparison shown is "
-                            f"against the previous baselines."
+                            f"against the previous baselines.",
+                            *(f"{suite}: no previous baseline: this update creates it." for suite in created),
                         ],
                     )
                 }

@@ -70,6 +70,8 @@ def _fingerprint_problems(result: SuiteResult, baseline: Baseline) -> list[str]:
 
 
 def _case_changes(result: SuiteResult, baseline: Baseline | None) -> list[CaseChange]:
+    if baseline is None:
+        return []  # nothing to compare with: no case is newly failing (or fixed); the report shows the failures
     changes = []
     for case_id, case in result.cases.items():
         before = baseline.cases.get(case_id) if baseline else None
