@@ -16,6 +16,7 @@ dataset fingerprint is computed without its line, so adding one changes no basel
 
 from __future__ import annotations
 
+import difflib
 import gc
 import hashlib
 import json
@@ -457,6 +458,9 @@ def _text(model: type[Case] | None, error: Any) -> str:
         return "unknown field (check its spelling)"
     if kind == "extra_forbidden":
         owner = "a subclass of Case" if model is None or model is Case else model.__name__
+        close = difflib.get_close_matches(str(error["loc"][0]), list((model or Case).model_fields), n=1)
+        if close:
+            return f"unknown field; did you mean '{close[0]}'? (or put it under `metadata`, or declare it in {owner})"
         return f"unknown field (put it under `metadata`, or declare it in {owner})"
     if kind == "model_type" and error["loc"][:1] == ("input",):
         return f'Input should be a {{"role", "content"}} message (got {_got(error["input"])})'
@@ -472,3 +476,41 @@ def _got(value: Any) -> str:
     except (TypeError, ValueError):
         text = repr(value)
     return text if len(text) <= _GOT_MAX else text[: _GOT_MAX - 3] + "..."
+
+
+def check_cases(
+    path: str | os.PathLike[str], *, model: type[Case] = Case, rootdir: Path | None = None
+) -> list[DatasetError]:
+    """Every problem of a golden set, one `DatasetError` per bad line (`load_cases` stops at the first)."""
+    import jsonlines
+
+    shown = os.fspath(path)
+    try:
+        lines = _decode_lines(shown, _read_bytes(shown, rootdir))
+    except DatasetError as exc:
+        return [exc]
+    found: list[DatasetError] = []
+    first_line: dict[str, int] = {}
+    hashed: set[str] = set()
+    for lineno, text in enumerate(lines, start=1):
+        try:
+            if not text.strip():
+                msg = "blank line between cases; remove it (blank lines are allowed only at the end)."
+                raise DatasetError(shown, lineno, None, msg)
+            # A reader per line: a bad line here does not stop the listing, so no shared reader to keep in step.
+            obj = _parse_line(shown, lineno, text, jsonlines.Reader([text], loads=_decode_json))
+            generated = "id" not in obj
+            if generated:
+                obj["id"] = _content_id(obj)
+            try:
+                case = model.model_validate(obj)
+            except ValidationError as exc:
+                raise _validation_error(shown, lineno, model, exc) from None
+            if case.id in first_line:
+                raise _duplicate_error(shown, lineno, first_line[case.id], case.id, generated and case.id in hashed)
+            if generated:
+                hashed.add(case.id)
+            first_line[case.id] = lineno
+        except DatasetError as exc:
+            found.append(exc)
+    return found

@@ -81,6 +81,10 @@ def pytest_configure(config: pytest.Config) -> None:
     run.problems += problems  # --collect-only (llmgate validate): listed with the collection's problems
     config.stash[run_key] = run
     config.pluginmanager.register(GatePlugin(run), "llmgate-run")
+    if not _is_worker(config):
+        from pytest_llmgate.interrupts import guard_interrupts
+
+        config.add_cleanup(guard_interrupts())
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(run), "llmgate-xdist")
 
@@ -124,7 +128,9 @@ def _parametrize_cases(run: GateRun, metafunc: pytest.Metafunc, marker: pytest.M
 
     file, line, _ = metafunc.definition.location
     where = f"{file}:{line + 1}" if line is not None else file
-    problems = _golden_problems(marker, where)
+    from pytest_llmgate.validate import golden_set_problems, primary_problems
+
+    problems = _golden_problems(marker, where) + primary_problems(marker.kwargs, where, run.settings.rubrics_dir)
     if problems:
         _defer(run, metafunc, problems)
         return
@@ -142,7 +148,7 @@ def _parametrize_cases(run: GateRun, metafunc: pytest.Metafunc, marker: pytest.M
     except (DatasetError, TypeError) as exc:
         problem = f"{where}: {exc}" if isinstance(exc, TypeError) else str(exc)
     if problem is not None:  # outside the except: no "During handling of the above exception"
-        _defer(run, metafunc, [problem])
+        _defer(run, metafunc, golden_set_problems(path, model, run.settings.rootdir) or [problem])
         return
     cases = [c for c in every_case if is_active(c)]
     pending = sum(1 for c in every_case if c.metadata.get(REVIEW_KEY) == "pending")
@@ -339,9 +345,9 @@ class GatePlugin:
             return
         path = Path(xml_path)
         if path.exists():
-            from pytest_llmgate.report.junit import add_metric_properties
+            from pytest_llmgate.report.junit import amend_junit
 
-            add_metric_properties(path, self.run.results)
+            amend_junit(path, self.run.results)
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
         if _is_worker(config):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,31 +43,50 @@ def label_choices(rubric: Rubric) -> list[object]:
 def check_labels(labels_dir: Path, rubrics: dict[str, Rubric], broken: set[str], rootdir: Path) -> list[str]:
     """Every labels file (`<labels_dir>/*.jsonl`): readable, known rubric, each label on its rubric's scale.
 
-    Labels of a rubric in `broken` (a rubric file that did not load) are not checked again.
+    A label may name a local rubric or a built-in one (`faithfulness` or `llmgate:faithfulness`;
+    a local rubric of the same name wins, as for the judge). Labels of a rubric in `broken`
+    (a rubric file that did not load) are not checked again.
     """
     files = sorted(labels_dir.glob("*.jsonl")) if labels_dir.is_dir() else []
     if not files:
         return []  # and the calibration package (numpy, scipy.stats) stays unimported
-    from pytest_llmgate.calibration.labels import check_label_values
+    from pytest_llmgate.calibration.labels import check_label_values, rubric_key
+    from pytest_llmgate.judge.rubrics import load_pack
 
-    choices: dict[str, list[object] | None] = dict.fromkeys(broken)
+    choices: dict[str, list[object] | None] = {
+        rubric_key(name): label_choices(rubric) for name, rubric in load_pack().items()
+    }
+    built_in = frozenset(choices) - set(rubrics) - broken
+    choices.update(dict.fromkeys(broken))
     choices.update({name: label_choices(rubric) for name, rubric in rubrics.items()})
     problems: list[str] = []
     for path in files:
-        problems += check_label_values(path, choices, shown=shown_path(path, rootdir))
+        problems += check_label_values(path, choices, shown=shown_path(path, rootdir), built_in=built_in)
     return problems
 
 
 def check_min_agreement(min_agreement: dict[str, float], rubrics: set[str], rubrics_dir: str) -> list[str]:
-    """`llm_gate_min_agreement` names only rubrics that exist."""
+    """`llm_gate_min_agreement` names only rubrics that exist (local, or built in as `name` or `llmgate:name`)."""
     problems = []
     known = ", ".join(sorted(rubrics)) or "none"
-    for name in sorted(set(min_agreement) - rubrics):
+    built_in = _built_in_names()
+    unknown = [name for name in sorted(min_agreement) if name not in rubrics and name not in built_in]
+    for name in unknown:
+        close = difflib.get_close_matches(name, sorted(rubrics | built_in), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"fix the name or add {rubrics_dir}/{name}.yaml."
         problems.append(
             f"'llm_gate_min_agreement': unknown rubric {name!r} (rubrics in {rubrics_dir}: {known}); "
-            f"fix the name or add {rubrics_dir}/{name}.yaml."
+            f"built-in: `llmgate rubrics list`; {hint}"
         )
     return problems
+
+
+def _built_in_names() -> set[str]:
+    """Built-in rubric names, bare and `llmgate:`-prefixed (from the pack's file names: no YAML read)."""
+    from pytest_llmgate.judge.rubrics import PACK_DIR, PACK_PREFIX
+
+    bare = {path.stem for path in PACK_DIR.glob("*.yaml")}
+    return bare | {PACK_PREFIX + name for name in bare}
 
 
 def check_project(settings: Settings) -> tuple[dict[str, Rubric], list[str]]:
@@ -88,6 +108,55 @@ def _check_threshold(value: Any, name: str, *, low: float, high: float | None, o
         bounds = f"strictly between {low:g} and {high:g}" if high is not None else f">= {low:g}"
         return f"'{name}' must be {bounds} (got {value!r})."
     return None
+
+
+def golden_set_problems(path: str, model: Any, rootdir: Path) -> list[str]:
+    """Every problem of a golden set, one line per bad line of the file (the loader stops at the first)."""
+    from pytest_llmgate.datasets import Case, check_cases
+
+    if not (isinstance(model, type) and issubclass(model, Case)):
+        return []
+    return [str(problem) for problem in check_cases(path, model=model, rootdir=rootdir)]
+
+
+def rubric_names(rubrics_dir: Path) -> set[str]:
+    """Names `judge:<name>` metrics can have: the rubrics of `rubrics_dir` (valid or not; a broken
+    file is reported on its own) and the built-in ones."""
+    from pytest_llmgate.judge.rubrics import check_rubrics
+
+    rubrics, problems = check_rubrics(rubrics_dir)
+    broken = {Path(problem.split(":", 1)[0]).stem for problem in problems}
+    return set(rubrics) | broken | {name for name in _built_in_names() if ":" not in name}
+
+
+def check_primary(primary: Any, rubrics_dir: Path) -> list[str]:
+    """A `primary=` judge metric must name a rubric that exists: `judge:corectness` with no rubric
+    `corectness` could never be recorded, and the run would pay for every case and then fail."""
+    if not isinstance(primary, (list, tuple)):
+        return []
+    wanted = [name for name in primary if isinstance(name, str) and name.startswith("judge:")]
+    if not wanted:
+        return []
+    known = rubric_names(rubrics_dir)
+    problems = []
+    for name in wanted:
+        rubric = name.removeprefix("judge:")  # a built-in rubric's metric is judge:<name>, never judge:llmgate:<name>
+        if rubric in known:
+            continue
+        close = difflib.get_close_matches(rubric, sorted(known), n=1)
+        hint = (
+            f"did you mean 'judge:{close[0]}'?" if close else f"add {rubrics_dir.name}/{rubric}.yaml or fix the name."
+        )
+        problems.append(
+            f"'primary' names {name!r}, which no rubric can record (no rubric {rubric!r} in "
+            f"{rubrics_dir.name}/ nor built in); {hint}"
+        )
+    return problems
+
+
+def primary_problems(kwargs: Mapping[str, Any], where: str, rubrics_dir: Path) -> list[str]:
+    """`check_primary` for a golden marker's arguments, each line starting with the test's file:line."""
+    return [f"{where}: @pytest.mark.golden {problem}" for problem in check_primary(kwargs.get("primary"), rubrics_dir)]
 
 
 def check_marker(kwargs: dict[str, Any]) -> list[str]:

@@ -325,7 +325,8 @@ LINE_ERRORS = [
         '{"id": "b", "input": "x", "refrence": "r"}\n',
         1,
         "refrence",
-        "field 'refrence': unknown field (put it under `metadata`, or declare it in a subclass of Case).",
+        "field 'refrence': unknown field; did you mean 'reference'? (or put it under `metadata`, or declare it in "
+        "a subclass of Case).",
         id="unknown-field",
     ),
     pytest.param(
@@ -335,7 +336,8 @@ LINE_ERRORS = [
         "4 problems: field 'input': required field is missing; "
         "field 'reference': Input should be a valid string (got 42); "
         "field 'tags[1]': Input should be a valid string (got 1); "
-        "field 'refrence': unknown field (put it under `metadata`, or declare it in a subclass of Case).",
+        "field 'refrence': unknown field; did you mean 'reference'? (or put it under `metadata`, or declare it in "
+        "a subclass of Case).",
         id="several-problems-in-one-message",
     ),
     pytest.param(

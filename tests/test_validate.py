@@ -50,7 +50,14 @@ def test_every_problem_is_listed_with_file_line_and_field(project: pytest.Pytest
     (project.path / "rubrics/tone.yaml").write_text("name: tone\nversion: 1\nkind: pass_fail\ncritera: x\n")
     labels = project.path / "datasets/labels"
     labels.mkdir()
-    label = {"suite": "s", "case_id": "a", "rubric": "correctness", "label": "pass", "labeler": "l", "output_hash": "h"}
+    label = {
+        "suite": "s",
+        "case_id": "a",
+        "rubric": "correctness",
+        "label": "pass",
+        "labeler": "l",
+        "output_hash": "0" * 64,
+    }
     (labels / "correctness.jsonl").write_text(json.dumps(label) + "\n", encoding="utf-8")
     result = _validate(project)
     assert result.returncode == 4

@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 from pytest_llmgate import localapp
 from pytest_llmgate.conversations import transcript
 from pytest_llmgate.gate.records import JudgeVerdict, RunResults
-from pytest_llmgate.outputs import display_text
+from pytest_llmgate.outputs import display_text, output_text
 
 from .labels import Label, append_label, append_undo, load_labels
 from .sampling import SampleItem, rubric_verdicts, sample_for_labeling
@@ -35,6 +35,16 @@ from .scales import RubricInfo
 
 HOST = localapp.HOST
 TOKEN_HEADER = localapp.TOKEN_HEADER
+
+
+def _answer_and_rest(output: Any) -> tuple[str, str]:
+    """(the answer a judge saw, the rest of the output as JSON or ""): a labeler reads the
+    answer; retrieved ids, tool calls and other fields are folded below it."""
+    answer = output_text(output)
+    if isinstance(output, dict) and isinstance(output.get("answer"), str):
+        rest = {key: value for key, value in output.items() if key != "answer"}
+        return answer, display_text(rest) if rest else ""
+    return answer, ""
 
 
 def _input_text(value: Any) -> str:
@@ -51,6 +61,9 @@ class _Item:
     input: str
     reference: str
     outputs: list[str]
+    """The answers shown (what the judge saw of each output)."""
+    extras: list[str]
+    """Per output: the rest of it (retrieved ids, tool calls...) as JSON, folded on the page; "" when none."""
     candidate_first: bool
     """Pairwise: whether the candidate is shown first (left)."""
 
@@ -65,6 +78,9 @@ class LabelSession:
     labeler: str
     items: list[_Item] = field(default_factory=list)
     already_labeled: int = 0
+    """Outputs of this run labeled before this session (labels of older outputs not counted)."""
+    stale: int = 0
+    """Labels in the file of outputs that changed since (stale): shown, not counted as labeled."""
     token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     history: list[tuple[int, Label]] = field(default_factory=list)
     """Labels saved in this session, in order (undo pops the last)."""
@@ -95,11 +111,16 @@ class LabelSession:
         if not rubric_verdicts(results, info.name):
             msg = f"the results hold no answered verdict of rubric {info.name!r}; run the evals with that rubric first."
             raise ValueError(msg)
+        # Labels of older outputs (stale) do not apply to this run: they are not counted as labeled.
+        current = {
+            (suite, case_id, verdict.output_hash) for suite, case_id, verdict in rubric_verdicts(results, info.name)
+        }
         chosen = sample_for_labeling(
             results, info.name, n=sample, seed=seed, strata=strata, per_stratum=per_stratum, exclude=done
         )
         session = cls(results=results, info=info, labels_path=path, labeler=labeler.strip())
-        session.already_labeled = len(done)
+        session.already_labeled = len(done & current)
+        session.stale = len(done - current)
         verdicts = {(suite, case_id): verdict for suite, case_id, verdict in rubric_verdicts(results, info.name)}
         order = random.Random(f"{seed}:positions")
         for index, item in enumerate(chosen):
@@ -110,18 +131,20 @@ class LabelSession:
         case = self.results.suites[sample.suite].cases[sample.case_id]
         data = case.case
         reference = display_text(data.get("reference", data.get("expected")))
-        outputs = [display_text(case.output)]
+        answer, rest = _answer_and_rest(case.output)
+        outputs, extras = [answer], [rest]
         candidate_first = True
         if self.info.kind == "pairwise":
             if verdict.against == "baseline":
                 baseline = self.results.baselines.get(sample.suite)
                 other = baseline.cases.get(sample.case_id) if baseline else None
-                other_text = display_text(other.output) if other else "(baseline output missing)"
+                other_text, other_rest = _answer_and_rest(other.output) if other else ("(baseline output missing)", "")
             else:
-                other_text = reference
+                other_text, other_rest = reference, ""
                 reference = ""  # it is one of the two outputs shown
             candidate_first = order.random() < 0.5
             outputs = [outputs[0], other_text] if candidate_first else [other_text, outputs[0]]
+            extras = [extras[0], other_rest] if candidate_first else [other_rest, extras[0]]
         return _Item(
             index=index,
             sample=sample,
@@ -129,6 +152,7 @@ class LabelSession:
             input=_input_text(data.get("input", data.get("question"))),
             reference=reference,
             outputs=outputs,
+            extras=extras,
             candidate_first=candidate_first,
         )
 
@@ -175,15 +199,22 @@ class LabelSession:
                         "input": item.input,
                         "reference": item.reference,
                         "outputs": item.outputs,
+                        "extras": item.extras,
                         "saved": None if label is None else self._screen_choice(item, label),
                         "verdict": None if label is None else self._verdict_view(item),
                     }
                 )
             return {
-                "rubric": {**self.info.to_dict(), "choices": self._choices()},
+                "rubric": {
+                    **self.info.to_dict(),
+                    "choices": self._choices(),
+                    "criteria": self.info.criteria,
+                    "points": [[point, meaning] for point, meaning in self.info.points],
+                },
                 "labeler": self.labeler,
                 "labels_path": str(self.labels_path),
                 "already_labeled": self.already_labeled,
+                "stale": self.stale,
                 "items": items,
             }
 
@@ -266,7 +297,9 @@ def serve(session: LabelSession, port: int = 0, *, open_browser: bool = True, an
     def describe(url: str) -> str:
         return (
             f"Labeling {len(session.items)} outputs of rubric {session.info.name!r} as {session.labeler!r} "
-            f"({session.already_labeled} already labeled) at {url}  - labels go to {session.labels_path}; "
+            f"({session.already_labeled} already labeled"
+            + (f"; {session.stale} label(s) of older outputs are stale, not counted" if session.stale else "")
+            + f") at {url}  - labels go to {session.labels_path}; "
             "Ctrl-C to stop."
         )
 

@@ -23,7 +23,7 @@ from rich.table import Table
 from pytest_llmgate.gate.records import JudgeVerdict, RunResults
 
 from .agreement import DEFAULT_BOOTSTRAP, DEFAULT_CONFIDENCE, DEFAULT_SEED, agreement_table, wilson_interval
-from .labels import Label
+from .labels import Label, rubric_key
 from .ppi import ppi_mean
 from .sampling import rubric_verdicts
 from .scales import RubricInfo, infer_rubric_info
@@ -197,6 +197,7 @@ def check_min_agreement(
     """
     name, bound = _statistic(statistic)
     failures: list[str] = []
+    min_agreement = {rubric_key(rubric): value for rubric, value in min_agreement.items()}
     for rubric in sorted(min_agreement):
         threshold = float(min_agreement[rubric])
         entry = calibration.get(rubric)

@@ -12,12 +12,15 @@ import click
 from pytest_llmgate.gate.records import RunResults
 from pytest_llmgate.report.commands import load_results
 
-from .labels import DEFAULT_LABELS_DIR, LabelFileError, labels_path, load_labels
+from .labels import DEFAULT_LABELS_DIR, LabelFileError, labels_path, load_labels, rubric_key
 from .sampling import STRATA
 from .scales import RubricInfo, load_rubric_info
 
 
 def _rubric_info(name: str, rubrics_dir: Path, results: RunResults) -> RubricInfo:
+    """The kind and scale of rubric `name`: from `rubrics_dir`, else the built-in pack, else
+    (pass/fail and pairwise only) from the verdicts."""
+    name = rubric_key(name)
     try:
         return load_rubric_info(name, rubrics_dir)
     except FileNotFoundError:
@@ -30,7 +33,10 @@ def _rubric_info(name: str, rubrics_dir: Path, results: RunResults) -> RubricInf
         }
         if kinds and kinds <= {"pass_fail", "pairwise"} and len(kinds) == 1:
             return RubricInfo(name=name, kind=kinds.pop())
-        msg = f"rubric {name!r} not found in {rubrics_dir}; pass --rubrics-dir with its YAML (a pointwise scale is needed)."
+        msg = (
+            f"rubric {name!r} is neither in {rubrics_dir} nor built in; pass --rubrics-dir with its YAML "
+            "(a pointwise scale is needed)."
+        )
         raise click.ClickException(msg) from None
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
@@ -103,6 +109,7 @@ def label(
             msg = f"--rubric is required: the results hold {len(names)} rubrics ({', '.join(names) or 'none'})."
             raise click.UsageError(msg)
         rubric = names[0]
+    rubric = rubric_key(rubric)
     info = _rubric_info(rubric, rubrics_dir, results)
     try:
         session = LabelSession.create(
@@ -131,7 +138,7 @@ def parse_thresholds(values: tuple[str, ...]) -> dict[str, float]:
     for value in values:
         name, sep, number = value.partition("=")
         try:
-            thresholds[name.strip()] = float(number)
+            thresholds[rubric_key(name.strip())] = float(number)
         except ValueError:
             sep = ""
         if not sep or not name.strip():

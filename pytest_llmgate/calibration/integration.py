@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmgate.calibration.calibrate import calibrate, calibration_text
-from pytest_llmgate.calibration.labels import LabelFileError, load_labels
+from pytest_llmgate.calibration.labels import LabelFileError, load_labels, rubric_key
 from pytest_llmgate.calibration.scales import RubricInfo, load_rubric_info
 from pytest_llmgate.gate.records import RunResults
 
@@ -31,13 +31,11 @@ def calibrate_run(results: RunResults, settings: Settings) -> tuple[dict[str, An
             return {}, [], str(exc)
     names = set(results.judge_stats) | {label.rubric for label in labels} | set(settings.min_agreement)
     rubrics = {}
-    from pytest_llmgate.judge.rubrics import PACK_DIR
-
-    for name in sorted(names):
-        if (settings.rubrics_dir / f"{name}.yaml").exists() or (settings.rubrics_dir / f"{name}.yml").exists():
+    for name in sorted({rubric_key(name) for name in names}):
+        try:  # a local rubric, else a built-in one (used as llmgate:<name>); else its kind is inferred
             rubrics[name] = load_rubric_info(name, settings.rubrics_dir)
-        elif (PACK_DIR / f"{name}.yaml").exists():  # a built-in rubric, used as llmgate:<name>
-            rubrics[name] = load_rubric_info(name, PACK_DIR)
+        except FileNotFoundError:
+            continue
     calibration = calibrate(results, labels, rubrics)
     return calibration, [label.model_dump(mode="json") for label in labels], None
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pytest_llmgate.gate.records import JudgeVerdict, RunResults
 
-from .labels import Label, LabelValue, append_label, labels_path
+from .labels import Label, LabelValue, append_label, labels_path, rubric_key
 from .sampling import rubric_verdicts
 from .scales import RubricInfo
 
@@ -84,7 +84,7 @@ def parse_rows(
     for line, row in enumerate(reader, start=2):
         cells = {key.strip(): (value or "").strip() for key, value in row.items() if key is not None}
         where = f"{shown}:{line}"
-        rubric = cells.get("rubric") or default_rubric or ""
+        rubric = rubric_key(cells.get("rubric") or default_rubric or "")
         if rubric not in rubric_infos:
             known = ", ".join(sorted(rubric_infos)) or "none"
             problems.append(f"{where}: field 'rubric': no judged output of rubric {rubric!r} (judged: {known}).")

@@ -16,14 +16,16 @@ Label values, on the rubric's own scale:
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import re
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
 DEFAULT_LABELS_DIR = Path("datasets") / "labels"
 
@@ -44,9 +46,23 @@ def utc_now() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+#: Optional prefix of a label's `output_hash` (`sha256:<hex>` and `<hex>` are the same hash).
+HASH_PREFIX = "sha256:"
+_HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+#: Prefix of a built-in rubric in `llm_gate.judge("llmgate:<name>")` (judge/rubrics.PACK_PREFIX).
+PACK_PREFIX = "llmgate:"
+
+
+def rubric_key(name: str) -> str:
+    """The name labels, results and calibration know a rubric by: a built-in rubric's
+    `llmgate:<name>` is `<name>`, as its verdicts record it."""
+    return name.removeprefix(PACK_PREFIX)
+
+
 def labels_path(rubric: str, labels_dir: str | os.PathLike[str] = DEFAULT_LABELS_DIR) -> Path:
-    """Default labels file of a rubric: `<labels_dir>/<rubric>.jsonl`."""
-    return Path(labels_dir) / f"{rubric}.jsonl"
+    """Default labels file of a rubric: `<labels_dir>/<rubric>.jsonl` (`llmgate:<name>` -> `<name>.jsonl`)."""
+    return Path(labels_dir) / f"{rubric_key(rubric)}.jsonl"
 
 
 class Label(BaseModel):
@@ -60,6 +76,8 @@ class Label(BaseModel):
     """Suite id, as in `RunResults.suites`."""
     case_id: str
     rubric: str
+    """Rubric name; a built-in rubric may be written `faithfulness` or `llmgate:faithfulness`
+    (read as `faithfulness`, the name its verdicts carry)."""
     label: LabelValue
     """Integer score, `pass`/`fail`, or `A`/`B`/`tie` (A = the candidate, see module doc)."""
     labeler: str
@@ -70,6 +88,22 @@ class Label(BaseModel):
     stratum: Stratum = "uniform"
     """How the case was sampled: `uniform` (feeds unbiased estimates) or an extra stratum
     such as `flips` or `extremes` (reported apart, never mixed into the estimates)."""
+
+    @field_validator("rubric")
+    @classmethod
+    def _bare_rubric(cls, value: str) -> str:
+        return rubric_key(value)
+
+    @field_validator("output_hash")
+    @classmethod
+    def _bare_hash(cls, value: str) -> str:
+        """`sha256:<hex>` is read as `<hex>`, the form the tools write and verdicts carry."""
+        if value.startswith(HASH_PREFIX):
+            value = value.removeprefix(HASH_PREFIX)
+            if not _HEX_DIGEST.fullmatch(value):
+                msg = "must be the output's sha256 hex digest (64 hex digits, optionally prefixed 'sha256:')"
+                raise ValueError(msg)
+        return value
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -117,70 +151,103 @@ def read_entries(path: str | os.PathLike[str], *, shown: str | None = None) -> l
     return [entry for _, entry in read_numbered_entries(path, shown=shown)]
 
 
-def read_numbered_entries(path: str | os.PathLike[str], *, shown: str | None = None) -> list[tuple[int, Label | Undo]]:
-    """`read_entries` with each entry's 1-based line number; `shown` is the path in messages."""
+def read_numbered_entries(
+    path: str | os.PathLike[str], *, shown: str | None = None, errors: list[str] | None = None
+) -> list[tuple[int, Label | Undo]]:
+    """`read_entries` with each entry's 1-based line number; `shown` is the path in messages.
+
+    A bad line raises `LabelFileError`, or, when `errors` is a list, is added to it and
+    skipped, so a check can name every bad line of the file at once.
+    """
     path = Path(path)
     entries: list[tuple[int, Label | Undo]] = []
     seen_ids: set[str] = set()
     with path.open(encoding="utf-8") as handle:
         for number, raw in enumerate(handle, start=1):
-            where = f"{shown or path}:{number}"
             if not raw.strip():
                 continue
             try:
-                data = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                cut = "" if raw.endswith("\n") else " (cut short, e.g. by a crash while writing)"
-                msg = f"{where}: invalid JSON{cut} ({exc.msg}). Fix or delete the line."
-                raise LabelFileError(msg) from None
-            if not isinstance(data, dict):
-                msg = f"{where}: a label must be a JSON object (got {type(data).__name__})."
-                raise LabelFileError(msg)
-            try:
-                entry: Label | Undo = Undo.model_validate(data) if "undo" in data else Label.model_validate(data)
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                field = ".".join(str(part) for part in first["loc"]) or "line"
-                msg = f"{where}: field '{field}': {first['msg']} (got {first.get('input')!r})."
-                raise LabelFileError(msg) from None
-            if isinstance(entry, Undo):
-                if entry.undo not in seen_ids:
-                    msg = f"{where}: undo of unknown label id {entry.undo!r}; an undo must follow its label."
-                    raise LabelFileError(msg)
-            else:
-                if entry.id in seen_ids:
-                    msg = f"{where}: duplicate label id {entry.id!r}; every label needs its own id."
-                    raise LabelFileError(msg)
-                seen_ids.add(entry.id)
+                entry = _read_line(raw, f"{shown or path}:{number}", seen_ids)
+            except LabelFileError as exc:
+                if errors is None:
+                    raise
+                errors.append(str(exc))
+                continue
             entries.append((number, entry))
     return entries
 
 
+def _read_line(raw: str, where: str, seen_ids: set[str]) -> Label | Undo:
+    """One line of a labels file as a label or an undo; `seen_ids` holds the ids of earlier labels."""
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        cut = "" if raw.endswith("\n") else " (cut short, e.g. by a crash while writing)"
+        msg = f"{where}: invalid JSON{cut} ({exc.msg}). Fix or delete the line."
+        raise LabelFileError(msg) from None
+    if not isinstance(data, dict):
+        msg = f"{where}: a label must be a JSON object (got {type(data).__name__})."
+        raise LabelFileError(msg)
+    try:
+        entry: Label | Undo = Undo.model_validate(data) if "undo" in data else Label.model_validate(data)
+    except ValidationError as exc:
+        parts = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"]) or "line"
+            reason = error["msg"].removeprefix("Value error, ")
+            got = "" if error["type"] == "missing" else f" (got {error.get('input')!r})"
+            parts.append(f"field '{field}': {reason}{got}")
+        msg = f"{where}: {'; '.join(parts)}."
+        raise LabelFileError(msg) from None
+    if isinstance(entry, Undo):
+        if entry.undo not in seen_ids:
+            msg = f"{where}: undo of unknown label id {entry.undo!r}; an undo must follow its label."
+            raise LabelFileError(msg)
+    else:
+        if entry.id in seen_ids:
+            msg = f"{where}: duplicate label id {entry.id!r}; every label needs its own id."
+            raise LabelFileError(msg)
+        seen_ids.add(entry.id)
+    return entry
+
+
 def check_label_values(
-    path: str | os.PathLike[str], choices: dict[str, list[object] | None], *, shown: str | None = None
+    path: str | os.PathLike[str],
+    choices: dict[str, list[object] | None],
+    *,
+    shown: str | None = None,
+    built_in: frozenset[str] = frozenset(),
 ) -> list[str]:
-    """Problems of a labels file: unreadable lines, unknown rubrics, labels off their rubric's scale.
+    """Problems of a labels file: unreadable lines, malformed output hashes, unknown rubrics,
+    labels off their rubric's scale.
 
     `choices` maps every known rubric to the label values it accepts (None: not checked);
-    one line per problem, each naming file, line and field.
+    `built_in` names those of them that come from the built-in pack (shown apart in messages).
+    One line per problem, each naming file, line and field.
     """
     shown = shown or str(path)
+    problems: list[str] = []
     try:
-        numbered = read_numbered_entries(path, shown=shown)
-    except LabelFileError as exc:
-        return [str(exc)]
+        numbered = read_numbered_entries(path, shown=shown, errors=problems)
     except (OSError, UnicodeDecodeError) as exc:
         return [f"{shown}: cannot be read ({exc}); save it as UTF-8 JSON lines."]
-    problems = []
     for number, entry in numbered:
         if not isinstance(entry, Label):
             continue
         where = f"{shown}:{number}"
-        if entry.rubric not in choices:
-            known = ", ".join(sorted(choices)) or "none"
+        if not _HEX_DIGEST.fullmatch(entry.output_hash):
+            # A shortened or made-up hash matches no output: the label would be silently stale.
             problems.append(
-                f"{where}: field 'rubric': unknown rubric {entry.rubric!r} (known: {known}); fix the rubric name."
+                f"{where}: field 'output_hash': {entry.output_hash!r} is not the sha256 hex digest of an output "
+                "(64 hex digits, optionally prefixed 'sha256:'); copy the judge verdict's output_hash from the "
+                "results file, or import the label with `llmgate labels import`."
             )
+        if entry.rubric not in choices:
+            known = ", ".join(sorted(set(choices) - built_in)) or "none"
+            also = f"; built-in: {', '.join(sorted(built_in))}" if built_in else ""
+            close = difflib.get_close_matches(entry.rubric, sorted(choices), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "fix the rubric name."
+            problems.append(f"{where}: field 'rubric': unknown rubric {entry.rubric!r} (known: {known}){also}; {hint}")
             continue
         allowed = choices[entry.rubric]
         if allowed is not None and (isinstance(entry.label, bool) or entry.label not in allowed):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -16,7 +17,7 @@ import yaml
 
 from pytest_llmgate.gate.records import JudgeVerdict
 
-from .labels import PAIRWISE_VALUE, Label
+from .labels import PAIRWISE_VALUE, Label, rubric_key
 
 RubricKind = Literal["pointwise", "pass_fail", "pairwise"]
 KINDS = ("pointwise", "pass_fail", "pairwise")
@@ -32,6 +33,8 @@ class RubricInfo:
     kind: RubricKind
     scale_min: int = 1
     scale_max: int = 5
+    criteria: str = ""
+    """What the judge is asked to assess (the rubric's `criteria`), shown to labelers."""
 
     @classmethod
     def from_mapping(cls, name: str, data: dict[str, Any]) -> RubricInfo:
@@ -46,7 +49,35 @@ class RubricInfo:
         if not (isinstance(low, int) and isinstance(high, int) and high > low):
             msg = f"rubric {name!r}: scale must be integers with max > min (got min={low!r}, max={high!r})."
             raise ValueError(msg)
-        return cls(name=name, kind=kind, scale_min=low, scale_max=high)
+        criteria = data.get("criteria")
+        return cls(
+            name=name, kind=kind, scale_min=low, scale_max=high, criteria=criteria if isinstance(criteria, str) else ""
+        )
+
+    @property
+    def points(self) -> list[tuple[Any, str]]:
+        """Every label value with what it means: for a score, its line of the criteria
+        (`5: states every essential fact...`) when the criteria have one, else its place on the scale."""
+        if self.kind == "pass_fail":
+            return [
+                ("pass", self._meaning("pass") or "meets the criteria"),
+                ("fail", self._meaning("fail") or "does not"),
+            ]
+        if self.kind == "pairwise":
+            return []
+        points = []
+        for point in range(self.scale_max, self.scale_min - 1, -1):
+            where = "highest" if point == self.scale_max else "lowest" if point == self.scale_min else ""
+            points.append((point, self._meaning(str(point)) or (f"{where} on the scale" if where else "")))
+        return points
+
+    def _meaning(self, point: str) -> str:
+        pattern = re.compile(rf"^\s*(?:[-*]\s*)?{re.escape(point)}\s*[:=)–-]\s*(.+?)\s*$", re.IGNORECASE)
+        for line in self.criteria.splitlines():
+            found = pattern.match(line)
+            if found:
+                return found.group(1)
+        return ""
 
     @property
     def categories(self) -> list[Any]:
@@ -116,9 +147,7 @@ class RubricInfo:
         return data
 
 
-def load_rubric_info(name: str, rubrics_dir: str | os.PathLike[str] = "rubrics") -> RubricInfo:
-    """Find rubric `name` in `rubrics_dir` (`<name>.yaml`/`.yml`, or any YAML whose `name` matches)."""
-    folder = Path(rubrics_dir)
+def _find_in(folder: Path, name: str) -> dict[str, Any] | None:
     candidates = [folder / f"{name}.yaml", folder / f"{name}.yml"]
     if folder.is_dir():
         candidates += sorted(folder.glob("*.y*ml"))
@@ -127,8 +156,26 @@ def load_rubric_info(name: str, rubrics_dir: str | os.PathLike[str] = "rubrics")
             continue
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         if isinstance(data, dict) and (data.get("name", path.stem) == name):
-            return RubricInfo.from_mapping(name, data)
-    msg = f"rubric {name!r} not found in {folder}; pass --rubrics-dir pointing at the rubric YAML files."
+            return data
+    return None
+
+
+def load_rubric_info(name: str, rubrics_dir: str | os.PathLike[str] = "rubrics") -> RubricInfo:
+    """Find rubric `name` in `rubrics_dir` (`<name>.yaml`/`.yml`, or any YAML whose `name` matches),
+    else in the built-in pack (`name` or `llmgate:name`). A local rubric wins over a built-in one
+    of the same name, as it does for the judge."""
+    from pytest_llmgate.judge.rubrics import PACK_DIR
+
+    key = rubric_key(name)
+    data = _find_in(Path(rubrics_dir), key) if key == name else None
+    if data is None and (PACK_DIR / f"{key}.yaml").is_file():
+        data = yaml.safe_load((PACK_DIR / f"{key}.yaml").read_text(encoding="utf-8"))
+    if isinstance(data, dict):
+        return RubricInfo.from_mapping(key, data)
+    msg = (
+        f"rubric {name!r} is neither in {Path(rubrics_dir)} nor built in (`llmgate rubrics list`); "
+        "pass --rubrics-dir pointing at the rubric YAML files."
+    )
     raise FileNotFoundError(msg)
 
 

@@ -109,7 +109,14 @@ def merge_results(parts: list[RunResults]) -> RunResults:
     show_default=True,
     help="HTML report of the merged run.",
 )
-def merge(results: tuple[Path, ...], output: Path, html_path: Path) -> None:
+@click.option(
+    "--markdown",
+    "markdown_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also write the markdown summary of the merged run to this file. Default: not written.",
+)
+def merge(results: tuple[Path, ...], output: Path, html_path: Path, markdown_path: Path | None) -> None:
     """Merge the results files of shards and gate once; exit 1 when the gate fails."""
     from pytest_llmgate.report.terminal import render
 
@@ -118,6 +125,13 @@ def merge(results: tuple[Path, ...], output: Path, html_path: Path) -> None:
     from pytest_llmgate.report.html import render_html
 
     render_html(merged, html_path)
+    if markdown_path is not None:
+        from pytest_llmgate.report.links import relative_link
+        from pytest_llmgate.report.markdown import write_markdown
+
+        click.echo(
+            f"wrote {write_markdown(merged, markdown_path, report_path=relative_link(html_path, markdown_path))}"
+        )
     click.echo(render(merged, width=120, color=sys.stdout.isatty()), nl=False)
     click.echo(f"wrote {output}")
     if not merged.gate.passed:
@@ -158,7 +172,7 @@ def plan(
 ) -> None:
     """How many cases the gate needs to catch a drop of --drop, from RESULTS.json or from assumptions."""
     from pytest_llmgate.config import DEFAULT_ALPHA, DEFAULT_TOLERANCE
-    from pytest_llmgate.gate.plan import PlanRow, cases_needed, plan_from_results
+    from pytest_llmgate.gate.plan import PlanRow, cases_needed, plan_from_results, short_name
 
     if not 0 < power < 1:
         raise click.BadParameter(f"'--power' must lie between 0 and 1 (got {power!r}).", param_hint="--power")
@@ -196,7 +210,7 @@ def plan(
             str(row.needed) if row.needed is not None else ("never" if drop <= row.tolerance else f">{1_000_000}")
         )
         click.echo(
-            f"{row.suite[-30:]:<30} {row.metric[:22]:<22} {row.kind:<10} {spread_label:>7} {now:>6} "
+            f"{short_name(row.suite, 30):<30} {short_name(row.metric, 22):<22} {row.kind:<10} {spread_label:>7} {now:>6} "
             f"{detects:>11} {needed_text:>9}"
         )
     if any(drop <= row.tolerance for row in rows):

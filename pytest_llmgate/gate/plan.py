@@ -163,3 +163,13 @@ def _observed_spread(results: RunResults, suite_id: str, metric: str) -> float:
     if spec.kind == "binary" and cmp.clusters == cmp.n:
         return cmp.discordance
     return max(cmp.se, cmp.se_floor) * math.sqrt(cmp.n) if math.isfinite(cmp.se) else 0.0
+
+
+def short_name(name: str, width: int) -> str:
+    """`name` in at most `width` characters: cut in the middle, so both ends stay readable
+    (`tests/evals/…::test_support_agent` keeps the file's start and the test's name)."""
+    if len(name) <= width:
+        return name
+    tail = (width - 1) * 2 // 3
+    head = width - 1 - tail
+    return name[:head] + "…" + name[len(name) - tail :]

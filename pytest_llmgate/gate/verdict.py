@@ -91,6 +91,8 @@ def _fingerprint_reasons(result: SuiteResult, baseline: Baseline) -> list[Reason
 
 
 def _case_changes(result: SuiteResult, baseline: Baseline | None) -> list[CaseChange]:
+    if baseline is None:
+        return []  # nothing to compare with: no case is newly failing (or fixed); the report shows the failures
     changes = []
     for case_id, case in result.cases.items():
         before = baseline.cases.get(case_id) if baseline else None
@@ -751,9 +753,12 @@ def evaluate(
             )
         )
     if update:
+        # A suite without a baseline is what an update is for: said once as a note, not as a problem.
+        created = [v.suite for v in verdicts if any(p.startswith("no baseline") for p in v.problems)]
         for verdict in verdicts:
-            verdict.problems = [_in_update_terms(problem) for problem in verdict.problems]
+            verdict.problems = [_in_update_terms(p) for p in verdict.problems if not p.startswith("no baseline")]
         reasons = _update_reasons(results, reasons, compared) + [r for r in reasons if r.kind == "note"]
+        reasons += [make_reason("note", "no previous baseline: this update creates it.", suite=s) for s in created]
     gate = decide(reasons, fail_inconclusive=bool(settings.get("fail_inconclusive", False)))
     shard = settings.get("shard")
     if shard:

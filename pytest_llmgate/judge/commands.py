@@ -48,5 +48,6 @@ def copy(name: str, folder: Path, force: bool) -> None:
     atomic_write_text(target, source.read_text(encoding="utf-8"))
     click.echo(
         f'wrote {target}: use it as llm_gate.judge("{source.stem}"); its content hash is the rubric\'s '
-        "fingerprint, so editing it asks for --llm-gate-update."
+        "fingerprint, so after editing it run once with --llm-gate-rejudge-baseline (the baseline's outputs "
+        "are judged again with the edited rubric and compared with this run's)."
     )

@@ -66,7 +66,14 @@ __all__ = [
 
 
 class RubricError(Exception):
-    """A rubric file is invalid; the message names the file and the field."""
+    """A rubric file is invalid; the message names the file and the field.
+
+    `problems` holds every problem found in the file (the message is the first).
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [message]
 
 
 class _Scale(BaseModel):
@@ -198,14 +205,21 @@ def parse_rubric(data: Any, path: str, lines: dict[str, int] | None = None) -> R
         raw = _RubricFile.model_validate(data)
     except ValidationError as exc:
         errors = exc.errors()
-        # A typo'd key also makes the real one "missing": name the typo, it is the cause.
-        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-        field = ".".join(str(part) for part in first["loc"]) or "(root)"
-        if first["type"] == "extra_forbidden":
-            message = _unknown_key_message(first["loc"])
-        else:
-            message = first["msg"].removeprefix("Value error, ").rstrip(".") + "."
-        raise _field_error(path, field, message, lines) from None
+        typos = [str(e["loc"][-1]) for e in errors if e["type"] == "extra_forbidden"]
+        found = []
+        for error in errors:
+            field = ".".join(str(part) for part in error["loc"]) or "(root)"
+            if error["type"] == "extra_forbidden":
+                message = _unknown_key_message(error["loc"])
+            elif error["type"] == "missing" and difflib.get_close_matches(
+                str(error["loc"][-1]), typos, n=1, cutoff=0.6
+            ):
+                continue  # a typo'd key makes the real one "missing": the typo is named, it is the cause
+            else:
+                message = error["msg"].removeprefix("Value error, ").rstrip(".") + "."
+            found.append((_line_of(field, lines or {}) or 0, str(_field_error(path, field, message, lines))))
+        problems = [text for _, text in sorted(found, key=lambda item: item[0])]
+        raise RubricError(problems[0], problems) from None
     if raw.scale is not None and raw.kind != "pointwise":
         msg = f"only pointwise rubrics have a scale (kind is {raw.kind!r})."
         raise _field_error(path, "scale", msg, lines)
@@ -278,7 +292,7 @@ def check_rubrics(directory: Path) -> tuple[dict[str, Rubric], list[str]]:
         try:
             rubric = load_rubric_file(file, shown)
         except RubricError as exc:
-            problems.append(str(exc))
+            problems.extend(exc.problems)
             continue
         if rubric.name in rubrics:
             msg = f"rubric {rubric.name!r} is already defined in {rubrics[rubric.name].source}; rename one."

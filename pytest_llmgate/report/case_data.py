@@ -77,8 +77,17 @@ def _judge_row(verdict: JudgeVerdict, intern: Any) -> dict[str, Any]:
     return row
 
 
+def scale_top(verdict: JudgeVerdict) -> int | None:
+    """A pointwise verdict's highest scale point, read from its label (`"1/5"`: answer 1 of 5)."""
+    if verdict.kind != "pointwise" or not verdict.label or verdict.claims is not None:
+        return None
+    _, sep, top = verdict.label.rpartition("/")
+    return int(top) if sep and top.isdigit() else None
+
+
 def _verdict_row(verdict: JudgeVerdict, intern: Any) -> dict[str, Any]:
     return {
+        "top": scale_top(verdict),
         "rubric": verdict.rubric,
         "version": verdict.rubric_version,
         "kind": verdict.kind,

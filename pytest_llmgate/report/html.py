@@ -32,7 +32,7 @@ from markupsafe import Markup
 from pytest_llmgate._files import atomic_write_chunks, printable_json, utf8
 from pytest_llmgate._files import atomic_write_text as _atomic_write_text
 from pytest_llmgate._redact import provider_model
-from pytest_llmgate.gate.records import RepeatStats, Restore, RunResults
+from pytest_llmgate.gate.records import MetricVerdict, RepeatStats, Restore, RunResults, SliceVerdict
 from pytest_llmgate.report._format import EPS, as_text, finite, fmt, fmt_p, fmt_signed
 from pytest_llmgate.report.case_data import (
     CaseData,
@@ -43,6 +43,7 @@ from pytest_llmgate.report.case_data import (
     reference_cases,
 )
 from pytest_llmgate.report.charts import confusion_chart, consistency_bars, find_confusion, stat_text, suite_charts
+from pytest_llmgate.report.slices import order_slices
 
 __all__ = ["atomic_write_text", "build_case_data", "read_case_data", "render_html", "render_html_string"]
 
@@ -292,6 +293,33 @@ def _repeats_view(stats: RepeatStats | None) -> dict[str, Any] | None:
     return {"k": stats.k, "rows": summary_rows(stats), "flaky": stats.flaky.get(FLAKY_METRIC, [])}
 
 
+#: Slice rows shown open in the report (gated ones always); the rest are folded below them.
+HTML_SLICE_ROWS = 20
+
+
+def _slice_row(piece: SliceVerdict, mv: MetricVerdict) -> dict[str, Any]:
+    """One slice metric as the report's table shows it."""
+    return {
+        "tag": piece.tag,
+        "gated": piece.gated,
+        "n_cases": piece.n_cases,
+        "metric": mv.metric,
+        "n": mv.n_paired,
+        "baseline": fmt(mv.baseline_mean),
+        "now": fmt(mv.current_mean),
+        "diff": fmt_signed(mv.diff),
+        "interval": "—"
+        if mv.diff is None
+        else f"[{fmt_signed(mv.ci_low) if mv.ci_low is not None else '−∞'}, "
+        f"{fmt_signed(mv.ci_high) if mv.ci_high is not None else '+∞'}]",
+        "p": fmt_p(mv.p_adjusted if mv.primary else mv.p_value),
+        "mde": fmt(mv.mde),
+        "status": mv.status,
+        "reason": mv.reason,
+        "flag": piece.gated or mv.status not in ("pass", "new"),
+    }
+
+
 def _view(results: RunResults, compare: RunResults | None) -> dict[str, Any]:
     verdicts = {verdict.suite: verdict for verdict in results.verdicts}
     suites = []
@@ -328,30 +356,9 @@ def _view(results: RunResults, compare: RunResults | None) -> dict[str, Any]:
                     "primary": mv.primary,
                 }
             )
-        slice_rows = []
-        for piece in verdict.slices if verdict is not None else []:
-            for mv in piece.metrics:
-                slice_rows.append(
-                    {
-                        "tag": piece.tag,
-                        "gated": piece.gated,
-                        "n_cases": piece.n_cases,
-                        "metric": mv.metric,
-                        "n": mv.n_paired,
-                        "baseline": fmt(mv.baseline_mean),
-                        "now": fmt(mv.current_mean),
-                        "diff": fmt_signed(mv.diff),
-                        "interval": "—"
-                        if mv.diff is None
-                        else f"[{fmt_signed(mv.ci_low) if mv.ci_low is not None else '−∞'}, "
-                        f"{fmt_signed(mv.ci_high) if mv.ci_high is not None else '+∞'}]",
-                        "p": fmt_p(mv.p_adjusted if mv.primary else mv.p_value),
-                        "mde": fmt(mv.mde),
-                        "status": mv.status,
-                        "reason": mv.reason,
-                        "flag": piece.gated or mv.status not in ("pass", "new"),
-                    }
-                )
+        ordered = order_slices(verdict.slices if verdict is not None else [], HTML_SLICE_ROWS)
+        slice_rows = [_slice_row(piece, mv) for piece, mv in ordered.shown]
+        folded_slices = [_slice_row(piece, mv) for piece, mv in ordered.folded]
         suites.append(
             {
                 "id": suite_id,
@@ -364,6 +371,7 @@ def _view(results: RunResults, compare: RunResults | None) -> dict[str, Any]:
                 "metrics": [row for row in metric_rows if row["primary"]],
                 "secondary": [row for row in metric_rows if not row["primary"]],
                 "slices": slice_rows,
+                "slices_folded": folded_slices,
                 "changes": counts,
                 "charts": suite_charts(results, compare, suite_id, reference),
                 "comparison": _comparison_rows(results, compare, suite_id) if compare is not None else None,

@@ -162,17 +162,12 @@ def render(results: RunResults, *, width: int = 100, color: bool = False, extra:
             console.print("  [dim]secondary metrics (reported, not gated):[/]")
             console.print(_metric_table(secondary, level, "p"))
         if verdict.slices:
-            shown = [(p, m) for p in verdict.slices for m in p.metrics if p.gated or m.status not in ("pass", "new")]
-            quiet = sum(len(p.metrics) for p in verdict.slices) - len(shown)
-            console.print(
-                f"  slices ({_plural(len(verdict.slices), 'tag')}; primary metrics over the cases carrying the tag; "
-                f"only those marked (gated) gate"
-                f"{f', {quiet} passing rows not shown' if quiet else ''}):"
-            )
-            if shown:
-                console.print(_slice_table(shown[:MAX_SLICE_ROWS], level))
-            if len(shown) > MAX_SLICE_ROWS:
-                console.print(f"    … and {len(shown) - MAX_SLICE_ROWS} more (see the report)")
+            from pytest_llmgate.report.slices import order_slices, slices_heading
+
+            rows = order_slices(verdict.slices, MAX_SLICE_ROWS)
+            console.print(escape(slices_heading(verdict.slices, rows)))
+            if rows.shown:
+                console.print(_slice_table(rows.shown, level))
         newly = [c for c in verdict.cases if c.kind == "newly_failing"]
         known = [c for c in verdict.cases if c.kind == "known_failing"]
         fixed = [c for c in verdict.cases if c.kind == "fixed"]

@@ -358,13 +358,15 @@ class JudgingJob(OutputsJob):
             metrics: set[str] = set(entry["metrics"])
             for case_id, record in sorted(suite.cases.items()):
                 base_case = base.cases.get(case_id)
-                for verdict in record.judge:
+                for verdict in [*record.judge, *(v for run in record.repeats for v in run.judge)]:
                     spec = suite.metrics.get(verdict.metric)
                     affected = "judge" in changed or f"rubric:{verdict.rubric}" in changed
                     # A pairwise verdict against the baseline's output is a tie by definition there.
                     if spec is None or spec.self_value is not None or not affected:
                         continue
                     metrics.add(verdict.metric)
+                    if suite.repeat > 1:
+                        continue  # its baseline value is a mean over K outputs it did not keep: left out
                     asked = self._requests.get((name, case_id, verdict.metric))
                     if base_case is None or base_case.output is None or asked is None:
                         continue
@@ -374,6 +376,11 @@ class JudgingJob(OutputsJob):
             entry["metrics"] = sorted(metrics)
             old = ", ".join(f"{key} {base.fingerprints.get(key, 'absent')}" for key in changed)
             entry["note"] = f"baseline re-judged with {identity} (it was judged with {old})"
+            if suite.repeat > 1:
+                entry["note"] += (
+                    f"; repeat={suite.repeat}: the baseline keeps one output per case, not its {suite.repeat} runs', "
+                    "so the old judge's values are left out, not re-judged; --llm-gate-update records the new judge's"
+                )
         for engine in engines:
             engine.wait(progress=self.settings.progress)
         for name, case_id, metric, future in jobs:

@@ -61,6 +61,7 @@
     const open = items.filter((item) => item.saved === null).length;
     text("progress",
       savedThisSession + " labeled this session, " + state.already_labeled + " earlier, " + open + " to go" +
+      (state.stale ? " (" + state.stale + " stale label" + (state.stale === 1 ? "" : "s") + " of older outputs not counted)" : "") +
       (skipped.size ? " (" + skipped.size + " skipped)" : "") +
       (pos >= 0 ? " · item " + (pos + 1) + " of " + items.length : ""));
     $("done").hidden = pos >= 0;
@@ -83,6 +84,18 @@
       body.className = "output";
       body.textContent = output;
       box.append(title, body);
+      const rest = item.extras[i];
+      if (rest) {
+        // Retrieved ids, tool calls and other fields: there if wanted, folded so the answer reads first.
+        const fold = document.createElement("details");
+        fold.className = "output-rest";
+        const summary = document.createElement("summary");
+        summary.textContent = "Rest of the output (retrieved ids, tool calls, other fields)";
+        const pre = document.createElement("pre");
+        pre.textContent = rest;
+        fold.append(summary, pre);
+        box.append(fold);
+      }
       outputs.append(box);
     });
     const choices = $("choices");
@@ -177,6 +190,17 @@
     state = await api("/api/state");
     const kind = state.rubric.kind;
     text("rubric", "· " + state.rubric.name + " (" + kind + ") · " + state.labeler);
+    text("rubric-name", state.rubric.name);
+    text("criteria", state.rubric.criteria);
+    const points = $("points");
+    state.rubric.points.forEach((entry) => {
+      const term = document.createElement("dt");
+      term.textContent = String(entry[0]);
+      const meaning = document.createElement("dd");
+      meaning.textContent = entry[1];
+      points.append(term, meaning);
+    });
+    $("rubric-box").hidden = !state.rubric.criteria && !state.rubric.points.length;
     const keys = kind === "pairwise" ? "a = left better, b = right better, t = tie"
       : kind === "pass_fail" ? "p = pass, f = fail" : "digits = score";
     text("help", "Keys: " + keys + ", s = skip, u = undo last label, ←/→ = previous/next. " +

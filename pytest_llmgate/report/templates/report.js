@@ -342,11 +342,22 @@
 
     var diffMode = "words";
 
+    // A pointwise answer is a point on the rubric's scale (3/5); the metric is its place on
+    // that scale, (answer - lowest) / (highest - lowest), so 1 on 1-5 is 0.000 and 5 is 1.000.
+    function point(score, top) {
+      var shown = Number.isInteger(score) ? String(score) : String(Math.round(score * 100) / 100);
+      return top !== null && top !== undefined ? shown + "/" + top : shown;
+    }
+    function verdictSummary(v) {
+      if (v.top !== null && v.top !== undefined && v.label)
+        return v.metric + " = " + fmt(v.value) + " (answer " + v.label + " on the rubric's scale)";
+      return v.metric + " = " + fmt(v.value) + (v.label ? " (" + v.label + ")" : "");
+    }
     function verdictBody(block, v) {
       if (v.error !== null) pre(block, S(v.error), "judge-error");
       if (v.calls.length) {
-        table(block, ["Order", "Answer", "Reason", "Cached", "Attempts", "Tokens in / out", "Error"], v.calls.map(function (call) {
-          var answer = call.preference !== null ? "prefers " + call.preference : call.score !== null ? fmt(call.score) : "—";
+        table(block, ["Order", v.top !== null && v.top !== undefined ? "Answer (scale point)" : "Answer", "Reason", "Cached", "Attempts", "Tokens in / out", "Error"], v.calls.map(function (call) {
+          var answer = call.preference !== null ? "prefers " + call.preference : call.score !== null ? (v.kind === "pointwise" ? point(call.score, v.top) : fmt(call.score)) : "—";
           return [call.order, answer, S(call.reason), call.cached ? "yes" : "no", String(call.attempts),
             call.tokens_in + " / " + call.tokens_out, S(call.error) || ""];
         }));
@@ -459,13 +470,15 @@
 
       if (c.j.length) {
         section(box, "Judge");
+        if (c.j.some(function (v) { return v.top !== null && v.top !== undefined; }))
+          box.appendChild(el("p", "muted", "A pointwise answer is a point on the rubric's scale (e.g. 1/5); its metric is the answer's place on that scale, (answer \u2212 lowest) / (highest \u2212 lowest): 1 on 1\u20135 is 0.000, 3 is 0.500, 5 is 1.000."));
         c.j.forEach(function (v) {
           var block = el("div", "verdict-block");
           block.dataset.role = "verdict";
           var line = el("div");
           line.appendChild(el("strong", null, v.rubric));
           line.appendChild(document.createTextNode(" v" + v.version + " · " + v.kind + (v.against ? " vs " + v.against : "")
-            + " · " + v.metric + " = " + fmt(v.value) + (v.label ? " (" + v.label + ")" : "") + " · " + v.provider + " "));
+            + " · " + verdictSummary(v) + " · " + v.provider + " "));
           if (v.consistent === false) line.appendChild(el("span", "badge tag-judge_inconsistent", "orders disagree"));
           if (v.consistent === true) line.appendChild(el("span", "badge ok", "orders agree"));
           if (v.error !== null) line.appendChild(el("span", "badge tag-judge_error", "error"));
@@ -486,7 +499,7 @@
             v.jury.forEach(function (m) {
               var sub = el("div", "verdict-block juror");
               sub.dataset.role = "juror";
-              sub.appendChild(el("div", null, m.provider + ": " + fmt(m.value) + (m.label ? " (" + m.label + ")" : "")));
+              sub.appendChild(el("div", null, m.provider + ": " + verdictSummary(m)));
               verdictBody(sub, m);
               block.appendChild(sub);
             });
