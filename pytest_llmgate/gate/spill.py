@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
+from pytest_llmgate.gate.design import output_digest
 from pytest_llmgate.gate.records import CaseResult, SuiteResult
 
 
@@ -61,6 +62,7 @@ class CaseSpill:
             self.failed = f"could not write the spill file in {where} ({exc}); the run's outputs stayed in memory"
             return
         self._where[(suite, record.case_id)] = offset
+        record.output_digest = None if record.output is None else output_digest(record.output)
         record.output = None
         record.details = {}
         for run in record.repeats:

@@ -116,9 +116,11 @@ def gating_options(primary: Any, slices: Any) -> tuple[list[str] | None, dict[st
             msg = f"'slices' keys must be tags as strings (got {tag!r})."
             raise ValueError(msg)
         settings = settings or {}
-        unknown = sorted(set(settings) - {"tolerance", "alpha"}) if isinstance(settings, dict) else None
+        unknown = (
+            sorted(set(settings) - {"tolerance", "alpha", "max_newly_failing"}) if isinstance(settings, dict) else None
+        )
         if unknown is None or unknown:
-            msg = f"slice '{tag}' takes only 'tolerance' and 'alpha' (got {settings!r})."
+            msg = f"slice '{tag}' takes only 'tolerance', 'alpha' and 'max_newly_failing' (got {settings!r})."
             raise ValueError(msg)
         tol, level = settings.get("tolerance"), settings.get("alpha")
         if tol is not None and (isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 <= tol < 1):
@@ -129,7 +131,11 @@ def gating_options(primary: Any, slices: Any) -> tuple[list[str] | None, dict[st
         ):
             msg = f"slice '{tag}': 'alpha' must be a number between 0 and 0.5 (got {level!r})."
             raise ValueError(msg)
-        specs[tag] = SliceSpec(tolerance=tol, alpha=level)
+        most = settings.get("max_newly_failing")
+        if most is not None and (isinstance(most, bool) or not isinstance(most, int) or most < 0):
+            msg = f"slice '{tag}': 'max_newly_failing' must be an integer >= 0 (got {most!r})."
+            raise ValueError(msg)
+        specs[tag] = SliceSpec(tolerance=tol, alpha=level, max_newly_failing=most)
     return names, specs
 
 
@@ -171,7 +177,7 @@ def _compare_metric(
     tolerance: float,
     only: set[str] | None = None,
 ) -> tuple[MetricVerdict, Any]:
-    from pytest_llmgate.gate import stats
+    from pytest_llmgate.gate import design, stats
 
     cases = {cid: c for cid, c in result.cases.items() if only is None or cid in only}
     now_all = [c.metrics[spec.name] for c in cases.values() if spec.name in c.metrics]
@@ -203,6 +209,7 @@ def _compare_metric(
     # Baselines store six decimals; compare at that precision so float noise is not a "change".
     before = [round(base_cases[cid].metrics[spec.name], 6) for cid in paired_ids]
     after = [round(result.cases[cid].metrics[spec.name], 6) for cid in paired_ids]
+    identical = design.metric_cannot_have_moved(before, after, base_cases, result.cases, paired_ids)
     cmp = stats.compare(
         before,
         after,
@@ -211,6 +218,7 @@ def _compare_metric(
         alpha=alpha,
         tolerance=tolerance,
         clusters=_clusters(result, paired_ids),
+        identical=identical,
     )
     verdict.baseline_mean, verdict.current_mean, verdict.diff = cmp.baseline_mean, cmp.current_mean, cmp.diff
     verdict.ci_low, verdict.ci_high = _finite(cmp.ci_low), _finite(cmp.ci_high)
@@ -251,8 +259,8 @@ def _reason(v: MetricVerdict) -> str:
         return f"dropped {change}: significant at alpha {v.alpha} and beyond the tolerance {v.tolerance}{note}"
     if v.status == "improved":
         return f"improved {change}{note}"
-    if v.status == "pass" and v.test == "none":
-        return f"no case changed{note}"
+    if v.status == "pass" and v.test == "identical":
+        return f"outputs identical to the baseline's: the metric cannot have moved{note}"
     if v.status == "pass":
         return f"{change}; the drop is shown smaller than the tolerance {v.tolerance}{note}"
     bound = worst_drop(v)
