@@ -143,6 +143,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     run.register_suite(
         suite, _display_path(path, run.settings.rootdir), fingerprint, [c.id for c in cases], kwargs, pending=pending
     )
+    from pytest_llmgate.gate.design import announce  # units per test, slices that cannot FAIL
+
+    announce(metafunc.config, run, suite, cases)
     newer = run.newer_baseline_problem(suite)
     if newer:
         _defer(run, metafunc, [newer])

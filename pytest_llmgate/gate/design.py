@@ -26,6 +26,7 @@ from pytest_llmgate.gate.reasons import Reason
 
 __all__ = [
     "SliceReach",
+    "announce",
     "output_digest",
     "collapsed_clusters",
     "outputs_identical",
@@ -90,9 +91,9 @@ class SliceReach:
         where = f"{self.cases} case(s)" + (f" in {self.units} cluster(s)" if self.units != self.cases else "")
         if not self.can_fail:
             return (
-                f"gated slice '{self.tag}' ({where}) cannot FAIL at any drop: its smallest reachable p-value is "
-                f"{self.smallest_p:.4g}, above alpha / {self.family} = {level:.4g} (Holm over this suite's primary "
-                f"metrics and gated slices)"
+                f"gated slice '{self.tag}' ({where}) cannot FAIL at any drop on its own: its smallest reachable "
+                f"p-value is {self.smallest_p:.4g}, above alpha / {self.family} = {level:.4g} (Holm's first step over "
+                f"this suite's primary metrics and gated slices)"
             )
         assert self.smallest_drop is not None
         return (
@@ -130,13 +131,14 @@ def slice_reach(
 
 
 def collapsed_clusters(cluster_of: Mapping[str, str | None], newly_failing: Iterable[str]) -> list[str]:
-    """Declared clusters every one of whose cases newly fails, sorted."""
+    """Declared clusters of two or more cases every one of which newly fails, sorted (a cluster
+    of one case is a newly failing case, listed as such)."""
     members: dict[str, list[str]] = {}
     for case_id, cluster in cluster_of.items():
         if cluster is not None:
             members.setdefault(cluster, []).append(case_id)
     failing = set(newly_failing)
-    return sorted(c for c, ids in members.items() if ids and all(i in failing for i in ids))
+    return sorted(c for c, ids in members.items() if len(ids) > 1 and all(i in failing for i in ids))
 
 
 def slice_rule_reasons(
@@ -200,6 +202,24 @@ def _cluster(case: Mapping[str, Any]) -> str | None:
     return None if value is None else str(value)
 
 
+def announce(config: Any, run: Any, suite: str, cases: Sequence[Any]) -> None:
+    """At collection, for one suite: add its session-start notes to `run.notes` (shown again
+    with the verdict, and by `llmgate validate`) and print them now (not on xdist workers)."""
+    result = run.suites.get(suite)
+    if result is None:
+        return
+    fields = [{"tags": list(getattr(c, "tags", []) or []), "cluster": getattr(c, "cluster", None)} for c in cases]
+    declared = result.primary if result.primary is not None else list(run.settings.primary)
+    alpha = float(getattr(run.settings, "alpha", 0.05))
+    notes = session_start_notes(suite, fields, result.slices, primaries=max(1, len(declared)), alpha=alpha)
+    fresh = [note for note in notes if note not in run.notes]
+    run.notes += fresh
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and fresh and not hasattr(config, "workerinput"):
+        for note in fresh:
+            reporter.write_line(f"LLM gate: {note}")
+
+
 def metric_cannot_have_moved(
     before: Sequence[float],
     after: Sequence[float],
@@ -211,3 +231,89 @@ def metric_cannot_have_moved(
     if list(before) != list(after) or any(cases[cid].repeats for cid in ids):
         return False
     return outputs_identical((baseline_cases[cid].output, cases[cid].output, cases[cid].output_digest) for cid in ids)
+
+
+# --------------------------------------------------------------------------- in the verdict
+
+
+def reach_words(units_: int, cases: int) -> str:
+    """'7 cases' or '6 clusters (7 cases)': the units a test has, in the user's terms."""
+    return f"{units_} case(s)" if units_ == cases else f"{units_} clusters ({cases} cases)"
+
+
+def settle_words(v: Any, *, short: bool = False) -> str:
+    """What would settle an INCONCLUSIVE metric: the cases, or the repeats, with which an
+    unchanged app PASSes 80 % of the time; never a remedy that cannot work."""
+    if v.tolerance <= 0:
+        return "a tolerance of 0 can never be shown: set a tolerance above 0"
+    if v.cases_to_pass is None:
+        return "no number of cases shows this tolerance at this noise: raise the tolerance"
+    cases = (
+        f"PASS needs about {v.cases_to_pass} paired cases"
+        if short
+        else f"an unchanged app PASSes 80 % of the time with about {v.cases_to_pass} paired cases"
+    )
+    if v.repeats_to_pass is not None:
+        cases += f", or repeat={v.repeats_to_pass} on these {v.n_paired} if the changes are run-to-run noise"
+    return cases
+
+
+def fill_settle(verdict: Any, cmp: Any) -> None:
+    """Set `cases_to_pass` and `repeats_to_pass` of an INCONCLUSIVE metric from its comparison."""
+    from pytest_llmgate.gate import plan
+
+    kind, spread, step, size = plan.noise_of(cmp)
+    common = {"tolerance": verdict.tolerance, "alpha": verdict.alpha, "step": step, "cluster_size": size}
+    if verdict.tolerance <= 0:
+        return
+    verdict.cases_to_pass = plan.cases_to_certify(kind, spread, **common)
+    verdict.repeats_to_pass = plan.repeats_to_certify(cmp.n, kind, spread, **common)
+
+
+def _tagged(result: Any) -> dict[str, set[str]]:
+    tagged: dict[str, set[str]] = {}
+    for cid, case in result.cases.items():
+        for tag in case.case.get("tags") or []:
+            tagged.setdefault(str(tag), set()).add(cid)
+    return tagged
+
+
+def fill_rules(suite_verdict: Any, result: Any) -> None:
+    """Per slice: its `max_newly_failing` rule and newly failing cases; per suite: collapsed clusters."""
+    newly = [c.case_id for c in suite_verdict.cases if c.kind == "newly_failing"]
+    tagged = _tagged(result)
+    for piece in suite_verdict.slices:
+        spec = result.slices.get(piece.tag)
+        piece.max_newly_failing = None if spec is None else spec.max_newly_failing
+        piece.newly_failing = sorted(set(newly) & tagged.get(piece.tag, set()))
+    cluster_of = {cid: _cluster(case.case) for cid, case in result.cases.items()}
+    suite_verdict.collapsed_clusters = collapsed_clusters(cluster_of, newly)
+
+
+def rule_reasons(suite_verdict: Any) -> list[Reason]:
+    """The gated slices' `max_newly_failing` rules that this run breaks (each FAILs the gate)."""
+    found: list[Reason] = []
+    for piece in suite_verdict.slices:
+        found += slice_rule_reasons(suite_verdict.suite, piece.tag, piece.max_newly_failing, piece.newly_failing)
+    return found
+
+
+def collapsed_line(suite_verdict: Any) -> str | None:
+    """The verdict's line naming collapsed clusters, None when none collapsed."""
+    names = suite_verdict.collapsed_clusters
+    if not names:
+        return None
+    units_ = next((m.clusters for m in suite_verdict.metrics if m.clusters), None)
+    of = f" of {units_} units" if units_ else ""
+    return (
+        f"{suite_verdict.suite}: {len(names)} cluster(s) collapsed, every case newly failing: {', '.join(names)}; "
+        f"the mean test counts each as one{of}. Gate their tag with max_newly_failing, or run --llm-gate-strict"
+    )
+
+
+def name_collapsed(suite_verdict: Any) -> None:
+    """Name the collapsed clusters in the suite's first metric's reason (the verdict tables)."""
+    names = suite_verdict.collapsed_clusters
+    first = next((m for m in suite_verdict.metrics if m.n_paired), None)
+    if names and first is not None:
+        first.reason += f"; cluster(s) collapsed (every case newly failing): {', '.join(names)}"

@@ -413,6 +413,12 @@ class MetricVerdict(_Record):
     """Whether this metric gates (primary) or is only reported (secondary)."""
     clusters: int | None = None
     """Independent units the test used: declared clusters, else paired cases."""
+    cases_to_pass: int | None = None
+    """INCONCLUSIVE: paired cases with which an unchanged app PASSes 80 % of the time at this
+    tolerance (from this run's noise); None when not computed or beyond a million."""
+    repeats_to_pass: int | None = None
+    """INCONCLUSIVE: repeats K per case with which an unchanged app PASSes 80 % of the time on
+    these cases (when the changes are run-to-run noise); None when no K up to 10 does."""
 
     @field_validator("status", mode="before")
     @classmethod

@@ -213,6 +213,8 @@ def compare(
             test = "t-cluster" if n_clusters < n else "t-paired"
             p_worse, p_better, _, _, high = _t_test(mean, se, n_clusters - 1, alpha, tolerance)
 
+    if kind == "binary":  # a mean change of 0/1 values lies in [-1, 1]
+        low, high = max(low, -1.0), min(high, 1.0)
     diff = float(cur.mean() - base.mean())
     ci_low, ci_high = (low, high) if higher_is_better else (-high, -low)
     return PairedComparison(

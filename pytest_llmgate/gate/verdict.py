@@ -247,7 +247,7 @@ def worst_drop(v: MetricVerdict) -> float | None:
     return None if end is None else (-end if v.higher_is_better else end)
 
 
-def _reason(v: MetricVerdict) -> str:
+def _reason(v: MetricVerdict, family: int = 1) -> str:
     direction = "higher" if v.higher_is_better else "lower"
     interval = f"{v.ci_level:.0%} CI {_fmt(v.ci_low)} to {_fmt(v.ci_high)}"
     p = f"p={v.p_adjusted:.3g} (Holm)" if v.p_adjusted is not None else f"p={_p(v.p_value)}"
@@ -263,12 +263,22 @@ def _reason(v: MetricVerdict) -> str:
         return f"outputs identical to the baseline's: the metric cannot have moved{note}"
     if v.status == "pass":
         return f"{change}; the drop is shown smaller than the tolerance {v.tolerance}{note}"
+    from pytest_llmgate.gate import design
+
     bound = worst_drop(v)
-    seen = "no drop can FAIL" if v.mde is None else f"the detectable drop is {_fmt(v.mde)}"
+    units = v.clusters or v.n_paired
+    if v.mde is None:
+        seen = (
+            f"{design.reach_words(units, v.n_paired)}: the smallest reachable p-value is {0.5**units:.4g}, above "
+            f"alpha / {family} = {v.alpha / family:.4g}, so no drop can FAIL on its own"
+        )
+    else:
+        seen = f"with {v.n_paired} paired cases the detectable drop is {_fmt(v.mde)}"
     shown = "an unbounded drop" if bound is None else f"a drop of up to {bound:.3f}"
     return (
-        f"{change}; {shown} is not ruled out (tolerance {v.tolerance}) and no material drop is established; "
-        f"with {v.n_paired} paired cases {seen}{note}"
+        f"{change}; {shown} is not ruled out: this set certifies a tolerance of "
+        f"{'none' if bound is None else f'{bound:.3f}'} now (tolerance {v.tolerance}), and no material drop is "
+        f"established ({seen}); {design.settle_words(v)}{note}"
     )
 
 
@@ -290,7 +300,7 @@ def compare_suites(
     The Holm family holds every primary metric of every suite and of every gated slice; the
     other metrics (secondary, ungated slices) are decided on their own p-values and never gate.
     """
-    from pytest_llmgate.gate import stats
+    from pytest_llmgate.gate import design, stats
 
     verdicts: list[SuiteVerdict] = []
     family: list[tuple[MetricVerdict, Any]] = []
@@ -326,6 +336,7 @@ def compare_suites(
             if cmp is not None:
                 (family if verdict.primary else alone).append((verdict, cmp))
         suite_verdict.slices = _slices(result, baseline, gating, alpha, tolerance, family, alone)
+        design.fill_rules(suite_verdict, result)
         missing_tags = sorted(set(result.slices) - {s.tag for s in suite_verdict.slices})
         if missing_tags:
             suite_verdict.problems.append(
@@ -343,13 +354,18 @@ def compare_suites(
     for verdict, cmp in alone:
         verdict.status = stats.decide(cmp, alpha=verdict.alpha, p_adjusted=cmp.p_value)
         verdict.mde = _finite(stats.detectable_drop(cmp, tolerance=verdict.tolerance, alpha=verdict.alpha))
+    for verdict, cmp in family + alone:
+        if verdict.status == "inconclusive":
+            design.fill_settle(verdict, cmp)
+    in_family = {id(verdict) for verdict, _ in family}
     for suite_verdict in verdicts:
         every = suite_verdict.metrics + [m for s in suite_verdict.slices for m in s.metrics]
         for verdict in every:
             if verdict in suite_verdict.metrics and _floor_broken(verdict):
                 verdict.status = "below_floor"
             if verdict.n_paired:
-                verdict.reason = _reason(verdict)
+                verdict.reason = _reason(verdict, len(family) if id(verdict) in in_family else 1)
+        design.name_collapsed(suite_verdict)
     return verdicts
 
 
@@ -414,6 +430,8 @@ def decide_gate(
     """One status for the run: FAIL if anything failed, else INCONCLUSIVE if a primary metric
     (or gated slice) could tell neither, else PASS. INCONCLUSIVE fails the build only with
     `fail_inconclusive`."""
+    from pytest_llmgate.gate import design
+
     reasons: list[str] = []
     unsure: list[str] = []
     for suite in verdicts:
@@ -434,19 +452,25 @@ def decide_gate(
             weak = [m for m in gating if m.status == "inconclusive"]
             if weak:
                 listed = ", ".join(
-                    f"{m.metric} (a drop up to {_fmt(worst_drop(m))} not ruled out, tolerance {m.tolerance}, "
-                    f"detectable drop {_fmt(m.mde)})"
+                    f"{m.metric} (certifies a tolerance of {_fmt(worst_drop(m))} now, tolerance {m.tolerance}, "
+                    f"detectable drop {_fmt(m.mde)}; {design.settle_words(m, short=True)})"
                     for m in weak
                 )
                 unsure.append(
                     f"{suite.suite}{where}: {len(weak)} primary metric(s) inconclusive with "
                     f"{max(m.n_paired for m in weak)} paired cases: {listed}"
                 )
+        reasons += [reason.line() for reason in design.rule_reasons(suite)]
         newly = [c.case_id for c in suite.cases if c.kind == "newly_failing"]
         if strict and newly:
             shown = ", ".join(newly[:10]) + (f" and {len(newly) - 10} more" if len(newly) > 10 else "")
             reasons.append(f"{suite.suite}: {len(newly)} newly failing case(s) in strict mode: {shown}")
     reasons += extra_reasons
+    collapsed = [line for suite in verdicts if (line := design.collapsed_line(suite))]
+    if reasons:
+        reasons += collapsed
+    elif unsure:
+        unsure += collapsed
     if reasons:
         needs_update = any(UPDATE_REMEDY in r or "--llm-gate-update" in r for r in reasons)
         only_setup = all("fingerprint" in r or "no baseline" in r or "not recorded" in r for r in reasons)
@@ -462,8 +486,8 @@ def decide_gate(
         return GateResult(status="FAIL", passed=False, reasons=reasons, remedy=remedy)
     if unsure:
         remedy = (
-            "Add cases until the detectable drop is within the tolerance (`llmgate plan` says how many), "
-            "or raise the tolerance."
+            "Add the cases (or repeats) each line names so an unchanged app PASSes (`llmgate plan` sizes both "
+            "goals), or set the tolerance to what the set certifies."
         )
         return GateResult(status="INCONCLUSIVE", passed=not fail_inconclusive, reasons=unsure, remedy=remedy)
     return GateResult(status="PASS", passed=True)
