@@ -200,9 +200,49 @@ def _table_power(reps: int) -> list[str]:
     return lines
 
 
+def table_detectable_drop() -> list[str]:
+    """The README's detectable-drop table: exact power sums and the case-level model, no simulation."""
+    from pytest_llmgate.gate.plan import detectable_at
+
+    lines = [
+        "| paired cases | pass rate, 10 % flip | pass rate, 4 primaries | score, sd of change 0.2 |",
+        "| ---: | ---: | ---: | ---: |",
+    ]
+    for n in (50, 100, 250, 500, 1000):
+        cells = [
+            detectable_at(n, "binary", FLIP, tolerance=TOL, alpha=ALPHA, family=1, power=0.8),
+            detectable_at(n, "binary", FLIP, tolerance=TOL, alpha=ALPHA, family=4, power=0.8),
+            detectable_at(n, "continuous", 0.2, tolerance=TOL, alpha=ALPHA, family=1, power=0.8),
+        ]
+        lines.append(f"| {n} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
+    return lines
+
+
+def table_tolerances() -> list[str]:
+    """What each tolerance costs: the drop 250 cases catch, and what PASSing an unchanged app needs."""
+    from pytest_llmgate.gate.plan import cases_to_certify, detectable_at, repeats_to_certify
+
+    lines = [
+        "| tolerance | detectable drop, 250 cases (pass rate, 10 % flip) | cases to PASS unchanged: pass rate, 10 % flip "
+        "| repeats on 250 cases | cases to PASS unchanged: score, sd 0.2 |",
+        "| ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for tol in (0.02, 0.03, 0.05):
+        mde = detectable_at(250, "binary", FLIP, tolerance=tol, alpha=ALPHA, family=1, power=0.8)
+        rate = cases_to_certify("binary", FLIP, tolerance=tol, alpha=ALPHA)
+        k = repeats_to_certify(250, "binary", FLIP, tolerance=tol, alpha=ALPHA)
+        score = cases_to_certify("continuous", 0.2, tolerance=tol, alpha=ALPHA)
+        lines.append(f"| {tol} | {mde:.3f} | {rate} | {'K = ' + str(k) if k else '> 10'} | {score} |")
+    return lines
+
+
 def main(reps: int = 2000) -> None:
     """Print the README's simulation tables (`python tests/gate_simulation.py [reps]`)."""
-    print(f"False PASS at a true drop of T = {TOL} (alpha {ALPHA}), {reps} runs a cell:\n")
+    print("Detectable drop at the defaults (exact power sums, case-level model):\n")
+    print("\n".join(table_detectable_drop()))
+    print("\nWhat each tolerance costs (alpha 0.05, one primary metric):\n")
+    print("\n".join(table_tolerances()))
+    print(f"\nFalse PASS at a true drop of T = {TOL} (alpha {ALPHA}), {reps} runs a cell:\n")
     print("\n".join(_table_false_pass(reps)))
     print(f"\nAn unchanged app (no true change), {reps} runs a cell:\n")
     print("\n".join(_table_no_change(reps)))
