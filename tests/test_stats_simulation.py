@@ -260,3 +260,14 @@ def test_a_real_drop_beyond_the_tolerance_fails_and_noise_passes_on_a_big_set() 
     same = quality + rng.normal(0, 0.05, 2000)
     assert _gate(quality, same, "continuous", rng) == "pass"
     assert _gate(quality, quality + rng.normal(-0.1, 0.05, 2000), "continuous", rng) == "fail"
+
+
+def test_the_readme_tables_are_the_suites() -> None:
+    # The exact tables are recomputed here; the simulated ones come from `python tests/gate_simulation.py`.
+    from pathlib import Path
+
+    from gate_simulation import table_detectable_drop, table_tolerances
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    for line in table_detectable_drop() + table_tolerances():
+        assert line in readme, line
