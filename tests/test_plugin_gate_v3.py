@@ -225,3 +225,20 @@ def test_a_slice_that_cannot_fail_says_why_in_numbers() -> None:
         "6 clusters (7 cases): the smallest reachable p-value is 0.01562, above alpha / 4 = 0.0125, "
         "so no drop can FAIL on its own" in checks.reason
     )
+
+
+def test_the_slice_rule_is_a_typed_reason_naming_the_cases() -> None:
+    from pytest_llmgate.gate.design import collapsed_clusters, slice_reach, slice_rule_reasons
+
+    assert slice_rule_reasons("s", "guard", 0, []) == []
+    assert slice_rule_reasons("s", "guard", None, ["a"]) == []
+    (reason,) = slice_rule_reasons("s", "guard", 1, ["b", "a"])
+    assert (reason.kind, reason.suite, reason.slice, reason.blocking) == ("newly_failing", "s", "guard", True)
+    assert reason.text == "2 newly failing case(s) with tag 'guard' (max_newly_failing 1): a, b"
+    assert reason.line() == "s [slice guard]: " + reason.text
+    # Clusters of one case are newly failing cases, not collapsed topics.
+    assert collapsed_clusters({"a": "x", "b": "x", "c": "y", "d": None}, ["a", "b", "c", "d"]) == ["x"]
+    # 7 units reach 0.0078 < 0.05 / 4; the smallest drop they catch is 7 of 7 cases failing.
+    reach = slice_reach("guard", [None] * 7, alpha=0.05, family=4)
+    assert reach.can_fail and reach.smallest_drop == 1.0
+    assert not slice_reach("guard", ["a", "a", "b", "c", "d", "e", "f"], alpha=0.05, family=4).can_fail
