@@ -80,7 +80,9 @@ class CaseSpill:
             run.model_copy(update={"output": back["output"], "details": back["details"]})
             for run, back in zip(record.repeats, line["runs"], strict=True)
         ]
-        return record.model_copy(update={"output": line["output"], "details": line["details"], "repeats": runs})
+        return record.model_copy(
+            update={"output": line["output"], "details": line["details"], "repeats": runs, "output_digest": None}
+        )
 
     def whole(self, suites: Mapping[str, SuiteResult]) -> dict[str, SuiteResult]:
         """The suites with cases that read back their spilled fields when accessed (one at a time)."""
