@@ -161,6 +161,9 @@ def _parametrize_cases(run: GateRun, metafunc: pytest.Metafunc, marker: pytest.M
         pending=pending,
         tags=[str(tag) for c in cases for tag in (getattr(c, "tags", None) or [])],
     )
+    from pytest_llmgate.gate.design import announce  # units per test, slices that cannot FAIL
+
+    announce(metafunc.config, run, suite, cases)
     newer = run.newer_baseline_problem(suite)
     if newer:
         _defer(run, metafunc, [newer])

@@ -45,7 +45,7 @@ class _ValidateSession:
         self.summary = (
             f"llmgate validate: no problem in {len(run.suites)} golden set(s) ({cases} cases), {rubrics} rubric(s), "
             f"{labels} labels file(s), {baselines} baseline(s)."
-        )
+        ) + "".join(f"\nnote: {note}" for note in run.notes)
 
 
 def _rubric_names(directory: Path) -> list[Path]:

@@ -125,7 +125,10 @@ def test_inconclusive_exits_0_unless_asked_to_fail(project: pytest.Pytester, mon
     ("kwargs", "message"),
     [
         ('primary="quality"', "'primary' must be a non-empty list of metric names"),
-        ('slices={"ticket": {"tolerence": 0.1}}', "slice 'ticket' takes only 'tolerance' and 'alpha'"),
+        (
+            'slices={"ticket": {"tolerence": 0.1}}',
+            "slice 'ticket' takes only 'tolerance', 'alpha' and 'max_newly_failing'",
+        ),
         ("slices=[3]", "'slices' keys must be tags as strings (got 3)"),
     ],
 )

@@ -60,10 +60,68 @@ def test_mcnemar_worked_example() -> None:
     assert cmp.diff == pytest.approx(-4 / 20)
     assert cmp.ci_low < cmp.diff < cmp.ci_high
     # p > alpha, so the interval must reach 0 (it inverts the same test): the test's p jumps
-    # from 7/64 to 1/64 just above a shift of 0, so the bound is exactly 0; the other end is a
-    # jump point too, -8/20.
+    # from 7/64 to 1/64 just above a shift of 0, so the bound is exactly 0. The bad end is
+    # Tango's (non-inferiority), checked against an independent implementation below.
     assert cmp.ci_high == 0.0
-    assert cmp.ci_low == pytest.approx(-0.4, abs=1e-12)
+    assert cmp.ci_low == pytest.approx(_tango_bound(worse=5, better=1, n=20, alpha=0.05), abs=1e-9)
+
+
+def _tango_reference(worse: int, better: int, n: int, delta0: float, cc: float = 0.5) -> float:
+    """Tango's (1998) score statistic, written from the paper's equations (n12 = better, n21 = worse),
+    with the gate's continuity correction `cc` (in cases) off the numerator."""
+    a = 2 * n
+    b = -better - worse + (2 * n - better + worse) * delta0
+    c = -worse * delta0 * (1 - delta0)
+    p21 = (np.sqrt(b**2 - 4 * a * c) - b) / (2 * a)
+    return float((better - worse - n * delta0 - cc) / np.sqrt(n * (2 * p21 + delta0 * (1 - delta0))))
+
+
+def _tango_bound(worse: int, better: int, n: int, alpha: float, cc: float = 0.5) -> float:
+    """The lower end of Tango's interval, by scipy's root finder on the reference statistic."""
+    from scipy.optimize import brentq
+
+    z = stats.norm.ppf(1 - alpha)
+    mean = (better - worse) / n
+    if _tango_reference(worse, better, n, mean, cc) >= z:
+        return mean
+    return float(brentq(lambda d: _tango_reference(worse, better, n, d, cc) - z, -1 + 1e-12, mean))
+
+
+def test_tango_matches_the_worked_example(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Fagerland, Lydersen & Laake, Statistical Analysis of Contingency Tables (2017), ch. 8:
+    # complete response before and after consolidation therapy (Cavo et al. 2012), a = 59,
+    # n12 = 6, n21 = 16, d = 80: Tango's 95 % interval is -0.1240 to -0.0054 (uncorrected).
+    from pytest_llmgate.gate import noninferiority
+
+    assert round(_tango_bound(16, 6, 161, 0.025, cc=0.0), 4) == -0.1240
+    assert round(-_tango_bound(6, 16, 161, 0.025, cc=0.0), 4) == -0.0054
+    base, cur = _pairs({(1, 1): 59, (1, 0): 16, (0, 1): 6, (0, 0): 80})
+    monkeypatch.setattr(noninferiority, "CONTINUITY", 0.0)
+    cmp = compare_binary(base, cur, alpha=0.025)
+    assert cmp.diff == pytest.approx(-10 / 161)
+    assert round(cmp.ci_low, 4) == -0.1240
+    mirrored = compare_binary(cur, base, alpha=0.025)
+    assert round(-mirrored.ci_low, 4) == -0.0054
+    # The gate's own (half a case of continuity correction) is a little wider.
+    monkeypatch.undo()
+    assert compare_binary(base, cur, alpha=0.025).ci_low == pytest.approx(_tango_bound(16, 6, 161, 0.025), abs=1e-9)
+    assert compare_binary(base, cur, alpha=0.025).ci_low < -0.1240
+
+
+@pytest.mark.parametrize("seed", range(15))
+def test_tango_matches_an_independent_implementation(seed: int) -> None:
+    rng = np.random.default_rng(300 + seed)
+    n = int(rng.integers(5, 2000))
+    worse, better = (int(x) for x in rng.multinomial(n, [0.08, 0.05, 0.87])[:2])
+    base, cur = _pairs({(1, 0): worse, (0, 1): better, (1, 1): n - worse - better})
+    cmp = compare_binary(base, cur, tolerance=0.03)
+    assert cmp.p_noninferior == pytest.approx(stats.norm.sf(_tango_reference(worse, better, n, -0.03)), rel=1e-9)
+    assert cmp.ci_low == pytest.approx(_tango_bound(worse, better, n, 0.05), abs=1e-9)
+    # At delta0 = 0 Tango's statistic is McNemar's (b - c) / sqrt(b + c).
+    if worse + better:
+        assert _tango_reference(worse, better, n, 0.0, cc=0.0) == pytest.approx(
+            (better - worse) / math.sqrt(worse + better)
+        )
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -78,7 +136,7 @@ def test_mcnemar_matches_scipy_and_statsmodels(seed: int) -> None:
     better = int(np.sum((base == 0) & (cur == 1)))
     if worse + better == 0:
         assert cmp.p_value == cmp.p_value_better == 1.0
-        assert cmp.test == "none"
+        assert cmp.test == "mcnemar-exact"
         return
     discordant = worse + better
     assert cmp.p_value == pytest.approx(stats.binomtest(worse, discordant, 0.5, alternative="greater").pvalue)
@@ -90,8 +148,9 @@ def test_mcnemar_matches_scipy_and_statsmodels(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", range(12))
 def test_binary_interval_inverts_the_sign_flip_test_scipy(seed: int) -> None:
-    # At each end of the interval, scipy's exact permutation test of the shifted differences
-    # sits at alpha: just inside the interval it does not reject, just outside it does.
+    # At the good end of the interval, scipy's exact permutation test of the shifted differences
+    # sits at alpha: just inside the interval it does not reject, just outside it does. The bad
+    # end inverts Tango's test (above).
     rng = np.random.default_rng(100 + seed)
     n = int(rng.integers(8, 13))
     base = rng.integers(0, 2, n)
@@ -104,9 +163,8 @@ def test_binary_interval_inverts_the_sign_flip_test_scipy(seed: int) -> None:
     if cmp.ci_high < 1.0:
         assert _scipy_sign_flip(d - (cmp.ci_high - eps), "less") >= 0.1 - 1e-9
         assert _scipy_sign_flip(d - (cmp.ci_high + eps), "less") < 0.1
-    if cmp.ci_low > -1.0:
-        assert _scipy_sign_flip(d - (cmp.ci_low + eps), "greater") >= 0.1 - 1e-9
-        assert _scipy_sign_flip(d - (cmp.ci_low - eps), "greater") < 0.1
+    worse, better = int(np.sum(d < 0)), int(np.sum(d > 0))
+    assert cmp.ci_low == pytest.approx(_tango_bound(worse, better, n, 0.1), abs=1e-9)
 
 
 def test_binary_interval_coverage() -> None:
@@ -145,13 +203,14 @@ def test_sign_flip_matches_scipy_permutation_test(seed: int) -> None:
     cur = np.clip(base + rng.integers(-2, 2, n), 1, 5)
     cmp = compare_continuous(base.tolist(), cur.tolist())
     d = cur - base
-    if not np.any(d):
-        assert cmp.test == "none"
-        return
     assert cmp.test == "sign-flip-exact"
+    if not np.any(d):
+        assert cmp.p_value == cmp.p_value_better == 1.0
+        return
     assert cmp.p_value == pytest.approx(_scipy_sign_flip(d, "less"))
     assert cmp.p_value_better == pytest.approx(_scipy_sign_flip(d, "greater"))
-    assert cmp.p_noninferior == pytest.approx(_scipy_sign_flip(d + 0.0, "greater"))
+    # Non-inferiority on few units needs the exact test and the floored one (never easier).
+    assert cmp.p_noninferior >= _scipy_sign_flip(d + 0.0, "greater") - 1e-12
 
 
 @pytest.mark.parametrize("seed", range(10))
@@ -163,14 +222,35 @@ def test_sign_flip_interval_is_the_inversion_scipy(seed: int) -> None:
     eps = 1e-7
     assert _scipy_sign_flip(d - (cmp.ci_high - eps), "less") >= 0.05 - 1e-9
     assert _scipy_sign_flip(d - (cmp.ci_high + eps), "less") < 0.05
-    assert _scipy_sign_flip(d - (cmp.ci_low + eps), "greater") >= 0.05 - 1e-9
+    # The bad end is at or below the exact test's (the floored test must agree too).
     assert _scipy_sign_flip(d - (cmp.ci_low - eps), "greater") < 0.05
 
 
-def test_noninferiority_p_is_the_shifted_test() -> None:
+def test_noninferiority_p_on_few_units_is_the_stricter_of_the_two_tests() -> None:
+    from scipy.special import stdtr
+
     d = np.array([-0.1, 0.05, 0.0, -0.02, 0.03, 0.01, -0.04, 0.02])
     cmp = compare_continuous(np.zeros(8).tolist(), d.tolist(), tolerance=0.05)
-    assert cmp.p_noninferior == pytest.approx(_scipy_sign_flip(d + 0.05, "greater"))
+    # The score form: the spread about the hypothesised mean -0.05, half a step (0.01) of
+    # continuity correction; the floor (0.01 * 0.05 - 0.05**2 < 0) does not bind.
+    se_mu = math.sqrt(stats.sem(d) ** 2 + (d.mean() + 0.05) ** 2 / 7)
+    floored = float(stdtr(7, -(d.mean() + 0.05 - 0.01 / 16) / se_mu))
+    assert cmp.p_noninferior == pytest.approx(max(_scipy_sign_flip(d + 0.05, "greater"), floored))
+
+
+def test_few_cases_moving_one_step_down_do_not_pass() -> None:
+    # 100 cases, 7 fall one point on a 1-5 scale (0.25 normalised), nothing else moves: the
+    # share of cases falling may well be 12.8 % (exact upper bound), a drop of 0.032 > 0.03.
+    base = [0.75] * 100
+    cur = [0.5] * 7 + [0.75] * 93
+    cmp = compare_continuous(base, cur, tolerance=0.03)
+    assert cmp.test == "t-paired"
+    assert cmp.ci_low < -0.03
+    assert decide(cmp, alpha=0.05, p_adjusted=cmp.p_value) == "inconclusive"
+    # The floor: a mean drop of 0.03 made of 0.25 steps has a variance of at least
+    # 0.25 * 0.03 - 0.03**2 per case; the t-test alone (variance 0.0041) would PASS.
+    t_alone = (np.mean(np.subtract(cur, base)) + 0.03) / stats.sem(np.subtract(cur, base))
+    assert stats.t.sf(t_alone, 99) < 0.05
 
 
 # --- studentized test (large n) and clusters ---------------------------------------------
@@ -185,7 +265,13 @@ def test_t_test_matches_scipy_ttest_rel() -> None:
     assert cmp.p_value == pytest.approx(stats.ttest_rel(cur, base, alternative="less").pvalue)
     assert cmp.p_value_better == pytest.approx(stats.ttest_rel(cur, base, alternative="greater").pvalue)
     ci = stats.ttest_rel(cur, base).confidence_interval(confidence_level=0.90)
-    assert (cmp.ci_low, cmp.ci_high) == (pytest.approx(ci.low), pytest.approx(ci.high))
+    assert cmp.ci_high == pytest.approx(ci.high)
+    # The bad end inverts the score form of the test (spread about the hypothesised mean): a
+    # little further out than the t interval's, by (mean - mu)^2 / (n - 1) in the variance.
+    assert ci.low - 0.001 < cmp.ci_low < ci.low
+    se_mu = math.sqrt(stats.sem(cur - base) ** 2 + (cmp.diff - cmp.ci_low) ** 2 / 119)
+    half_step = np.min(np.abs(cur - base)) / 240  # the continuity correction, negligible here
+    assert (cmp.diff - cmp.ci_low - half_step) / se_mu == pytest.approx(stats.t.ppf(0.95, 119), rel=1e-6)
 
 
 def test_cluster_robust_se_matches_statsmodels() -> None:
@@ -233,8 +319,6 @@ def test_p_value_interval_and_decision_agree(kind: str, n: int) -> None:
             cur = base + rng.normal(rng.uniform(-0.1, 0.1), 0.15, n)
         hib = bool(rng.integers(0, 2))
         cmp = compare(base.tolist(), cur.tolist(), kind=kind, higher_is_better=hib, tolerance=0.03)
-        if cmp.test == "none":
-            continue
         bad_end = cmp.ci_high if hib else -cmp.ci_low  # the good-direction upper bound
         good_end = cmp.ci_low if hib else -cmp.ci_high  # the good-direction lower bound
         assert (cmp.p_value < 0.05) == (bad_end < 0), cmp
@@ -246,13 +330,26 @@ def test_p_value_interval_and_decision_agree(kind: str, n: int) -> None:
             assert good_end > -0.03
 
 
-def test_identical_runs_pass_at_any_size() -> None:
+def test_identical_outputs_pass_at_any_size() -> None:
     for n in (1, 3, 40):
-        cmp = compare_continuous([0.5] * n, [0.5] * n, tolerance=0.03)
-        assert cmp.test == "none" and cmp.n_changed == 0
+        cmp = compare_continuous([0.5] * n, [0.5] * n, tolerance=0.03, identical=True)
+        assert cmp.test == "identical" and cmp.n_changed == 0
         assert decide(cmp, alpha=0.05, p_adjusted=1.0) == "pass"
-        binary = compare_binary([1, 0] * n, [1, 0] * n, tolerance=0.03)
+        binary = compare_binary([1, 0] * n, [1, 0] * n, tolerance=0.03, identical=True)
         assert decide(binary, alpha=0.05, p_adjusted=1.0) == "pass"
+
+
+@pytest.mark.parametrize("kind", ["binary", "continuous"])
+def test_unchanged_values_go_through_the_test(kind: str) -> None:
+    # Values equal but outputs not known equal: 30 cases cannot show a drop within 0.03
+    # (an app breaking 3 % of its cases shows no change on 30 cases 40 % of the time); 119 can.
+    sizes = (
+        ((30, "inconclusive"), (118, "inconclusive"), (119, "pass")) if kind == "binary" else ((30, "inconclusive"),)
+    )
+    for n, expected in (*sizes, (1000, "pass")):
+        cmp = compare([1.0] * n, [1.0] * n, kind=kind, tolerance=0.03)  # type: ignore[arg-type]
+        assert cmp.n_changed == 0 and cmp.test != "identical"
+        assert decide(cmp, alpha=0.05, p_adjusted=cmp.p_value) == expected, (n, cmp)
 
 
 def test_the_issue_shape_fails() -> None:

@@ -414,7 +414,9 @@ def test_the_metric_is_recorded_baselined_and_gated(pytester: pytest.Pytester, m
     results = RunResults.model_validate_json((pytester.path / "reports/llm-gate.json").read_text(encoding="utf-8"))
     statuses = {m.metric: m.status for m in results.verdicts[0].metrics}
     assert statuses["trajectory_precision"] == "fail" and statuses["trajectory_f1"] == "fail"
-    assert statuses["trajectory_recall"] == "pass"
+    # Recall did not move, but the outputs did: on 29 cases "no change" cannot show a drop within
+    # the tolerance (an app breaking 3 % of its cases shows none on 29 cases 41 % of the time).
+    assert statuses["trajectory_recall"] == "inconclusive"
     (suite,) = results.suites.values()
     specs = suite.metrics
     assert specs["trajectory_match"].kind == "binary" and specs["trajectory_f1"].kind == "continuous"

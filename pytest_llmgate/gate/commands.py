@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -142,9 +143,11 @@ def merge(results: tuple[Path, ...], output: Path, html_path: Path, markdown_pat
 @click.argument(
     "results_file", metavar="[RESULTS.json]", required=False, type=click.Path(path_type=Path, dir_okay=False)
 )
-@click.option("--drop", type=float, required=True, help="The drop of the mean to catch, e.g. 0.05.")
+@click.option(
+    "--drop", type=float, default=None, help="The drop of the mean to catch (FAIL), e.g. 0.05; omit to size PASS only."
+)
 @click.option("--metric", default=None, help="Plan this metric (default: every primary metric).")
-@click.option("--power", type=float, default=0.8, show_default=True, help="Chance of catching the drop.")
+@click.option("--power", type=float, default=0.8, show_default=True, help="Chance of each goal (catch / certify).")
 @click.option(
     "--discordance",
     type=float,
@@ -155,28 +158,55 @@ def merge(results: tuple[Path, ...], output: Path, html_path: Path, markdown_pat
     "--sd", type=float, default=None, help="Without a results file: the sd of the per-case change of a score."
 )
 @click.option(
+    "--step",
+    type=float,
+    default=None,
+    help="Without a results file, with --sd: the score's smallest change (e.g. 0.25 for 1-5 judge scores). "
+    "Default: 0 (a continuous score).",
+)
+@click.option(
+    "--cluster-size",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Without a results file: mean cases per declared cluster (with --sd: the sd must be the cluster-robust one).",
+)
+@click.option(
     "--tolerance", type=float, default=None, help="Without a results file: the tolerance (default: the gate's)."
 )
 @click.option("--alpha", type=float, default=None, help="Without a results file: alpha (default: the gate's).")
 @click.option("--primaries", type=int, default=1, show_default=True, help="Without a results file: primary metrics.")
+@click.option("--cases", type=int, default=None, help="Without a results file: the set's size now (for repeats).")
 def plan(
     results_file: Path | None,
-    drop: float,
+    drop: float | None,
     metric: str | None,
     power: float,
     discordance: float | None,
     sd: float | None,
+    step: float | None,
+    cluster_size: float,
     tolerance: float | None,
     alpha: float | None,
     primaries: int,
+    cases: int | None,
 ) -> None:
-    """How many cases the gate needs to catch a drop of --drop, from RESULTS.json or from assumptions."""
+    """How many cases the gate needs to catch a drop of --drop (FAIL) and to certify its tolerance
+    (PASS an unchanged app), from RESULTS.json or from assumptions."""
     from pytest_llmgate.config import DEFAULT_ALPHA, DEFAULT_TOLERANCE
-    from pytest_llmgate.gate.plan import PlanRow, cases_needed, plan_from_results, short_name
+    from pytest_llmgate.gate.plan import (
+        PlanRow,
+        cases_needed,
+        cases_to_certify,
+        detectable_at,
+        pass_probability,
+        plan_from_results,
+        repeats_to_certify,
+    )
 
     if not 0 < power < 1:
         raise click.BadParameter(f"'--power' must lie between 0 and 1 (got {power!r}).", param_hint="--power")
-    if not 0 < drop < 1e9:
+    if drop is not None and not 0 < drop < 1e9:
         raise click.BadParameter(f"'--drop' must be a number above 0 (got {drop!r}).", param_hint="--drop")
     if results_file is not None:
         if discordance is not None or sd is not None:
@@ -190,31 +220,81 @@ def plan(
         if (discordance is None) == (sd is None):
             msg = "give a results file, or exactly one of --discordance (pass rates) and --sd (scores)."
             raise click.UsageError(msg)
+        if cluster_size < 1:
+            raise click.BadParameter(f"must be at least 1 (got {cluster_size!r}).", param_hint="--cluster-size")
         kind = "binary" if discordance is not None else "continuous"
         spread = float(discordance if discordance is not None else sd)  # type: ignore[arg-type]
+        if kind == "binary" and cluster_size > 1:
+            msg = "with --cluster-size, give the cluster-robust --sd of the per-case change, not --discordance."
+            raise click.UsageError(msg)
         tol = DEFAULT_TOLERANCE if tolerance is None else tolerance
         level = DEFAULT_ALPHA if alpha is None else alpha
+        common = {"tolerance": tol, "alpha": level, "step": step, "cluster_size": cluster_size}
         try:
-            needed = cases_needed(drop, kind, spread, tolerance=tol, alpha=level, family=primaries, power=power)
+            needed = None if drop is None else cases_needed(drop, kind, spread, family=primaries, power=power, **common)  # type: ignore[arg-type]
+            to_certify = cases_to_certify(kind, spread, power=power, **common)  # type: ignore[arg-type]
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
-        rows = [PlanRow("assumed", metric or kind, kind, None, spread, None, drop, needed, tol)]  # type: ignore[arg-type]
-    click.echo(f"cases needed to FAIL a true drop of {drop:g} with {power:.0%} power (the gate's whole rule):")
-    header = f"{'suite':<30} {'metric':<22} {'kind':<10} {'spread':>7} {'n now':>6} {'detects now':>11} {'needed':>9}"
-    click.echo(header)
+        now = None if cases is None else detectable_at(cases, kind, spread, family=primaries, power=power, **common)  # type: ignore[arg-type]
+        rows = [
+            PlanRow(
+                "assumed",
+                metric or kind,
+                kind,  # type: ignore[arg-type]
+                cases,
+                spread,
+                None if now is None or now == float("inf") else now,
+                drop,
+                needed,
+                tol,
+                step=1.0 if step is None else step,
+                cluster_size=cluster_size,
+                pass_now=None if cases is None else pass_probability(cases, kind, spread, **common),  # type: ignore[arg-type]
+                to_certify=to_certify,
+                repeats=None if cases is None else repeats_to_certify(cases, kind, spread, power=power, **common),  # type: ignore[arg-type]
+            )
+        ]
+    for line in plan_lines(rows, drop, power):
+        click.echo(line)
+
+
+def plan_lines(rows: list[Any], drop: float | None, power: float) -> list[str]:
+    """The plan table: for each metric, what it sees now, what catching `drop` needs, what
+    certifying its tolerance (an unchanged app PASSing with `power`) needs."""
+    from pytest_llmgate.gate.plan import short_name
+
+    catch = f"catch {drop:g}" if drop is not None else "catch"
+    lines = [
+        f"cases needed to FAIL a true drop of {drop:g} and to PASS an unchanged app, each with {power:.0%} power"
+        if drop is not None
+        else f"cases needed to PASS an unchanged app (certify the tolerance) with {power:.0%} power",
+        "(the gate's whole rule; a regression that breaks cases raises the share that change):",
+        f"{'suite':<30} {'metric':<22} {'kind':<10} {'spread':>7} {'n now':>6} {'detects now':>11} {catch:>11} "
+        f"{'PASS now':>8} {'certify':>9} {'or K':>5}",
+    ]
     for row in rows:
-        spread_label = f"{row.spread:.3f}"
         now = "–" if row.n is None else str(row.n)
         detects = "–" if row.detectable_now is None else f"{row.detectable_now:.3f}"
-        needed_text = (
-            str(row.needed) if row.needed is not None else ("never" if drop <= row.tolerance else f">{1_000_000}")
+        if row.drop is None:
+            needed_text = "–"
+        elif row.needed is not None:
+            needed_text = str(row.needed)
+        else:
+            needed_text = "never" if row.drop <= row.tolerance else f">{1_000_000}"
+        pass_now = "–" if row.pass_now is None else f"{row.pass_now:.0%}"
+        certify = str(row.to_certify) if row.to_certify is not None else f">{1_000_000}"
+        repeats = "–" if row.repeats is None else f"K={row.repeats}"
+        lines.append(
+            f"{short_name(row.suite, 30):<30} {short_name(row.metric, 22):<22} {row.kind:<10} {row.spread:>7.3f} {now:>6} "
+            f"{detects:>11} {needed_text:>11} {pass_now:>8} {certify:>9} {repeats:>5}"
         )
-        click.echo(
-            f"{short_name(row.suite, 30):<30} {short_name(row.metric, 22):<22} {row.kind:<10} {spread_label:>7} {now:>6} "
-            f"{detects:>11} {needed_text:>9}"
-        )
-    if any(drop <= row.tolerance for row in rows):
-        click.echo(
+    if drop is not None and any(drop <= row.tolerance for row in rows):
+        lines.append(
             "never: the drop is not beyond the tolerance; the gate FAILs only drops beyond it. Lower the tolerance."
         )
-    click.echo("spread: share of cases that flip (pass rates) or sd of the per-case change (scores).")
+    lines += [
+        "spread: share of cases that flip (pass rates) or sd of the per-case change (scores, clustered pass rates).",
+        "certify: cases with which an unchanged app PASSes (the drop shown within the tolerance); "
+        "or K: repeats per case that do it on the cases you have (when the changes are run-to-run noise).",
+    ]
+    return lines

@@ -85,8 +85,8 @@ REMEDIES: dict[str, str | None] = {
     "usage": "Fix the usage error named above.",
     "update_refused": "Fix the cause above, then re-run with --llm-gate-update.",
     "legacy": None,
-    "inconclusive": "Add cases until the detectable drop is within the tolerance (`llmgate plan` says how many), "
-    "or raise the tolerance.",
+    "inconclusive": "Add the cases (or repeats) each line names so an unchanged app PASSes (`llmgate plan` sizes "
+    "both goals), or set the tolerance to what the set certifies.",
     "partial": "Merge the shards' results files with `llmgate merge` to gate the whole run.",
     "note": None,
 }

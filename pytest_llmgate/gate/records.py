@@ -227,6 +227,9 @@ class CaseResult(_Record):
     file or a worker, or `CaseFields` of the `Case` in the process that ran it (no copy kept)."""
     output: Any = None
     """The system's output for the case (JSON-serialisable; untrusted)."""
+    output_digest: str | None = Field(default=None, exclude=True)
+    """While the output is spilled to disk (gate/spill.py): a digest of it, so the verdict can
+    tell outputs byte-equal to the baseline's (`gate/design.output_digest`). Not written."""
     passed: bool = True
     """Whether the case's programmatic checks (the test body) passed."""
     failure: str | None = None
@@ -281,6 +284,9 @@ class SliceSpec(_Record):
     """Largest drop of the slice's mean that is not material; None means each metric's own."""
     alpha: float | None = None
     """Significance level for the slice; None means each metric's own."""
+    max_newly_failing: int | None = None
+    """Absolute rule: more newly failing cases with this tag than this FAILs the run (0: any),
+    naming them; for guardrail tags too small for their mean to FAIL. None: no such rule."""
 
 
 class SuiteResult(_Record):
@@ -406,7 +412,7 @@ class MetricVerdict(_Record):
     p_noninferior: float | None = None
     """One-sided p-value for "the drop is at least the tolerance"; below alpha the metric PASSes."""
     test: str = ""
-    """Which test produced the p-values: `mcnemar-exact`, `sign-flip-exact`, `t-paired`, `t-cluster`, `none`."""
+    """Which test produced the p-values: `mcnemar-exact`, `sign-flip-exact`, `t-paired`, `t-cluster`, `identical`."""
     tolerance: float
     """Largest drop of the mean that is not material."""
     alpha: float
@@ -424,6 +430,12 @@ class MetricVerdict(_Record):
     """Whether this metric gates (primary) or is only reported (secondary)."""
     clusters: int | None = None
     """Independent units the test used: declared clusters, else paired cases."""
+    cases_to_pass: int | None = None
+    """INCONCLUSIVE: paired cases with which an unchanged app PASSes 80 % of the time at this
+    tolerance (from this run's noise); None when not computed or beyond a million."""
+    repeats_to_pass: int | None = None
+    """INCONCLUSIVE: repeats K per case with which an unchanged app PASSes 80 % of the time on
+    these cases (when the changes are run-to-run noise); None when no K up to 10 does."""
 
     @field_validator("status", mode="before")
     @classmethod
@@ -452,6 +464,10 @@ class SliceVerdict(_Record):
     """Declared in the marker's `slices=`: its metrics join the Holm family and can FAIL the run."""
     metrics: list[MetricVerdict] = Field(default_factory=list)
     """One verdict per primary metric, over the slice's paired cases."""
+    max_newly_failing: int | None = None
+    """The slice's absolute rule (see `SliceSpec.max_newly_failing`), None without one."""
+    newly_failing: list[str] = Field(default_factory=list)
+    """Ids of the slice's cases that pass in the baseline and fail now."""
 
 
 class SuiteVerdict(_Record):
@@ -465,6 +481,9 @@ class SuiteVerdict(_Record):
     cases: list[CaseChange] = Field(default_factory=list)
     slices: list[SliceVerdict] = Field(default_factory=list)
     """Per tag: the suite's primary metrics over the cases carrying it."""
+    collapsed_clusters: list[str] = Field(default_factory=list)
+    """Declared clusters every case of which newly fails: a topic that broke, which the mean
+    test sees as a few units of many (the absolute rules catch it: see the README)."""
 
 
 class RubricStats(_Record):

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO
 
 from pytest_llmgate._files import abandoned, lock_for_writing, sweep_temp_files
+from pytest_llmgate.gate.design import output_digest
 from pytest_llmgate.gate.records import CaseResult, SuiteResult
 
 SPILL_PREFIX = "llm-gate-cases-"
@@ -90,6 +91,7 @@ class CaseSpill:
             self.failed = f"could not write the spill file in {where} ({exc}); the run's outputs stayed in memory"
             return
         self._where[(suite, record.case_id)] = offset
+        record.output_digest = None if record.output is None else output_digest(record.output)
         record.output = None
         record.details = {}
         for run in record.repeats:
@@ -107,7 +109,9 @@ class CaseSpill:
             run.model_copy(update={"output": back["output"], "details": back["details"]})
             for run, back in zip(record.repeats, line["runs"], strict=True)
         ]
-        return record.model_copy(update={"output": line["output"], "details": line["details"], "repeats": runs})
+        return record.model_copy(
+            update={"output": line["output"], "details": line["details"], "repeats": runs, "output_digest": None}
+        )
 
     def whole(self, suites: Mapping[str, SuiteResult]) -> dict[str, SuiteResult]:
         """The suites with cases that read back their spilled fields when accessed (one at a time)."""

@@ -91,7 +91,9 @@ class PairedComparison:
     tolerance: float
     """The tolerance `p_noninferior` was computed for."""
     test: str
-    """`mcnemar-exact`, `sign-flip-exact`, `t-paired`, `t-cluster`, or `none` (no case changed)."""
+    """`mcnemar-exact`, `sign-flip-exact`, `t-paired`, `t-cluster`, or `identical` (outputs byte-equal
+    to the baseline's). The bad end of the interval and `p_noninferior` come from the
+    non-inferiority tests of `noninferiority.py` (Tango's for pass rates)."""
     n_changed: int
     """Cases whose value differs between the runs."""
     clusters: int
@@ -105,6 +107,9 @@ class PairedComparison:
     kind: Kind
     alpha: float
     higher_is_better: bool
+    step: float = 1.0
+    """The metric's smallest per-case change seen (1 for pass rates, and when nothing changed):
+    the variance floor of the non-inferiority test and the detectable drop's case-level model."""
 
 
 def min_discordant_pairs(alpha: float) -> int:
@@ -126,14 +131,18 @@ def compare(
     alpha: float = 0.05,
     tolerance: float = 0.0,
     clusters: Sequence[str] | None = None,
+    identical: bool = False,
 ) -> PairedComparison:
     """Compare one metric across two runs, case by case (see the module docstring for the tests).
 
     `clusters` names each case's cluster (None: every case is its own); cases of one cluster
     are flipped together and the standard error is cluster-robust (CR1, as statsmodels'
-    `cov_type="cluster"`).
+    `cov_type="cluster"`). `identical`: every paired case's output is byte-equal to the
+    baseline's, so the metric cannot have moved: the comparison is `identical` and PASSes.
     """
     import numpy as np
+
+    from pytest_llmgate.gate import noninferiority as ni
 
     _check_alpha(alpha)
     _check_tolerance(tolerance)
@@ -163,29 +172,49 @@ def compare(
     se = _cluster_se(g, labels, totals, sizes, mean)
     se_floor = 0.0 if kind == "binary" else _se_floor(base, cur, n)
 
-    if changed == 0:
-        test = "none"
+    nonzero = np.abs(g[g != 0])
+    step = 1.0 if kind == "binary" or nonzero.size == 0 else float(nonzero.min())
+    worse, better = int(np.sum(g < 0)), int(np.sum(g > 0))
+    if identical:
+        test = "identical"
         p_worse = p_better = 1.0
         p_ni = 0.0 if tolerance > 0 else 1.0
         low = high = 0.0
-    elif kind == "binary" and n_clusters == n and changed <= EXACT_MAX_DISCORDANT:
+    elif kind == "binary" and n_clusters == n:
+        # The bad end is Tango's; "no drop" keeps exact McNemar (and its sign-flip inversion).
         test = "mcnemar-exact"
-        worse, better = int(np.sum(g < 0)), int(np.sum(g > 0))
-        flips = _BinarySignFlip(n - worse - better, worse, better)
-        p_worse, p_better = flips.p_less(0.0), flips.p_greater(0.0)
-        p_ni = flips.p_greater(-tolerance)
-        low, high = flips.lower_bound(alpha), flips.upper_bound(alpha)
-    elif n_clusters <= EXACT_MAX_CLUSTERS:
-        test = "sign-flip-exact"
-        means = _subset_means(totals, sizes)
-        p_worse = float((1 + np.sum(means >= -_TIE * _scale(means))) / (means.size + 1))
-        p_better = float((1 + np.sum(means <= _TIE * _scale(means))) / (means.size + 1))
-        p_ni = float((1 + np.sum(means <= -tolerance + _TIE * _scale(means))) / (means.size + 1))
-        low, high = _hartigan_bounds(means, alpha)
+        tango = ni.tango_noninferiority(worse, better, n, tolerance=tolerance, alpha=alpha)
+        p_ni, low = tango.p_value, tango.bound
+        if changed == 0:
+            p_worse = p_better = 1.0
+            high = -low
+        elif changed <= EXACT_MAX_DISCORDANT:
+            flips = _BinarySignFlip(n - worse - better, worse, better)
+            p_worse, p_better = flips.p_less(0.0), flips.p_greater(0.0)
+            high = flips.upper_bound(alpha)
+        else:
+            p_worse, p_better, _, _, high = _t_test(mean, se, n - 1, alpha, tolerance)
     else:
-        test = "t-cluster" if n_clusters < n else "t-paired"
-        p_worse, p_better, p_ni, low, high = _t_test(mean, se, n_clusters - 1, alpha, tolerance)
+        spread = float(np.sum(sizes**2)) / n**2 * n_clusters / max(n_clusters - 1, 1)
+        floor = ni.studentized_noninferiority(
+            mean, se, n, n_clusters, step, tolerance=tolerance, alpha=alpha, spread=spread
+        )
+        p_ni, low = floor.p_value, floor.bound
+        if n_clusters <= EXACT_MAX_CLUSTERS:
+            test = "sign-flip-exact"
+            means = _subset_means(totals, sizes)
+            p_worse = float((1 + np.sum(means >= -_TIE * _scale(means))) / (means.size + 1))
+            p_better = float((1 + np.sum(means <= _TIE * _scale(means))) / (means.size + 1))
+            p_flip = float((1 + np.sum(means <= -tolerance + _TIE * _scale(means))) / (means.size + 1))
+            flip_low, high = _hartigan_bounds(means, alpha)
+            # Few units: PASS needs both the exact test and the floored one.
+            p_ni, low = max(p_ni, p_flip), min(low, flip_low)
+        else:
+            test = "t-cluster" if n_clusters < n else "t-paired"
+            p_worse, p_better, _, _, high = _t_test(mean, se, n_clusters - 1, alpha, tolerance)
 
+    if kind == "binary":  # a mean change of 0/1 values lies in [-1, 1]
+        low, high = max(low, -1.0), min(high, 1.0)
     diff = float(cur.mean() - base.mean())
     ci_low, ci_high = (low, high) if higher_is_better else (-high, -low)
     return PairedComparison(
@@ -204,6 +233,7 @@ def compare(
         clusters=n_clusters,
         se=se,
         se_floor=se_floor,
+        step=step,
         discordance=changed / n,
         kind=kind,
         alpha=alpha,
@@ -219,6 +249,7 @@ def compare_binary(
     alpha: float = 0.05,
     tolerance: float = 0.0,
     clusters: Sequence[str] | None = None,
+    identical: bool = False,
 ) -> PairedComparison:
     """`compare` for a 0/1 metric (exact McNemar when cases are independent)."""
     return compare(
@@ -229,6 +260,7 @@ def compare_binary(
         alpha=alpha,
         tolerance=tolerance,
         clusters=clusters,
+        identical=identical,
     )
 
 
@@ -240,6 +272,7 @@ def compare_continuous(
     alpha: float = 0.05,
     tolerance: float = 0.0,
     clusters: Sequence[str] | None = None,
+    identical: bool = False,
 ) -> PairedComparison:
     """`compare` for a scored metric (sign-flip test of the mean, or the studentized test)."""
     return compare(
@@ -250,6 +283,7 @@ def compare_continuous(
         alpha=alpha,
         tolerance=tolerance,
         clusters=clusters,
+        identical=identical,
     )
 
 
@@ -504,11 +538,12 @@ def detectable_drop(
     """The true drop of the mean that the gate FAILs with probability `power` on this set.
 
     The gate's whole rule: the one-sided test at alpha / `family` (Holm's first step, the
-    strictest) and the estimated drop beyond `tolerance`. Pass rates of independent cases: the
-    power of that rule under exact McNemar, summed over every outcome (the discordance stays
-    the observed one, and at least the drop itself). Otherwise the normal approximation with
-    the observed standard error (floored, see `RHO_MAX`): tolerance-or-critical-value plus
-    z_power standard errors. `inf` when no outcome on this many units can FAIL.
+    strictest) and the estimated drop beyond `tolerance`, in the case-level model (a regression
+    breaks cases on top of the noise, so it raises the share of changed cases). Pass rates of
+    independent cases: the power of that rule under exact McNemar, summed over every outcome
+    (`binary_power`). Otherwise the normal approximation with the observed standard error
+    (floored, see `RHO_MAX`) grown by the regression (`continuous_detectable_drop`).
+    `inf` when no outcome on this many units can FAIL.
     """
     _check_alpha(alpha)
     _check_power(power)
@@ -525,32 +560,53 @@ def detectable_drop(
         and cmp.clusters == cmp.n
         and cmp.n * max(cmp.discordance, tolerance) <= EXACT_MAX_DISCORDANT
     ):
-        return binary_detectable_drop(cmp.n, cmp.discordance, tolerance=tolerance, level=level, power=power)
+        # One changed case more than seen: the printed drop is for the noise a rerun may show,
+        # not the luckiest estimate of it (power averaged over reruns stays near `power`).
+        noise = min(1.0, (cmp.n_changed + 1) / cmp.n)
+        return binary_detectable_drop(cmp.n, noise, tolerance=tolerance, level=level, power=power)
     return continuous_detectable_drop(
-        max(cmp.se, cmp.se_floor), cmp.clusters, tolerance=tolerance, level=level, power=power
+        max(cmp.se, cmp.se_floor), cmp.clusters, tolerance=tolerance, level=level, power=power, step=cmp.step, n=cmp.n
     )
 
 
-def continuous_detectable_drop(se: float, clusters: int, *, tolerance: float, level: float, power: float) -> float:
-    """max(t_{1-level} * se, tolerance) + t_{power} * se, df = clusters - 1."""
+def continuous_detectable_drop(
+    se: float, clusters: int, *, tolerance: float, level: float, power: float, step: float = 0.0, n: int = 1
+) -> float:
+    """The drop d with d = max(t_{1-level} * se(d), tolerance) + t_{power} * se(d), df = clusters - 1.
+
+    se(d) is the standard error under the drop in the case-level model: a regression moves a
+    share d / step of the n cases by `step` (whole failures for a pass rate, step 1), which
+    adds d * step - d^2 to the per-case variance (se(d) = se with step 0).
+    """
     if not math.isfinite(se):
         return math.inf
     df = max(clusters - 1, 1)
-    crit = _t_ppf(1.0 - level, df) * se
-    return max(crit, tolerance) + _t_ppf(power, df) * se
+    t_crit, t_power = _t_ppf(1.0 - level, df), _t_ppf(power, df)
+
+    def se_at(d: float) -> float:
+        return math.sqrt(se * se + max(0.0, d * step - d * d) / max(n, 1))
+
+    drop = max(t_crit * se, tolerance) + t_power * se
+    for _ in range(200):  # a contraction: se(d) grows like sqrt(d)
+        new = max(t_crit * se_at(drop), tolerance) + t_power * se_at(drop)
+        if abs(new - drop) < 1e-12:
+            break
+        drop = new
+    return drop
 
 
 def binary_power(n: int, discordance: float, drop: float, *, tolerance: float, level: float) -> float:
     """Exact probability that a pass rate over n independent cases FAILs the gate.
 
-    A case gets worse with probability (psi + drop) / 2 and better with (psi - drop) / 2,
-    psi = max(discordance, drop); FAIL is exact McNemar p < level and (worse - better) / n
-    beyond the tolerance.
+    The case-level model: the regression breaks a share `drop` of the cases on top of the
+    noise, so it raises the share of changed cases: a case gets worse with probability
+    discordance / 2 + drop and better with discordance / 2 (capped so they sum to at most 1).
+    FAIL is exact McNemar p < level and (worse - better) / n beyond the tolerance.
     """
     import numpy as np
 
-    psi = min(1.0, max(discordance, drop))
-    p_worse, p_better = (psi + drop) / 2.0, max(0.0, (psi - drop) / 2.0)
+    p_better = min(discordance / 2.0, max(0.0, (1.0 - drop) / 2.0))
+    p_worse = min(1.0 - p_better, p_better + drop)
     w_hi = _binom_ppf(1 - 1e-9, n, p_worse) if p_worse > 0 else 0
     w = np.arange(w_hi + 1)
     pmf_w = _binom_pmf(w, n, p_worse)
@@ -621,7 +677,7 @@ def decide(cmp: PairedComparison, *, alpha: float, p_adjusted: float) -> Decisio
         msg = f"'p_adjusted' must lie in [0, 1] (got {p_adjusted!r})."
         raise ValueError(msg)
     gain = cmp.diff if cmp.higher_is_better else -cmp.diff
-    if cmp.n_changed == 0:
+    if cmp.test == "identical":
         return "pass"
     if p_adjusted < alpha and -gain > cmp.tolerance:
         return "fail"

@@ -139,9 +139,11 @@ def gating_options(primary: Any, slices: Any) -> tuple[list[str] | None, dict[st
             msg = f"'slices' keys must be tags as strings (got {tag!r})."
             raise ValueError(msg)
         settings = settings or {}
-        unknown = sorted(set(settings) - {"tolerance", "alpha"}) if isinstance(settings, dict) else None
+        unknown = (
+            sorted(set(settings) - {"tolerance", "alpha", "max_newly_failing"}) if isinstance(settings, dict) else None
+        )
         if unknown is None or unknown:
-            msg = f"slice '{tag}' takes only 'tolerance' and 'alpha' (got {settings!r})."
+            msg = f"slice '{tag}' takes only 'tolerance', 'alpha' and 'max_newly_failing' (got {settings!r})."
             raise ValueError(msg)
         tol, level = settings.get("tolerance"), settings.get("alpha")
         if tol is not None and (isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 <= tol < 1):
@@ -152,7 +154,11 @@ def gating_options(primary: Any, slices: Any) -> tuple[list[str] | None, dict[st
         ):
             msg = f"slice '{tag}': 'alpha' must be a number between 0 and 0.5 (got {level!r})."
             raise ValueError(msg)
-        specs[tag] = SliceSpec(tolerance=tol, alpha=level)
+        most = settings.get("max_newly_failing")
+        if most is not None and (isinstance(most, bool) or not isinstance(most, int) or most < 0):
+            msg = f"slice '{tag}': 'max_newly_failing' must be an integer >= 0 (got {most!r})."
+            raise ValueError(msg)
+        specs[tag] = SliceSpec(tolerance=tol, alpha=level, max_newly_failing=most)
     return names, specs
 
 
@@ -194,7 +200,7 @@ def _compare_metric(
     tolerance: float,
     only: set[str] | None = None,
 ) -> tuple[MetricVerdict, Any]:
-    from pytest_llmgate.gate import stats
+    from pytest_llmgate.gate import design, stats
 
     cases = {cid: c for cid, c in result.cases.items() if only is None or cid in only}
     now_all = [c.metrics[spec.name] for c in cases.values() if spec.name in c.metrics]
@@ -226,6 +232,7 @@ def _compare_metric(
     # Baselines store six decimals; compare at that precision so float noise is not a "change".
     before = [round(base_cases[cid].metrics[spec.name], 6) for cid in paired_ids]
     after = [round(result.cases[cid].metrics[spec.name], 6) for cid in paired_ids]
+    identical = design.metric_cannot_have_moved(before, after, base_cases, result.cases, paired_ids)
     cmp = stats.compare(
         before,
         after,
@@ -234,6 +241,7 @@ def _compare_metric(
         alpha=alpha,
         tolerance=tolerance,
         clusters=_clusters(result, paired_ids),
+        identical=identical,
     )
     verdict.baseline_mean, verdict.current_mean, verdict.diff = cmp.baseline_mean, cmp.current_mean, cmp.diff
     verdict.ci_low, verdict.ci_high = _finite(cmp.ci_low), _finite(cmp.ci_high)
@@ -262,7 +270,7 @@ def worst_drop(v: MetricVerdict) -> float | None:
     return None if end is None else (-end if v.higher_is_better else end)
 
 
-def _reason(v: MetricVerdict) -> str:
+def _reason(v: MetricVerdict, family: int = 1) -> str:
     direction = "higher" if v.higher_is_better else "lower"
     interval = f"{v.ci_level:.0%} CI {_fmt(v.ci_low)} to {_fmt(v.ci_high)}"
     p = f"p={v.p_adjusted:.3g} (Holm)" if v.p_adjusted is not None else f"p={_p(v.p_value)}"
@@ -274,16 +282,26 @@ def _reason(v: MetricVerdict) -> str:
         return f"dropped {change}: significant at alpha {v.alpha} and beyond the tolerance {v.tolerance}{note}"
     if v.status == "improved":
         return f"improved {change}{note}"
-    if v.status == "pass" and v.test == "none":
-        return f"no case changed{note}"
+    if v.status == "pass" and v.test == "identical":
+        return f"outputs identical to the baseline's: the metric cannot have moved{note}"
     if v.status == "pass":
         return f"{change}; the drop is shown smaller than the tolerance {v.tolerance}{note}"
+    from pytest_llmgate.gate import design
+
     bound = worst_drop(v)
-    seen = "no drop can FAIL" if v.mde is None else f"the detectable drop is {_fmt(v.mde)}"
+    units = v.clusters or v.n_paired
+    if v.mde is None:
+        seen = (
+            f"{design.reach_words(units, v.n_paired)}: the smallest reachable p-value is {0.5**units:.4g}, above "
+            f"alpha / {family} = {v.alpha / family:.4g}, so no drop can FAIL on its own"
+        )
+    else:
+        seen = f"with {v.n_paired} paired cases the detectable drop is {_fmt(v.mde)}"
     shown = "an unbounded drop" if bound is None else f"a drop of up to {bound:.3f}"
     return (
-        f"{change}; {shown} is not ruled out (tolerance {v.tolerance}) and no material drop is established; "
-        f"with {v.n_paired} paired cases {seen}{note}"
+        f"{change}; {shown} is not ruled out: this set certifies a tolerance of "
+        f"{'none' if bound is None else f'{bound:.3f}'} now (tolerance {v.tolerance}), and no material drop is "
+        f"established ({seen}); {design.settle_words(v)}{note}"
     )
 
 
@@ -325,7 +343,7 @@ def _compare(
     baseline_errors: dict[str, str] | None = None,
 ) -> tuple[list[SuiteVerdict], list[Reason]]:
     """The verdicts, and the suite-level reasons (baselines, fingerprints, names) found on the way."""
-    from pytest_llmgate.gate import stats
+    from pytest_llmgate.gate import design, stats
 
     if family not in FAMILIES:
         msg = f"'family' must be one of {', '.join(FAMILIES)} (got {family!r})."
@@ -361,6 +379,7 @@ def _compare(
             if cmp is not None:
                 (own if verdict.primary else alone).append((verdict, cmp))
         suite_verdict.slices = _slices(result, baseline, gating, alpha, tolerance, own, alone)
+        design.fill_rules(suite_verdict, result)
         found += _slice_tag_reasons(result, {s.tag for s in suite_verdict.slices})
         suite_verdict.problems = [_problem_line(r) for r in found]
         reasons += found
@@ -377,13 +396,19 @@ def _compare(
     for verdict, cmp in alone:
         verdict.status = stats.decide(cmp, alpha=verdict.alpha, p_adjusted=cmp.p_value)
         verdict.mde = _finite(stats.detectable_drop(cmp, tolerance=verdict.tolerance, alpha=verdict.alpha))
+    family_size = {id(verdict): len(members) for members in families.values() for verdict, _ in members}
+    for members in [*families.values(), alone]:
+        for verdict, cmp in members:
+            if verdict.status == "inconclusive":
+                design.fill_settle(verdict, cmp)
     for suite_verdict in verdicts:
         every = suite_verdict.metrics + [m for s in suite_verdict.slices for m in s.metrics]
         for verdict in every:
             if verdict in suite_verdict.metrics and _floor_broken(verdict):
                 verdict.status = "below_floor"
             if verdict.n_paired:
-                verdict.reason = _reason(verdict)
+                verdict.reason = _reason(verdict, family_size.get(id(verdict), 1))
+        design.name_collapsed(suite_verdict)
     return verdicts, reasons
 
 
@@ -606,6 +631,8 @@ def _selection(results: RunResults) -> tuple[dict[str, SuiteResult], list[str], 
 
 def _metric_reasons(verdicts: list[SuiteVerdict], *, strict: bool) -> list[Reason]:
     """FAIL and INCONCLUSIVE reasons of the metrics: drops, floors, inconclusive primaries, strict mode."""
+    from pytest_llmgate.gate import design
+
     reasons: list[Reason] = []
     for suite in verdicts:
         for metric in suite.metrics:
@@ -634,8 +661,8 @@ def _metric_reasons(verdicts: list[SuiteVerdict], *, strict: bool) -> list[Reaso
             weak = [m for m in gating if m.status == "inconclusive"]
             if weak:
                 listed = ", ".join(
-                    f"{m.metric} (a drop up to {_fmt(worst_drop(m))} not ruled out, tolerance {m.tolerance}, "
-                    f"detectable drop {_fmt(m.mde)})"
+                    f"{m.metric} (certifies a tolerance of {_fmt(worst_drop(m))} now, tolerance {m.tolerance}, "
+                    f"detectable drop {_fmt(m.mde)}; {design.settle_words(m, short=True)})"
                     for m in weak
                 )
                 reasons.append(
@@ -647,6 +674,10 @@ def _metric_reasons(verdicts: list[SuiteVerdict], *, strict: bool) -> list[Reaso
                         slice=tag,
                     )
                 )
+        reasons += design.rule_reasons(suite)
+        collapsed = design.collapsed_reason(suite)
+        if collapsed is not None:
+            reasons.append(collapsed)
         newly = [c.case_id for c in suite.cases if c.kind == "newly_failing"]
         if strict and newly:
             reasons.append(
