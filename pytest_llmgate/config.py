@@ -74,6 +74,11 @@ class Settings:
     """ini `llm_gate_primary`: metrics that gate when a marker names none; empty = the default set."""
     fail_inconclusive: bool = False
     """`--llm-gate-fail-inconclusive`: an INCONCLUSIVE gate fails the build (release branches)."""
+    # baselines as code: drift (issue 22)
+    fail_drift: bool = False
+    """`--llm-gate-fail-drift`: drift of a primary metric fails the gate (main-branch runs); else a warning."""
+    drift_since: str | None = None
+    """`--llm-gate-drift-since REV`: the commit drift is measured from; None: each baseline's first version."""
     # judge timeouts, retries, deadline
     judge_timeout: float = DEFAULT_JUDGE_TIMEOUT
     """Seconds one judge request may take before it is retried (or counted as an error)."""
@@ -125,6 +130,8 @@ class Settings:
             "batch": self.batch,
             "primary": list(self.primary),
             "fail_inconclusive": self.fail_inconclusive,
+            "fail_drift": self.fail_drift,
+            "drift_since": self.drift_since,
             "judge_timeout": self.judge_timeout,
             "judge_retries": self.judge_retries,
             "judge_deadline": self.judge_deadline,
@@ -361,6 +368,30 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini(
         "llm_gate_fail_inconclusive", "Fail the build when the gate is INCONCLUSIVE.", type="bool", default=False
     )
+    # baselines as code: drift (issue 22)
+    group.addoption(
+        "--llm-gate-fail-drift",
+        action="store_true",
+        dest="llm_gate_fail_drift",
+        default=None,
+        help="Fail the gate when a primary metric's accepted baseline updates add up to a drop beyond its "
+        "tolerance (drift), e.g. on the main branch (default: ini llm_gate_fail_drift or off: a warning).",
+    )
+    parser.addini(
+        "llm_gate_fail_drift",
+        "Fail the gate on drift of a primary metric (else a warning).",
+        type="bool",
+        default=False,
+    )
+    group.addoption(
+        "--llm-gate-drift-since",
+        dest="llm_gate_drift_since",
+        default=None,
+        metavar="REV",
+        help="Commit (or tag) drift is measured from "
+        "(default: ini llm_gate_drift_since or each baseline's first committed version).",
+    )
+    parser.addini("llm_gate_drift_since", "Commit (or tag) drift is measured from.", default="")
     parser.addini(
         "llm_gate_primary",
         "Metrics that gate when a golden marker names none (primary=), one or more per line.",
@@ -645,6 +676,9 @@ def read_settings(config: pytest.Config) -> Settings:
         fail_inconclusive=bool(
             config.getoption("llm_gate_fail_inconclusive") or config.getini("llm_gate_fail_inconclusive")
         ),
+        fail_drift=bool(config.getoption("llm_gate_fail_drift") or config.getini("llm_gate_fail_drift")),
+        drift_since=str(config.getoption("llm_gate_drift_since") or config.getini("llm_gate_drift_since") or "").strip()
+        or None,
         judge_timeout=judge_timeout,
         judge_retries=judge_retries,
         judge_deadline=judge_deadline,

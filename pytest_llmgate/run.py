@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmgate.config import Settings
+from pytest_llmgate.gate.accepted import record_run_context
 from pytest_llmgate.gate.baseline import (
     UPDATE_REMEDY,
     BaselineError,
@@ -925,6 +926,7 @@ class GateRun:
         )
         self._jury_and_warnings(results)
         paths = {name: self._relative(self.baseline_file(name)) for name in self.suites}
+        self.warnings += record_run_context(results, self.dataset_ids, settings.rootdir, settings.baseline_dir)
         extra = self._calibrate(results) + self._judge_reasons()
         results = evaluate(results, baseline_paths=paths, extra_reasons=extra)
         for verdict in results.verdicts:

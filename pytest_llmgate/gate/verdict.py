@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pytest_llmgate.config import DEFAULT_ALPHA, DEFAULT_MAX_JUDGE_ERROR_RATE, DEFAULT_TOLERANCE
 from pytest_llmgate.gate.baseline import UPDATE_REMEDY
+from pytest_llmgate.gate.loosening import guard_reasons
 from pytest_llmgate.gate.records import (
     Baseline,
     CaseChange,
@@ -479,6 +480,7 @@ def evaluate(
     )
     extra = judge_error_reasons(results, float(settings.get("max_judge_error_rate", DEFAULT_MAX_JUDGE_ERROR_RATE)))
     extra += list(extra_reasons or [])
+    extra += [f"{reason.text} {reason.remedy}" for reason in guard_reasons(results)]
     gate = decide_gate(
         verdicts,
         strict=bool(settings.get("strict", False)),

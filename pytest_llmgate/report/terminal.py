@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_llmgate.gate.drift import drift_lines
 from pytest_llmgate.gate.records import MetricVerdict, RepeatStats, RunResults, SliceVerdict
 
 if TYPE_CHECKING:
@@ -222,6 +223,8 @@ def render(results: RunResults, *, width: int = 100, color: bool = False, extra:
         console.print(line, markup=False)
     for warning in results.judge_warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
+    for line in drift_lines(results):
+        console.print(f"[yellow]drift:[/] {escape(line)}")
     gate = results.gate
     shard = results.settings.get("shard")
     if shard:

@@ -1,0 +1,84 @@
+"""What a gated run records for baselines as code: the gate settings each suite ran under, and
+the accepted history of its primary metrics from git (for drift and the report's sparklines)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pytest_llmgate.config import DEFAULT_ALPHA, DEFAULT_TOLERANCE
+from pytest_llmgate.gate.records import GateSettings, MetricRule, RunResults, SuiteResult
+from pytest_llmgate.gate.verdict import primary_metrics
+
+
+def case_ids_digest(case_ids: Sequence[str]) -> str:
+    """sha256 of the case ids, sorted, one a line."""
+    return hashlib.sha256("\n".join(sorted(case_ids)).encode("utf-8")).hexdigest()
+
+
+def gate_settings(result: SuiteResult, run_settings: Mapping[str, Any], case_ids: Sequence[str]) -> GateSettings:
+    """The settings `result` is gated under, every default resolved (as `gate/verdict` resolves them)."""
+    alpha = float(run_settings.get("alpha", DEFAULT_ALPHA))
+    tolerance = float(run_settings.get("tolerance", DEFAULT_TOLERANCE))
+    primary = primary_metrics(result, [str(name) for name in run_settings.get("primary") or []])
+    metrics = {
+        name: MetricRule(
+            tolerance=spec.tolerance if spec.tolerance is not None else tolerance,
+            alpha=spec.alpha if spec.alpha is not None else alpha,
+            min_score=spec.min_score,
+            higher_is_better=spec.higher_is_better,
+        )
+        for name, spec in sorted(result.metrics.items())
+    }
+    rubrics = {
+        key.removeprefix("rubric:"): value
+        for key, value in sorted(result.fingerprints.items())
+        if key.startswith("rubric:")
+    }
+    return GateSettings(
+        primary=primary,
+        metrics=metrics,
+        slices=dict(sorted(result.slices.items())),
+        rubrics=rubrics,
+        cases=len(case_ids),
+        case_ids_sha256=case_ids_digest(case_ids),
+    )
+
+
+def record_run_context(
+    results: RunResults, dataset_ids: Mapping[str, Sequence[str]], rootdir: Path, baseline_dir: Path
+) -> list[str]:
+    """Give each suite its gate settings and case ids, and the results the history from git.
+
+    Returns warnings (git unreadable); outside git there is no history and nothing to say.
+    """
+    from pytest_llmgate.gate.history import HistoryError, NotAGitRepository, read_history
+
+    for name, suite in results.suites.items():
+        ids = list(dataset_ids.get(name, suite.cases))
+        suite.case_ids = sorted(ids)
+        suite.gate_settings = gate_settings(suite, results.settings, ids)
+    tolerances = {
+        (name, metric): rule.tolerance
+        for name, suite in results.suites.items()
+        if suite.gate_settings is not None
+        for metric, rule in suite.gate_settings.metrics.items()
+    }
+    primaries = {name: s.gate_settings.primary for name, s in results.suites.items() if s.gate_settings is not None}
+    since = results.settings.get("drift_since") or None
+    try:
+        results.history = read_history(
+            rootdir,
+            baseline_dir,
+            since=since,
+            tolerances=tolerances,
+            suites=set(results.suites),
+            primaries=primaries,
+        )
+    except NotAGitRepository:
+        return []
+    except HistoryError as exc:
+        return [f"baseline history not read: {exc}"]
+    return []
