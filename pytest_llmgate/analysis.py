@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_llmgate.gate.records import RunResults
 
 if TYPE_CHECKING:
-    import pandas as pd
+    import pandas as pd  # type: ignore[import-untyped]
 
 __all__ = ["cases_df", "history_df", "metrics_df"]
 
