@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from history_project import BASELINE, GATE, SUITE, make_project, write_conf, write_dataset
+from history_project import BASELINE, GATE, SUITE, accept, git, make_project, write_conf, write_dataset
 
 LOOSENINGS: dict[str, tuple[dict[str, Any], str]] = {
     "tolerance": (
@@ -161,3 +161,31 @@ def test_an_old_baseline_without_settings_loads_and_the_update_records_them(pyte
     assert result.ret == 0, result.stdout.str()  # nothing recorded: nothing to compare with
     _accept(pytester)
     assert _baseline(pytester)["gate_settings"]["metrics"]["quality"]["tolerance"] == 0.1
+
+
+def test_the_pr_comment_lists_the_loosenings_a_branch_accepted(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_project(pytester)
+    accept(pytester, 0.9, "baseline on main")
+    git(root, "checkout", "-q", "-b", "loosen")
+    accept(pytester, 0.9, "raise the tolerance", tolerance=0.10)
+    monkeypatch.setenv("GITHUB_BASE_REF", "main")
+    result = pytester.runpytest(*GATE)
+    assert result.ret == 0, result.stdout.str()  # accepted: it no longer fails ...
+    history = _results(pytester)["history"]
+    assert history["base"] == git(root, "rev-parse", "main")
+    assert (
+        f"LOOSENED: tolerance 0.03 -> 0.1 for {SUITE}, metric checks_passed (accepted under 0.03)"
+        in history["accepted"]
+    )
+    markdown = (root / "reports/llm-gate.md").read_text(encoding="utf-8")
+    assert (
+        "**Loosened in this branch, accepted with `--llm-gate-update`**" in markdown
+    )  # ... but the PR comment says so
+    assert "LOOSENED: tolerance 0.03 -&gt; 0.1" in markdown
+    # On the base branch itself nothing was loosened.
+    git(root, "checkout", "-q", "main")
+    write_conf(root)
+    assert pytester.runpytest(*GATE).ret == 0
+    assert _results(pytester)["history"]["accepted"] == []

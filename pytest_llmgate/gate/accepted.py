@@ -4,12 +4,15 @@ the accepted history of its primary metrics from git (for drift and the report's
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from pytest_llmgate.config import DEFAULT_ALPHA, DEFAULT_TOLERANCE
-from pytest_llmgate.gate.records import GateSettings, MetricRule, RunResults, SuiteResult
+from pytest_llmgate.gate.records import Baseline, GateSettings, MetricRule, RunResults, SuiteResult
 from pytest_llmgate.gate.verdict import primary_metrics
 
 
@@ -81,4 +84,47 @@ def record_run_context(
         return []
     except HistoryError as exc:
         return [f"baseline history not read: {exc}"]
+    base_ref = os.environ.get("GITHUB_BASE_REF", "").strip()
+    if base_ref:
+        accepted_since_base(results, Path(results.history.root), baseline_dir, base_ref)
     return []
+
+
+def accepted_since_base(results: RunResults, root: Path, baseline_dir: Path, base_ref: str) -> None:
+    """List the loosenings the branch's baselines accepted since its merge base with `base_ref`.
+
+    A loosening accepted with `--llm-gate-update` no longer fails the gate; the pull request's
+    comment still lists it, so the reviewer sees the PR changed what the gate checks.
+    """
+    from pytest_llmgate.gate.baseline import baseline_path
+    from pytest_llmgate.gate.history import HistoryError, file_at, merge_base
+    from pytest_llmgate.gate.loosening import loosenings
+
+    if results.history is None:
+        return
+    base = merge_base(root, base_ref)
+    if base is None:
+        results.history.notes.append(
+            f"loosenings since the base branch not checked: no merge base with {base_ref!r} "
+            f"(check out with `fetch-depth: 0`)."
+        )
+        return
+    results.history.base = base
+    folder = baseline_dir if baseline_dir.is_absolute() else root / baseline_dir
+    for name in sorted(results.suites):
+        current = results.baselines.get(name)
+        if current is None or current.gate_settings is None:
+            continue
+        try:
+            blob = file_at(root, base, baseline_path(folder, name))
+            before = Baseline.model_validate_json(blob) if blob is not None else None
+        except (HistoryError, ValidationError):
+            continue
+        probe = SuiteResult(
+            suite=name,
+            dataset=current.dataset,
+            fingerprints=current.fingerprints,
+            gate_settings=current.gate_settings,
+            case_ids=sorted(current.cases),
+        )
+        results.history.accepted += [reason.text for reason in loosenings(probe, before)]

@@ -284,3 +284,22 @@ def _reachable(root: Path, since: str, folder: str) -> set[str]:
         msg = f"--since {since!r}: no such commit in {root} (a shallow clone may not have it; {FETCH_MORE})."
         raise HistoryError(msg)
     return set(_git(root, "rev-list", sha, "--", folder).decode().split())
+
+
+def merge_base(root: Path, ref: str) -> str | None:
+    """The merge base of HEAD and `ref` (tried as `origin/<ref>`, then as given); None when unknown."""
+    for candidate in (f"origin/{ref}", ref):
+        try:
+            return _git(root, "merge-base", "HEAD", candidate).decode().strip() or None
+        except HistoryError:
+            continue
+    return None
+
+
+def file_at(root: Path, rev: str, path: Path) -> bytes | None:
+    """The committed content of `path` (absolute or relative to `root`) at `rev`; None when absent."""
+    try:
+        rel = path.resolve().relative_to(root.resolve()).as_posix() if path.is_absolute() else path.as_posix()
+    except ValueError:
+        return None
+    return _blobs(root, [f"{rev}:{rel}"])[0]

@@ -623,6 +623,11 @@ class RunHistory(_Record):
     """What limits the history (shallow clone, unreadable files), each with what to do."""
     metrics: list[MetricHistory] = Field(default_factory=list)
     drift: list[DriftFinding] = Field(default_factory=list)
+    accepted: list[str] = Field(default_factory=list)
+    """Loosenings this branch accepted into its baselines since the pull request's base
+    (`$GITHUB_BASE_REF`): not blocking, listed in the PR comment for the reviewer."""
+    base: str | None = None
+    """The commit those loosenings are measured from (the merge base with the PR's base branch)."""
 
 
 class RunResults(_Record):

@@ -212,7 +212,7 @@ def history_view(results: RunResults) -> dict[str, Any]:
     """What the main report shows of the history: drift warnings, a link, a sparkline per primary metric."""
     history = results.history
     if history is None:
-        return {"available": False, "drift": [], "suites": {}, "notes": [], "page": HISTORY_PAGE}
+        return {"available": False, "drift": [], "suites": {}, "notes": [], "accepted": [], "page": HISTORY_PAGE}
     now: dict[tuple[str, str], tuple[float | None, float | None]] = {
         (v.suite, m.metric): (m.baseline_mean, m.current_mean) for v in results.verdicts for m in v.metrics
     }
@@ -240,5 +240,6 @@ def history_view(results: RunResults) -> dict[str, Any]:
         "fail_drift": bool(results.settings.get("fail_drift")),
         "suites": suites,
         "notes": list(history.notes),
+        "accepted": list(history.accepted),
         "page": HISTORY_PAGE,
     }

@@ -198,6 +198,10 @@ def history_markdown(results: RunResults) -> list[str]:
     for line in drift_lines(results):
         lines += ["", f"**Drift:** {md_escape(line)}"]
     history = results.history
+    if history is not None and history.accepted:
+        base = (history.base or "")[:7]
+        lines += ["", f"**Loosened in this branch, accepted with `--llm-gate-update`** (baseline settings vs {base}):"]
+        lines += [f"- {md_escape(text)}" for text in history.accepted]
     moved = [m for m in history.metrics if m.primary and m.updates] if history is not None else []
     if history is None or not moved:
         return lines
