@@ -50,6 +50,12 @@ def gate_settings(result: SuiteResult, run_settings: Mapping[str, Any], case_ids
     )
 
 
+def _baseline_file(rootdir: Path, baseline_dir: Path, suite: str) -> Path:
+    from pytest_llmgate.gate.baseline import baseline_path
+
+    return baseline_path(baseline_dir if baseline_dir.is_absolute() else rootdir / baseline_dir, suite)
+
+
 def record_run_context(
     results: RunResults, dataset_ids: Mapping[str, Sequence[str]], rootdir: Path, baseline_dir: Path
 ) -> list[str]:
@@ -79,6 +85,7 @@ def record_run_context(
             tolerances=tolerances,
             suites=set(results.suites),
             primaries=primaries,
+            files=[_baseline_file(rootdir, baseline_dir, name) for name in results.suites],
         )
     except NotAGitRepository:
         return []

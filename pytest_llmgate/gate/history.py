@@ -75,7 +75,7 @@ class _Commit:
     paths: list[str] = field(default_factory=list)
 
 
-def _log(root: Path, folder: str) -> list[_Commit]:
+def _log(root: Path, pathspecs: list[str]) -> list[_Commit]:
     if not _git(root, "rev-parse", "--verify", "-q", "HEAD^{commit}").strip():
         return []
     raw = _git(
@@ -86,7 +86,7 @@ def _log(root: Path, folder: str) -> list[_Commit]:
         "--format=%x1e%H%x1f%aI%x1f%an <%ae>%x1f%s",
         "--name-only",
         "--",
-        folder,
+        *pathspecs,
     ).decode("utf-8", "replace")
     commits = []
     for chunk in raw.split("\x1e"):
@@ -178,6 +178,7 @@ def read_history(
     default_tolerance: float = DEFAULT_TOLERANCE,
     suites: set[str] | None = None,
     primaries: Mapping[str, list[str]] | None = None,
+    files: list[Path] | None = None,
 ) -> RunHistory:
     """Every accepted value of every metric of every baseline under `baseline_dir`, oldest first.
 
@@ -194,7 +195,9 @@ def read_history(
         msg = f"the baseline folder {folder_abs} is outside the git repository at {root}."
         raise HistoryError(msg) from None
     shallow = _git(root, "rev-parse", "--is-shallow-repository").decode().strip() == "true"
-    commits = _log(root, folder)
+    # A gated run reads only its suites' files (`files`); `llmgate history` the whole folder.
+    pathspecs = [folder] if files is None else _relative(root, files) or [folder]
+    commits = _log(root, pathspecs)
     history = RunHistory(root=str(root), commits=len(commits), shallow=shallow, since=since)
     specs = [f"{c.sha}:{p}" for c in commits for p in c.paths]
     blobs = iter(_blobs(root, specs))
@@ -229,7 +232,7 @@ def read_history(
                 history.notes.append(f"{rel} at {commit.sha[:7]} is not a readable baseline; skipped.")
                 continue
             add(version, rel, commit.sha, commit.date, commit.author, commit.subject)
-    _add_uncommitted(root, folder, commits, add)
+    _add_uncommitted(root, folder if files is None else None, pathspecs, commits, add)
     reference_set = _reachable(root, since, folder) if since else None
     for (suite, metric), line in sorted(series.items()):
         version = latest[suite]
@@ -258,9 +261,23 @@ def read_history(
     return history
 
 
-def _add_uncommitted(root: Path, folder: str, commits: list[_Commit], add: Any) -> None:
+def _relative(root: Path, files: list[Path]) -> list[str]:
+    top = root.resolve()
+    rels = []
+    for file in files:
+        try:
+            rels.append(file.resolve().relative_to(top).as_posix())
+        except ValueError:
+            continue
+    return sorted(set(rels))
+
+
+def _add_uncommitted(root: Path, folder: str | None, pathspecs: list[str], commits: list[_Commit], add: Any) -> None:
     """Baseline files that differ from HEAD's (an update not yet committed) as the last points."""
-    on_disk = sorted(p for p in (root / folder).rglob("*.json") if p.is_file()) if (root / folder).is_dir() else []
+    if folder is None:
+        on_disk = [root / rel for rel in pathspecs if (root / rel).is_file()]
+    else:
+        on_disk = sorted(p for p in (root / folder).rglob("*.json") if p.is_file()) if (root / folder).is_dir() else []
     if not on_disk:
         return
     rels = [p.relative_to(root).as_posix() for p in on_disk]
