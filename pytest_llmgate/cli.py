@@ -1,5 +1,5 @@
 """The `llmgate` command: label, labels import, calibrate, report, merge, plan, promote, import, review,
-rubrics, github-comment, validate, cache."""
+rubrics, github-comment, validate, cache, history."""
 
 from __future__ import annotations
 
@@ -183,3 +183,71 @@ def prune(directory: Path, days: float) -> None:
         f"removed {removed} of {before.entries} entries not used for {days:g} days; "
         f"{after.entries} left, {_size(after.size_bytes)}"
     )
+
+
+@main.command()
+@click.option(
+    "--baseline-dir",
+    default=Path("baselines"),
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of the committed baselines (ini llm_gate_baseline_dir).",
+)
+@click.option(
+    "--since",
+    "since",
+    default=None,
+    metavar="REV",
+    help="Commit (or tag) cumulative change and drift are measured from. Default: each baseline's first committed version.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the history as JSON.")
+@click.option(
+    "--html",
+    "html_path",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write a self-contained HTML page (one chart per metric) to this path.",
+)
+@click.option("--all-metrics", is_flag=True, help="Show secondary metrics too (default: the primary metrics).")
+@click.option(
+    "--tolerance",
+    default=0.03,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Tolerance of a metric whose baseline records none (ini llm_gate_tolerance).",
+)
+@click.option("--fail-drift", is_flag=True, help="Exit 1 when a primary metric drifted beyond its tolerance.")
+def history(
+    baseline_dir: Path,
+    since: str | None,
+    as_json: bool,
+    html_path: Path | None,
+    all_metrics: bool,
+    tolerance: float,
+    fail_drift: bool,
+) -> None:
+    """Each metric's accepted baseline values across the commits that changed them, from git; drift flagged.
+
+    Run it in a clone with the full history (in GitHub Actions: actions/checkout with fetch-depth: 0).
+    Exit 4 outside git, 1 with --fail-drift when a metric drifted.
+    """
+    from pytest_llmgate.gate.history import HistoryError, read_history
+    from pytest_llmgate.report.history import history_lines, write_history_page
+
+    try:
+        found = read_history(Path.cwd(), baseline_dir, since=since, default_tolerance=tolerance)
+    except HistoryError as exc:
+        click.echo(f"ERROR: {exc}", err=True)
+        sys.exit(4)
+    if not all_metrics:
+        found = found.model_copy(update={"metrics": [m for m in found.metrics if m.primary]})
+    if as_json:
+        click.echo(found.model_dump_json(indent=2))
+    else:
+        for line in history_lines(found, all_metrics=all_metrics):
+            click.echo(line)
+    if html_path is not None:
+        write_history_page(found, html_path, all_metrics=all_metrics)
+        click.echo(f"wrote {html_path}", err=as_json)
+    if fail_drift and found.drift:
+        sys.exit(1)

@@ -78,6 +78,11 @@ class Settings:
     """`--llm-gate-fail-inconclusive`: an INCONCLUSIVE gate fails the build (release branches)."""
     family: str = "suite"
     """`--llm-gate-family`: the Holm family is each suite's own (`suite`) or the whole run's (`run`)."""
+    # baselines as code: drift (issue 22)
+    fail_drift: bool = False
+    """`--llm-gate-fail-drift`: drift of a primary metric fails the gate (main-branch runs); else a warning."""
+    drift_since: str | None = None
+    """`--llm-gate-drift-since REV`: the commit drift is measured from; None: each baseline's first version."""
     # judge timeouts, retries, deadline
     judge_timeout: float = DEFAULT_JUDGE_TIMEOUT
     """Seconds one judge request may take before it is retried (or counted as an error)."""
@@ -130,6 +135,8 @@ class Settings:
             "primary": list(self.primary),
             "fail_inconclusive": self.fail_inconclusive,
             "family": self.family,
+            "fail_drift": self.fail_drift,
+            "drift_since": self.drift_since,
             "judge_timeout": self.judge_timeout,
             "judge_retries": self.judge_retries,
             "judge_deadline": self.judge_deadline,
@@ -380,6 +387,30 @@ def add_options(parser: pytest.Parser) -> None:
         "Holm family: suite (each suite's own primary metrics and gated slices) or run (the whole build).",
         default="suite",
     )
+    # baselines as code: drift (issue 22)
+    group.addoption(
+        "--llm-gate-fail-drift",
+        action="store_true",
+        dest="llm_gate_fail_drift",
+        default=None,
+        help="Fail the gate when a primary metric's accepted baseline updates add up to a drop beyond its "
+        "tolerance (drift), e.g. on the main branch (default: ini llm_gate_fail_drift or off: a warning).",
+    )
+    parser.addini(
+        "llm_gate_fail_drift",
+        "Fail the gate on drift of a primary metric (else a warning).",
+        type="bool",
+        default=False,
+    )
+    group.addoption(
+        "--llm-gate-drift-since",
+        dest="llm_gate_drift_since",
+        default=None,
+        metavar="REV",
+        help="Commit (or tag) drift is measured from "
+        "(default: ini llm_gate_drift_since or each baseline's first committed version).",
+    )
+    parser.addini("llm_gate_drift_since", "Commit (or tag) drift is measured from.", default="")
     parser.addini(
         "llm_gate_primary",
         "Metrics that gate when a golden marker names none (primary=), one or more per line.",
@@ -669,6 +700,9 @@ def read_settings(config: pytest.Config) -> Settings:
             config.getoption("llm_gate_fail_inconclusive") or config.getini("llm_gate_fail_inconclusive")
         ),
         family=family,
+        fail_drift=bool(config.getoption("llm_gate_fail_drift") or config.getini("llm_gate_fail_drift")),
+        drift_since=str(config.getoption("llm_gate_drift_since") or config.getini("llm_gate_drift_since") or "").strip()
+        or None,
         judge_timeout=judge_timeout,
         judge_retries=judge_retries,
         judge_deadline=judge_deadline,

@@ -50,6 +50,7 @@ def suite(
             case=case,
             passed=value == 1.0,
             metrics={"checks_passed": value},
+            output=f"answer {i}",
         )
     all_tags = sorted({tag for group in (tags or {}).values() for tag in group})
     return SuiteResult(
@@ -72,7 +73,8 @@ def baseline_of(result: SuiteResult, values: list[float] | None = None) -> Basel
         fingerprints=dict(result.fingerprints),
         metrics=dict(result.metrics),
         cases={
-            cid: BaselineCase(passed=value == 1.0, metrics={"checks_passed": value})
+            # The outputs of an unchanged run: byte-equal, so an unchanged metric PASSes at any size.
+            cid: BaselineCase(passed=value == 1.0, metrics={"checks_passed": value}, output=result.cases[cid].output)
             for cid, value in zip(sorted(result.cases), values, strict=False)
         },
     )

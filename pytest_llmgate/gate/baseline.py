@@ -108,6 +108,8 @@ def build_baseline(result: SuiteResult, previous: Baseline | None, dataset_ids: 
         cases=dict(sorted(cases.items())),
         judge_cost=judge_cost(result, previous, len(kept_ids)),
         repeat=result.repeat,
+        # The settings accepted with these values: a later run looser than them needs an update.
+        gate_settings=result.gate_settings,
     )
 
 

@@ -289,6 +289,42 @@ class SliceSpec(_Record):
     naming them; for guardrail tags too small for their mean to FAIL. None: no such rule."""
 
 
+class MetricRule(_Record):
+    """One metric's rule as the gate applied it: the defaults resolved, so a later run compares values."""
+
+    tolerance: float
+    """Largest drop of the mean that is not material."""
+    alpha: float
+    """Significance level of the one-sided tests."""
+    min_score: float | None = None
+    """Absolute floor on the current mean, if any."""
+    higher_is_better: bool = True
+    """Direction in which a change is an improvement (decides which way a floor is loosened)."""
+
+
+class GateSettings(_Record):
+    """The gate settings a suite ran under; a baseline keeps those it was accepted under.
+
+    The loosening guard (`gate/loosening.py`) compares a run's block with its baseline's: a run
+    that checks less than what was accepted needs `--llm-gate-update`, so the loosening shows in the
+    PR's baseline diff. The case ids are kept as a count and a hash: the ids themselves are already
+    the keys of the baseline's `cases`, and a hash keeps the diff one line when the set grows.
+    """
+
+    primary: list[str] = Field(default_factory=list)
+    """The metrics that gate (`primary=`, ini `llm_gate_primary`, or the default)."""
+    metrics: dict[str, MetricRule] = Field(default_factory=dict)
+    """Per metric: tolerance, alpha and floor, defaults resolved (floors apply to every metric)."""
+    slices: dict[str, SliceSpec] = Field(default_factory=dict)
+    """Gated slices (tag to its own tolerance and alpha; None: each metric's own)."""
+    rubrics: dict[str, str] = Field(default_factory=dict)
+    """Rubric name to the hash of its text (its criteria, scale and prompt)."""
+    cases: int = 0
+    """Cases of the golden set (pending review excluded)."""
+    case_ids_sha256: str = ""
+    """sha256 of the golden set's case ids, sorted, one a line."""
+
+
 class SuiteResult(_Record):
     """One suite (a test function marked `golden`) in one run."""
 
@@ -318,6 +354,11 @@ class SuiteResult(_Record):
     """With K > 1: the metrics that are 0/1 per run (their pass@k and pass^k are reported)."""
     repeat_stats: RepeatStats | None = None
     """With K > 1: pass@k, pass^k, within-case variance and flaky cases."""
+    gate_settings: GateSettings | None = None
+    """The gate settings this suite ran under (compared with its baseline's by the loosening guard)."""
+    case_ids: list[str] | None = None
+    """Every case id of the golden set, run or deselected (pending review excluded): the loosening
+    guard names the accepted cases that are gone. None in results written before it was recorded."""
 
     def judge_calls(self) -> list[JudgeCall]:
         """Every judge call of this suite's verdicts, every run's with repeats."""
@@ -381,6 +422,9 @@ class Baseline(_Record):
     fingerprint: a run compares its own cost with it."""
     repeat: int = 1
     """Runs per case the baseline's values are means over (repeat=K)."""
+    gate_settings: GateSettings | None = None
+    """The gate settings the baseline was accepted under; None in files written before they were
+    recorded (no loosening is reported against them; the next update records them)."""
 
 
 class MetricVerdict(_Record):
@@ -579,6 +623,90 @@ class RunFacts(_Record):
         self.label_error = self.label_error or other.label_error
 
 
+class HistoryPoint(_Record):
+    """One accepted value of a metric: the baseline file as committed at one commit."""
+
+    commit: str
+    """Full commit hash, or `uncommitted` for a baseline file that differs from HEAD's."""
+    date: str
+    """Author date, ISO 8601 (empty for an uncommitted file)."""
+    author: str
+    """`Name <email>` of the commit's author (untrusted text)."""
+    subject: str
+    """First line of the commit message (untrusted text)."""
+    value: float
+    """The metric's mean over the baseline's cases."""
+    n: int = 0
+    """Cases the mean is over."""
+    change: float | None = None
+    """Value minus the previous accepted value; None for the first point seen."""
+
+
+class MetricHistory(_Record):
+    """The accepted values of one metric of one suite, oldest first."""
+
+    suite: str
+    metric: str
+    path: str
+    """The baseline file, relative to the repository root."""
+    primary: bool = True
+    """Whether the metric gates (as of its latest baseline)."""
+    higher_is_better: bool = True
+    tolerance: float
+    """The tolerance drift is measured against (the run's, else the latest baseline's)."""
+    points: list[HistoryPoint] = Field(default_factory=list)
+    reference: str | None = None
+    """Commit of the point cumulative change is measured from (the `--since` reference)."""
+    cumulative: float | None = None
+    """Latest value minus the reference's value."""
+    updates: int = 0
+    """Accepted changes of the value after the reference."""
+
+
+class DriftFinding(_Record):
+    """A metric whose accepted changes since the reference add up to a drop beyond its tolerance."""
+
+    suite: str
+    metric: str
+    change: float
+    """Cumulative change since the reference, in the metric's own units (negative: worse, when higher is better)."""
+    drop: float
+    """The same change as a positive drop in the metric's bad direction."""
+    updates: int
+    """Accepted updates it took."""
+    since: str
+    """Short hash of the reference commit."""
+    tolerance: float
+
+    def text(self) -> str:
+        """`judge:correctness fell 0.072 over 4 accepted updates since abc123; tolerance 0.03`."""
+        verb = "fell" if self.change < 0 else "rose"
+        updates = f"{self.updates} accepted update{'' if self.updates == 1 else 's'}"
+        return f"{self.metric} {verb} {self.drop:.3f} over {updates} since {self.since}; tolerance {self.tolerance:g}"
+
+
+class RunHistory(_Record):
+    """What git holds of the baselines' history (`llmgate history`, sparklines, drift)."""
+
+    root: str = ""
+    """Repository root the history was read from."""
+    commits: int = 0
+    """Commits that changed a baseline file, as far as this clone's history reaches."""
+    shallow: bool = False
+    """The clone is shallow: older commits are missing."""
+    since: str | None = None
+    """The reference asked for (`--since`); None: each series' first point."""
+    notes: list[str] = Field(default_factory=list)
+    """What limits the history (shallow clone, unreadable files), each with what to do."""
+    metrics: list[MetricHistory] = Field(default_factory=list)
+    drift: list[DriftFinding] = Field(default_factory=list)
+    accepted: list[str] = Field(default_factory=list)
+    """Loosenings this branch accepted into its baselines since the pull request's base
+    (`$GITHUB_BASE_REF`): not blocking, listed in the PR comment for the reviewer."""
+    base: str | None = None
+    """The commit those loosenings are measured from (the merge base with the PR's base branch)."""
+
+
 class RunResults(_Record):
     """The results file: a run's measurements, its baselines and the verdict."""
 
@@ -617,6 +745,9 @@ class RunResults(_Record):
     labels: list[dict[str, Any]] = Field(default_factory=list)
     """The human labels the run read (`labels/*.jsonl`), so `llmgate merge` recomputes the
     judge-human agreement over every shard's cases."""
+
+    history: RunHistory | None = None
+    """The primary metrics' accepted values from git and any drift (None outside git)."""
 
 
 def merge_rubric_stats(a: RubricStats | None, b: RubricStats) -> RubricStats:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from pytest_llmgate.config import DEFAULT_ALPHA, DEFAULT_MAX_JUDGE_ERROR_RATE, DEFAULT_TOLERANCE
+from pytest_llmgate.gate.loosening import guard_reasons
 from pytest_llmgate.gate.reasons import (
     REJUDGE_REMEDY,
     REMEDIES,
@@ -775,6 +776,8 @@ def evaluate(
     reasons += judge_error_reasons(results, float(settings.get("max_judge_error_rate", DEFAULT_MAX_JUDGE_ERROR_RATE)))
     reasons += _judge_run_reasons(results)
     reasons += _calibration_reasons(results)
+    # Baselines as code: each loosening of a suite that ran, and drift when set to fail.
+    reasons += [r for r in guard_reasons(results) if r.suite is None or r.suite in compared]
     reasons += [make_reason("usage", r) if isinstance(r, str) else r for r in extra_reasons or []]
     if not_run:
         reasons.append(

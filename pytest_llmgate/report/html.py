@@ -43,6 +43,7 @@ from pytest_llmgate.report.case_data import (
     reference_cases,
 )
 from pytest_llmgate.report.charts import confusion_chart, consistency_bars, find_confusion, stat_text, suite_charts
+from pytest_llmgate.report.history import HISTORY_PAGE, history_view, write_history_page
 from pytest_llmgate.report.slices import order_slices
 
 __all__ = ["atomic_write_text", "build_case_data", "read_case_data", "render_html", "render_html_string"]
@@ -418,6 +419,7 @@ def _view(results: RunResults, compare: RunResults | None) -> dict[str, Any]:
         "calibration": _calibration_view(results.calibration),
         "jury": _jury_view(results.jury),
         "judge_warnings": list(results.judge_warnings),
+        "history": history_view(results),
     }
 
 
@@ -501,7 +503,10 @@ def render_html(
 ) -> Path:
     """Render the report for `results` to `path` atomically, in pieces; `compare` is shown as "before";
     `restore` reads each case's spilled fields back as its row is made (`gate.spill`)."""
-    return atomic_write_chunks(Path(path), _html_chunks(results, compare, restore))
+    written = atomic_write_chunks(Path(path), _html_chunks(results, compare, restore))
+    if results.history is not None:  # the page the report's history link opens, beside it
+        write_history_page(results.history, Path(path).with_name(HISTORY_PAGE))
+    return written
 
 
 def _gate_view(results: RunResults) -> dict[str, Any]:

@@ -52,6 +52,7 @@ def render_markdown(results: RunResults, *, report_path: str | None = None) -> s
         lines += ["", f"**Remedy:** {md_escape(remedy)}"]
     for warning in results.judge_warnings:
         lines += ["", f"**Warning:** {md_escape(warning)}"]
+    lines += history_markdown(results)
     commit = results.git_commit or "unknown"
     meta = (
         f"Run {md_escape(results.created_at)} · commit {md_escape(commit)}{' (dirty)' if results.git_dirty else ''}"
@@ -190,3 +191,36 @@ def append_github_step_summary(markdown: str) -> Path | None:
     with path.open("a", encoding="utf-8", errors=UNENCODABLE) as handle:
         handle.write(markdown if markdown.endswith("\n") else markdown + "\n")
     return path
+
+
+def history_markdown(results: RunResults) -> list[str]:
+    """Baselines as code in the summary: drift warnings, and each primary metric's accepted trend."""
+    from pytest_llmgate.gate.drift import drift_lines
+
+    lines: list[str] = []
+    for line in drift_lines(results):
+        lines += ["", f"**Drift:** {md_escape(line)}"]
+    history = results.history
+    if history is not None and history.accepted:
+        base = (history.base or "")[:7]
+        lines += ["", f"**Loosened in this branch, accepted with `--llm-gate-update`** (baseline settings vs {base}):"]
+        lines += [f"- {md_escape(text)}" for text in history.accepted]
+    moved = [m for m in history.metrics if m.primary and m.updates] if history is not None else []
+    if history is None or not moved:
+        return lines
+    lines += ["", "**Accepted history** (committed baselines, from git):"]
+    for series in moved[:20]:
+        start = (
+            series.points[0].value
+            if series.reference is None
+            else next((p.value for p in series.points if p.commit == series.reference), series.points[0].value)
+        )
+        since = (series.reference or "")[:7]
+        lines.append(
+            f"- {md_escape(series.suite)} `{md_escape(series.metric)}`: {start:.3f} → {series.points[-1].value:.3f} "
+            f"({(series.cumulative or 0.0):+.3f} over {series.updates} accepted update(s) since {md_escape(since)}; "
+            f"tolerance {series.tolerance:g})"
+        )
+    for note in history.notes:
+        lines.append(f"- {md_escape(note)}")
+    return lines

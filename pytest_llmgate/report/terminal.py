@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_llmgate._files import printable
 from pytest_llmgate._redact import provider_model
+from pytest_llmgate.gate.drift import drift_lines
 from pytest_llmgate.gate.reasons import reason_lines, shown_remedies
 from pytest_llmgate.gate.records import MetricVerdict, RepeatStats, RunResults, SliceVerdict
 
@@ -232,6 +233,8 @@ def render(results: RunResults, *, width: int = 100, color: bool = False, extra:
         console.print(line, markup=False)
     for warning in results.judge_warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
+    for line in drift_lines(results):
+        console.print(f"[yellow]drift:[/] {escape(line)}")
     gate = results.gate
     shard = results.settings.get("shard")
     if shard:

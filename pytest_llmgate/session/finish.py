@@ -7,6 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from pytest_llmgate.gate.accepted import record_run_context
 from pytest_llmgate.gate.baseline import (
     build_baseline,
     plugin_version,
@@ -105,6 +106,8 @@ class FinishJob(JudgingJob):
         self._jury_and_warnings(results)
         self._calibrate(results)
         paths = {name: self._relative(self.baseline_file(name)) for name in self.suites}
+        # Baselines as code: the gate settings, the set's case ids and the accepted history from git.
+        self.warnings += record_run_context(results, self.dataset_ids, settings.rootdir, settings.baseline_dir)
         results = evaluate(results, baseline_paths=paths)
         self.results = results
         if settings.update and not settings.shard and results.gate.passed:
