@@ -2,8 +2,10 @@
 
 A mutated case is judged again with every rubric the suite applied to it (a pairwise rubric in
 both orders: a changed output is no longer a free tie with the baseline); unmutated cases are
-served by the judge cache. Tokens per call are the unmutated run's mean; dollars come from the
-price table of the judge (`judge/pricing.py`), as the run itself prices its calls.
+served by the judge cache. Tokens per call are the mean of the unmutated run's calls that
+reached the provider; dollars per call are the mean list price the run recorded for its calls
+at the judge's price table (`judge/pricing.py`: `genai-prices` or `llm_gate_judge_price`),
+which is recorded for cache hits too.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ class Estimate:
 
     calls: int
     tokens: int | None
-    """Input plus output tokens; None when no call of the unmutated run reported its tokens."""
+    """Input plus output tokens; None when no call of the unmutated run reported its tokens (all cache hits)."""
     dollars: float | None
     """None when the judge's price is unknown (or the tokens are)."""
     price: str
@@ -40,27 +42,33 @@ def calls_per_case(results: dict[str, Any]) -> dict[tuple[str, str], int]:
     return counts
 
 
-def _mean_usage(results: dict[str, Any]) -> tuple[float, float, float, float] | None:
-    seen = []
+def _calls(results: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
     for suite in (results.get("suites") or {}).values():
         for case in (suite.get("cases") or {}).values():
             for verdict in case.get("judge") or []:
                 for sub in [verdict, *(verdict.get("jury") or [])]:
-                    for call in sub.get("calls") or []:
-                        if int(call.get("input_tokens") or 0) > 0:
-                            seen.append(
-                                (
-                                    int(call.get("input_tokens") or 0),
-                                    int(call.get("output_tokens") or 0),
-                                    int(call.get("cache_read_tokens") or 0),
-                                    int(call.get("cache_write_tokens") or 0),
-                                )
-                            )
-    if not seen:
-        return None
-    n = len(seen)
-    inputs, outputs, reads, writes = (sum(values) / n for values in zip(*seen, strict=True))
-    return inputs, outputs, reads, writes
+                    found += sub.get("calls") or []
+    return found
+
+
+def _mean_tokens(calls: list[dict[str, Any]]) -> float | None:
+    """Mean input plus output tokens of the calls that reported them (cache hits report none)."""
+    seen = [int(c.get("input_tokens") or 0) + int(c.get("output_tokens") or 0) for c in calls]
+    seen = [tokens for tokens in seen if tokens > 0]
+    return sum(seen) / len(seen) if seen else None
+
+
+def _mean_dollars(calls: list[dict[str, Any]]) -> float | None:
+    """Mean list price of a call at the judge's price table (recorded for cache hits too)."""
+    prices: list[float] = []
+    for call in calls:
+        if call.get("error"):
+            continue
+        if call.get("list_cost_usd") is None:
+            return None
+        prices.append(float(call["list_cost_usd"]))
+    return sum(prices) / len(prices) if prices else None
 
 
 def _pricers(results: dict[str, Any]) -> list[Any]:
@@ -83,26 +91,18 @@ def _pricers(results: dict[str, Any]) -> list[Any]:
 
 def estimate(results: dict[str, Any], planted: list[Planted]) -> Estimate:
     """The calls, tokens and dollars the planted mutants can cost at most (cache hits make it less)."""
-    from pytest_llmgate.judge.pricing import Usage
-
     per_case = calls_per_case(results)
     calls = sum(per_case.get((p.suite, case_id), 0) for p in planted for case_id in p.cases)
     pricers = _pricers(results)
-    if all(p.source.startswith("offline") for p in pricers):
+    if all(p.free for p in pricers):
         return Estimate(calls=calls, tokens=0, dollars=0.0, price="offline judge: free")
-    usage = _mean_usage(results)
+    recorded = _calls(results)
+    tokens = _mean_tokens(recorded)
     price = ", ".join(sorted({p.source for p in pricers}))
-    if usage is None:
-        return Estimate(calls=calls, tokens=None, dollars=None, price=price)
-    tokens = round(calls * (usage[0] + usage[1]))
-    one = Usage(
-        input_tokens=round(usage[0]),
-        output_tokens=round(usage[1]),
-        cache_read_tokens=round(usage[2]),
-        cache_write_tokens=round(usage[3]),
+    dollars = _mean_dollars(recorded) if all(p.known for p in pricers) else None
+    return Estimate(
+        calls=calls,
+        tokens=None if tokens is None else round(calls * tokens),
+        dollars=None if dollars is None else calls * dollars,
+        price=price,
     )
-    # a jury splits the calls between its judges; price each call at the dearest judge (an upper bound)
-    costs = [p.cost(one) for p in pricers]
-    if any(c is None for c in costs):
-        return Estimate(calls=calls, tokens=tokens, dollars=None, price=price)
-    return Estimate(calls=calls, tokens=tokens, dollars=calls * max(float(c) for c in costs), price=price)

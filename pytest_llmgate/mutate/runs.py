@@ -257,9 +257,9 @@ def spend_of(results: dict[str, Any] | None) -> Spend:
     spend = Spend()
     offline = str(results.get("judge_provider") or "").startswith("offline")
     for stats in (results.get("judge_stats") or {}).values():
-        calls, hits = int(stats.get("calls") or 0), int(stats.get("cache_hits") or 0)
-        spend.cache_hits += hits
-        spend.calls += 0 if offline else max(0, calls - hits)
+        calls = int(stats.get("calls") or 0)
+        spend.cache_hits += int(stats.get("cache_hits") or 0)
+        spend.calls += 0 if offline else calls  # provider requests (retries included); hits are not counted
         cost = stats.get("cost_usd")
         if cost is None or spend.dollars is None:
             spend.dollars = None
