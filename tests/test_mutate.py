@@ -145,7 +145,8 @@ def test_the_second_run_with_the_same_seed_makes_no_judge_call(
     sent = fake_provider.request_count - before
     # the estimate comes first: 2 mutants x 8 cases x 1 pointwise rubric, priced from the ini price
     estimate = re.search(
-        r"estimate: 2 mutant session\(s\), at most (\d+) judge call\(s\), .*tokens.*, \$[\d.]+ ", first.stdout.str()
+        r"estimate: 2 mutant session\(s\), at most (\d+) judge call\(s\), about ([\d,]+) tokens, \$[\d.]+ ",
+        first.stdout.str(),
     )
     assert estimate is not None, first.stdout.str()
     # an upper bound: the empty answers fail their length check before the body asks the judge
@@ -198,3 +199,26 @@ def test_refused_flags_and_unknown_operators_are_usage_errors(project: pytest.Py
     unknown.stdout.fnmatch_lines(
         ["ERROR: unknown mutation operator 'text.nope'; choose among: text.drop_last_sentence*"]
     )
+
+
+def test_the_budget_covers_the_whole_command(
+    project: pytest.Pytester, fake_provider: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MUTATE_JUDGE", "1")
+    judge = ("--llm-gate-judge", "openai:gpt-test")
+    assert project.runpytest(*GATE, *judge, "--llm-gate-update").ret == 0
+    before = fake_provider.request_count
+    # at $1,000 per million input tokens a call costs cents: $0.05 pays for a few calls, not 16
+    project.makeini("[pytest]\nllm_gate_judge_price = input=1000 output=1000\n")
+    operators = "text.change_numbers,text.swap_entity"
+    result = mutate(project, "--operators", operators, ".", *judge, "--llm-gate-budget-usd", "0.05")
+    assert result.ret == 0, result.stdout.str()
+    sent = fake_provider.request_count - before
+    assert 0 < sent < 8
+    result.stdout.fnmatch_lines(["budget: $0.05 for the whole command*"])
+    found = mutants(project)
+    assert found["text.change_numbers"]["outcome"] == "unscored"
+    assert "budget" in found["text.change_numbers"]["note"]
+    assert found["text.swap_entity"]["outcome"] == "unscored"
+    assert found["text.swap_entity"]["note"] == "the judge budget (--llm-gate-budget-usd 0.05) was spent"
+    result.stdout.fnmatch_lines(["overall mutation score: 0 of 0 mutants caught (no mutant)"])

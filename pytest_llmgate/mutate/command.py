@@ -104,11 +104,12 @@ def _describe_shape(planted_shape: object) -> str:
 def _estimate_line(found: Estimate, mutants: int) -> str:
     from pytest_llmgate.judge.pricing import describe_dollars
 
-    tokens = (
-        "tokens unknown (the unmutated run's judge calls were all cache hits)"
-        if found.tokens is None
-        else f"about {found.tokens:,} tokens"
-    )
+    if found.price.startswith("offline"):
+        tokens = "no tokens"
+    elif found.tokens is None:
+        tokens = "tokens unknown (no judge call of the unmutated run or the baselines' runs recorded any)"
+    else:
+        tokens = f"about {found.tokens:,} tokens"
     dollars = describe_dollars(found.dollars)
     return (
         f"estimate: {mutants} mutant session(s), at most {found.calls} judge call(s), {tokens}, {dollars} "

@@ -3,7 +3,8 @@
 A mutated case is judged again with every rubric the suite applied to it (a pairwise rubric in
 both orders: a changed output is no longer a free tie with the baseline); unmutated cases are
 served by the judge cache. Tokens per call are the mean of the unmutated run's calls that
-reached the provider; dollars per call are the mean list price the run recorded for its calls
+reached the provider (or, when all were cache hits, of the calls of the runs that wrote the
+baselines, their `judge_cost`); dollars per call are the mean list price the run recorded for its calls
 at the judge's price table (`judge/pricing.py`: `genai-prices` or `llm_gate_judge_price`),
 which is recorded for cache hits too.
 """
@@ -22,7 +23,7 @@ class Estimate:
 
     calls: int
     tokens: int | None
-    """Input plus output tokens; None when no call of the unmutated run reported its tokens (all cache hits)."""
+    """Input plus output tokens; None when neither the unmutated run nor the baselines recorded any."""
     dollars: float | None
     """None when the judge's price is unknown (or the tokens are)."""
     price: str
@@ -57,6 +58,18 @@ def _mean_tokens(calls: list[dict[str, Any]]) -> float | None:
     seen = [int(c.get("input_tokens") or 0) + int(c.get("output_tokens") or 0) for c in calls]
     seen = [tokens for tokens in seen if tokens > 0]
     return sum(seen) / len(seen) if seen else None
+
+
+def _baseline_tokens(results: dict[str, Any]) -> float | None:
+    """Mean tokens of a call in the runs that wrote the baselines (their `judge_cost`), when known."""
+    calls = tokens = 0.0
+    for baseline in (results.get("baselines") or {}).values():
+        cost = (baseline or {}).get("judge_cost") or {}
+        spent = float(cost.get("input_tokens") or 0) + float(cost.get("output_tokens") or 0)
+        if spent > 0:
+            calls += float(cost.get("calls") or 0)
+            tokens += spent
+    return tokens / calls if calls else None
 
 
 def _mean_dollars(calls: list[dict[str, Any]]) -> float | None:
@@ -98,6 +111,8 @@ def estimate(results: dict[str, Any], planted: list[Planted]) -> Estimate:
         return Estimate(calls=calls, tokens=0, dollars=0.0, price="offline judge: free")
     recorded = _calls(results)
     tokens = _mean_tokens(recorded)
+    if tokens is None:
+        tokens = _baseline_tokens(results)
     price = ", ".join(sorted({p.source for p in pricers}))
     dollars = _mean_dollars(recorded) if all(p.known for p in pricers) else None
     return Estimate(

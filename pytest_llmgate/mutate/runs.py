@@ -123,6 +123,8 @@ def run_session(
     return Session(exit_code=done.returncode, results=results, output=done.stdout + done.stderr)
 
 
+#: Joins the run-level reasons of one session in `SuiteOutcome.note`.
+NOTE_SEPARATOR = " | "
 Status = Literal["caught", "inconclusive", "missed", "unscored"]
 
 
@@ -200,7 +202,7 @@ def suite_outcome(results: dict[str, Any] | None, suite: str) -> SuiteOutcome:
             if _kind(r) not in ("inconclusive", "note")
         ]
     unsure = unsure or any(_kind(r) == "inconclusive" for r in typed)
-    note = "; ".join(_text(r) for r in run_reasons if _kind(r) != "note")
+    note = NOTE_SEPARATOR.join(_text(r) for r in run_reasons if _kind(r) != "note")
     if catches:
         return SuiteOutcome(status="caught", gate="FAIL", caught_by=catches, note=note)
     if unsure:
