@@ -211,7 +211,9 @@ def test_the_budget_covers_the_whole_command(
     # at $1,000 per million input tokens a call costs cents: $0.05 pays for a few calls, not 16
     project.makeini("[pytest]\nllm_gate_judge_price = input=1000 output=1000\n")
     operators = "text.change_numbers,text.swap_entity"
-    result = mutate(project, "--operators", operators, ".", *judge, "--llm-gate-budget-usd", "0.05")
+    # one call in flight: the engine stops issuing calls once spent, but calls in flight still land
+    budget = ("--llm-gate-budget-usd", "0.05", "--llm-gate-concurrency", "1")
+    result = mutate(project, "--operators", operators, ".", *judge, *budget)
     assert result.ret == 0, result.stdout.str()
     sent = fake_provider.request_count - before
     assert 0 < sent < 8

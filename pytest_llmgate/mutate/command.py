@@ -26,7 +26,15 @@ from pytest_llmgate.mutate.plant import (
     write_outputs,
 )
 from pytest_llmgate.mutate.report import Mutant, MutationReport, SuiteReport, lines, score_line, write_html, write_json
-from pytest_llmgate.mutate.runs import SuiteOutcome, check_args, run_session, spend_of, split_budget, suite_outcome
+from pytest_llmgate.mutate.runs import (
+    Session,
+    SuiteOutcome,
+    check_args,
+    run_session,
+    spend_of,
+    split_budget,
+    suite_outcome,
+)
 
 #: Default share of a suite's cases each operator mutates. A mutant must be a regression a
 #: perfect metric would FAIL: the demo's checks tolerate a 10-point drop and scores 5 points, so
@@ -117,6 +125,20 @@ def _estimate_line(found: Estimate, mutants: int) -> str:
     )
 
 
+def _unmutated(args: list[str], folder: Path, outputs: Path | None, budget: float | None) -> tuple[Session, Path]:
+    """The unmutated session: re-gating a saved outputs file, or calling the SUT and saving its outputs."""
+    if outputs is not None:
+        return run_session(args, folder / "unmutated", outputs=outputs, budget_usd=budget), outputs
+    saved = folder / "unmutated.jsonl"
+    return run_session(args, folder / "unmutated", save_outputs=saved, budget_usd=budget), saved
+
+
+def _free(results: dict[str, object]) -> bool:
+    settings = results.get("settings")
+    judges = settings.get("judges") if isinstance(settings, dict) else None
+    return isinstance(judges, list) and bool(judges) and all(str(j).startswith("offline") for j in judges)
+
+
 def run_mutate(options: Options, echo: Callable[[str], None]) -> int:
     """`llmgate mutate`; 0, or 1 when `--min-score` is not met, or 4 when mutation testing cannot run."""
     try:
@@ -138,12 +160,12 @@ def _run(options: Options, echo: Callable[[str], None]) -> int:
     spent = 0.0
 
     echo("llmgate mutate: gating the unmutated outputs")
-    if options.outputs is not None:
-        base = run_session(args, folder / "unmutated", outputs=options.outputs, budget_usd=budget)
-        outputs_file = options.outputs
-    else:
-        outputs_file = folder / "unmutated.jsonl"
-        base = run_session(args, folder / "unmutated", save_outputs=outputs_file, budget_usd=budget)
+    base, outputs_file = _unmutated(args, folder, options.outputs, budget)
+    if budget is not None and base.results is not None and _free(base.results):
+        # the offline judge is free, and a dollar budget on it makes every judge request fail
+        echo("the offline judge is free: --llm-gate-budget-usd does not apply")
+        budget = None
+        base, outputs_file = _unmutated(args, folder, options.outputs, budget)
     if base.results is None or not outputs_file.is_file():
         tail = "\n".join(base.output.strip().splitlines()[-15:])
         msg = (
@@ -230,12 +252,15 @@ def _run(options: Options, echo: Callable[[str], None]) -> int:
     for line in lines(report):
         echo(line)
     echo(f"judge calls sent by the mutants: {report.calls} ({report.cache_hits} cache hits)")
+    if options.dry_run:
+        echo(f"dry run: the mutated outputs files are in {folder.as_posix()}/; no mutant gated, no report written")
+        return 0
     write_json(report, options.json_path)
     write_html(report, options.html_path)
     echo(f"wrote {options.json_path.as_posix()}")
     echo(f"report: {options.html_path.as_posix()}")
     caught, total = report.score()
-    if options.min_score is not None and not options.dry_run:
+    if options.min_score is not None:
         achieved = 100.0 * caught / total if total else 0.0
         if achieved < options.min_score:
             echo(

@@ -163,7 +163,8 @@ def suite_outcome(results: dict[str, Any] | None, suite: str) -> SuiteOutcome:
     when a primary metric could not tell; else PASS (missed).
 
     Run-level reasons (calibration, judge errors) are not the suite's checks and are noted, not
-    counted; a spent judge budget or deadline leaves the mutant unscored (its verdicts are missing).
+    counted; a spent judge budget, the deadline or a replay miss leaves the mutant unscored (its
+    verdicts are missing).
     """
     if results is None:
         return SuiteOutcome(status="unscored", gate="not gated", note="the session wrote no results")
@@ -172,7 +173,7 @@ def suite_outcome(results: dict[str, Any] | None, suite: str) -> SuiteOutcome:
         return SuiteOutcome(status="unscored", gate="not gated", note="the suite did not run")
     gate = results.get("gate") or {}
     run_reasons = [r for r in gate.get("reasons") or [] if not _for_suite(r, suite) and not _for_other_suite(r)]
-    cut = [r for r in run_reasons if _kind(r) in ("budget", "deadline")]
+    cut = [r for r in run_reasons if _kind(r) in ("budget", "deadline", "replay_miss")]
     if cut:
         return SuiteOutcome(status="unscored", gate="not gated", note=_text(cut[0]))
     catches: list[Catch] = []
@@ -219,6 +220,8 @@ def _kind(reason: Any) -> str:
         return "budget"
     if "deadline" in text:
         return "deadline"
+    if text.startswith("replay:") or "not in the cache" in text:
+        return "replay_miss"
     return "text"
 
 
