@@ -77,3 +77,25 @@ def test_flags_mutate_sets_itself_are_refused_and_the_budget_is_taken_out() -> N
     assert split_budget(["--llm-gate-budget-usd=1"]) == ([], 1.0)
     with pytest.raises(MutateError, match=r"'--llm-gate-budget-usd' must be a number of dollars >= 0 \(got -1\)"):
         split_budget(["--llm-gate-budget-usd", "-1"])
+
+
+def test_the_page_lists_blind_spots_first_with_the_changed_fields_escaped() -> None:
+    from pytest_llmgate.mutate.plant import Example
+    from pytest_llmgate.mutate.report import Mutant, MutationReport, SuiteReport, lines, render_html, to_json
+    from pytest_llmgate.mutate.runs import Catch, SuiteOutcome
+
+    def mutant(name: str, outcome: SuiteOutcome, after: str) -> Mutant:
+        before = {"answer": "Refunds take 5 days.", "ids": ["a"]}
+        example = Example(case_id="q-1", before=before, after={**before, "answer": after})
+        return Mutant(SUITE, name, "plants", ["q-1"], 3, outcome, f"m/{name}.jsonl", example)
+
+    caught = SuiteOutcome(status="caught", gate="FAIL", caught_by=[Catch("checks_passed", 0.004)])
+    missed = SuiteOutcome(status="missed", gate="PASS")
+    suite = SuiteReport(SUITE, 10, "PASS", [mutant("text.empty", caught, ""), mutant("text.x", missed, "<b>x</b>")])
+    report = MutationReport(seed=0, rate=0.2, suites=[suite], operators=["text.empty", "text.x"])
+    page = render_html(report)
+    assert page.index("text.x") < page.index("text.empty")
+    assert "&lt;b&gt;x&lt;/b&gt;" in page and "<b>x</b>" not in page
+    assert "&quot;ids&quot;" not in page  # only the fields the mutant changed
+    assert "mutation score: 1 of 2 mutants caught (50%)" in lines(report)[-1]
+    assert to_json(report)["suites"][SUITE]["score"] == {"caught": 1, "mutants": 2, "percent": 50.0}

@@ -183,8 +183,9 @@ def _run(options: Options, echo: Callable[[str], None]) -> int:
         outcome = suite_outcome(base.results, name)
         suite_report = SuiteReport(suite=name, cases=len(info.case_ids), baseline_gate=outcome.gate)
         if outcome.status == "caught":
+            why = "; ".join(c.metric for c in outcome.caught_by)
             suite_report.skipped = (
-                "the unmutated run FAILs already, so every mutant would count as caught; fix the regression "
+                f"the unmutated run FAILs already ({why}), so every mutant would count as caught; fix that "
                 "or accept it with --llm-gate-update, then mutate"
             )
         elif outcome.status == "unscored":

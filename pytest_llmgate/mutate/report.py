@@ -211,6 +211,17 @@ def _show(value: Any) -> str:
     return html.escape(text if len(text) <= 4000 else text[:4000] + " …")
 
 
+def _changed(before: Any, after: Any) -> tuple[Any, Any]:
+    """The fields of two dict outputs that differ (the whole outputs otherwise): what the mutant changed."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        keys = sorted(k for k in set(before) | set(after) if before.get(k, _MISSING) != after.get(k, _MISSING))
+        return {k: before[k] for k in keys if k in before}, {k: after[k] for k in keys if k in after}
+    return before, after
+
+
+_MISSING = object()
+
+
 def render_html(report: MutationReport) -> str:
     """A self-contained page (no script, no network): blind spots first, one escaped example each."""
     esc = html.escape
@@ -239,9 +250,9 @@ def render_html(report: MutationReport) -> str:
         for m in sorted(suite.mutants, key=lambda m: (_ORDER[m.outcome.status], m.operator)):
             example = ""
             if m.example is not None:
+                before, after = _changed(m.example.before, m.example.after)
                 example = (
-                    f"case <code>{esc(m.example.case_id)}</code><pre>{_show(m.example.before)}</pre>"
-                    f"<pre>{_show(m.example.after)}</pre>"
+                    f"case <code>{esc(m.example.case_id)}</code><pre>{_show(before)}</pre><pre>{_show(after)}</pre>"
                 )
             note = f"<br><small>{esc(m.outcome.note)}</small>" if m.outcome.note else ""
             parts.append(
