@@ -1,5 +1,5 @@
 """The `llmgate` command: label, labels import, calibrate, report, merge, plan, promote, import, review,
-rubrics, github-comment, validate, cache, history."""
+rubrics, github-comment, validate, cache, history, mutate."""
 
 from __future__ import annotations
 
@@ -251,3 +251,85 @@ def history(
         click.echo(f"wrote {html_path}", err=as_json)
     if fail_drift and found.drift:
         sys.exit(1)
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option(
+    "--outputs",
+    "outputs",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Mutate this saved outputs file (`--llm-gate-save-outputs`) instead of running the SUT.",
+)
+@click.option(
+    "--operators",
+    "operators",
+    multiple=True,
+    metavar="NAMES",
+    help="Operators to plant, comma-separated names or groups (text, tools, retrieval, json, user); "
+    "repeatable. Default: every operator the outputs fit.",
+)
+@click.option(
+    "--rate",
+    type=float,
+    default=0.2,
+    show_default=True,
+    help="Share of each suite's cases an operator mutates (drawn among the cases it changes).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the cases drawn and of the operators.")
+@click.option(
+    "--min-score",
+    type=click.FloatRange(0, 100),
+    default=None,
+    metavar="PERCENT",
+    help="Exit 1 when the overall mutation score is below PERCENT (for CI). Default: exit 0.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("reports/llm-gate-mutants.json"),
+    show_default=True,
+    help="The mutation report (JSON); the mutants' files go to the folder beside it of the same name.",
+)
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("reports/llm-gate-mutants.html"),
+    show_default=True,
+    help="The mutation report page (self-contained HTML).",
+)
+@click.option("--dry-run", is_flag=True, help="Plant the mutants and print the estimate; run no mutant.")
+@click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
+def mutate(
+    outputs: Path | None,
+    operators: tuple[str, ...],
+    rate: float,
+    seed: int,
+    min_score: float | None,
+    json_path: Path,
+    html_path: Path,
+    dry_run: bool,
+    pytest_args: tuple[str, ...],
+) -> None:
+    """Plant one regression per mutation operator in this run's outputs and report which the gate catches.
+
+    PYTEST_ARGS (paths, -k, -n, --llm-gate-judge, --llm-gate-budget-usd ...) go to every
+    `pytest --llm-gate` session. Exit 0, or 1 below --min-score, or 4 when it cannot run.
+    """
+    from pytest_llmgate.mutate.command import Options, run_mutate
+
+    names = [name.strip() for value in operators for name in value.split(",") if name.strip()]
+    options = Options(
+        pytest_args=list(pytest_args),
+        outputs=outputs,
+        operators=names,
+        rate=rate,
+        seed=seed,
+        min_score=min_score,
+        json_path=json_path,
+        html_path=html_path,
+        dry_run=dry_run,
+    )
+    sys.exit(run_mutate(options, click.echo))
