@@ -117,7 +117,8 @@ def test_a_length_only_suite_misses_content_mutants_and_catches_truncation(proje
     assert (project.path / "reports/llm-gate.json").read_bytes() == user_results
 
     # the verdict reported equals a real gated run on the same mutated file
-    for name, status, code in (("text.truncate_half", "FAIL", 1), ("text.negate", "PASS", 0)):
+    # (a missed mutant moved no metric; on 40 cases the gate cannot certify its tolerance: INCONCLUSIVE, exit 0)
+    for name, status, code in (("text.truncate_half", "FAIL", 1), ("text.negate", "INCONCLUSIVE", 0)):
         replay = project.runpytest(*GATE, "--llm-gate-outputs", found[name]["outputs_file"])
         replay.stdout.fnmatch_lines([f"LLM gate: {status}"])
         assert replay.ret == code and found[name]["gate"] == status

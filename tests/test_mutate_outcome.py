@@ -13,8 +13,10 @@ from pytest_llmgate.mutate.runs import check_args, split_budget, suite_outcome
 SUITE = "test_qa.py::test_qa"
 
 
-def metric(name: str, status: str, *, primary: bool = True, p: float | None = 0.5) -> dict[str, Any]:
-    return {"metric": name, "status": status, "primary": primary, "p_adjusted": p}
+def metric(
+    name: str, status: str, *, primary: bool = True, p: float | None = 0.5, diff: float = -0.02
+) -> dict[str, Any]:
+    return {"metric": name, "status": status, "primary": primary, "p_adjusted": p, "diff": diff}
 
 
 def results(metrics: list[dict[str, Any]], reasons: list[Any] | None = None, **verdict: Any) -> dict[str, Any]:
@@ -39,6 +41,9 @@ def test_a_secondary_drop_is_not_caught_but_a_floor_is() -> None:
 
 def test_inconclusive_and_a_gated_slice() -> None:
     assert suite_outcome(results([metric("checks_passed", "inconclusive")]), SUITE).status == "inconclusive"
+    # INCONCLUSIVE with no primary metric moved: nothing noticed the mutant, a blind spot.
+    unmoved = suite_outcome(results([metric("checks_passed", "inconclusive", diff=0.0)]), SUITE)
+    assert unmoved.status == "missed" and unmoved.gate == "INCONCLUSIVE"
     sliced = results(
         [metric("checks_passed", "pass")],
         slices=[{"tag": "refund", "gated": True, "metrics": [metric("checks_passed", "fail", p=0.01)]}],

@@ -160,7 +160,8 @@ def suite_outcome(results: dict[str, Any] | None, suite: str) -> SuiteOutcome:
     """The suite's own verdict: FAIL (caught) when one of its primary metrics (or gated slices)
     dropped significantly beyond its tolerance, a metric broke its floor, a problem of the suite
     (a missing metric, every case errored) or strict newly failing cases failed it; INCONCLUSIVE
-    when a primary metric could not tell; else PASS (missed).
+    when a primary metric could not tell; else PASS (missed). INCONCLUSIVE with no primary metric
+    moved at all is missed too: nothing the suite measures noticed the mutant.
 
     Run-level reasons (calibration, judge errors) are not the suite's checks and are noted, not
     counted; a spent judge budget, the deadline or a replay miss leaves the mutant unscored (its
@@ -182,9 +183,12 @@ def suite_outcome(results: dict[str, Any] | None, suite: str) -> SuiteOutcome:
     groups: list[tuple[str | None, list[dict[str, Any]]]] = [(None, verdict.get("metrics") or [])]
     groups += [(s.get("tag"), s.get("metrics") or []) for s in verdict.get("slices") or [] if s.get("gated")]
     unsure = False
+    moved = False
     for tag, metrics in groups:
         for metric in metrics:
             status = metric.get("status")
+            if metric.get("primary") and metric.get("diff"):
+                moved = True
             if status == "below_floor" and tag is None:
                 catches.append(Catch(metric=metric["metric"], p=None, how="floor"))
             elif status == "fail" and metric.get("primary"):
@@ -206,6 +210,11 @@ def suite_outcome(results: dict[str, Any] | None, suite: str) -> SuiteOutcome:
     note = NOTE_SEPARATOR.join(_text(r) for r in run_reasons if _kind(r) != "note")
     if catches:
         return SuiteOutcome(status="caught", gate="FAIL", caught_by=catches, note=note)
+    if unsure and not moved:
+        # No primary metric moved at all: the suite did not notice the mutant; the gate is
+        # INCONCLUSIVE only because the set cannot certify its tolerance (gate v3). A blind spot.
+        seen = "no primary metric moved"
+        return SuiteOutcome(status="missed", gate="INCONCLUSIVE", note=NOTE_SEPARATOR.join(filter(None, [seen, note])))
     if unsure:
         return SuiteOutcome(status="inconclusive", gate="INCONCLUSIVE", note=note)
     return SuiteOutcome(status="missed", gate="PASS", note=note)
