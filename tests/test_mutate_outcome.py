@@ -104,3 +104,8 @@ def test_the_page_lists_blind_spots_first_with_the_changed_fields_escaped() -> N
     assert "&quot;ids&quot;" not in page  # only the fields the mutant changed
     assert "mutation score: 1 of 2 mutants caught (50%)" in lines(report)[-1]
     assert to_json(report)["suites"][SUITE]["score"] == {"caught": 1, "mutants": 2, "percent": 50.0}
+    # A mutant missed because no primary metric moved is a blind spot, not a run-level gate.
+    unmoved = SuiteOutcome(status="missed", gate="INCONCLUSIVE", note="no primary metric moved")
+    suite.mutants.append(mutant("text.negate", unmoved, "Refunds do not take 5 days."))
+    text = "\n".join(lines(report))
+    assert "blind spots (missed): text.x, text.negate" in text and "run-level gate" not in text

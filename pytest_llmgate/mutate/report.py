@@ -13,7 +13,7 @@ from typing import Any
 
 from pytest_llmgate._files import atomic_write_text, dumps
 from pytest_llmgate.mutate.plant import Example
-from pytest_llmgate.mutate.runs import NOTE_SEPARATOR, Catch, SuiteOutcome
+from pytest_llmgate.mutate.runs import NOT_MOVED, NOTE_SEPARATOR, Catch, SuiteOutcome
 
 FORMAT_VERSION = 1
 
@@ -134,6 +134,8 @@ def lines(report: MutationReport) -> list[str]:
         for m in suite.mutants:
             if m.outcome.note and m.outcome.status != "unscored":
                 for note in m.outcome.note.split(NOTE_SEPARATOR):
+                    if note == NOT_MOVED:  # why it is missed, not a run-level gate
+                        continue
                     key = note.split(":", 1)[0]
                     notes[key] = notes.get(key, 0) + 1
         for key, count in sorted(notes.items()):

@@ -125,6 +125,8 @@ def run_session(
 
 #: Joins the run-level reasons of one session in `SuiteOutcome.note`.
 NOTE_SEPARATOR = " | "
+# The note of a mutant missed with the gate INCONCLUSIVE: the suite's own, not a run-level gate.
+NOT_MOVED = "no primary metric moved"
 Status = Literal["caught", "inconclusive", "missed", "unscored"]
 
 
@@ -213,8 +215,9 @@ def suite_outcome(results: dict[str, Any] | None, suite: str) -> SuiteOutcome:
     if unsure and not moved:
         # No primary metric moved at all: the suite did not notice the mutant; the gate is
         # INCONCLUSIVE only because the set cannot certify its tolerance (gate v3). A blind spot.
-        seen = "no primary metric moved"
-        return SuiteOutcome(status="missed", gate="INCONCLUSIVE", note=NOTE_SEPARATOR.join(filter(None, [seen, note])))
+        return SuiteOutcome(
+            status="missed", gate="INCONCLUSIVE", note=NOTE_SEPARATOR.join(filter(None, [NOT_MOVED, note]))
+        )
     if unsure:
         return SuiteOutcome(status="inconclusive", gate="INCONCLUSIVE", note=note)
     return SuiteOutcome(status="missed", gate="PASS", note=note)
