@@ -242,3 +242,18 @@ def test_the_slice_rule_is_a_typed_reason_naming_the_cases() -> None:
     reach = slice_reach("guard", [None] * 7, alpha=0.05, family=4)
     assert reach.can_fail and reach.smallest_drop == 1.0
     assert not slice_reach("guard", ["a", "a", "b", "c", "d", "e", "f"], alpha=0.05, family=4).can_fail
+
+
+def test_settle_words_never_ask_for_cases_the_set_already_has() -> None:
+    from types import SimpleNamespace
+
+    from pytest_llmgate.gate.design import settle_words
+
+    short = SimpleNamespace(tolerance=0.03, cases_to_pass=201, repeats_to_pass=2, n_paired=100)
+    assert settle_words(short) == (
+        "an unchanged app PASSes 80 % of the time with about 201 paired cases, or repeat=2 on these 100 if the "
+        "changes are run-to-run noise"
+    )
+    enough = SimpleNamespace(tolerance=0.03, cases_to_pass=81, repeats_to_pass=None, n_paired=91)
+    assert settle_words(enough).startswith("these 91 cases would PASS an unchanged app (about 81 needed)")
+    assert "can never be shown" in settle_words(SimpleNamespace(tolerance=0.0, cases_to_pass=None, n_paired=5))

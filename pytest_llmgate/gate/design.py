@@ -248,6 +248,12 @@ def settle_words(v: Any, *, short: bool = False) -> str:
         return "a tolerance of 0 can never be shown: set a tolerance above 0"
     if v.cases_to_pass is None:
         return "no number of cases shows this tolerance at this noise: raise the tolerance"
+    if v.cases_to_pass <= v.n_paired:
+        # The set is large enough for an unchanged app: what keeps it open is the change itself.
+        return (
+            f"these {v.n_paired} cases would PASS an unchanged app (about {v.cases_to_pass} needed): the change seen "
+            "is what keeps the drop from being ruled out; look at the cases that moved"
+        )
     cases = (
         f"PASS needs about {v.cases_to_pass} paired cases"
         if short
