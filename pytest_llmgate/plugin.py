@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_llmgate._rootdir import pytest_load_initial_conftests as pytest_load_initial_conftests
-from pytest_llmgate.config import add_options, read_settings
+from pytest_llmgate.config import read_settings
+from pytest_llmgate.options import add_options
 
 if TYPE_CHECKING:
     from pytest_llmgate.recorder import CaseDesk
