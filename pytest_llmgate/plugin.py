@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_llmgate._rootdir import pytest_load_initial_conftests as pytest_load_initial_conftests
-from pytest_llmgate.config import add_options, read_settings
+from pytest_llmgate.config import read_settings
+from pytest_llmgate.options import add_options
 
 if TYPE_CHECKING:
+    from pytest_llmgate.recorder import CaseDesk
     from pytest_llmgate.session import GateSession as GateRun
 
 SKIP_REASON = "LLM gate evals run with --llm-gate"
@@ -274,8 +276,7 @@ class GatePlugin:
             raise pytest.UsageError(msg)
         from pytest_llmgate.recorder import LLMGate
 
-        run, suite = self.run, _suite_of(request.node)
-        return LLMGate(run, suite, case, run.case_record(suite, case, request.node.nodeid))
+        return LLMGate(_case_desk(self.run, _suite_of(request.node), case, request.node.nodeid))
 
     @pytest.fixture
     def output(self, request: pytest.FixtureRequest) -> Any:
@@ -358,6 +359,25 @@ class GatePlugin:
         from pytest_llmgate.report.terminal import write_summary
 
         write_summary(terminalreporter, self.run)
+
+
+def _case_desk(run: GateRun, suite: str, case: Any, nodeid: str) -> CaseDesk:
+    """What the `llm_gate` fixture's object may use of the session for one case: its record and
+    bound callables, never the session itself (as junitxml's `record_property` is one function)."""
+    from functools import partial
+
+    from pytest_llmgate.recorder import CaseDesk
+
+    return CaseDesk(
+        suite=suite,
+        case=case,
+        record=run.case_record(suite, case, nodeid),
+        declare_metric=partial(run.declare_metric, suite),
+        count_external=lambda name, error: run.count_external(name, error=error),
+        submit_judge=partial(run.submit_judge, suite),
+        batching=run.batching,
+        rubric_needs=run.rubric_needs,
+    )
 
 
 def _golden_suites(items: list[pytest.Item]) -> list[tuple[str, bool]]:

@@ -3,21 +3,61 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pytest_llmgate.gate.records import CaseResult, JudgeVerdict, MetricKind, MetricSpec, RepeatResult
 from pytest_llmgate.outputs import output_text
 
 if TYPE_CHECKING:
     from pytest_llmgate.datasets import Case
-    from pytest_llmgate.session import GateSession as GateRun
 
 #: Retrieval metrics that are 0/1 per case (exact McNemar); the others are continuous.
 BINARY_RETRIEVAL = ("hit",)
 #: What `LLMGate.trajectory` can record, each as `trajectory_<name>`; `match` is 0/1 per case.
 TRAJECTORY_METRICS = ("precision", "recall", "f1", "match")
+
+
+class SubmitJudge(Protocol):
+    """Queue a judge request for a case of the suite (the session's `submit_judge`, suite bound)."""
+
+    def __call__(
+        self,
+        case: Any,
+        record: CaseResult | RepeatResult,
+        rubric_name: str,
+        against: Literal["reference", "baseline"] | None,
+        candidate: Any,
+        context: list[str] | None = None,
+        *,
+        repeat: int | None = None,
+    ) -> Future[JudgeVerdict]: ...
+
+
+@dataclass(frozen=True)
+class CaseDesk:
+    """All `LLMGate` may use of the gated session, for one case: its record and bound callables.
+
+    The plugin builds it (as junitxml hands `record_property` one function), so the fixture's
+    object never holds the session and cannot reach beyond these.
+    """
+
+    #: The suite (the golden test's node id without the parameter) the case belongs to.
+    suite: str
+    case: Case
+    #: The case's record; with repeat=K, `LLMGate.use_run` points the gate at one run's record instead.
+    record: CaseResult
+    #: Declare a metric of the suite once (thresholds from the golden marker are applied by the session).
+    declare_metric: Callable[[MetricSpec], None]
+    #: Count a verdict from outside the judge engine (deepeval) by its metric id, and whether it errored.
+    count_external: Callable[[str, bool], None]
+    submit_judge: SubmitJudge
+    #: True when verdicts arrive only at the end of the session (--llm-gate-batch).
+    batching: Callable[[], bool]
+    #: What a rubric needs besides the output ("reference", "context"); empty for an unknown name.
+    rubric_needs: Callable[[str], frozenset[str]]
 
 
 class JudgeHandle:
@@ -44,11 +84,10 @@ class JudgeHandle:
 class LLMGate:
     """Records one case's output, metrics and judge requests for the gate."""
 
-    def __init__(self, run: GateRun, suite: str, case: Case, record: CaseResult):
-        self._run = run
-        self._suite = suite
-        self._case = case
-        self._record: CaseResult | RepeatResult = record
+    def __init__(self, desk: CaseDesk):
+        self._desk = desk
+        self._case = desk.case
+        self._record: CaseResult | RepeatResult = desk.record
         self._repeat: int | None = None
         self._context: list[str] | None = None
 
@@ -89,7 +128,7 @@ class LLMGate:
         if kind == "binary" and value not in (0, 1):
             msg = f"binary metric '{name}' must be 0 or 1 (got {value!r})."
             raise ValueError(msg)
-        self._run.declare_metric(self._suite, MetricSpec(name=name, kind=kind, higher_is_better=higher_is_better))
+        self._desk.declare_metric(MetricSpec(name=name, kind=kind, higher_is_better=higher_is_better))
         self._record.metrics[name] = float(value)
 
     def retrieval(
@@ -119,7 +158,7 @@ class LLMGate:
         values = retrieval.evaluate(list(retrieved), relevant, ks=ks, metrics=metrics or retrieval.METRICS)
         for name, value in values.items():
             kind: MetricKind = "binary" if name.split("@")[0] in BINARY_RETRIEVAL else "continuous"
-            self._run.declare_metric(self._suite, MetricSpec(name=name, kind=kind))
+            self._desk.declare_metric(MetricSpec(name=name, kind=kind))
             self._record.metrics[name] = value
         self._record.details["retrieval"] = {
             "retrieved": list(retrieved),
@@ -155,7 +194,7 @@ class LLMGate:
             retrieval_context=retrieval_context,
             test_case_factory=test_case_factory,
         )
-        self._run.count_external(metric_id, error=result.error is not None)
+        self._desk.count_external(metric_id, result.error is not None)
         self._record.details.setdefault("deepeval", {})[metric_id] = {
             "score": result.score,
             "reason": result.reason,
@@ -164,7 +203,7 @@ class LLMGate:
         }
         if result.score is None:
             return None
-        self._run.declare_metric(self._suite, MetricSpec(name=metric_id))
+        self._desk.declare_metric(MetricSpec(name=metric_id))
         self._record.metrics[metric_id] = result.score
         return result.score
 
@@ -190,12 +229,12 @@ class LLMGate:
             msg = "llm_gate.judge() needs the case's output: call llm_gate.output(...) first or pass output=."
             raise ValueError(msg)
         chunks = _texts(context, "context") if context is not None else None
-        if chunks is None and self._context is not None and _uses_context(self._run, rubric):
+        if chunks is None and self._context is not None and "context" in self._desk.rubric_needs(rubric):
             chunks = self._context
-        future = self._run.submit_judge(
-            self._suite, self._case, self._record, rubric, against, candidate, chunks, repeat=self._repeat
+        future = self._desk.submit_judge(
+            self._case, self._record, rubric, against, candidate, chunks, repeat=self._repeat
         )
-        return JudgeHandle(future, batch=self._run.batching())
+        return JudgeHandle(future, batch=self._desk.batching())
 
     def trajectory(
         self,
@@ -235,7 +274,7 @@ class LLMGate:
         values = {f"trajectory_{name}": every[name] for name in TRAJECTORY_METRICS if name in metrics}
         for name, value in values.items():
             kind: Literal["binary", "continuous"] = "binary" if name == "trajectory_match" else "continuous"
-            self._run.declare_metric(self._suite, MetricSpec(name=name, kind=kind))
+            self._desk.declare_metric(MetricSpec(name=name, kind=kind))
             self._record.metrics[name] = value
         self._record.details["trajectory"] = {
             "mode": mode,
@@ -257,9 +296,3 @@ def _texts(values: Sequence[str], name: str) -> list[str]:
             msg = f"'{name}' must be a list of strings, one per retrieved chunk (item {index} is {type(value).__name__}); pass the chunks' texts."
             raise TypeError(msg)
     return texts
-
-
-def _uses_context(run: GateRun, rubric: str) -> bool:
-    run.engines()
-    found = run.rubrics.get(rubric)
-    return found is not None and "context" in found.needs

@@ -113,6 +113,15 @@ class JudgingJob(OutputsJob):
             return None
         return max(0.0, self.settings.judge_deadline - (time.time() - self.started))
 
+    def rubric_needs(self, rubric_name: str) -> frozenset[str]:
+        """What a rubric needs besides the output ("reference", "context"); empty for an unknown name.
+
+        Loads the rubrics (and starts the engines) on first use, as a judge request would.
+        """
+        self.engines()
+        found = self.rubrics.get(rubric_name)
+        return frozenset(found.needs) if found is not None else frozenset()
+
     def _rubric(self, rubric_name: str) -> Any:
         from pytest_llmgate.judge.rubrics import PACK_PREFIX
 
