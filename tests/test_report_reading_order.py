@@ -122,3 +122,34 @@ def test_a_pointwise_answer_shows_as_its_scale_point_beside_the_metric(browser, 
     assert "1.000" not in text
     assert "1 on 1–5 is 0.000" in page.locator("#detail").inner_text()
     page.close()
+
+
+def test_the_markdown_summary_lists_the_gated_slice_then_the_worst(project: pytest.Pytester) -> None:
+    project.runpytest(*GATE)
+    markdown = (project.path / "reports/llm-gate.md").read_text(encoding="utf-8")
+    table = markdown.split("Slices (tags) that are gated or not shown non-inferior:", 1)[1]
+    rows = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows[1:3] == ["zz-ticket (gated)", "a-07"], rows  # after the header row: gated, then the worst
+
+
+def test_a_slice_heading_with_every_row_folded_says_so() -> None:
+    from pytest_llmgate.gate.records import MetricVerdict, SliceVerdict
+    from pytest_llmgate.report.slices import order_slices, slices_heading
+
+    metric = MetricVerdict(
+        suite="s",
+        metric="m",
+        kind="binary",
+        higher_is_better=True,
+        n_paired=5,
+        tolerance=0.03,
+        alpha=0.05,
+        status="pass",
+    )
+    slices = [SliceVerdict(tag=tag, n_cases=5, metrics=[metric]) for tag in ("a", "b")]
+    rows = order_slices(slices, 30)
+    assert not rows.shown
+    assert (
+        slices_heading(slices, rows)
+        == "  slices (2 tags): every row passes or is new; 2 row(s) folded (see the report)."
+    )

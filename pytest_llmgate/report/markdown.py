@@ -21,6 +21,8 @@ __all__ = ["append_github_step_summary", "render_markdown", "write_markdown"]
 
 #: Newly failing case ids listed per suite before "and N more".
 MAX_CASE_IDS = 20
+#: Slice rows of a suite shown before the rest of its flagged rows (gated first, then the worst).
+MAX_SLICE_ROWS = 30
 #: GitHub caps a PR comment at 65,536 characters; stay well below.
 MAX_CHARS = 60_000
 #: Inline markdown syntax; line-start syntax (`-`, `+`, `1.`) cannot occur: text never starts a line.
@@ -105,7 +107,11 @@ def render_markdown(results: RunResults, *, report_path: str | None = None) -> s
                 ]
                 lines += [_metric_line(m, m.metric) for m in secondary]
                 lines += ["", "</details>"]
-        flagged = [(p, m) for p in verdict.slices for m in p.metrics if p.gated or m.status not in ("pass", "new")]
+        from pytest_llmgate.report.slices import order_slices
+
+        # Gated slices first, then the worst (as the terminal and the HTML report order them).
+        ordered = order_slices(verdict.slices, MAX_SLICE_ROWS)
+        flagged = ordered.shown + [(p, m) for p, m in ordered.folded if m.status not in ("pass", "new")]
         if flagged:
             lines += [
                 "",

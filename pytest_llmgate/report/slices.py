@@ -51,10 +51,13 @@ def order_slices(slices: list[SliceVerdict], limit: int) -> SliceRows:
 
 def slices_heading(slices: list[SliceVerdict], rows: SliceRows) -> str:
     """The line above the terminal's slice table: what is shown and how much is folded."""
+    tags = f"{len(slices)} tag{'s' if len(slices) != 1 else ''}"
+    if not rows.shown:  # nothing gated, nothing below non-inferior: no table follows
+        return f"  slices ({tags}): every row passes or is new; {len(rows.folded)} row(s) folded (see the report)."
     gated = sum(1 for piece in slices if piece.gated)
     shown = f"gated slices first ({gated}), then the worst" if gated else "the worst first"
     folded = f"; {len(rows.folded)} more row(s) folded, passing or less bad (see the report)" if rows.folded else ""
     return (
-        f"  slices ({len(slices)} tag{'s' if len(slices) != 1 else ''}; primary metrics over the cases carrying "
+        f"  slices ({tags}; primary metrics over the cases carrying "
         f"the tag; only those marked (gated) gate; {shown}{folded}):"
     )
