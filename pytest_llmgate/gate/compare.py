@@ -112,6 +112,7 @@ def _compare_metric(
     alpha: float,
     tolerance: float,
     only: set[str] | None = None,
+    same_outputs: dict[str, bool] | None = None,
 ) -> tuple[MetricVerdict, Any]:
     from pytest_llmgate.gate import design, stats
 
@@ -145,7 +146,7 @@ def _compare_metric(
     # Baselines store six decimals; compare at that precision so float noise is not a "change".
     before = [round(base_cases[cid].metrics[spec.name], 6) for cid in paired_ids]
     after = [round(result.cases[cid].metrics[spec.name], 6) for cid in paired_ids]
-    identical = design.metric_cannot_have_moved(before, after, base_cases, result.cases, paired_ids)
+    identical = design.metric_cannot_have_moved(before, after, base_cases, result.cases, paired_ids, same_outputs)
     cmp = stats.compare(
         before,
         after,
@@ -284,14 +285,16 @@ def compare_with_reasons(
             )
         own = families.setdefault(name if family == "suite" else "", [])
         order = [m for m in gating if m in result.metrics] + sorted(set(result.metrics) - set(gating))
+        same_outputs: dict[str, bool] = {}  # case id -> output byte-equal to the baseline's, for every metric
         for metric in order:
             spec = result.metrics[metric]
-            verdict, cmp = _compare_metric(name, spec, result, baseline, *_levels(spec, alpha, tolerance))
+            levels = _levels(spec, alpha, tolerance)
+            verdict, cmp = _compare_metric(name, spec, result, baseline, *levels, same_outputs=same_outputs)
             verdict.primary = metric in gating
             suite_verdict.metrics.append(verdict)
             if cmp is not None:
                 (own if verdict.primary else alone).append((verdict, cmp))
-        suite_verdict.slices = _slices(result, baseline, gating, alpha, tolerance, own, alone)
+        suite_verdict.slices = _slices(result, baseline, gating, alpha, tolerance, own, alone, same_outputs)
         design.fill_rules(suite_verdict, result)
         found += _slice_tag_reasons(result, {s.tag for s in suite_verdict.slices})
         suite_verdict.problems = [problem_line(r) for r in found]
@@ -393,6 +396,7 @@ def _slices(
     tolerance: float,
     family: list[tuple[MetricVerdict, Any]],
     alone: list[tuple[MetricVerdict, Any]],
+    same_outputs: dict[str, bool],
 ) -> list[SliceVerdict]:
     """Per tag, the primary metrics over the cases carrying it; gated slices join the Holm family."""
     tagged: dict[str, set[str]] = {}
@@ -411,7 +415,9 @@ def _slices(
             if spec_of_slice is not None:
                 m_alpha = spec_of_slice.alpha if spec_of_slice.alpha is not None else m_alpha
                 m_tol = spec_of_slice.tolerance if spec_of_slice.tolerance is not None else m_tol
-            verdict, cmp = _compare_metric(result.suite, spec, result, baseline, m_alpha, m_tol, only=tagged[tag])
+            verdict, cmp = _compare_metric(
+                result.suite, spec, result, baseline, m_alpha, m_tol, only=tagged[tag], same_outputs=same_outputs
+            )
             if cmp is None and verdict.current_mean_all is None:
                 continue  # no case of the slice records this metric (e.g. trajectories on a few tags)
             verdict.primary = piece.gated

@@ -226,11 +226,24 @@ def metric_cannot_have_moved(
     baseline_cases: Mapping[str, Any],
     cases: Mapping[str, Any],
     ids: Sequence[str],
+    memo: dict[str, bool] | None = None,
 ) -> bool:
-    """Equal values on every paired case and outputs byte-equal to the baseline's (one run per case)."""
+    """Equal values on every paired case and outputs byte-equal to the baseline's (one run per case).
+
+    `memo` (case id -> outputs byte-equal) is shared by a suite's metrics, so each output is
+    hashed once per run rather than once per metric."""
     if list(before) != list(after) or any(cases[cid].repeats for cid in ids):
         return False
-    return outputs_identical((baseline_cases[cid].output, cases[cid].output, cases[cid].output_digest) for cid in ids)
+    if memo is None:
+        memo = {}
+    for cid in ids:
+        same = memo.get(cid)
+        if same is None:
+            pair = (baseline_cases[cid].output, cases[cid].output, cases[cid].output_digest)
+            same = memo[cid] = outputs_identical([pair])
+        if not same:
+            return False
+    return bool(ids)
 
 
 # --------------------------------------------------------------------------- in the verdict
