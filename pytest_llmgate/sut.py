@@ -21,7 +21,8 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterator
+import weakref
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,7 +132,8 @@ class SutRunner:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self._semaphore: asyncio.Semaphore | None = None
-        self._tasks: set[concurrent.futures.Future[None]] = set()
+        self._tasks: set[asyncio.Future[None]] = set()
+        """Async calls in flight (owned by the loop's thread)."""
         self._total = 0
         """Calls submitted so far (the progress bar's total)."""
         self._finished = 0
@@ -145,13 +147,31 @@ class SutRunner:
 
     def submit(self, key: Hashable, fn: Callable[[Any], Any], case: Any, runs: int = 1) -> None:
         """Start `runs` calls of `fn(case)` for `key` (once per key; later submits are ignored)."""
-        if key in self._calls:
-            return
-        asynchronous = is_async(fn)
-        self._total += runs
-        self._calls[key] = [
-            self._start_async(fn, case) if asynchronous else self._start_sync(fn, case) for _ in range(runs)
-        ]
+        self.submit_many([(key, fn, case)], runs)
+
+    def submit_many(self, calls: Iterable[tuple[Hashable, Callable[[Any], Any], Any]], runs: int = 1) -> None:
+        """`submit` for many (key, fn, case) at once: async calls reach the event loop in one
+        hand-over rather than one wake-up of its thread per call."""
+        kinds: dict[int, bool] = {}
+        spawn: list[tuple[_Pending, Callable[[Any], Any], Any]] = []
+        for key, fn, case in calls:
+            if key in self._calls:
+                continue
+            asynchronous = kinds.get(id(fn))
+            if asynchronous is None:
+                asynchronous = kinds[id(fn)] = is_async(fn)
+            self._total += runs
+            pendings = []
+            for _ in range(runs):
+                if asynchronous:
+                    pending = _Pending(future=concurrent.futures.Future())
+                    spawn.append((pending, fn, case))
+                else:
+                    pending = self._start_sync(fn, case)
+                pendings.append(pending)
+            self._calls[key] = pendings
+        if spawn:
+            self._event_loop().call_soon_threadsafe(self._spawn, spawn)
 
     def _start_sync(self, fn: Callable[[Any], Any], case: Any) -> _Pending:
         if self._pool is None:
@@ -191,38 +211,37 @@ class SutRunner:
         self._pool.submit(settle, cancel)
         return pending
 
-    def _start_async(self, fn: Callable[[Any], Any], case: Any) -> _Pending:
-        loop = self._event_loop()
-        future: concurrent.futures.Future[SutCall] = concurrent.futures.Future()
-        pending = _Pending(future=future)
+    def _spawn(self, calls: list[tuple[_Pending, Callable[[Any], Any], Any]]) -> None:
+        """In the loop: one task per call, in submission order (the semaphore keeps that order)."""
+        for pending, fn, case in calls:
+            task = asyncio.ensure_future(self._settle_async(pending, fn, case))
+            self._tasks.add(task)  # the loop keeps only weak references to tasks
+            task.add_done_callback(self._tasks.discard)
 
-        async def call() -> SutCall:
-            assert self._semaphore is not None
-            async with self._semaphore:
-                pending.start_time = time.perf_counter()
-                pending.started.set()
-                task = asyncio.ensure_future(fn(case))
-                # asyncio.wait, not wait_for: a TimeoutError the SUT raises itself stays its own error.
-                done, _ = await asyncio.wait({task}, timeout=self.timeout)
-                seconds = time.perf_counter() - pending.start_time
-                if not done:
-                    task.cancel()
-                    return SutCall(seconds=seconds, timed_out=True)
-                error = task.exception()
-                if error is not None:
-                    return SutCall(seconds=seconds, error=error)
-                return SutCall(output=task.result(), seconds=seconds)
+    async def _call_async(self, pending: _Pending, fn: Callable[[Any], Any], case: Any) -> SutCall:
+        assert self._semaphore is not None
+        async with self._semaphore:
+            pending.start_time = time.perf_counter()
+            pending.started.set()
+            task = asyncio.ensure_future(fn(case))
+            # asyncio.wait, not wait_for: a TimeoutError the SUT raises itself stays its own error.
+            done, _ = await asyncio.wait({task}, timeout=self.timeout)
+            seconds = time.perf_counter() - pending.start_time
+            if not done:
+                task.cancel()
+                return SutCall(seconds=seconds, timed_out=True)
+            error = task.exception()
+            if error is not None:
+                return SutCall(seconds=seconds, error=error)
+            return SutCall(output=task.result(), seconds=seconds)
 
-        async def settle() -> None:
-            # The outcome is handed over here, in the loop, rather than by a done-callback.
-            try:
-                outcome = await call()
-            except BaseException as exc:  # cancelled at shutdown, or the runner's own bug
-                outcome = SutCall(error=exc if isinstance(exc, Exception) else SutError("the SUT call was cancelled"))
-            self._settle(future, outcome)
-
-        self._tasks.add(asyncio.run_coroutine_threadsafe(settle(), loop))
-        return pending
+    async def _settle_async(self, pending: _Pending, fn: Callable[[Any], Any], case: Any) -> None:
+        # The outcome is handed over here, in the loop, rather than by a done-callback.
+        try:
+            outcome = await self._call_async(pending, fn, case)
+        except BaseException as exc:  # cancelled at shutdown, or the runner's own bug
+            outcome = SutCall(error=exc if isinstance(exc, Exception) else SutError("the SUT call was cancelled"))
+        self._settle(pending.future, outcome)
 
     def _settle(self, future: concurrent.futures.Future[SutCall], outcome: SutCall) -> None:
         with self._count_lock:
@@ -348,23 +367,34 @@ def check_output(value: Any, case_id: str) -> None:
 
 
 # -- the items this process will run ---------------------------------------------------------
-def process_items(session: Any) -> list[Any]:
-    """The items this process still has to run: all of them, or on an xdist worker those queued to it."""
+def process_items(session: Any, seen: set[int] | None = None) -> list[Any]:
+    """The items this process still has to run: all of them, or on an xdist worker those queued
+    to it; with `seen`, only the queued items not returned before (their indices are added)."""
     interactor = _xdist_interactor(session.config)
     if interactor is None:
         return list(session.items)
     with interactor.torun.lock() as queue:
         indices = [i for i in queue if isinstance(i, int)]
+    if seen is not None:
+        indices = [i for i in indices if i not in seen]
+        seen.update(indices)
     return [session.items[i] for i in indices if i < len(session.items)]
 
 
 def _xdist_interactor(config: Any) -> Any:
     if not hasattr(config, "workerinput"):
         return None
-    for plugin in config.pluginmanager.get_plugins():
-        if type(plugin).__name__ == "WorkerInteractor" and hasattr(plugin, "torun"):
-            return plugin
-    return None
+    found = _INTERACTORS.get(config)
+    if found is None:
+        for plugin in config.pluginmanager.get_plugins():
+            if type(plugin).__name__ == "WorkerInteractor" and hasattr(plugin, "torun"):
+                found = _INTERACTORS[config] = plugin
+                break
+    return found
+
+
+#: xdist's worker interactor per config, found once (a scan of every plugin per item otherwise).
+_INTERACTORS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 # -- outputs files ----------------------------------------------------------------------------

@@ -109,18 +109,22 @@ class OutputsJob(CasesJob):
         return fn
 
     def _submit_ahead(self, session: Any, suite: str, fn: Any, runs: int) -> None:
-        """Submit the suite's other items this process will run (on xdist: those queued to it so far)."""
+        """Submit the suite's other items this process will run (on xdist: those queued to it so
+        far, each looked at once)."""
         if suite in self._sut_all_submitted:
             return
-        runner = self.sut_runner()
-        for item in process_items(session):
+        worker = hasattr(session.config, "workerinput")
+        seen = self._ahead_seen.setdefault(suite, set()) if worker else None
+        calls = []
+        for item in process_items(session, seen):
             callspec = getattr(item, "callspec", None)
             if callspec is None or item.nodeid.split("[", 1)[0] != suite:
                 continue
             case = callspec.params.get("case")
             if case is not None:
-                runner.submit((suite, case.id), fn, case, runs)
-        if not hasattr(session.config, "workerinput"):
+                calls.append(((suite, case.id), fn, case))
+        self.sut_runner().submit_many(calls, runs)
+        if not worker:
             self._sut_all_submitted.add(suite)
 
     def call_test(self, item: Any, suite: str, case: Any) -> bool | None:

@@ -78,6 +78,8 @@ class SessionState:
         self._sut_runner: SutRunner | None = None
         self._sut_fns: dict[str, Any] = {}
         self._sut_all_submitted: set[str] = set()
+        self._ahead_seen: dict[str, set[int]] = {}
+        """On an xdist worker, per suite: the queued item indices already submitted ahead."""
         self._item_calls: dict[str, list[SutCall]] = {}
         self.problems: list[str] = []
         """Usage errors found at collection (golden sets, markers, baselines): exit 4 before any test."""
