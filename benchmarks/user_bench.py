@@ -149,7 +149,7 @@ def disabled_plugins() -> list[str]:
 
 
 class Bench:
-    """The trees, the fake providers (one process per latency) and the child runner."""
+    """The trees, the fake providers (one process per latency and config) and the child runner."""
 
     def __init__(self, work: Path, before: Path | None) -> None:
         self.work = work
