@@ -64,9 +64,10 @@ criteria: |
 """
 
 
-def start_server(latency: float) -> tuple[subprocess.Popen[str], str]:
+def start_server(latency: float, config: str = "{}") -> tuple[subprocess.Popen[str], str]:
+    """The fake provider in its own process; `config` holds more FakeConfig fields as JSON."""
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "fake_provider.py"), str(latency)],
+        [sys.executable, str(ROOT / "tests" / "fake_provider.py"), str(latency), config],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
