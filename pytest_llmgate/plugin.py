@@ -52,7 +52,7 @@ def pytest_configure(config: pytest.Config) -> None:
         share = worker_concurrency(settings.concurrency, workerinput)
         tokens, usd = worker_budgets(settings.budget_tokens, settings.budget_usd, workerinput)
         settings = replace(settings, progress=False, concurrency=share, budget_tokens=tokens, budget_usd=usd)
-    from pytest_llmgate.judge.providers import JudgeConfigError, parse_spec
+    from pytest_llmgate.judge.spec import JudgeConfigError, parse_spec
     from pytest_llmgate.session import GateSession as GateRun
     from pytest_llmgate.sut import OutputsFileError
 

@@ -67,6 +67,8 @@ def check_labels(labels_dir: Path, rubrics: dict[str, Rubric], broken: set[str],
 
 def check_min_agreement(min_agreement: dict[str, float], rubrics: set[str], rubrics_dir: str) -> list[str]:
     """`llm_gate_min_agreement` names only rubrics that exist (local, or built in as `name` or `llmgate:name`)."""
+    if not min_agreement:
+        return []
     problems = []
     known = ", ".join(sorted(rubrics)) or "none"
     built_in = _built_in_names()
@@ -91,9 +93,12 @@ def _built_in_names() -> set[str]:
 
 def check_project(settings: Settings) -> tuple[dict[str, Rubric], list[str]]:
     """The valid rubrics, and every problem of the rubrics, the labels and `min_agreement`."""
-    from pytest_llmgate.judge.rubrics import check_rubrics
+    rubrics: dict[str, Rubric] = {}
+    problems: list[str] = []
+    if settings.rubrics_dir.is_dir():  # else the rubric loader (YAML, Jinja2) stays unimported
+        from pytest_llmgate.judge.rubrics import check_rubrics
 
-    rubrics, problems = check_rubrics(settings.rubrics_dir)
+        rubrics, problems = check_rubrics(settings.rubrics_dir)
     broken = {Path(problem.split(":", 1)[0]).stem for problem in problems}
     problems += check_labels(settings.labels_dir, rubrics, broken, settings.rootdir)
     shown = shown_path(settings.rubrics_dir, settings.rootdir)

@@ -15,11 +15,11 @@ import re
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from pytest_llmgate.judge.spec import OFFLINE_NAME as OFFLINE_NAME
+
 if TYPE_CHECKING:
     from pytest_llmgate.judge.prompts import RenderedPrompt
     from pytest_llmgate.judge.rubrics import Rubric
-
-OFFLINE_NAME = "offline:overlap-v1"
 
 #: Overlap differences at or below this are a tie in pairwise judgments.
 TIE_EPSILON = 0.02

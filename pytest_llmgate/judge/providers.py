@@ -25,6 +25,7 @@ import pydantic
 from pytest_llmgate._redact import without_credentials
 from pytest_llmgate.judge import offline
 from pytest_llmgate.judge.schemas import SCHEMAS
+from pytest_llmgate.judge.spec import JudgeConfigError, parse_spec
 
 if TYPE_CHECKING:
     from pytest_llmgate.judge.prompts import RenderedPrompt
@@ -34,10 +35,6 @@ if TYPE_CHECKING:
 MAX_TOKENS = 1024
 #: Anthropic's prompt-cache marker on the stable prefix (a five-minute cache).
 CACHE_CONTROL: Any = {"type": "ephemeral"}
-
-
-class JudgeConfigError(ValueError):
-    """The judge specification is unusable (unknown provider, missing model or URL)."""
 
 
 class ProviderError(Exception):
@@ -379,30 +376,6 @@ class OfflineProvider:
 
     async def aclose(self) -> None:
         return None
-
-
-def parse_spec(spec: str | None) -> tuple[str, str, str | None]:
-    """Split a judge spec into (provider, model, base_url).
-
-    `offline`, `anthropic:<model>`, `openai:<model>`, `openai-compatible:<model>@<base_url>`.
-    """
-    spec = (spec or "offline").strip()
-    if spec in ("offline", offline.OFFLINE_NAME):
-        return "offline", "overlap-v1", None
-    provider, _, rest = spec.partition(":")
-    if provider not in ("anthropic", "openai", "openai-compatible") or not rest:
-        msg = (
-            f"judge must be 'offline', 'anthropic:<model>', 'openai:<model>' or "
-            f"'openai-compatible:<model>@<base_url>' (got {without_credentials(spec)!r})."
-        )
-        raise JudgeConfigError(msg)
-    if provider == "openai-compatible":
-        model, _, base_url = rest.partition("@")
-        if not model or not base_url.startswith(("http://", "https://")):
-            msg = f"an OpenAI-compatible judge needs '<model>@<http(s) base URL>' (got {without_credentials(spec)!r})."
-            raise JudgeConfigError(msg)
-        return provider, model, base_url
-    return provider, rest, None
 
 
 def judge_identity(fingerprint: str) -> str:

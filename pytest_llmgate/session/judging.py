@@ -31,7 +31,7 @@ class JudgingJob(OutputsJob):
     def pricer(self, spec: str) -> Any:
         """A judge's pricer (`pytest_llmgate.judge.pricing`), from its spec and the ini price."""
         from pytest_llmgate.judge.pricing import parse_price, pricer_for
-        from pytest_llmgate.judge.providers import parse_spec
+        from pytest_llmgate.judge.spec import parse_spec
 
         kind, model, _ = parse_spec(spec)
         override = parse_price(self.settings.judge_price) if self.settings.judge_price else None
@@ -60,8 +60,8 @@ class JudgingJob(OutputsJob):
             import pytest
 
             from pytest_llmgate.judge.engine import JudgeEngine, Spending
-            from pytest_llmgate.judge.providers import JudgeConfigError
             from pytest_llmgate.judge.rubrics import RubricError, load_pack, load_rubrics
+            from pytest_llmgate.judge.spec import JudgeConfigError
 
             engines = []
             spending = Spending()  # the budgets cover every judge of a jury together
