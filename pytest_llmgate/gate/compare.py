@@ -28,9 +28,8 @@ FAMILIES = ("suite", "run")
 
 def judge_identity(fingerprint: str) -> str:
     """The model identity in a judge fingerprint: `openai-compatible:m@http://host:port/v1`
-    (as older baselines recorded it) becomes `openai-compatible:m`; others are unchanged.
-
-    The same rule as `judge.providers.judge_identity`, kept here so the gate needs no judge import."""
+    (as older baselines recorded it) becomes `openai-compatible:m`; others are unchanged
+    (the session's start-up note uses it too)."""
     parts = fingerprint.split(" + ")  # a jury's fingerprint joins its judges with " + "
     return " + ".join(p.split("@", 1)[0] if p.startswith("openai-compatible:") else p for p in parts)
 

@@ -378,14 +378,6 @@ class OfflineProvider:
         return None
 
 
-def judge_identity(fingerprint: str) -> str:
-    """The model identity in a judge fingerprint: `openai-compatible:m@http://host:port/v1`
-    (as older baselines recorded it) becomes `openai-compatible:m`; others are unchanged."""
-    # A jury's fingerprint joins its judges with " + ".
-    parts = fingerprint.split(" + ")
-    return " + ".join(p.split("@", 1)[0] if p.startswith("openai-compatible:") else p for p in parts)
-
-
 def make_provider(spec: str | None, timeout: float) -> Provider:
     """Build the provider named by a judge spec."""
     provider, model, base_url = parse_spec(spec)

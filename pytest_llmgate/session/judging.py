@@ -318,6 +318,7 @@ class JudgingJob(OutputsJob):
         try:
             for engine in self._engines:  # a jury's batches run side by side
                 engine.send_batches()
+            self.warmup.while_waiting(lambda: all(future.done() for *_, future in self._pending))
             for engine in self._engines:
                 engine.wait(progress=self.settings.progress)
         except KeyboardInterrupt:
@@ -438,7 +439,7 @@ class JudgingJob(OutputsJob):
 
     def _url_fingerprint_notes(self, baselines: dict[str, Baseline | None]) -> None:
         """Older baselines recorded an OpenAI-compatible judge with its URL: accepted, and said."""
-        from pytest_llmgate.judge.providers import judge_identity
+        from pytest_llmgate.gate.verdict import judge_identity
 
         for name, base in sorted(baselines.items()):
             old = base.fingerprints.get("judge") if base is not None else None
