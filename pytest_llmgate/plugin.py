@@ -80,6 +80,8 @@ def pytest_configure(config: pytest.Config) -> None:
     budget_problem = run.budget_problem()
     if budget_problem:
         raise pytest.UsageError(budget_problem)
+    if _is_worker(config):
+        run.warmup.disable()
     run.problems += problems  # --collect-only (llmgate validate): listed with the collection's problems
     config.stash[run_key] = run
     config.pluginmanager.register(GatePlugin(run), "llmgate-run")

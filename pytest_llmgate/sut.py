@@ -273,10 +273,20 @@ class SutRunner:
 
     # -- waiting ----------------------------------------------------------------------------
     def wait(
-        self, key: Hashable, *, progress: bool = False, suspend: Callable[[], AbstractContextManager[Any]] | None = None
+        self,
+        key: Hashable,
+        *,
+        progress: bool = False,
+        suspend: Callable[[], AbstractContextManager[Any]] | None = None,
+        idle: Callable[[Callable[[], bool]], None] | None = None,
     ) -> list[SutCall]:
-        """The calls of `key`, waiting for them (timeouts applied); a transient bar while waiting."""
+        """The calls of `key`, waiting for them (timeouts applied); a transient bar while waiting.
+
+        `idle(done)`, when given, is called first if the calls are not all in: work for the
+        waiting thread, which returns once `done()` (or earlier)."""
         pendings = self._calls[key]
+        if idle is not None and not all(p.future.done() for p in pendings):
+            idle(lambda: all(p.future.done() for p in pendings))
         if progress and not all(p.future.done() for p in pendings):
             # Inside a test pytest captures fd 2: only with capture suspended does it show a terminal.
             with (suspend or nullcontext)():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import gzip
 import hashlib
 import json
@@ -446,7 +447,14 @@ def _jury_view(jury: dict[str, Any]) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- rendering
 
 
+def warm_template() -> None:
+    """Compile the report's template ahead of the end of the session (`session.warmup`)."""
+    _environment().get_template("report.html.j2")
+
+
+@functools.cache
 def _environment() -> Environment:
+    """One per process: Jinja2 keeps the compiled template in it."""
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES)),
         autoescape=True,

@@ -88,7 +88,7 @@ class OutputsJob(CasesJob):
             self._submit_ahead(request.session, suite, fn, runs)
             capture = request.config.pluginmanager.getplugin("capturemanager")
             suspend = capture.global_and_fixture_disabled if capture is not None else None
-            calls = runner.wait(key, progress=self.settings.progress, suspend=suspend)
+            calls = runner.wait(key, progress=self.settings.progress, suspend=suspend, idle=self.warmup.while_waiting)
             runner.forget(key)
         if not calls:
             pytest.fail(f"no output for case '{case.id}' of {suite}.", pytrace=False)

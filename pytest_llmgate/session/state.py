@@ -17,6 +17,7 @@ from pytest_llmgate.gate.records import (
     SuiteResult,
 )
 from pytest_llmgate.gate.spill import CaseSpill
+from pytest_llmgate.session.warmup import Warmup
 from pytest_llmgate.sut import (
     OutputsFile,
     SutCall,
@@ -78,6 +79,8 @@ class SessionState:
         self._sut_runner: SutRunner | None = None
         self._sut_fns: dict[str, Any] = {}
         self._sut_all_submitted: set[str] = set()
+        self.warmup = Warmup()
+        """The end of the session's imports, run while the tests wait (`session.warmup`)."""
         self._ahead_seen: dict[str, set[int]] = {}
         """On an xdist worker, per suite: the queued item indices already submitted ahead."""
         self._item_calls: dict[str, list[SutCall]] = {}
