@@ -228,11 +228,20 @@ def _suite_of(item: pytest.Item) -> str:
     return item.nodeid.split("[", 1)[0]
 
 
+#: Per item: its golden case, or None (looked up once; each item's hooks and fixtures ask for it).
+_case_key = pytest.StashKey[Any]()
+
+
 def _golden_case(item: pytest.Item) -> Any:
+    found = item.stash.get(_case_key, _case_key)
+    if found is not _case_key:
+        return found
     callspec = getattr(item, "callspec", None)
-    if callspec is None or item.get_closest_marker("golden") is None:
-        return None
-    return callspec.params.get("case")
+    case = None
+    if callspec is not None and item.get_closest_marker("golden") is not None:
+        case = callspec.params.get("case")
+    item.stash[_case_key] = case
+    return case
 
 
 class SkipEvals:

@@ -53,6 +53,9 @@ def fmt_p(value: float | None) -> str:
 
 
 def finite(value: Any) -> float | None:
+    """A finite number as a float; None for anything else (bools, strings, NaN, infinities)."""
+    if type(value) is float:  # the common case, first: a metric value
+        return value if math.isfinite(value) else None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     value = float(value)

@@ -318,7 +318,8 @@ class JudgingJob(OutputsJob):
         try:
             for engine in self._engines:  # a jury's batches run side by side
                 engine.send_batches()
-            self.warmup.while_waiting(lambda: all(future.done() for *_, future in self._pending))
+            if not self.settings.batch:  # a batch's wait has its own Ctrl-C handling and message
+                self.warmup.while_waiting(lambda: all(future.done() for *_, future in self._pending))
             for engine in self._engines:
                 engine.wait(progress=self.settings.progress)
         except KeyboardInterrupt:
