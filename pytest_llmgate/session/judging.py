@@ -318,8 +318,6 @@ class JudgingJob(OutputsJob):
         try:
             for engine in self._engines:  # a jury's batches run side by side
                 engine.send_batches()
-            if not self.settings.batch:  # a batch's wait has its own Ctrl-C handling and message
-                self.warmup.while_waiting(lambda: all(future.done() for *_, future in self._pending))
             for engine in self._engines:
                 engine.wait(progress=self.settings.progress)
         except KeyboardInterrupt:

@@ -2,9 +2,9 @@
 
 The end of a session imports the gate's numpy and `scipy.special`, the report's Jinja2 and
 compiled template, and the terminal summary's rich: about 0.4 s, the same for 20 cases as for
-100,000. A gated suite mostly waits, on its SUT and on its judge; when the main thread is about
-to block on a case's output or on the last verdicts, it runs these steps instead, one at a time,
-until what it waits for is there. A session that never waits never runs them here (the end of
+100,000. A gated suite with `sut=` mostly waits on its SUT; when the main thread is about to
+block on a case's output, it runs these steps instead, one at a time, until the output is
+there. (Not in the final wait for the judge: Ctrl-C there must find the engines' own handling.) A session that never waits never runs them here (the end of
 the session imports as before), so a CPU-bound run pays nothing extra; all of it runs on the
 main thread, so no module is ever imported by two threads at once. A step that fails is left
 for the end of the session to meet, and report, as it would without the warm-up.
